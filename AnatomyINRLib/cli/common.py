@@ -1,0 +1,59 @@
+"""Helpers shared by the subcommands: progress output, reports, arguments."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+from AnatomyINRLib.core.progress import Progress, ProgressReporter
+from AnatomyINRLib.io.atomic import atomic_path, check_writable
+
+
+def make_progress(json_lines: bool) -> ProgressReporter:
+    """``--json-progress``: one JSON object per event on stdout; otherwise quiet."""
+    if not json_lines:
+        return ProgressReporter(None)
+
+    def emit(event: Progress) -> None:
+        sys.stdout.write(event.to_json() + "\n")
+        sys.stdout.flush()
+
+    return ProgressReporter(emit)
+
+
+def add_common_run_args(parser, *, iterations: bool = True) -> None:
+    """--seed, --device, --report, --json-progress (and --iterations) for fitting commands."""
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="compute device")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    parser.add_argument("--report", default=None, metavar="JSON", help="write a JSON report here")
+    parser.add_argument("--json-progress", action="store_true", help="print one JSON progress event per line on stdout")
+    if iterations:
+        parser.add_argument("--iterations", type=int, default=None, help="override the preset's iteration budget")
+
+
+def check_outputs(*paths: Optional[str]) -> None:
+    """Fail before any computation if an output cannot be written."""
+    for p in paths:
+        if p:
+            check_writable(p)
+
+
+def write_json(path: str, data: dict[str, Any]) -> None:
+    """Write JSON atomically."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(data, indent=2, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

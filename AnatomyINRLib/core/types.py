@@ -1,0 +1,208 @@
+"""Small typed containers passed between algorithms.
+
+All coordinates are world RAS millimetres. Containers validate shapes and
+finiteness on construction so algorithms can trust them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from AnatomyINRLib.core.errors import InputError
+
+
+def _as_points(name: str, value, allow_empty: bool = False) -> np.ndarray:
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != 3:
+        raise InputError(f"{name}: expected an (N, 3) array of coordinates, got shape {arr.shape}")
+    if not allow_empty and arr.shape[0] == 0:
+        raise InputError(f"{name}: expected at least one point, got none")
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.count_nonzero(~np.all(np.isfinite(arr), axis=1)))
+        raise InputError(f"{name}: {bad} coordinate row(s) contain NaN or infinity")
+    return np.ascontiguousarray(arr)
+
+
+@dataclass
+class PointSet:
+    """Points in world RAS mm, optionally with unit normals and per-point labels.
+
+    Attributes:
+        points: (N, 3) float64 RAS mm.
+        normals: (N, 3) float64 outward unit normals, or None (clicked points have none).
+        labels: Optional (N,) names or ids per point (e.g. Markups labels).
+    """
+
+    points: np.ndarray
+    normals: Optional[np.ndarray] = None
+    labels: Optional[list] = None
+
+    def __post_init__(self) -> None:
+        self.points = _as_points("points", self.points)
+        if self.normals is not None:
+            self.normals = _as_points("normals", self.normals)
+            if self.normals.shape != self.points.shape:
+                raise InputError(
+                    f"normals: expected shape {self.points.shape} like points, got {self.normals.shape}"
+                )
+        if self.labels is not None and len(self.labels) != len(self.points):
+            raise InputError(f"labels: expected {len(self.points)} labels, got {len(self.labels)}")
+
+    def __len__(self) -> int:
+        return int(self.points.shape[0])
+
+    def subset(self, index: np.ndarray) -> "PointSet":
+        """The points selected by a boolean mask or integer index."""
+        normals = None if self.normals is None else self.normals[index]
+        labels = None
+        if self.labels is not None:
+            labels = list(np.asarray(self.labels, dtype=object)[index])
+        return PointSet(self.points[index], normals, labels)
+
+
+@dataclass
+class TriangleMesh:
+    """A triangle surface in world RAS mm.
+
+    Attributes:
+        vertices: (V, 3) float64 RAS mm.
+        faces: (F, 3) int64 vertex indices, counter-clockwise seen from outside
+            (so face normals point outward for closed surfaces).
+        point_data: Per-vertex arrays, each (V,) or (V, C), e.g. thickness in mm.
+    """
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    point_data: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.vertices = _as_points("vertices", self.vertices, allow_empty=True)
+        faces = np.asarray(self.faces)
+        if faces.size == 0:
+            faces = faces.reshape(0, 3)
+        if faces.ndim != 2 or faces.shape[1] != 3:
+            raise InputError(f"faces: expected an (F, 3) integer array, got shape {faces.shape}")
+        if faces.size and not np.issubdtype(faces.dtype, np.integer):
+            if not np.all(faces == np.round(faces)):
+                raise InputError("faces: expected integer vertex indices")
+        faces = faces.astype(np.int64)
+        if faces.size and (faces.min() < 0 or faces.max() >= len(self.vertices)):
+            raise InputError(
+                f"faces: indices must lie in [0, {len(self.vertices) - 1}], "
+                f"got [{faces.min()}, {faces.max()}]"
+            )
+        self.faces = np.ascontiguousarray(faces)
+        for key, value in list(self.point_data.items()):
+            arr = np.asarray(value)
+            if arr.shape[0] != len(self.vertices):
+                raise InputError(
+                    f"point_data[{key!r}]: expected {len(self.vertices)} rows, got {arr.shape[0]}"
+                )
+            self.point_data[key] = arr
+
+    @property
+    def n_vertices(self) -> int:
+        return int(self.vertices.shape[0])
+
+    @property
+    def n_faces(self) -> int:
+        return int(self.faces.shape[0])
+
+    def face_normals(self) -> np.ndarray:
+        """(F, 3) unit face normals (zero for degenerate faces)."""
+        tri = self.vertices[self.faces]
+        n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        length = np.linalg.norm(n, axis=1, keepdims=True)
+        return np.divide(n, length, out=np.zeros_like(n), where=length > 0)
+
+    def area(self) -> float:
+        """Surface area in mm²."""
+        tri = self.vertices[self.faces]
+        return float(0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1).sum())
+
+    def signed_volume(self) -> float:
+        """Enclosed volume in mm³ by the divergence theorem; negative if faces point inward."""
+        tri = self.vertices[self.faces]
+        return float(np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6.0)
+
+    def bounds(self) -> np.ndarray:
+        """(2, 3) array: min corner and max corner in mm."""
+        if self.n_vertices == 0:
+            raise InputError("mesh: empty mesh has no bounds")
+        return np.stack([self.vertices.min(axis=0), self.vertices.max(axis=0)])
+
+
+@dataclass
+class ImageGrid:
+    """A 3-D image on a regular grid with an arbitrary (oblique) ijk→RAS transform.
+
+    Attributes:
+        array: (I, J, K) voxel values indexed [i, j, k] (not Slicer's KJI order).
+        ijk_to_ras: (4, 4) affine mapping voxel index (i, j, k, 1) to RAS mm.
+    """
+
+    array: np.ndarray
+    ijk_to_ras: np.ndarray
+
+    def __post_init__(self) -> None:
+        arr = np.asarray(self.array)
+        if arr.ndim != 3:
+            raise InputError(f"image: expected a 3-D array, got shape {arr.shape}")
+        mat = np.asarray(self.ijk_to_ras, dtype=np.float64)
+        if mat.shape != (4, 4) or not np.all(np.isfinite(mat)):
+            raise InputError(f"ijk_to_ras: expected a finite 4x4 matrix, got shape {mat.shape}")
+        if abs(np.linalg.det(mat[:3, :3])) < 1e-12:
+            raise InputError("ijk_to_ras: matrix is singular (zero spacing?)")
+        self.array = arr
+        self.ijk_to_ras = mat
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(int(s) for s in self.array.shape)
+
+    @property
+    def spacing(self) -> np.ndarray:
+        """(3,) voxel size in mm along i, j, k."""
+        return np.linalg.norm(self.ijk_to_ras[:3, :3], axis=0)
+
+    @property
+    def origin(self) -> np.ndarray:
+        """(3,) RAS mm of voxel (0, 0, 0)'s centre."""
+        return self.ijk_to_ras[:3, 3].copy()
+
+    @property
+    def direction(self) -> np.ndarray:
+        """(3, 3) unit column directions of the i, j, k axes in RAS."""
+        return self.ijk_to_ras[:3, :3] / self.spacing
+
+    @staticmethod
+    def make_affine(origin, spacing, direction=None) -> np.ndarray:
+        """Build a 4×4 ijk→RAS from origin (mm), spacing (mm) and direction columns."""
+        direction = np.eye(3) if direction is None else np.asarray(direction, dtype=np.float64)
+        mat = np.eye(4)
+        mat[:3, :3] = direction * np.asarray(spacing, dtype=np.float64)[None, :]
+        mat[:3, 3] = np.asarray(origin, dtype=np.float64)
+        return mat
+
+    def index_to_world(self, ijk: np.ndarray) -> np.ndarray:
+        """(N, 3) continuous indices → (N, 3) RAS mm."""
+        ijk = np.asarray(ijk, dtype=np.float64)
+        return ijk @ self.ijk_to_ras[:3, :3].T + self.ijk_to_ras[:3, 3]
+
+    def world_to_index(self, ras: np.ndarray) -> np.ndarray:
+        """(N, 3) RAS mm → (N, 3) continuous indices."""
+        inv = np.linalg.inv(self.ijk_to_ras)
+        ras = np.asarray(ras, dtype=np.float64)
+        return ras @ inv[:3, :3].T + inv[:3, 3]
+
+    def voxel_centers(self) -> np.ndarray:
+        """(I*J*K, 3) RAS mm of every voxel centre, in C order of ``array``."""
+        idx = np.indices(self.shape, dtype=np.float64).reshape(3, -1).T
+        return self.index_to_world(idx)
+
+    def with_array(self, array: np.ndarray) -> "ImageGrid":
+        """Same geometry, different voxel values."""
+        return ImageGrid(array, self.ijk_to_ras.copy())

@@ -1,0 +1,50 @@
+"""Atomic file writing: never leave a half-written output."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from AnatomyINRLib.core.errors import OutputError
+
+
+def check_writable(path: "str | os.PathLike") -> Path:
+    """Fail early, before any long computation, if ``path`` cannot be written.
+
+    Raises:
+        OutputError: the folder does not exist or is not writable, or path is a folder.
+    """
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise OutputError(f"output {str(path)!r}: is a folder, expected a file path")
+    if not parent.is_dir():
+        raise OutputError(f"output {str(path)!r}: folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"output {str(path)!r}: folder {str(parent)!r} is not writable")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: "str | os.PathLike") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    The temporary name keeps the final suffix (".nii.gz", ".vtp"...) so writers
+    that choose a format by extension still work.
+    """
+    path = check_writable(path)
+    name = path.name
+    suffix = "".join(path.suffixes) if path.suffixes else ""
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".tmp{suffix}", dir=str(path.parent or "."))
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp_path.unlink()
+        raise

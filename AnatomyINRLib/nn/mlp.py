@@ -1,0 +1,158 @@
+"""Coordinate MLP for implicit fields with IGR/SAL geometric initialisation.
+
+Architecture of IGR (Gropp et al., ICML 2020) and the vascular paper (Alblas et
+al., STACOM 2022, §2.3): ``depth`` hidden fully connected layers of ``width``
+units, the input re-injected (concatenated, scaled by 1/√2) before the listed
+skip layers, one linear output per field.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from AnatomyINRLib.core.config import ConfigBase, check_choice, check_positive
+from AnatomyINRLib.core.errors import InputError
+from AnatomyINRLib.nn.encoding import FourierFeatures
+
+
+@dataclass
+class MLPConfig(ConfigBase):
+    """Architecture of a coordinate MLP."""
+
+    in_dim: int = 3
+    """Input dimension (3 for xyz)."""
+    out_dim: int = 1
+    """Number of output fields."""
+    width: int = 128
+    """Units per hidden layer."""
+    depth: int = 4
+    """Number of hidden layers."""
+    skip_layers: tuple = ()
+    """Hidden-layer indices (0-based) whose input is [h, x]/√2 (IGR skip connection)."""
+    activation: str = "softplus"
+    """"softplus" (β below), "relu" or "sine" (SIREN, ω₀ = 30)."""
+    softplus_beta: float = 100.0
+    """β of softplus(βx)/β; 100 as in IGR approximates ReLU but stays smooth."""
+    geometric_init: bool = True
+    """SAL/IGR init so the untrained field is the SDF of a sphere (softplus/relu only)."""
+    init_radius: float = 0.5
+    """Radius of that sphere in normalised units."""
+    fourier_features: int = 0
+    """Number of random Fourier frequencies (0 = raw coordinates)."""
+    fourier_scale: float = 1.0
+    """Standard deviation of the Fourier frequencies."""
+    fourier_seed: int = 0
+    """Seed of the Fourier matrix (part of the architecture, saved with it)."""
+
+    def validate(self) -> None:
+        """Check every field; raise InputError naming the bad one."""
+        for name in ("in_dim", "out_dim", "width", "depth"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InputError(f"{name}: expected a positive integer, got {value!r}")
+        check_choice("activation", self.activation, ("softplus", "relu", "sine"))
+        check_positive("softplus_beta", self.softplus_beta)
+        check_positive("init_radius", self.init_radius)
+        check_positive("fourier_scale", self.fourier_scale)
+        if not isinstance(self.fourier_features, int) or self.fourier_features < 0:
+            raise InputError(f"fourier_features: expected an integer >= 0, got {self.fourier_features!r}")
+        bad = [s for s in self.skip_layers if not isinstance(s, int) or not 1 <= s < self.depth]
+        if bad:
+            raise InputError(f"skip_layers: expected indices in [1, {self.depth - 1}], got {list(self.skip_layers)}")
+
+
+class _Sine(nn.Module):
+    def __init__(self, omega: float = 30.0) -> None:
+        super().__init__()
+        self.omega = omega
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(self.omega * x)
+
+
+class MLP(nn.Module):
+    """Coordinate MLP: (N, in_dim) → (N, out_dim).
+
+    Args:
+        config: Architecture; see :class:`MLPConfig`.
+    """
+
+    def __init__(self, config: MLPConfig) -> None:
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.encoding = None
+        enc_dim = config.in_dim
+        if config.fourier_features > 0:
+            self.encoding = FourierFeatures(config.in_dim, config.fourier_features, config.fourier_scale, config.fourier_seed)
+            enc_dim = self.encoding.out_dim
+        self.enc_dim = enc_dim
+        self.skips = set(config.skip_layers)
+        layers = []
+        in_features = enc_dim
+        for i in range(config.depth):
+            # A layer feeding a skip layer shrinks so that [h, x] is `width` wide.
+            out_features = config.width - enc_dim if (i + 1) in self.skips else config.width
+            layers.append(nn.Linear(in_features, out_features))
+            in_features = config.width
+        self.hidden = nn.ModuleList(layers)
+        self.head = nn.Linear(config.width, config.out_dim)
+        if config.activation == "softplus":
+            self.act = nn.Softplus(beta=config.softplus_beta)
+        elif config.activation == "relu":
+            self.act = nn.ReLU()
+        else:
+            self.act = _Sine()
+        self._initialise()
+
+    def _initialise(self) -> None:
+        cfg = self.config
+        if cfg.activation == "sine":
+            self._siren_init()
+        elif cfg.geometric_init:
+            self._geometric_init()
+
+    @torch.no_grad()
+    def _geometric_init(self) -> None:
+        """SAL (Atzmon & Lipman 2020, Thm 1) init: f(x) ≈ ‖x‖ − r at start."""
+        cfg = self.config
+        for i, lin in enumerate(self.hidden):
+            nn.init.normal_(lin.weight, 0.0, math.sqrt(2.0) / math.sqrt(lin.out_features))
+            nn.init.zeros_(lin.bias)
+            if self.encoding is not None:
+                # Fourier columns start at zero so the sphere init still holds (IDR's trick).
+                if i == 0:
+                    lin.weight[:, cfg.in_dim:] = 0.0
+                elif i in self.skips:
+                    lin.weight[:, -(self.enc_dim - cfg.in_dim):] = 0.0
+        mean = math.sqrt(math.pi) / math.sqrt(self.head.in_features)
+        nn.init.normal_(self.head.weight, mean, 1e-5)
+        nn.init.constant_(self.head.bias, -cfg.init_radius)
+
+    @torch.no_grad()
+    def _siren_init(self) -> None:
+        """SIREN init (Sitzmann et al. 2020, §3.2); the field does not start as a sphere."""
+        for i, lin in enumerate([*self.hidden, self.head]):
+            bound = 1.0 / lin.in_features if i == 0 else math.sqrt(6.0 / lin.in_features) / 30.0
+            nn.init.uniform_(lin.weight, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Evaluate the field.
+
+        Args:
+            x: (N, in_dim) normalised coordinates.
+
+        Returns:
+            (N, out_dim) field values in normalised units.
+        """
+        inp = self.encoding(x) if self.encoding is not None else x
+        h = inp
+        for i, lin in enumerate(self.hidden):
+            if i in self.skips:
+                h = torch.cat([h, inp], dim=-1) / math.sqrt(2.0)
+            h = self.act(lin(h))
+        return self.head(h)
