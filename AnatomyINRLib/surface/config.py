@@ -1,0 +1,184 @@
+"""Configuration of the points-to-surface fit (IGR, Gropp et al. 2020).
+
+Presets were chosen by ``benchmarks/points_to_surface.py`` for the best
+quality per second on CPU; ``paper`` reproduces Alblas et al. (STACOM 2022,
+§3: 6×256 ReLU, skip into layer 3, Adam 1e-4, 25k iterations).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from AnatomyINRLib.core.config import ConfigBase, check_choice, check_positive
+from AnatomyINRLib.core.errors import InputError
+from AnatomyINRLib.nn.mlp import MLPConfig
+
+
+@dataclass
+class SamplingConfig(ConfigBase):
+    """Off-surface samples drawn afresh at every iteration (normalised units)."""
+
+    knn: int = 10
+    """σᵢ of the Gaussian around point i is the distance to its k-th neighbour (IGR: 50)."""
+    sigma_scale: float = 1.0
+    """Multiplier on σᵢ."""
+    local_per_point: int = 8
+    """Gaussian samples per surface point per iteration."""
+    n_global: int = 1024
+    """Uniform samples per iteration in the box [−box, box]³."""
+    box: float = 1.0
+    """Half side of the uniform-sampling box (points span ±``Normalization`` extent)."""
+    max_surface_batch: int = 4096
+    """Surface points per iteration; more are subsampled per step (IGR's batch)."""
+
+    def validate(self) -> None:
+        """Check ranges."""
+        for name in ("knn", "local_per_point", "max_surface_batch"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise InputError(f"sampling.{name}: expected a positive integer, got {v!r}")
+        if not isinstance(self.n_global, int) or self.n_global < 0:
+            raise InputError(f"sampling.n_global: expected an integer >= 0, got {self.n_global!r}")
+        check_positive("sampling.sigma_scale", self.sigma_scale)
+        check_positive("sampling.box", self.box)
+
+
+@dataclass
+class LossConfig(ConfigBase):
+    """Weights of the loss terms (paper eq. 3 plus optional extras)."""
+
+    eikonal_weight: float = 0.1
+    """λ of E(‖∇f‖−1)² (paper eq. 3; IGR uses 0.1)."""
+    normal_weight: float = 1.0
+    """Weight of mean ‖∇f(xᵢ) − nᵢ‖ when normals are given (IGR)."""
+    offsurface_weight: float = 0.0
+    """Weight of mean exp(−α|f|) on uniform samples (SIREN's term): discourages ghost surfaces."""
+    offsurface_alpha: float = 100.0
+    """α of that term, in 1/normalised units."""
+
+    def validate(self) -> None:
+        """Check ranges."""
+        check_positive("loss.eikonal_weight", self.eikonal_weight, allow_zero=True)
+        check_positive("loss.normal_weight", self.normal_weight, allow_zero=True)
+        check_positive("loss.offsurface_weight", self.offsurface_weight, allow_zero=True)
+        check_positive("loss.offsurface_alpha", self.offsurface_alpha)
+
+
+@dataclass
+class OptimConfig(ConfigBase):
+    """Adam with cosine decay and convergence-based stopping."""
+
+    iterations: int = 800
+    """Maximum number of iterations."""
+    lr: float = 5e-3
+    """Initial learning rate."""
+    lr_final_factor: float = 0.02
+    """Cosine decay ends at lr · factor ("constant" schedule ignores it)."""
+    schedule: str = "cosine"
+    """"cosine" or "constant" (the paper's plain Adam)."""
+    warmup: int = 0
+    """Linear warm-up iterations."""
+    min_iterations: int = 200
+    """Never stop before this many iterations."""
+    check_every: int = 50
+    """Window length (iterations) of the convergence test."""
+    rel_tol: float = 0.0
+    """Stop when a window's mean loss improves on the previous one by less than this fraction (0 = never)."""
+    warm_start_fraction: float = 0.35
+    """With a warm start, run this fraction of ``iterations`` at lr · warm_start_lr_factor."""
+    warm_start_lr_factor: float = 0.3
+    """Learning-rate factor for warm starts (the field is already close)."""
+
+    def validate(self) -> None:
+        """Check ranges."""
+        for name in ("iterations", "check_every"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise InputError(f"optim.{name}: expected a positive integer, got {v!r}")
+        for name in ("min_iterations", "warmup"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 0:
+                raise InputError(f"optim.{name}: expected an integer >= 0, got {v!r}")
+        check_positive("optim.lr", self.lr)
+        check_positive("optim.lr_final_factor", self.lr_final_factor)
+        check_positive("optim.rel_tol", self.rel_tol, allow_zero=True)
+        check_positive("optim.warm_start_fraction", self.warm_start_fraction)
+        check_positive("optim.warm_start_lr_factor", self.warm_start_lr_factor)
+        check_choice("optim.schedule", self.schedule, ("cosine", "constant"))
+
+
+@dataclass
+class SurfaceFitConfig(ConfigBase):
+    """Everything that defines a points-to-surface fit."""
+
+    preset: str = "default"
+    """Name of the preset this config came from (informational)."""
+    network: MLPConfig = field(default_factory=MLPConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    extent: float = 0.7
+    """Point bounding box is mapped into [−extent, extent]³ (aspect kept)."""
+    outlier_threshold_mm: float = 1.0
+    """Points whose residual |f(xᵢ)| exceeds this are flagged as outliers."""
+    max_points: int = 200_000
+    """More input points are randomly subsampled (with a warning)."""
+
+    def validate(self) -> None:
+        """Check ranges and nested configs."""
+        super().validate()
+        if self.network.in_dim != 3 or self.network.out_dim != 1:
+            raise InputError("network: a surface fit needs in_dim=3 and out_dim=1")
+        check_positive("extent", self.extent)
+        if self.extent >= self.sampling.box:
+            raise InputError(f"extent: expected < sampling.box ({self.sampling.box}), got {self.extent}")
+        check_positive("outlier_threshold_mm", self.outlier_threshold_mm)
+        if not isinstance(self.max_points, int) or self.max_points < 10:
+            raise InputError(f"max_points: expected an integer >= 10, got {self.max_points!r}")
+
+
+def _preset_fast() -> SurfaceFitConfig:
+    return SurfaceFitConfig(
+        preset="fast",
+        network=MLPConfig(width=64, depth=4),
+        optim=OptimConfig(iterations=400, lr=5e-3, min_iterations=150),
+    )
+
+
+def _preset_default() -> SurfaceFitConfig:
+    return SurfaceFitConfig(preset="default")
+
+
+def _preset_accurate() -> SurfaceFitConfig:
+    return SurfaceFitConfig(
+        preset="accurate",
+        network=MLPConfig(width=128, depth=6, skip_layers=(3,)),
+        optim=OptimConfig(iterations=1500, lr=5e-3, min_iterations=400),
+    )
+
+
+def _preset_paper() -> SurfaceFitConfig:
+    # Alblas et al. 2022 §3 / IGR: 6×256 ReLU, skip into the 3rd hidden layer (index 2),
+    # Adam 1e-4 without decay, 25k iterations, λ = 0.1, σ from the 50th neighbour.
+    return SurfaceFitConfig(
+        preset="paper",
+        network=MLPConfig(width=256, depth=6, skip_layers=(2,), activation="relu", init_radius=0.5),
+        sampling=SamplingConfig(knn=50, local_per_point=1, n_global=128, box=1.2),
+        loss=LossConfig(eikonal_weight=0.1),
+        optim=OptimConfig(iterations=25_000, lr=1e-4, schedule="constant", min_iterations=25_000),
+        extent=0.9,
+    )
+
+
+PRESETS = {
+    "fast": _preset_fast,
+    "default": _preset_default,
+    "accurate": _preset_accurate,
+    "paper": _preset_paper,
+}
+
+
+def preset_config(name: str) -> SurfaceFitConfig:
+    """A fresh config for preset ``name`` (fast, default, accurate, paper)."""
+    check_choice("preset", name, tuple(PRESETS))
+    return PRESETS[name]()
