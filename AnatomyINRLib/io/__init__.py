@@ -1,0 +1,34 @@
+"""All file formats of the library (nothing else reads or writes files).
+
+Inside the library the world frame is RAS millimetres; every reader converts
+from the file's frame (Slicer files are LPS by default) and every writer
+converts back. Outputs are written atomically (temporary file, then rename).
+Heavy dependencies (VTK, SimpleITK, torch) are imported only when a function
+that needs them is called.
+
+``SUPPORTED`` maps each kind ("points", "mesh", "image", "inr") to its file
+extensions.
+"""
+
+from AnatomyINRLib.io.atomic import atomic_path, check_writable
+from AnatomyINRLib.io.formats import SUPPORTED, file_extension, format_of
+from AnatomyINRLib.io.images import read_image, write_image
+from AnatomyINRLib.io.inr import load_inr, save_inr
+from AnatomyINRLib.io.meshes import read_mesh, write_mesh
+from AnatomyINRLib.io.points import read_points, write_points
+
+__all__ = [
+    "SUPPORTED",
+    "atomic_path",
+    "check_writable",
+    "file_extension",
+    "format_of",
+    "load_inr",
+    "read_image",
+    "read_mesh",
+    "read_points",
+    "save_inr",
+    "write_image",
+    "write_mesh",
+    "write_points",
+]
