@@ -178,9 +178,14 @@ def _read_safetensors(path: Path):
 
 def _read_torch(path: Path):
     import pickle
+    import zipfile
 
     import torch
 
+    # torch.save writes a zip archive; checking first separates "not a torch file"
+    # from "a torch file with unsafe pickled content" (both raise UnpicklingError).
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"path {str(path)!r}: not a readable PyTorch file (expected the zip archive torch.save writes)")
     try:
         data = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
