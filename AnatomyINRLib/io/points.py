@@ -18,7 +18,8 @@ in and out by negating x and y, since LPS = diag(−1, −1, 1) · RAS):
   (x, y, z, nx, ny, nz, label).
 * ``.npy``: an (N, 3) or (N, 6) float array, always RAS (it has no header).
 
-Normals are kept by the text and ``.npy`` formats only; Slicer markups have no
+Normals are kept by the text and ``.npy`` formats only (rescaled to unit
+length on reading; a zero normal is an error); Slicer markups have no
 per-point normal, so writing normals there drops them. Count checks belong to
 the fitter, not here.
 """
