@@ -14,7 +14,8 @@ Built as the union (min) of primitives with exact SDFs, all in RAS mm:
 What is exact (see ``base.py``): the SDF outside the shape, the zero set and
 the sign everywhere; inside, ``min`` is only a lower bound on the depth.
 Surface samples lie exactly on the zero set with exact normals, uniform by
-area. The volume is numeric (divergence theorem, ~1e-4 relative).
+area. The volume is numeric (divergence theorem, ~2e-5 relative; see
+``UnionPhantom.volume``).
 """
 
 from __future__ import annotations

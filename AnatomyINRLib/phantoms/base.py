@@ -24,7 +24,7 @@ from AnatomyINRLib.core.seeding import numpy_rng
 from AnatomyINRLib.core.types import PointSet
 
 _KEEP_TOL = 1e-9  # mm; |union sdf| below this counts as on the union surface
-_VOLUME_H = 0.15  # mm; quadrature node spacing for numeric volumes (see UnionPhantom.volume)
+_VOLUME_H = 0.2  # mm; quadrature node spacing for numeric volumes (see UnionPhantom.volume)
 
 
 def check_points(points) -> np.ndarray:
@@ -83,8 +83,7 @@ class UnionPhantom(Phantom):
             raise InputError("primitives: expected at least one primitive")
         self.primitives = list(primitives)
         self.name = name
-        self._volume: float | None = None
-        self._area: float | None = None
+        self._cache: dict[float, tuple[float, float]] = {}
 
     def _all_sdf(self, points: np.ndarray) -> np.ndarray:
         return np.stack([prim.sdf(points) for prim in self.primitives], axis=1)
@@ -172,24 +171,34 @@ class UnionPhantom(Phantom):
             total_flux += float(np.einsum("ij,ij->i", pts[keep] - x0, nrm[keep]) @ w[keep])
         return total_area, total_flux / 3.0
 
-    def volume(self) -> float:
+    def volume(self, spacing: float = _VOLUME_H) -> float:
         """Enclosed volume (mm³) by the divergence theorem V = ⅓∮(x − x₀)·n dA.
 
         The integral runs over each primitive's exposed surface with a midpoint
-        rule of node spacing 0.15 mm. The integrand is smooth except where the
-        exposure indicator jumps along crease curves, so the error is dominated
-        by the cells cut by those curves; for the AAA phantoms it is below
-        1e-4 relative (checked against a 0.075 mm rule). Computed once, cached.
-        """
-        if self._volume is None:
-            self._area, self._volume = self._surface_integrals(_VOLUME_H)
-        return self._volume
+        rule of node spacing ``spacing`` mm. The integrand is smooth except
+        where the exposure indicator jumps along crease curves, so the error
+        is dominated by the cells cut by those curves and behaves like noise
+        rather than decaying monotonically. For the default AAA phantom,
+        relative differences to a 0.06 mm rule are: volume 2e-4 at 0.3–0.4 mm,
+        1.3e-5 at 0.2 mm (default), 6e-6 at 0.15 mm; area about 1e-4. A
+        4M-point Sobol estimate of the volume agrees to 5e-5. Cached per spacing.
 
-    def area(self) -> float:
-        """Surface area (mm²) of the union, same quadrature and accuracy as :meth:`volume`."""
-        if self._area is None:
-            self._area, self._volume = self._surface_integrals(_VOLUME_H)
-        return self._area
+        Args:
+            spacing: Quadrature node spacing in mm (default 0.2; well under 1 s).
+        """
+        return self._integrals(spacing)[1]
+
+    def area(self, spacing: float = _VOLUME_H) -> float:
+        """Surface area (mm²) of the union by the same quadrature (about 1e-4 relative at 0.2 mm)."""
+        return self._integrals(spacing)[0]
+
+    def _integrals(self, spacing: float) -> tuple[float, float]:
+        if not (np.isfinite(spacing) and spacing > 0):
+            raise InputError(f"spacing: expected a positive quadrature spacing in mm, got {spacing!r}")
+        key = float(spacing)
+        if key not in self._cache:
+            self._cache[key] = self._surface_integrals(key)
+        return self._cache[key]
 
     def offset(self, t: float, name: str) -> "UnionPhantom":
         """The union grown by t mm; its SDF is exactly ``self.sdf − t``."""

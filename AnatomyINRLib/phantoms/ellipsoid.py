@@ -72,10 +72,10 @@ class EllipsoidPhantom(UnionPhantom):
         """(N, 3) nearest surface points, RAS mm."""
         return self.ellipsoid.closest(np.asarray(points, dtype=np.float64))
 
-    def volume(self) -> float:
-        """Exact 4/3·π·abc, mm³."""
+    def volume(self, spacing: float | None = None) -> float:
+        """Exact 4/3·π·abc, mm³ (``spacing`` is accepted for interface compatibility and ignored)."""
         return em.volume(self.params.semi_axes)
 
-    def area(self) -> float:
-        """Exact surface area (elliptic integrals), mm²."""
+    def area(self, spacing: float | None = None) -> float:
+        """Exact surface area (elliptic integrals), mm²; ``spacing`` is ignored."""
         return em.area(self.params.semi_axes)

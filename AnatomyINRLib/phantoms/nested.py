@@ -58,7 +58,9 @@ class NestedAAAParams(ConfigBase):
         check_positive("min_gap", self.min_gap)
         check_positive("wall_thickness", self.wall_thickness)
         if len(self.lumen_bulge_semi_axes) != 3 or min(self.lumen_bulge_semi_axes) <= 0:
-            raise InputError(f"lumen_bulge_semi_axes: expected three positive lengths, got {self.lumen_bulge_semi_axes!r}")
+            raise InputError(
+                f"lumen_bulge_semi_axes: expected three positive lengths, got {self.lumen_bulge_semi_axes!r}"
+            )
         for name in ("aorta_radius", "iliac_radius"):
             if getattr(self.inner, name) <= self.min_gap:
                 raise InputError(f"min_gap: must be smaller than inner.{name} so the lumen is not empty")
@@ -106,7 +108,8 @@ class NestedAAAPhantom:
         inner = UnionPhantom([aorta, sac, *parts["iliacs"]], "inner")
         lumen_aorta = ArcTube(aorta.point_at(0.0)[0], aorta.v, -aorta.u, aorta.R, aorta.phi, aorta.r - p.min_gap)
         lumen_iliacs = [Capsule(c.a, c.b, c.r - p.min_gap) for c in parts["iliacs"]]
-        bulge = Ellipsoid(mid + p.lumen_bulge_offset * off, p.lumen_bulge_semi_axes, np.stack([tangent, off, third], axis=1))
+        frame = np.stack([tangent, off, third], axis=1)
+        bulge = Ellipsoid(mid + p.lumen_bulge_offset * off, p.lumen_bulge_semi_axes, frame)
         _check_bulge_inside(bulge, sac, p.min_gap)
         lumen = UnionPhantom([lumen_aorta, bulge, *lumen_iliacs], "lumen")
         outer = inner.offset(p.wall_thickness, "outer")
