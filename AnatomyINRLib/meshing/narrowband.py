@@ -148,7 +148,9 @@ def _refine(values: np.ndarray, shape: tuple, cells: np.ndarray, level: float, l
     (D from :func:`_reach_table`). Children failing any corner test hold no
     surface. ``lipschitz`` = band_factor · L; all corners of ``cells`` must be exact.
     """
-    table = lipschitz * _reach_table(ijk_to_ras)
+    # The relative margin keeps exact ties (a corner exactly L·D from a surface
+    # point, common for analytic fields on aligned grids) on the safe side of rounding.
+    table = lipschitz * (1.0 + 1e-6) * _reach_table(ijk_to_ras)
     cell_shape = tuple(n - 1 for n in shape)
     flat_values = values.reshape(values.shape[0], -1)
     kids = []
