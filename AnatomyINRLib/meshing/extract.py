@@ -231,7 +231,7 @@ def _prepare(field, bounds, config, progress, should_cancel, n_outputs):
     bounds = check_bounds(bounds)
     check_memory(bounds, config.spacing_mm, config.padding_mm, n_outputs, config.max_memory_mb)
     reporter = ProgressReporter.wrap(progress, should_cancel)
-    evaluator = FieldEvaluator(field, config.chunk_size, reporter)
+    evaluator = FieldEvaluator(field, config.chunk_size, reporter, expect_outputs=n_outputs)
     grid = make_grid(bounds, config.spacing_mm, config.padding_mm)
     return config, reporter, evaluator, grid
 
@@ -260,8 +260,6 @@ def extract_surface(field: Callable, bounds, config: MeshingConfig | None = None
     start = time.perf_counter()
     config, reporter, evaluator, grid = _prepare(field, bounds, config, progress, should_cancel, 1)
     sampled = _sample(evaluator, grid, config)
-    if sampled.values.shape[0] != 1:
-        raise InputError(f"field: returns {sampled.values.shape[0]} outputs per point; use extract_surfaces_multi")
     _check_crossing(sampled.values[0], config.level, grid, "the field")
     reporter.report("extract", 0.9, "marching cubes")
     mesh = _build_mesh(sampled.values[0], grid, config, field, evaluator, 0)

@@ -122,20 +122,22 @@ class FieldEvaluator:
         field: Callable (N, 3) float64 RAS mm → (N,) or (N, K) float64 mm.
         chunk_size: Points per call.
         reporter: Progress and cancellation (polled after every chunk).
+        expect_outputs: K the field must return (None: learnt from the first call).
 
     Attributes:
         n_evaluations: Points passed to the field so far.
         n_outputs: K, known after the first call.
     """
 
-    def __init__(self, field: Callable, chunk_size: int = 65536, reporter: ProgressReporter | None = None) -> None:
+    def __init__(self, field: Callable, chunk_size: int = 65536, reporter: ProgressReporter | None = None,
+                 expect_outputs: int | None = None) -> None:
         if not callable(field):
             raise InputError(f"field: expected a callable (N, 3) mm -> (N,) mm, got {type(field).__name__}")
         self.field = field
         self.chunk_size = int(chunk_size)
         self.reporter = reporter or ProgressReporter()
         self.n_evaluations = 0
-        self.n_outputs: int | None = None
+        self.n_outputs: int | None = expect_outputs
 
     def _call(self, points: np.ndarray) -> np.ndarray:
         out = np.asarray(self.field(points), dtype=np.float64)
@@ -146,7 +148,10 @@ class FieldEvaluator:
         if self.n_outputs is None:
             self.n_outputs = int(out.shape[1])
         elif out.shape[1] != self.n_outputs:
-            raise InputError(f"field: returned {out.shape[1]} outputs after {self.n_outputs} before")
+            raise InputError(
+                f"field: returns {out.shape[1]} value(s) per point, expected {self.n_outputs} (for a K-output "
+                f"field use extract_surfaces_multi, or select one output: lambda p: f(p)[:, k])"
+            )
         bad = ~np.isfinite(out).all(axis=1)
         if np.any(bad):
             where = points[np.argmax(bad)].round(3).tolist()

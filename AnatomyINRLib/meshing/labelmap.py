@@ -37,15 +37,13 @@ def _sample_on(field: Callable, reference: ImageGrid, config: MeshingConfig, met
             f"max_memory_mb={config.max_memory_mb:.0f}; resample the reference or raise max_memory_mb"
         )
     reporter = ProgressReporter.wrap(progress, should_cancel)
-    evaluator = FieldEvaluator(field, config.chunk_size, reporter)
+    evaluator = FieldEvaluator(field, config.chunk_size, reporter, expect_outputs=1)
     grid = geometry_grid(reference.shape, reference.ijk_to_ras)
     if method == "dense":
         sampled = dense_sample(evaluator, grid, (0.0, 1.0))
     else:
         sampled = narrowband_sample(evaluator, grid, config.level, config.band_factor, config.coarse_cells,
                                     config.max_levels, config.adapt_band_to_gradient, (0.0, 1.0))
-    if sampled.values.shape[0] != 1:
-        raise InputError(f"field: returns {sampled.values.shape[0]} outputs per point; pass one output (e.g. lambda p: f(p)[:, k])")
     reporter.report(stage, 1.0, f"{evaluator.n_evaluations} field evaluations", evaluations=evaluator.n_evaluations)
     return sampled
 

@@ -111,12 +111,19 @@ def _gradient_bound(values: np.ndarray, grid: ImageGrid, level: float, near: flo
 
 
 def dense_sample(evaluator: FieldEvaluator, grid: ImageGrid, span=(0.0, 1.0)) -> SampledField:
-    """Evaluate the field at every node of ``grid`` (chunked)."""
+    """Evaluate the field at every node of ``grid``, chunk by chunk into one preallocated array."""
     n = int(np.prod(grid.shape))
     before = evaluator.n_evaluations
-    vals = evaluator.at_nodes(grid, np.arange(n, dtype=np.int64), span)
-    values = np.ascontiguousarray(vals.T).reshape((vals.shape[1],) + grid.shape)
-    return SampledField(values, grid, evaluator.n_evaluations - before, 0)
+    values = None
+    step = evaluator.chunk_size
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        sub = (span[0] + (span[1] - span[0]) * start / n, span[0] + (span[1] - span[0]) * stop / n)
+        vals = evaluator.at_nodes(grid, np.arange(start, stop, dtype=np.int64), sub)
+        if values is None:
+            values = np.empty((vals.shape[1], n), dtype=np.float64)
+        values[:, start:stop] = vals.T
+    return SampledField(values.reshape((values.shape[0],) + grid.shape), grid, evaluator.n_evaluations - before, 0)
 
 
 _CORNERS = np.array([(a, b, c) for a in (0, 1) for b in (0, 1) for c in (0, 1)], dtype=np.int64)
@@ -234,4 +241,4 @@ def narrowband_sample(
         new = evaluator.at_nodes(fine_grid, todo, (steps[step], steps[step + 1]))
         values.reshape(values.shape[0], -1)[:, todo] = new.T
         shape, coarse_affine = fine_grid.shape, fine_grid.ijk_to_ras
-    return SampledField(values, grid, evaluator.n_evaluations - before, levels, bound)
+    return SampledField(values, grid, evaluator.n_evaluations - before, levels, float(bound))

@@ -175,13 +175,13 @@ def orient_outward(mesh: TriangleMesh) -> TriangleMesh:
 
 
 def vertex_normals(mesh: TriangleMesh) -> np.ndarray:
-    """(V, 3) area-weighted unit vertex normals from the face winding."""
+    """(V, 3) area-weighted unit vertex normals from the face winding (zero for unused vertices)."""
+    if mesh.n_faces == 0:
+        raise InputError("mesh: no faces, normals are undefined")
     tri = mesh.vertices[mesh.faces]
     face_n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])   # length = 2·area
     normals = np.zeros_like(mesh.vertices)
     for k in range(3):
         np.add.at(normals, mesh.faces[:, k], face_n)
     length = np.linalg.norm(normals, axis=1, keepdims=True)
-    if np.any(length == 0) and mesh.n_faces == 0:
-        raise InputError("mesh: no faces, normals are undefined")
     return np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)

@@ -72,7 +72,7 @@ def test_field_evaluator_chunks_counts_and_checks():
     out = ev.at_nodes(grid, np.arange(125))
     assert calls == [40, 40, 40, 5] and ev.n_evaluations == 125 and ev.n_outputs == 1
     assert np.allclose(out[:, 0], 2.0 * grid.voxel_centers()[:, 0])
-    with pytest.raises(InputError, match="outputs"):
+    with pytest.raises(InputError, match="value"):
         FieldEvaluator(lambda p: np.zeros((len(p), 2)) if len(p) > 3 else np.zeros(len(p)), 4).at_points(np.zeros((7, 3)))
     with pytest.raises(InputError, match="shape"):
         FieldEvaluator(lambda p: np.zeros(len(p) + 1)).at_points(np.zeros((5, 3)))
