@@ -1,0 +1,167 @@
+"""Python dependencies of the extension, installed when Apply is first pressed.
+
+- torch comes from the SlicerPyTorch extension (``PyTorchUtilsLogic``), which
+  picks the CUDA build matching the NVIDIA driver, or the CPU build;
+- everything else is listed once in ``requirements.txt`` beside this file and
+  installed with ``slicer.packaging.pip_ensure`` on Slicer >= 5.12, or
+  ``slicer.util.pip_install`` (one string argument) on 5.10;
+- packages Slicer bundles are never reinstalled (replacing Slicer's numpy, vtk
+  or SimpleITK breaks Slicer: the SlicerTotalSegmentator lesson).
+
+Nothing is imported or installed when the module loads; ``slicer`` is imported
+inside the functions that need it, so the pure helpers are testable outside Slicer.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import re
+from pathlib import Path
+from typing import Optional, Sequence
+
+REQUIREMENTS_FILE = Path(__file__).resolve().parent / "requirements.txt"
+# Distributions Slicer ships (or SlicerPyTorch manages): pip must leave them alone.
+SLICER_BUNDLED = ("numpy", "vtk", "SimpleITK", "torch", "torchvision", "requests", "packaging")
+TORCH_REQUIREMENT = ">=2.1"
+
+TORCH_EXPLANATION = (
+    "AnatomyINR fits its surfaces with PyTorch, which is not installed yet.\n\n"
+    "The PyTorch extension will now download it (about 200 MB for the CPU build, "
+    "2-3 GB for a CUDA build). It installs the CUDA build when it finds an NVIDIA GPU "
+    "with a recent driver (fits then take seconds) and the CPU build otherwise "
+    "(fits take tens of seconds; everything still works).\n\n"
+    "The following packages will be installed as well: {packages}.\n\nInstall now?"
+)
+
+
+class InstallError(RuntimeError):
+    """A dependency is missing and could not (or may not) be installed.
+
+    Attributes:
+        restartRequired: Slicer must restart before the new packages can be used.
+    """
+
+    def __init__(self, message: str, restartRequired: bool = False) -> None:
+        super().__init__(message)
+        self.restartRequired = restartRequired
+
+
+def readRequirements(path: Path = REQUIREMENTS_FILE) -> list[str]:
+    """Requirement lines of ``requirements.txt`` (comments and blanks dropped)."""
+    lines = []
+    for raw in Path(path).read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            lines.append(line)
+    return lines
+
+
+def requirementName(requirement: str) -> str:
+    """Distribution name of a requirement line, e.g. ``scikit-image>=0.21`` → ``scikit-image``."""
+    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
+    if not match:
+        raise ValueError(f"requirement: cannot read a package name from {requirement!r}")
+    return match.group(1)
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def missingRequirements(requirements: Sequence[str]) -> list[str]:
+    """The requirements not satisfied by what is installed (bundled ones never count).
+
+    A version specifier is checked with ``packaging`` when it is importable
+    (Slicer bundles it); otherwise only presence is checked.
+    """
+    bundled = {_normalized(n) for n in SLICER_BUNDLED}
+    missing = []
+    for requirement in requirements:
+        name = requirementName(requirement)
+        if _normalized(name) in bundled:
+            continue
+        try:
+            installed = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(requirement)
+            continue
+        if not _versionSatisfies(requirement, installed):
+            missing.append(requirement)
+    return missing
+
+
+def _versionSatisfies(requirement: str, installed: str) -> bool:
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:
+        return True
+    return Requirement(requirement).specifier.contains(installed, prereleases=True)
+
+
+def hasSlicerPackaging() -> bool:
+    """True on Slicer >= 5.12, which has ``slicer.packaging`` (pip_ensure)."""
+    return importlib.util.find_spec("slicer.packaging") is not None
+
+
+def _pyTorchLogic():
+    try:
+        import PyTorchUtils
+    except ImportError as error:
+        raise InstallError(
+            "AnatomyINR needs the 'PyTorch' extension. Install it from the Extensions Manager, "
+            "restart Slicer, then press Apply again.") from error
+    return PyTorchUtils.PyTorchUtilsLogic()
+
+
+def ensureDependencies(askConfirmation: bool = True) -> None:
+    """Make torch and the requirements importable, asking the user once.
+
+    One dialog explains what will be installed (CPU or CUDA torch and the
+    other packages); nothing is installed if the user declines.
+
+    Raises:
+        InstallError: the PyTorch extension is absent, the user declined, or
+            the installed torch is too old.
+    """
+    import slicer
+
+    torchLogic = _pyTorchLogic()
+    needTorch = not torchLogic.torchInstalled()
+    missing = missingRequirements(readRequirements())
+    if not needTorch and not missing:
+        return
+    if askConfirmation:
+        names = ", ".join(requirementName(r) for r in missing) or "none"
+        if not slicer.util.confirmOkCancelDisplay(TORCH_EXPLANATION.format(packages=names) if needTorch
+                                                  else f"AnatomyINR needs these Python packages: {names}. Install now?",
+                                                  windowTitle="AnatomyINR: install dependencies"):
+            raise InstallError("Python packages were not installed; the fit cannot run without them.")
+    if needTorch:
+        torch = torchLogic.installTorch(askConfirmation=False, torchVersionRequirement=TORCH_REQUIREMENT)
+        if torch is None:
+            raise InstallError("PyTorch was not installed; the fit cannot run without it.")
+    if missing:
+        installRequirements(missing)
+
+
+def installRequirements(requirements: Sequence[str]) -> None:
+    """pip-install ``requirements`` without touching Slicer's bundled packages."""
+    import slicer
+
+    if hasSlicerPackaging():
+        import slicer.packaging
+
+        slicer.packaging.pip_ensure(list(requirements), skip_packages=list(SLICER_BUNDLED),
+                                    prompt_install=False, requester="AnatomyINR")
+    else:
+        # Slicer 5.10: pip_install(requirements) takes one space-separated string.
+        slicer.util.pip_install(" ".join(requirements))
+
+
+def torchDeviceDescription(reportDevice: Optional[str]) -> str:
+    """Human-readable device from the worker's report (``"cuda:0"`` → ``"GPU (cuda:0)"``)."""
+    if not reportDevice:
+        return "unknown device"
+    text = str(reportDevice)
+    return f"GPU ({text})" if text.startswith("cuda") or text == "mps" else "CPU"

@@ -1,0 +1,64 @@
+"""Show worker progress in a progress bar and a status label.
+
+The presenter only sets properties on the widgets it is given (``value``,
+``text``, ``visible``), so it works with any ``QProgressBar``/``QLabel`` pair
+and its text formatting is testable without Qt.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from AnatomyINRSlicerLib.worker_protocol import ProgressEvent, WorkerOutcome
+
+# Metrics worth showing while a fit runs, with their display format.
+_SHOWN_METRICS = (("iteration", "iteration {:d}"), ("loss", "loss {:.4g}"), ("surface_mm", "surface error {:.3g} mm"))
+
+
+def formatMetrics(metrics: Mapping[str, Any]) -> str:
+    """``"iteration 200, loss 0.0123"`` from an event's metrics (unknown keys ignored)."""
+    parts = []
+    for key, pattern in _SHOWN_METRICS:
+        value = metrics.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        try:
+            parts.append(pattern.format(int(value) if pattern.endswith(":d}") else float(value)))
+        except (ValueError, OverflowError):
+            continue
+    return ", ".join(parts)
+
+
+def progressText(stageLabel: str, event: ProgressEvent) -> str:
+    """Status line for one progress event: stage, message and metrics."""
+    details = ", ".join(p for p in (event.message, formatMetrics(event.metrics)) if p)
+    return f"{stageLabel}: {details}" if details else stageLabel
+
+
+class ProgressPresenter:
+    """Drives a progress bar (0..100) and a status label from worker events.
+
+    Args:
+        progressBar: A ``QProgressBar`` (or anything with ``value``/``visible``).
+        statusLabel: A ``QLabel`` (or anything with ``text``).
+    """
+
+    def __init__(self, progressBar, statusLabel) -> None:
+        self.progressBar = progressBar
+        self.statusLabel = statusLabel
+
+    def started(self, text: str) -> None:
+        """A run begins."""
+        self.progressBar.value = 0
+        self.progressBar.visible = True
+        self.statusLabel.text = text
+
+    def update(self, overall: float, stageLabel: str, event: ProgressEvent) -> None:
+        """One progress event arrived."""
+        self.progressBar.value = int(round(100 * min(1.0, max(0.0, overall))))
+        self.statusLabel.text = progressText(stageLabel, event)
+
+    def finished(self, outcome: WorkerOutcome) -> None:
+        """The run ended; the label keeps the outcome's message."""
+        self.progressBar.visible = False
+        self.statusLabel.text = outcome.message

@@ -1,0 +1,162 @@
+"""Run the AnatomyINRLib worker in a background process without freezing Slicer.
+
+The pattern is MONAIAuto3DSeg's ``BackgroundProcess``: the process is started
+with ``slicer.util.launchConsoleProcess`` (which on 5.10 and 5.12 alike returns
+a ``Popen`` whose stdout carries stderr too); a daemon thread reads its lines
+into a queue; a ``qt.QTimer.singleShot`` poll on the main thread drains the
+queue, reports staged progress and, once the process has exited, calls
+``onFinished`` with a :class:`~AnatomyINRSlicerLib.worker_protocol.WorkerOutcome`.
+
+We do not rely on 5.12's ``launchConsoleProcess(blocking=False, ...)``: the same
+thread + timer code then works on 5.10. MRML is only touched by the callbacks,
+which run on the main thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import shutil
+import sys
+import threading
+import time
+from typing import Callable, Optional, Sequence
+
+import qt
+import slicer
+
+from AnatomyINRSlicerLib.worker_protocol import ProgressEvent, StagePlan, WorkerOutcome, WorkerRun, _reader
+
+_log = logging.getLogger(__name__)
+
+
+def pythonSlicerExecutable() -> str:
+    """Path of ``PythonSlicer`` (Slicer's Python with Slicer's site-packages, no GUI)."""
+    found = shutil.which("PythonSlicer")
+    if found:
+        return found
+    # Same fallback as slicer.util._executePythonModule: next to the interpreter.
+    candidate = os.path.join(os.path.dirname(sys.executable), "PythonSlicer")
+    if os.name == "nt":
+        candidate += ".exe"
+    if not os.path.exists(candidate):
+        raise RuntimeError("PythonSlicer executable not found; is this a complete Slicer installation?")
+    return candidate
+
+
+def killProcessTree(proc) -> None:
+    """Kill ``proc`` and its children.
+
+    ``PythonSlicer`` is a launcher that starts the real interpreter as a child,
+    so killing only ``proc`` would leave the computation running
+    (MONAIAuto3DSeg's comment on ``proc.kill()``). psutil, when present, finds
+    the children; without it we can only kill the launcher.
+    """
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        import psutil
+    except ImportError:
+        _log.warning("psutil is not available: only the launcher process can be stopped")
+        proc.kill()
+        return
+    try:
+        parent = psutil.Process(proc.pid)
+        for child in parent.children(recursive=True):
+            child.kill()
+        parent.kill()
+    except psutil.NoSuchProcess:
+        pass  # ended on its own meanwhile
+
+
+class BackgroundWorker:
+    """One worker process, observed from the Qt event loop.
+
+    Args:
+        command: Full command line (``worker_protocol.worker_command``).
+        plan: Stage weights for the overall progress fraction.
+        cwd: Working directory; the folder holding ``AnatomyINRLib``.
+        onProgress: ``(overallFraction, stageLabel, event)`` on every progress line.
+        onFinished: Called once with the outcome (success, failure or cancel).
+        onLog: Optional, receives every non-progress output line.
+    """
+
+    POLL_INTERVAL_MS = 100
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        plan: StagePlan,
+        cwd: str,
+        onProgress: Callable[[float, str, ProgressEvent], None],
+        onFinished: Callable[[WorkerOutcome], None],
+        onLog: Optional[Callable[[str], None]] = None,
+    ) -> None:
+        self.command = list(command)
+        self.cwd = cwd
+        self.run = WorkerRun(plan)
+        self.onProgress = onProgress
+        self.onFinished = onFinished
+        self.onLog = onLog
+        self._proc = None
+        self._lines: "queue.Queue[Optional[str]]" = queue.Queue()
+        self._streamEnded = False
+        self._done = False
+
+    @property
+    def isRunning(self) -> bool:
+        """True from ``start`` until ``onFinished`` has been called."""
+        return self._proc is not None and not self._done
+
+    def start(self) -> None:
+        """Launch the process and begin polling; returns immediately."""
+        _log.info("Starting worker: %s", " ".join(self.command))
+        self._proc = slicer.util.launchConsoleProcess(self.command, cwd=self.cwd)
+        threading.Thread(target=_reader, args=(self._proc.stdout, self._lines), daemon=True).start()
+        qt.QTimer.singleShot(self.POLL_INTERVAL_MS, self._poll)
+
+    def cancel(self) -> None:
+        """Stop the process; ``onFinished`` then reports a cancelled outcome."""
+        if self._done:
+            return
+        self.run.cancel_requested = True
+        killProcessTree(self._proc)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                line = self._lines.get_nowait()
+            except queue.Empty:
+                return
+            if line is None:
+                self._streamEnded = True
+                return
+            event = self.run.feed(line)
+            if event is not None:
+                self.onProgress(self.run.plan.overall, self.run.plan.stage_label(event), event)
+            elif self.onLog is not None:
+                self.onLog(line.rstrip())
+
+    def _poll(self) -> None:
+        if self._done:
+            return
+        self._drain()
+        if self._streamEnded and self._proc.poll() is not None:
+            self._done = True
+            self._proc.stdout.close()
+            self.onFinished(self.run.outcome(self._proc.returncode))
+            return
+        qt.QTimer.singleShot(self.POLL_INTERVAL_MS, self._poll)
+
+    def waitForCompletion(self) -> WorkerOutcome:
+        """Block (processing Qt events) until finished; for tests and batch mode."""
+        outcomes: list[WorkerOutcome] = []
+        userCallback = self.onFinished
+        self.onFinished = lambda outcome: (outcomes.append(outcome), userCallback(outcome))
+        if self._proc is None:
+            self.start()
+        while not outcomes:
+            slicer.app.processEvents()
+            time.sleep(0.02)
+        return outcomes[0]

@@ -1,0 +1,108 @@
+"""VTK objects and Slicer array layouts ⇄ AnatomyINRLib core types (no Slicer needed).
+
+Everything here needs only ``vtk`` and ``numpy``, so it is tested outside Slicer;
+``mrml_convert.py`` adds the few MRML-node calls on top.
+
+Index order: Slicer's ``arrayFromVolume`` returns voxels indexed ``[k, j, i]``
+(KJI); the library's ``ImageGrid.array`` is ``[i, j, k]``. :func:`ijkFromKji`
+and :func:`kjiFromIjk` are the only places that swap them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import vtk
+from vtk.util import numpy_support
+
+from AnatomyINRLib.core.types import TriangleMesh
+
+# numpy dtype of vtkIdType (64-bit on all current Slicer builds, but do not assume it).
+_ID_DTYPE = numpy_support.get_vtk_to_numpy_typemap()[vtk.VTK_ID_TYPE]
+
+
+def ijkFromKji(array: np.ndarray) -> np.ndarray:
+    """(K, J, I) Slicer voxel array → contiguous (I, J, K) copy."""
+    return np.ascontiguousarray(np.transpose(np.asarray(array), (2, 1, 0)))
+
+
+def kjiFromIjk(array: np.ndarray) -> np.ndarray:
+    """(I, J, K) library voxel array → contiguous (K, J, I) copy for Slicer."""
+    return np.ascontiguousarray(np.transpose(np.asarray(array), (2, 1, 0)))
+
+
+def arrayFromMatrix(matrix: vtk.vtkMatrix4x4) -> np.ndarray:
+    """(4, 4) float64 copy of a ``vtkMatrix4x4``."""
+    return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)], dtype=np.float64)
+
+
+def matrixFromArray(array: np.ndarray) -> vtk.vtkMatrix4x4:
+    """New ``vtkMatrix4x4`` holding a (4, 4) array."""
+    values = np.asarray(array, dtype=np.float64)
+    if values.shape != (4, 4):
+        raise ValueError(f"matrix: expected a 4x4 array, got shape {values.shape}")
+    matrix = vtk.vtkMatrix4x4()
+    for r in range(4):
+        for c in range(4):
+            matrix.SetElement(r, c, float(values[r, c]))
+    return matrix
+
+
+def polyDataFromMesh(mesh: TriangleMesh) -> vtk.vtkPolyData:
+    """A new ``vtkPolyData`` with the mesh's triangles (RAS mm) and point data.
+
+    Point-data arrays of shape (V,) or (V, C) become VTK arrays of the same name.
+    Faces keep their order (counter-clockwise seen from outside).
+    """
+    points = vtk.vtkPoints()
+    points.SetData(numpy_support.numpy_to_vtk(np.ascontiguousarray(mesh.vertices, dtype=np.float64), deep=True))
+    offsets = np.arange(0, 3 * mesh.n_faces + 1, 3, dtype=np.int64)
+    connectivity = np.ascontiguousarray(mesh.faces.reshape(-1), dtype=np.int64)
+    cells = vtk.vtkCellArray()
+    cells.SetData(
+        numpy_support.numpy_to_vtkIdTypeArray(offsets.astype(_ID_DTYPE), deep=True),
+        numpy_support.numpy_to_vtkIdTypeArray(connectivity.astype(_ID_DTYPE), deep=True),
+    )
+    polyData = vtk.vtkPolyData()
+    polyData.SetPoints(points)
+    polyData.SetPolys(cells)
+    for name, values in mesh.point_data.items():
+        array = numpy_support.numpy_to_vtk(np.ascontiguousarray(values), deep=True)
+        array.SetName(str(name))
+        polyData.GetPointData().AddArray(array)
+    return polyData
+
+
+def meshFromPolyData(polyData: vtk.vtkPolyData) -> TriangleMesh:
+    """A ``TriangleMesh`` copy of a polydata's polygons (triangulated if needed).
+
+    Raises:
+        ValueError: the polydata has no points.
+    """
+    if polyData is None or polyData.GetNumberOfPoints() == 0:
+        raise ValueError("model: expected a surface with points, got an empty mesh")
+    triangles = polyData
+    if polyData.GetNumberOfPolys() and not _allTriangles(polyData):
+        triangulate = vtk.vtkTriangleFilter()
+        triangulate.SetInputData(polyData)
+        triangulate.Update()
+        triangles = triangulate.GetOutput()
+    vertices = numpy_support.vtk_to_numpy(triangles.GetPoints().GetData()).astype(np.float64)
+    connectivity = numpy_support.vtk_to_numpy(triangles.GetPolys().GetConnectivityArray())
+    faces = np.asarray(connectivity, dtype=np.int64).reshape(-1, 3)
+    pointData = {}
+    for index in range(triangles.GetPointData().GetNumberOfArrays()):
+        array = triangles.GetPointData().GetArray(index)
+        if array is not None and array.GetName():
+            pointData[array.GetName()] = numpy_support.vtk_to_numpy(array).copy()
+    return TriangleMesh(vertices.copy(), faces, pointData)
+
+
+def _allTriangles(polyData: vtk.vtkPolyData) -> bool:
+    offsets = numpy_support.vtk_to_numpy(polyData.GetPolys().GetOffsetsArray())
+    return bool(np.all(np.diff(offsets) == 3))
+
+
+def transformPoints(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """(N, 3) points mapped by a (4, 4) homogeneous matrix (affine part only)."""
+    pts = np.asarray(points, dtype=np.float64)
+    return pts @ matrix[:3, :3].T + matrix[:3, 3]

@@ -1,0 +1,427 @@
+"""AnatomyINR "Surface from points": a smooth, closed surface through clicked points.
+
+Template-shaped scripted module (Module, ParameterNode, Widget, Logic, Test).
+The fit runs in a background process (``AnatomyINRSlicerLib.runner``) so Slicer
+stays responsive; the computation itself is
+``AnatomyINRSurfaceFromPointsLib.compute``, tested outside Slicer.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from typing import Annotated, Callable, Optional
+
+import numpy as np
+import qt
+import slicer
+import vtk
+from slicer import vtkMRMLMarkupsNode, vtkMRMLModelNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
+                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
+from slicer.util import VTKObservationMixin
+
+from AnatomyINRSlicerLib import dependencies, mrml_convert
+from AnatomyINRSlicerLib.progress import ProgressPresenter
+from AnatomyINRSlicerLib.runner import BackgroundWorker, pythonSlicerExecutable
+from AnatomyINRSlicerLib.worker_protocol import (FIT_POINTS_STAGES, StagePlan, WorkerOutcome, library_search_dir,
+                                                 worker_command)
+from AnatomyINRSurfaceFromPointsLib import compute
+
+HELP_TEXT = """
+Fits a smooth, watertight surface through points placed on the boundary of a structure
+(for example the outer wall of an aortic aneurysm) with an implicit neural representation:
+a small neural network learns the signed distance to the surface, so concave shapes are kept.
+<p><b>Placing points:</b> use a point list (or the control points of a curve) with at least 10
+points spread over the <i>whole</i> surface, including both ends, and denser where the shape
+bends. Gaps much larger than the local width of the structure are bridged smoothly but are not
+constrained.</p>
+<p><b>Outputs:</b> a model (new or reused), optionally a segment on the reference volume's grid,
+and the distance of every point to the surface; points farther than the outlier distance are
+highlighted. <b>Auto-update</b> re-fits, starting from the previous surface, whenever points are
+added, moved or removed.</p>
+<p><b>Limits:</b> one closed surface per point list (open ends are capped); the first Apply
+installs PyTorch through the PyTorch extension. See the
+<a href="https://github.com/AnatomyINR/SlicerAnatomyINR/blob/main/docs/modules/AnatomyINRSurfaceFromPoints.md">user guide</a>.</p>
+"""
+ACKNOWLEDGEMENT_TEXT = """
+Method: D. Alblas, C. Brune, K.K. Yeung, J.M. Wolterink. "Going off-grid: continuous implicit
+neural representations for 3D vascular modeling." STACOM 2022 (MICCAI workshop), LNCS 13593.
+It builds on A. Gropp, L. Yariv, N. Haim, M. Atzmon, Y. Lipman. "Implicit Geometric
+Regularization for Learning Shapes" (IGR), ICML 2020.
+"""
+POINT_EVENTS = (vtkMRMLMarkupsNode.PointAddedEvent, vtkMRMLMarkupsNode.PointModifiedEvent,
+                vtkMRMLMarkupsNode.PointRemovedEvent)
+
+
+class AnatomyINRSurfaceFromPoints(ScriptedLoadableModule):
+    """Module metadata."""
+
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("Surface from points")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Surface Models")]
+        self.parent.dependencies = []
+        self.parent.contributors = ["AnatomyINR developers"]
+        self.parent.helpText = _(HELP_TEXT)
+        self.parent.acknowledgementText = _(ACKNOWLEDGEMENT_TEXT)
+
+
+@parameterNodeWrapper
+class AnatomyINRSurfaceFromPointsParameterNode:
+    """Inputs, parameters and outputs, saved with the scene."""
+
+    inputPoints: vtkMRMLMarkupsNode
+    referenceVolume: vtkMRMLScalarVolumeNode
+    preset: Annotated[str, Choice(list(compute.PRESETS))] = "default"
+    smoothness: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
+    spacingMm: Annotated[float, WithinRange(0.1, 5.0)] = 0.5
+    outlierThresholdMm: Annotated[float, WithinRange(0.01, 50.0)] = 1.0
+    autoUpdate: bool = False
+    outputModel: vtkMRMLModelNode
+    outputSegmentation: vtkMRMLSegmentationNode
+
+
+class AnatomyINRSurfaceFromPointsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """GUI: binds widgets to the parameter node and forwards actions to the Logic."""
+
+    AUTO_UPDATE_DELAY_MS = 600  # re-fit once edits pause this long (dragging fires many events)
+
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._observedPoints = None
+        self._refitPending = False
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/AnatomyINRSurfaceFromPoints.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.logic = AnatomyINRSurfaceFromPointsLogic()
+        self.progress = ProgressPresenter(self.ui.progressBar, self.ui.statusLabel)
+        self.autoUpdateTimer = qt.QTimer()
+        self.autoUpdateTimer.setSingleShot(True)
+        self.autoUpdateTimer.interval = self.AUTO_UPDATE_DELAY_MS
+        self.autoUpdateTimer.connect("timeout()", self.onAutoUpdateTimeout)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
+        self.ui.outlierThresholdSpinBox.connect("valueChanged(double)", self.showResults)
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        self.logic.cancel()
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        self.setParameterNode(None)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.logic.cancel()
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+
+    def setParameterNode(self, inputParameterNode: Optional[AnatomyINRSurfaceFromPointsParameterNode]) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
+        self.onParameterNodeModified()
+
+    def onParameterNodeModified(self, caller=None, event=None) -> None:
+        self._updatePointObservation()
+        self._updateButtons()
+
+    def _updateButtons(self) -> None:
+        reason = self.logic.cannotFitReason(self._parameterNode)
+        running = self.logic.isRunning()
+        self.ui.applyButton.enabled = reason is None and not running
+        self.ui.applyButton.toolTip = reason or _("Fit the surface in a background process.")
+        self.ui.cancelButton.enabled = running
+
+    def _updatePointObservation(self) -> None:
+        parameters = self._parameterNode
+        wanted = parameters.inputPoints if parameters is not None and parameters.autoUpdate else None
+        if wanted is self._observedPoints:
+            return
+        for event in POINT_EVENTS:
+            if self._observedPoints is not None:
+                self.removeObserver(self._observedPoints, event, self.onPointsModified)
+            if wanted is not None:
+                self.addObserver(wanted, event, self.onPointsModified)
+        self._observedPoints = wanted
+
+    def onPointsModified(self, caller, event) -> None:
+        self._updateButtons()
+        self.autoUpdateTimer.start()  # restarted by every edit: fits once the user pauses
+
+    def onAutoUpdateTimeout(self) -> None:
+        if self.logic.cannotFitReason(self._parameterNode) is not None:
+            return
+        if self.logic.isRunning():
+            self._refitPending = True
+            return
+        try:
+            self._startFit(warmStart=True)
+        except (ValueError, RuntimeError, OSError) as error:  # live preview: report, no pop-up
+            self.ui.statusLabel.text = str(error)
+
+    def onApplyButton(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Failed to start the surface fit."), waitCursor=True):
+            dependencies.ensureDependencies()
+            self._startFit(warmStart=False)
+
+    def onCancelButton(self) -> None:
+        self._refitPending = False
+        self.logic.cancel()
+
+    def _startFit(self, warmStart: bool) -> None:
+        self.progress.started(_("Starting the fit..."))
+        self.logic.startFit(self._parameterNode, self.progress.update, self.onFitFinished, warmStart)
+        self._updateButtons()
+
+    def onFitFinished(self, outcome: WorkerOutcome, result: Optional[compute.SurfaceResult]) -> None:
+        self.progress.finished(outcome)
+        if outcome.ok:
+            self.showResults()
+        self._updateButtons()
+        if self._refitPending:
+            self._refitPending = False
+            self.onAutoUpdateTimeout()
+
+    def showResults(self, *unused) -> None:
+        threshold = self._parameterNode.outlierThresholdMm if self._parameterNode else 1.0
+        rows = self.logic.residualRows(threshold)
+        self.ui.summaryLabel.text = self.logic.summary(threshold) if rows else _("No fit yet.")
+        table = self.ui.residualsTable
+        table.sortingEnabled = False
+        table.rowCount = len(rows)
+        for row, (label, distance, outlier) in enumerate(rows):
+            distanceItem = qt.QTableWidgetItem()
+            distanceItem.setData(qt.Qt.DisplayRole, round(distance, 2))  # numeric, so sorting is by value
+            items = (qt.QTableWidgetItem(label), distanceItem, qt.QTableWidgetItem(_("outlier") if outlier else ""))
+            for column, item in enumerate(items):
+                if outlier:
+                    item.setBackground(qt.QBrush(qt.QColor(255, 190, 180)))
+                table.setItem(row, column, item)
+        table.sortingEnabled = True
+
+
+class AnatomyINRSurfaceFromPointsLogic(ScriptedLoadableModuleLogic):
+    """Runs the fit in a background worker and writes results into MRML nodes.
+
+    Usable without the GUI: ``runBlocking(parameters)`` in scripts and tests.
+    The scene is modified only after a successful run.
+    """
+
+    def __init__(self) -> None:
+        ScriptedLoadableModuleLogic.__init__(self)
+        self.worker: Optional[BackgroundWorker] = None
+        self.lastResult: Optional[compute.SurfaceResult] = None
+        self.lastLabels: list = []
+        self._fieldFiles: dict = {}  # points node ID -> field file of its last fit (warm start)
+        self._fieldFolder: Optional[str] = None
+
+    def getParameterNode(self) -> AnatomyINRSurfaceFromPointsParameterNode:
+        return AnatomyINRSurfaceFromPointsParameterNode(super().getParameterNode())
+
+    def isRunning(self) -> bool:
+        return self.worker is not None and self.worker.isRunning
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+    @staticmethod
+    def cannotFitReason(parameters: Optional[AnatomyINRSurfaceFromPointsParameterNode]) -> Optional[str]:
+        """Why Apply is not possible yet (None: it is)."""
+        if parameters is None or parameters.inputPoints is None:
+            return _("Select the surface points.")
+        placed = parameters.inputPoints.GetNumberOfDefinedControlPoints()
+        if placed < compute.MIN_POINTS:
+            return _("Place at least {count} points ({placed} so far).").format(count=compute.MIN_POINTS, placed=placed)
+        if parameters.outputSegmentation is not None and parameters.referenceVolume is None:
+            return _("A segmentation output needs a reference volume.")
+        return None
+
+    @staticmethod
+    def options(parameters: AnatomyINRSurfaceFromPointsParameterNode) -> compute.SurfaceOptions:
+        return compute.SurfaceOptions(preset=parameters.preset, smoothness=parameters.smoothness,
+                                      spacingMm=parameters.spacingMm)
+
+    def startFit(self, parameters: AnatomyINRSurfaceFromPointsParameterNode, onProgress: Callable,
+                 onFinished: Callable, warmStart: bool = False) -> BackgroundWorker:
+        """Write the inputs to a temporary folder and launch the worker; returns at once.
+
+        ``onFinished(outcome, result)`` runs on the main thread after the
+        results (if any) are in the scene; ``result`` is None on failure or cancel.
+        """
+        reason = self.cannotFitReason(parameters)
+        if reason is not None:
+            raise ValueError(reason)
+        if self.isRunning():
+            raise RuntimeError(_("A fit is already running."))
+        pointsNode = parameters.inputPoints
+        pointSet = mrml_convert.pointSetFromMarkups(pointsNode)
+        options = self.options(parameters)
+        withLabelmap = parameters.outputSegmentation is not None
+        reference = mrml_convert.imageGridFromVolume(parameters.referenceVolume, copyVoxels=False) if withLabelmap else None
+        files = compute.WorkFiles(slicer.util.tempDirectory("AnatomyINR"))
+        compute.writeWorkerInputs(files, pointSet.points, options, pointSet.labels, reference)
+        initField = self._fieldFiles.get(pointsNode.GetID()) if warmStart else None
+        command = worker_command(pythonSlicerExecutable(), "fit-points",
+                                 compute.workerArguments(files, options, withLabelmap, initField))
+
+        def finished(outcome: WorkerOutcome) -> None:
+            result = None
+            try:
+                if outcome.ok:
+                    result = compute.readWorkerResult(files, withLabelmap)
+                    self._keepField(pointsNode.GetID(), files.inr)
+                    self.applyResult(parameters, result, pointSet.labels)
+            except Exception as error:  # unreadable output after exit 0: report it like a failed run
+                logging.exception("Reading the fit result failed")
+                outcome = WorkerOutcome(False, False, outcome.returncode, f"Reading the result failed: {error}")
+                result = None
+            finally:
+                shutil.rmtree(files.folder, ignore_errors=True)
+            onFinished(outcome, result)
+
+        self.worker = BackgroundWorker(command, StagePlan(FIT_POINTS_STAGES), library_search_dir(), onProgress, finished)
+        self.worker.start()
+        return self.worker
+
+    def _keepField(self, key: str, fieldFile: str) -> None:
+        """Move the fitted field out of the run folder for the next warm start."""
+        if self._fieldFolder is None:
+            self._fieldFolder = slicer.util.tempDirectory("AnatomyINR-fields")
+        target = f"{self._fieldFolder}/{key}.safetensors"
+        shutil.copyfile(fieldFile, target)
+        self._fieldFiles[key] = target
+
+    def runBlocking(self, parameters: AnatomyINRSurfaceFromPointsParameterNode,
+                    warmStart: bool = False) -> tuple:
+        """Run and wait; returns ``(outcome, result)``. For scripts and tests."""
+        finished = []
+        worker = self.startFit(parameters, lambda *unused: None, lambda *args: finished.append(args), warmStart)
+        worker.waitForCompletion()
+        return finished[0]
+
+    def applyResult(self, parameters: AnatomyINRSurfaceFromPointsParameterNode,
+                    result: compute.SurfaceResult, labels: list) -> None:
+        """Write a successful result into the output nodes (creating the model if needed)."""
+        model = parameters.outputModel
+        if model is None:
+            model = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLModelNode", f"{parameters.inputPoints.GetName()} surface")
+            mrml_convert.updateModelFromMesh(model, result.mesh)
+            model.GetDisplayNode().SetColor(*compute.SEGMENT_COLOR)
+            parameters.outputModel = model
+        else:
+            mrml_convert.updateModelFromMesh(model, result.mesh)
+        if result.labelmap is not None and parameters.outputSegmentation is not None:
+            name = f"{parameters.inputPoints.GetName()} {compute.SEGMENT_NAME_SUFFIX}"
+            mrml_convert.writeLabelmapToSegmentation(result.labelmap, parameters.outputSegmentation,
+                                                     parameters.referenceVolume, {1: (name, compute.SEGMENT_COLOR)})
+        self.lastResult, self.lastLabels = result, list(labels or [])
+
+    def residualRows(self, thresholdMm: float) -> list:
+        """``[(point label, distance mm, is outlier)]`` of the last fit."""
+        if self.lastResult is None:
+            return []
+        residuals = [float(r) for r in self.lastResult.residualsMm]
+        flags = compute.outlierMask(residuals, thresholdMm)
+        labels = self.lastLabels if len(self.lastLabels) == len(residuals) else [str(i + 1) for i in range(len(residuals))]
+        return [(labels[i], residuals[i], bool(flags[i])) for i in range(len(residuals))]
+
+    def summary(self, thresholdMm: float) -> str:
+        return compute.summaryText(self.lastResult, thresholdMm) if self.lastResult is not None else ""
+
+
+class AnatomyINRSurfaceFromPointsTest(ScriptedLoadableModuleTest):
+    """Whole-module tests inside Slicer with synthetic data (registered with slicer_add_python_unittest)."""
+
+    def setUp(self) -> None:
+        slicer.mrmlScene.Clear()
+
+    def runTest(self) -> None:
+        for test in (self.test_SphereWithSegment, self.test_FailedFitLeavesSceneUnchanged, self.test_Cancel):
+            self.setUp()
+            test()
+
+    def _sphereScene(self, count: int = 150):
+        rng = np.random.default_rng(0)
+        directions = rng.normal(size=(count, 3))
+        directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+        self.center, self.radius = np.array([10.0, -20.0, 30.0]), 15.0
+        pointsNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "sphere")
+        slicer.util.updateMarkupsControlPointsFromArray(pointsNode, self.center + self.radius * directions)
+        angle = np.radians(30.0)  # oblique reference grid: 1.5 mm voxels rotated about S
+        ijkToRas = np.eye(4)
+        ijkToRas[:3, :3] = 1.5 * np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+        ijkToRas[:3, 3] = self.center - ijkToRas[:3, :3] @ np.array([20.0, 20.0, 20.0])
+        self.ijkToRas = ijkToRas
+        reference = slicer.util.addVolumeFromArray(np.zeros((41, 41, 41), dtype=np.int16),
+                                                   ijkToRAS=slicer.util.vtkMatrixFromArray(ijkToRas), name="reference")
+        logic = AnatomyINRSurfaceFromPointsLogic()
+        parameters = logic.getParameterNode()
+        parameters.inputPoints, parameters.referenceVolume, parameters.preset = pointsNode, reference, "fast"
+        return logic, parameters
+
+    def test_SphereWithSegment(self) -> None:
+        dependencies.ensureDependencies(askConfirmation=False)
+        logic, parameters = self._sphereScene()
+        segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "segmentation")
+        parameters.outputSegmentation = segmentation
+        np.testing.assert_allclose(mrml_convert.imageGridFromVolume(parameters.referenceVolume).ijk_to_ras, self.ijkToRas)
+        outcome, result = logic.runBlocking(parameters)
+        self.assertTrue(outcome.ok, outcome.message)
+        self.assertIsNotNone(parameters.outputModel)
+        self.assertAlmostEqual(result.areaMm2 / (4 * np.pi * self.radius**2), 1.0, delta=0.05)
+        self.assertLess(float(np.median(result.residualsMm)), 0.5)
+        segmentId = segmentation.GetSegmentation().GetSegmentIdBySegmentName("sphere surface")
+        mask = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, segmentId, parameters.referenceVolume)
+        self.assertAlmostEqual(mask.sum() * 1.5**3 / (4 / 3 * np.pi * self.radius**3), 1.0, delta=0.1)
+        outcome, _result = logic.runBlocking(parameters, warmStart=True)
+        self.assertTrue(outcome.ok, outcome.message)
+
+    def test_FailedFitLeavesSceneUnchanged(self) -> None:
+        logic, parameters = self._sphereScene()
+        line = np.outer(np.linspace(0.0, 50.0, 20), [1.0, 0.0, 0.0])  # collinear: no closed surface exists
+        slicer.util.updateMarkupsControlPointsFromArray(parameters.inputPoints, line)
+        before = slicer.mrmlScene.GetNumberOfNodes()
+        outcome, result = logic.runBlocking(parameters)
+        self.assertFalse(outcome.ok)
+        self.assertIsNone(result)
+        self.assertIn("rejected", outcome.message)
+        self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), before)
+
+    def test_Cancel(self) -> None:
+        logic, parameters = self._sphereScene()
+        parameters.preset = "accurate"
+        before = slicer.mrmlScene.GetNumberOfNodes()
+        worker = logic.startFit(parameters, lambda *unused: None, lambda *unused: None)
+        worker.cancel()
+        outcome = worker.waitForCompletion()
+        self.assertTrue(outcome.cancelled)
+        self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), before)

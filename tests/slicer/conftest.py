@@ -1,0 +1,14 @@
+"""Make the Slicer-side Python importable outside Slicer for these tests.
+
+``AnatomyINR`` holds ``AnatomyINRSlicerLib`` (its Qt-free files are tested
+here) and each module folder holds its Slicer-free ``<Module>Lib`` package;
+in Slicer both folders are on ``sys.path`` (qt-scripted-modules).
+"""
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+for folder in (REPO / "AnatomyINR", REPO / "AnatomyINR" / "AnatomyINRSurfaceFromPoints", Path(__file__).parent):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))

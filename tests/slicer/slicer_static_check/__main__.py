@@ -1,0 +1,31 @@
+"""``python -m slicer_static_check [ROOT] [--write-package-lists]`` (run from tests/slicer)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import check_extension, write_package_lists
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="slicer_static_check", description=__doc__)
+    parser.add_argument("root", nargs="?", default=str(Path(__file__).resolve().parents[3]),
+                        help="extension root (default: this repository)")
+    parser.add_argument("--write-package-lists", action="store_true",
+                        help="regenerate the file lists of the ctkMacroCompilePythonScript packages")
+    args = parser.parse_args()
+    if args.write_package_lists:
+        for changed in write_package_lists(Path(args.root)):
+            print(f"updated {changed}")
+        return 0
+    findings = check_extension(Path(args.root))
+    for finding in findings:
+        print(finding)
+    print(f"{len(findings)} finding(s)")
+    return 1 if findings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
