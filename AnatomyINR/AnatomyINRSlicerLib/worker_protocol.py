@@ -20,12 +20,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import queue
 import subprocess
-import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -126,8 +123,9 @@ class StagePlan:
         return event.stage
 
 
-# Stages of `fit-points`, weighted by their typical share of the run time on CPU.
-FIT_POINTS_STAGES = (("load", 0.02), ("fit", 0.80), ("extract", 0.12), ("labelmap", 0.04), ("write", 0.02))
+# Progress stages `fit-points` reports (AnatomyINRLib.surface.api / meshing), in order,
+# weighted by their typical share of the run time on CPU.
+FIT_POINTS_STAGES = (("prepare", 0.02), ("fit", 0.82), ("extract", 0.12), ("labelmap", 0.04))
 
 
 @dataclass(frozen=True)
@@ -321,10 +319,3 @@ def run_blocking(
     returncode = proc.wait()
     proc.stdout.close()
     return run.outcome(returncode)
-
-
-def make_work_dir(parent: str, prefix: str = "AnatomyINR-") -> str:
-    """A fresh, empty folder for one run's input and output files."""
-    os.makedirs(parent, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return tempfile.mkdtemp(prefix=f"{prefix}{stamp}-", dir=parent)

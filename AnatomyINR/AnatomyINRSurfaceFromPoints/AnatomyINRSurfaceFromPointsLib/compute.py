@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
@@ -110,7 +111,7 @@ class SurfaceResult:
     @property
     def volumeMm3(self) -> float:
         """Enclosed volume, mm³."""
-        return float(self.report.get("volume_mm3", abs(self.mesh.signed_volume())))
+        return abs(float(self.report.get("volume_mm3", self.mesh.signed_volume())))
 
 
 def checkPoints(points) -> np.ndarray:
@@ -141,14 +142,19 @@ def fitSurface(points, options: SurfaceOptions, reference: Optional[ImageGrid] =
     from AnatomyINRLib.surface import api
 
     config = libraryConfig(options)
-    init = load_inr(initInr) if initInr else None
-    fit = api.fit_points(checkPoints(points), options.preset, config=config, init_field=init, seed=options.seed,
-                         device=options.device, progress=progress, should_cancel=shouldCancel)
-    mesh = api.extract_mesh(fit.field, spacing_mm=options.spacingMm)
-    labels = api.labelmap(fit.field, reference) if reference is not None else None
+    array = checkPoints(points)
+    init = load_inr(initInr)[0] if initInr else None
+    start = time.perf_counter()
+    fit = api.fit_points(array, config=config, init_field=init, seed=options.seed, device=options.device,
+                         progress=progress, should_cancel=shouldCancel)
+    # Same extraction box as the worker (`fit-points`): the points' box, padded.
+    mesh = api.extract_mesh(fit.field, options.spacingMm, points=array, progress=progress, should_cancel=shouldCancel)
+    labels = (api.labelmap(fit.field, reference, progress=progress, should_cancel=shouldCancel)
+              if reference is not None else None)
     if saveInr:
-        save_inr(fit.field, saveInr, metadata={"report": fit.report})
-    report = dict(fit.report, area_mm2=mesh.area(), volume_mm3=abs(mesh.signed_volume()))
+        save_inr(fit.field, saveInr, {"config": config.to_dict()})
+    report = dict(fit.report, area_mm2=mesh.area(), volume_mm3=abs(mesh.signed_volume()),
+                  seconds=time.perf_counter() - start)
     return SurfaceResult(mesh, np.asarray(fit.residuals_mm, dtype=np.float64), labels, report)
 
 
@@ -234,9 +240,11 @@ def workerArguments(files: WorkFiles, options: SurfaceOptions, withLabelmap: boo
         files.points, files.mesh,
         reference=files.reference if withLabelmap else None,
         output_labelmap=files.labelmap if withLabelmap else None,
-        save_inr=files.inr, init_inr=initInr, spacing_mm=options.spacingMm, preset=options.preset,
-        iterations=options.iterations, seed=options.seed, device=options.device, report=files.report,
+        save_inr=files.inr, init_inr=initInr, spacing_mm=options.spacingMm, seed=options.seed,
+        device=options.device, report=files.report,
     )
+    # The config file carries preset, smoothness and iteration budget (it overrides --preset);
+    # --iterations is not passed because it would disable the library's shorter warm-start schedule.
     return arguments + ["--config", files.config]
 
 
