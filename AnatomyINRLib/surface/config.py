@@ -141,19 +141,27 @@ def _preset_fast() -> SurfaceFitConfig:
     return SurfaceFitConfig(
         preset="fast",
         network=MLPConfig(width=64, depth=4),
+        sampling=SamplingConfig(knn=20, local_per_point=4),
+        loss=LossConfig(eikonal_weight=0.03),
         optim=OptimConfig(iterations=400, lr=5e-3, min_iterations=150),
     )
 
 
 def _preset_default() -> SurfaceFitConfig:
-    return SurfaceFitConfig(preset="default")
+    return SurfaceFitConfig(
+        preset="default",
+        network=MLPConfig(width=64, depth=4),
+        loss=LossConfig(eikonal_weight=0.03),
+        optim=OptimConfig(iterations=800, lr=5e-3),
+    )
 
 
 def _preset_accurate() -> SurfaceFitConfig:
     return SurfaceFitConfig(
         preset="accurate",
-        network=MLPConfig(width=128, depth=6, skip_layers=(3,)),
-        optim=OptimConfig(iterations=1500, lr=5e-3, min_iterations=400),
+        network=MLPConfig(width=128, depth=4),
+        loss=LossConfig(eikonal_weight=0.03),
+        optim=OptimConfig(iterations=1200, lr=5e-3, min_iterations=400),
     )
 
 

@@ -1,0 +1,224 @@
+"""Public API of "surface from points": clicked points → SDF → mesh / labelmap.
+
+    fit = fit_points(points, preset="default", seed=0)
+    mesh = extract_mesh(fit.field, spacing_mm=0.5)
+    mask = labelmap(fit.field, reference_image)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from AnatomyINRLib import __version__
+from AnatomyINRLib.core.config import check_positive
+from AnatomyINRLib.core.errors import InputError
+from AnatomyINRLib.core.progress import ProgressReporter
+from AnatomyINRLib.core.types import ImageGrid, PointSet, TriangleMesh
+from AnatomyINRLib.nn.field import NeuralField
+from AnatomyINRLib.surface.config import PRESETS, SurfaceFitConfig, preset_config
+from AnatomyINRLib.surface.fit import SDFFit, fit_sdf
+from AnatomyINRLib.surface.points import as_point_set, prepare_points
+
+# Extraction box = point bounding box grown by this share of its largest side (and
+# at least _MIN_PAD_MM): IGR surfaces bulge a little past the outermost points.
+_PAD_FRACTION = 0.15
+_MIN_PAD_MM = 3.0
+
+
+@dataclass
+class SurfaceFit:
+    """Result of :func:`fit_points`.
+
+    Attributes:
+        field: Fitted SDF, callable (N, 3) RAS mm → (N,) mm, negative inside.
+        points: The caller's points (RAS mm), in the caller's order.
+        residuals_mm: (N,) |f(xᵢ)| in mm for every input point.
+        outliers: (N,) True where the residual exceeds the config threshold.
+        config: The configuration used.
+        report: JSON-ready summary (iterations, seconds, device, loss, residual statistics...).
+    """
+
+    field: NeuralField
+    points: PointSet
+    residuals_mm: np.ndarray
+    outliers: np.ndarray
+    config: SurfaceFitConfig
+    report: dict
+
+
+def resolve_config(preset: str = "default", config: Optional[SurfaceFitConfig] = None) -> SurfaceFitConfig:
+    """An explicit config wins; otherwise the named preset's."""
+    if config is not None:
+        if not isinstance(config, SurfaceFitConfig):
+            raise InputError(f"config: expected a SurfaceFitConfig, got {type(config).__name__}")
+        config.validate()
+        return config
+    if preset not in PRESETS:
+        raise InputError(f"preset: expected one of {sorted(PRESETS)}, got {preset!r}")
+    return preset_config(preset)
+
+
+def fit_points(
+    points,
+    preset: str = "default",
+    *,
+    config: Optional[SurfaceFitConfig] = None,
+    init_field: Optional[NeuralField] = None,
+    seed: int = 0,
+    device: str = "auto",
+    iterations: Optional[int] = None,
+    progress: "ProgressReporter | Callable | None" = None,
+    should_cancel: Optional[Callable[[], bool]] = None,
+) -> SurfaceFit:
+    """Fit a smooth closed surface through sparse, unoriented surface points.
+
+    Implements IGR (Gropp et al. 2020) as used by Alblas et al. 2022 (eq. 3).
+
+    Args:
+        points: (N, 3) RAS mm or a PointSet (normals, if present, add IGR's normal term).
+        preset: "fast", "default", "accurate" or "paper"; ignored if ``config`` is given.
+        config: Full configuration.
+        init_field: Previous fit to warm-start from (live re-fitting when points move).
+        seed: Seed of initialisation and sampling (same seed, same result on one device).
+        device: "auto", "cpu", "cuda" or "mps".
+        iterations: Override the iteration budget.
+        progress: ProgressReporter or callback receiving Progress events.
+        should_cancel: Polled at every progress event; True raises Cancelled.
+
+    Returns:
+        SurfaceFit.
+
+    Raises:
+        InputError: bad points (fewer than 10, NaN, flat), preset, config or iterations.
+        FitError: the optimisation diverged.
+        Cancelled: cancelled by the caller.
+    """
+    reporter = ProgressReporter.wrap(progress, should_cancel)
+    cfg = resolve_config(preset, config)
+    if iterations is not None and (not isinstance(iterations, int) or iterations < 1):
+        raise InputError(f"iterations: expected a positive integer, got {iterations!r}")
+    if init_field is not None and not isinstance(init_field, NeuralField):
+        raise InputError(f"init_field: expected a NeuralField, got {type(init_field).__name__}")
+    original = as_point_set(points)
+    prepared = prepare_points(original, cfg.max_points, seed)
+    reporter.report("prepare", 1.0, f"{len(prepared.points)} points ready")
+    fit = fit_sdf(prepared.points, cfg, init_field=init_field, seed=seed, device=device,
+                  iterations=iterations, progress=reporter)
+    residuals = np.abs(fit.field(original.points))
+    outliers = residuals > cfg.outlier_threshold_mm
+    report = _report(fit, prepared, cfg, residuals, outliers, seed)
+    return SurfaceFit(fit.field, original, residuals, outliers, cfg, report)
+
+
+def _report(fit: SDFFit, prepared, cfg: SurfaceFitConfig, residuals, outliers, seed: int) -> dict[str, Any]:
+    return {
+        "library_version": __version__,
+        "preset": cfg.preset,
+        "seed": int(seed),
+        "device": str(fit.field.device),
+        "iterations": int(fit.iterations),
+        "converged": bool(fit.converged),
+        "warm_started": bool(fit.warm_started),
+        "fit_seconds": round(fit.seconds, 3),
+        "final_loss": float(fit.final_loss),
+        "n_points_input": int(prepared.n_input),
+        "n_points_used": int(len(prepared.points)),
+        "n_duplicates_removed": int(prepared.n_duplicates),
+        "n_points_subsampled_away": int(prepared.n_subsampled_away),
+        "residual_mm": {
+            "mean": float(residuals.mean()),
+            "median": float(np.median(residuals)),
+            "p95": float(np.percentile(residuals, 95)),
+            "max": float(residuals.max()),
+        },
+        "outlier_threshold_mm": float(cfg.outlier_threshold_mm),
+        "n_outliers": int(outliers.sum()),
+        "normalization": fit.field.normalization.to_dict(),
+        "config": cfg.to_dict(),
+        "loss_history": {"iterations": fit.history.iterations, "loss": fit.history.loss},
+    }
+
+
+def extraction_bounds(field: NeuralField, points: Optional[np.ndarray] = None) -> np.ndarray:
+    """(2, 3) RAS mm box to mesh in: the points' box padded, clipped to the field's frame."""
+    norm = field.normalization
+    frame = np.stack([norm.center - norm.scale, norm.center + norm.scale])
+    if points is None:
+        return frame
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    pad = max(_MIN_PAD_MM, _PAD_FRACTION * float(np.max(hi - lo)))
+    return np.stack([np.maximum(lo - pad, frame[0]), np.minimum(hi + pad, frame[1])])
+
+
+def extract_mesh(
+    field: Callable,
+    spacing_mm: float = 0.5,
+    bounds=None,
+    *,
+    points: Optional[np.ndarray] = None,
+    largest_component: bool = True,
+    progress: "ProgressReporter | Callable | None" = None,
+    should_cancel: Optional[Callable[[], bool]] = None,
+) -> TriangleMesh:
+    """Mesh the zero level set of a fitted field (narrow-band marching cubes).
+
+    If the surface touches the box (so the mesh would be open) the box grows to
+    the field's whole frame and extraction is repeated, so output is closed.
+
+    Args:
+        field: NeuralField (or any SDF callable when ``bounds`` is given).
+        spacing_mm: Grid spacing in mm.
+        bounds: (2, 3) RAS mm box; default: from ``points`` or the field frame.
+        points: Points whose box (padded) bounds the extraction.
+        largest_component: Keep only the largest connected piece.
+        progress: Reporter or callback ("extract" events).
+        should_cancel: Cancel check.
+
+    Returns:
+        Outward-oriented TriangleMesh in RAS mm.
+    """
+    from AnatomyINRLib.meshing import MeshingConfig, extract_surface
+
+    check_positive("spacing_mm", spacing_mm)
+    reporter = ProgressReporter.wrap(progress, should_cancel)
+    if bounds is None:
+        if not isinstance(field, NeuralField):
+            raise InputError("bounds: required when field is not a NeuralField")
+        bounds = extraction_bounds(field, points)
+    cfg = MeshingConfig(spacing_mm=float(spacing_mm), largest_component=largest_component)
+    t0 = time.perf_counter()
+    result = extract_surface(field, np.asarray(bounds, dtype=np.float64), cfg, reporter)
+    if _touches_box(result.mesh, bounds, spacing_mm, cfg.padding_mm) and isinstance(field, NeuralField) and points is not None:
+        result = extract_surface(field, extraction_bounds(field, None), cfg, reporter)
+    reporter.report("extract", 1.0, f"{result.mesh.n_faces} faces in {time.perf_counter() - t0:.1f} s",
+                    evaluations=int(result.n_evaluations))
+    return result.mesh
+
+
+def _touches_box(mesh: TriangleMesh, bounds, spacing_mm: float, padding_mm: float) -> bool:
+    """True if the mesh reaches the sampled box (it was cut open there)."""
+    if mesh.n_vertices == 0:
+        return False
+    b = np.asarray(bounds, dtype=np.float64) + np.array([[-padding_mm], [padding_mm]])
+    tol = 1.01 * spacing_mm
+    return bool(np.any(mesh.vertices <= b[0] + tol) or np.any(mesh.vertices >= b[1] - tol))
+
+
+def labelmap(field: Callable, reference: ImageGrid, label: int = 1, progress=None, should_cancel=None) -> ImageGrid:
+    """Inside mask of the field on the reference image geometry (uint8, exactly its grid)."""
+    from AnatomyINRLib.meshing import labelmap_from_field
+
+    reporter = ProgressReporter.wrap(progress, should_cancel)
+    return labelmap_from_field(field, reference, label=label, progress=reporter)
+
+
+def sdf_image(field: Callable, reference: ImageGrid, progress=None, should_cancel=None) -> ImageGrid:
+    """Signed distance (mm, float32) sampled at the reference image's voxel centres."""
+    from AnatomyINRLib.meshing import sdf_volume
+
+    reporter = ProgressReporter.wrap(progress, should_cancel)
+    return sdf_volume(field, reference, progress=reporter)
