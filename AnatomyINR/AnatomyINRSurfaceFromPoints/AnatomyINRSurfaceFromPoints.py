@@ -177,7 +177,9 @@ class AnatomyINRSurfaceFromPointsWidget(ScriptedLoadableModuleWidget, VTKObserva
         self.autoUpdateTimer.start()  # restarted by every edit: fits once the user pauses
 
     def onAutoUpdateTimeout(self) -> None:
-        if self.logic.cannotFitReason(self._parameterNode) is not None:
+        reason = self.logic.cannotFitReason(self._parameterNode)
+        if reason is not None:
+            self.ui.statusLabel.text = reason
             return
         if self.logic.isRunning():
             self._refitPending = True
