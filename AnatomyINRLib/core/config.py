@@ -33,7 +33,7 @@ def _from_plain(tp: Any, value: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise InputError(f"{where}: expected an object, got {type(value).__name__}")
         return tp.from_dict(value, _where=where)
-    if origin is tuple and isinstance(value, list):
+    if (origin is tuple or tp is tuple) and isinstance(value, list):
         return tuple(value)
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
         for arg in typing.get_args(tp):
