@@ -122,3 +122,29 @@ def make_source(item: BlendInput, config: BlendConfig, radius: float, seed: int,
     info = {"iterations": fit.iterations, "final_loss": fit.final_loss, "n_points": len(prepared),
             "normals": prepared.normals is not None, "fit_seconds": fit.seconds}
     return SourceField(fit.field, "inr", time.perf_counter() - start, loops, mesh, info)
+
+
+def split_by_label(mesh: TriangleMesh, array: str) -> list:
+    """Split a mesh into one mesh per integer label of a point array (e.g. vmtk ``GroupIds``).
+
+    A face goes to the label of its first vertex; faces whose vertices carry
+    different labels keep that rule (vmtk branch splits have none).
+
+    Returns:
+        List of (label, TriangleMesh) pairs, labels ascending, unused vertices dropped.
+
+    Raises:
+        InputError: the array is missing or not one value per vertex.
+    """
+    if array not in mesh.point_data:
+        raise InputError(f"--split-by: point array {array!r} not found; available: {sorted(mesh.point_data)}")
+    labels = np.asarray(mesh.point_data[array])
+    if labels.ndim != 1:
+        raise InputError(f"--split-by: point array {array!r} must have one value per vertex, got shape {labels.shape}")
+    face_label = labels[mesh.faces[:, 0]]
+    out = []
+    for lab in np.unique(face_label):
+        faces = mesh.faces[face_label == lab]
+        used, inverse = np.unique(faces, return_inverse=True)
+        out.append((lab.item(), TriangleMesh(mesh.vertices[used], inverse.reshape(-1, 3))))
+    return out
