@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 REQUIREMENTS_FILE = Path(__file__).resolve().parent / "requirements.txt"
+# Needed by the Slicer side only (not by the library): psutil finds the worker's child
+# process (PythonSlicer is a launcher) so Cancel stops the computation itself.
+SLICER_SIDE_REQUIREMENTS = ("psutil>=5.9",)
 # Distributions Slicer ships (or SlicerPyTorch manages): pip must leave them alone.
 SLICER_BUNDLED = ("numpy", "vtk", "SimpleITK", "torch", "torchvision", "requests", "packaging")
 TORCH_REQUIREMENT = ">=2.1"
@@ -36,15 +39,7 @@ TORCH_EXPLANATION = (
 
 
 class InstallError(RuntimeError):
-    """A dependency is missing and could not (or may not) be installed.
-
-    Attributes:
-        restartRequired: Slicer must restart before the new packages can be used.
-    """
-
-    def __init__(self, message: str, restartRequired: bool = False) -> None:
-        super().__init__(message)
-        self.restartRequired = restartRequired
+    """A dependency is missing and could not (or may not) be installed."""
 
 
 def readRequirements(path: Path = REQUIREMENTS_FILE) -> list[str]:
@@ -152,8 +147,10 @@ def installRequirements(requirements: Sequence[str]) -> None:
     if hasSlicerPackaging():
         import slicer.packaging
 
+        # The user already agreed in ensureDependencies; the module's self-test needs the
+        # packages too, so do not skip in testing mode.
         slicer.packaging.pip_ensure(list(requirements), skip_packages=list(SLICER_BUNDLED),
-                                    prompt_install=False, requester="AnatomyINR")
+                                    prompt_install=False, requester="AnatomyINR", skip_in_testing=False)
     else:
         # Slicer 5.10: pip_install(requirements) takes one space-separated string.
         slicer.util.pip_install(" ".join(requirements))

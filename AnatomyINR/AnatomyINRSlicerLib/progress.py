@@ -1,8 +1,9 @@
-"""Show worker progress in a progress bar and a status label.
+"""Show worker progress and per-point results in the module panel.
 
 The presenter only sets properties on the widgets it is given (``value``,
 ``text``, ``visible``), so it works with any ``QProgressBar``/``QLabel`` pair
-and its text formatting is testable without Qt.
+and its text formatting is testable without Qt; ``qt`` is imported only by
+:func:`fillDistanceTable`.
 """
 
 from __future__ import annotations
@@ -62,3 +63,27 @@ class ProgressPresenter:
         """The run ended; the label keeps the outcome's message."""
         self.progressBar.visible = False
         self.statusLabel.text = outcome.message
+
+
+OUTLIER_BACKGROUND = (255, 190, 180)
+
+
+def fillDistanceTable(table, rows, outlierText: str) -> None:
+    """Fill a 3-column ``QTableWidget`` with ``(label, distance mm, is outlier)`` rows.
+
+    Distances are stored as numbers so that sorting by the column sorts by value;
+    outlier rows get a light red background.
+    """
+    import qt
+
+    table.sortingEnabled = False
+    table.rowCount = len(rows)
+    for row, (label, distance, outlier) in enumerate(rows):
+        distanceItem = qt.QTableWidgetItem()
+        distanceItem.setData(qt.Qt.DisplayRole, round(float(distance), 2))
+        items = (qt.QTableWidgetItem(str(label)), distanceItem, qt.QTableWidgetItem(outlierText if outlier else ""))
+        for column, item in enumerate(items):
+            if outlier:
+                item.setBackground(qt.QBrush(qt.QColor(*OUTLIER_BACKGROUND)))
+            table.setItem(row, column, item)
+    table.sortingEnabled = True

@@ -26,7 +26,7 @@ from typing import Callable, Optional, Sequence
 import qt
 import slicer
 
-from AnatomyINRSlicerLib.worker_protocol import ProgressEvent, StagePlan, WorkerOutcome, WorkerRun, _reader
+from AnatomyINRSlicerLib.worker_protocol import ProgressEvent, StagePlan, WorkerOutcome, WorkerRun, pump_lines
 
 _log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class BackgroundWorker:
         """Launch the process and begin polling; returns immediately."""
         _log.info("Starting worker: %s", " ".join(self.command))
         self._proc = slicer.util.launchConsoleProcess(self.command, cwd=self.cwd)
-        threading.Thread(target=_reader, args=(self._proc.stdout, self._lines), daemon=True).start()
+        threading.Thread(target=pump_lines, args=(self._proc.stdout, self._lines), daemon=True).start()
         qt.QTimer.singleShot(self.POLL_INTERVAL_MS, self._poll)
 
     def cancel(self) -> None:
@@ -142,9 +142,11 @@ class BackgroundWorker:
         if self._done:
             return
         self._drain()
-        if self._streamEnded and self._proc.poll() is not None:
+        exited = self._proc.poll() is not None
+        # After a cancel do not wait for end-of-stream: a surviving grandchild (no psutil)
+        # may keep the pipe open, and its output no longer matters.
+        if exited and (self._streamEnded or self.run.cancel_requested):
             self._done = True
-            self._proc.stdout.close()
             self.onFinished(self.run.outcome(self._proc.returncode))
             return
         qt.QTimer.singleShot(self.POLL_INTERVAL_MS, self._poll)

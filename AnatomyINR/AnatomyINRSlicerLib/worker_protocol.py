@@ -261,8 +261,8 @@ def read_report(path: str) -> dict[str, Any]:
     return json.loads(p.read_text(encoding="utf-8"))
 
 
-def _reader(stream, lines: "queue.Queue[Optional[str]]") -> None:
-    """Thread body: forward stdout lines, then None at end of stream."""
+def pump_lines(stream, lines: "queue.Queue[Optional[str]]") -> None:
+    """Thread body: forward every line of ``stream`` into ``lines``, then None at end of stream."""
     try:
         for line in iter(stream.readline, ""):
             lines.put(line)
@@ -300,7 +300,7 @@ def run_blocking(
     proc = subprocess.Popen(list(command), cwd=cwd, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace")
     lines: "queue.Queue[Optional[str]]" = queue.Queue()
-    threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()
+    threading.Thread(target=pump_lines, args=(proc.stdout, lines), daemon=True).start()
     finished = False
     while not finished:
         if should_cancel is not None and not run.cancel_requested and should_cancel():

@@ -64,6 +64,10 @@ CASES = [
     ("import-time", "from AnatomyINRLib.surface import api", "from AnatomyINRLib.core.types import PointSet"),
     ("api-missing", "from slicer.parameterNodeWrapper import IsNone", "from slicer.parameterNodeWrapper import NotNone"),
     ("syntax", "def f(:\n    pass", "def f():\n    pass"),
+    ("util-missing", "from slicer.util import arrayFromMarkupsPoints", "from slicer.util import arrayFromMarkupsControlPoints"),
+    ("api-missing", "VTKObservationMixin.__init__x(None)", "VTKObservationMixin.__init__(None)"),
+    ("api-missing", "from slicer.ScriptedLoadableModule import ScriptedLoadableModuleWidgets",
+     "from slicer.ScriptedLoadableModule import ScriptedLoadableModuleWidget"),
 ]
 
 

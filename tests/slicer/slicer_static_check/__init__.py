@@ -34,7 +34,8 @@ MODULES_DIR = "AnatomyINR"
 MODULE_PREFIX = "AnatomyINR"
 PYTHON_PACKAGES = ("AnatomyINRLib", "AnatomyINR/AnatomyINRSlicerLib")
 
-__all__ = ["Finding", "SlicerFacts", "check_extension", "check_python_source", "wrapper_fields", "write_package_lists"]
+__all__ = ["Finding", "SlicerFacts", "api_inventory", "check_extension", "check_python_source", "wrapper_fields",
+           "write_package_lists"]
 
 _FACTS: Optional[SlicerFacts] = None
 
@@ -118,3 +119,18 @@ def write_package_lists(root: Path) -> list[str]:
             (folder / "CMakeLists.txt").write_text(text)
             changed.append(f"{package}/CMakeLists.txt")
     return changed
+
+
+def api_inventory(root: Path, files: list[Path], facts: Optional[SlicerFacts] = None) -> list[tuple]:
+    """Every Slicer/MRML/VTK API the given files use, with where it is documented.
+
+    Returns sorted ``(api, source)`` pairs; ``source`` names the JSON file and
+    key in /work/shared/slicer_api (or the VTK class) the check relied on.
+    """
+    facts = facts or default_facts()
+    uses: set = set()
+    for path in files:
+        checker = PythonFileChecker(facts, str(path), Path(path).read_text())
+        checker.run()
+        uses |= checker.uses
+    return sorted(uses)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import check_extension, write_package_lists
+from . import api_inventory, check_extension, write_package_lists
 
 
 def main() -> int:
@@ -15,7 +15,13 @@ def main() -> int:
                         help="extension root (default: this repository)")
     parser.add_argument("--write-package-lists", action="store_true",
                         help="regenerate the file lists of the ctkMacroCompilePythonScript packages")
+    parser.add_argument("--api-inventory", nargs="+", metavar="FILE",
+                        help="list the Slicer APIs these Python files use and where each is documented")
     args = parser.parse_args()
+    if args.api_inventory:
+        for api, source in api_inventory(Path(args.root), [Path(f) for f in args.api_inventory]):
+            print(f"{api}\t{source}")
+        return 0
     if args.write_package_lists:
         for changed in write_package_lists(Path(args.root)):
             print(f"updated {changed}")

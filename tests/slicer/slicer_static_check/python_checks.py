@@ -54,7 +54,12 @@ class PythonFileChecker:
         self.ui_names = ui_names
         self.own_modules = set(own_modules)
         self.findings: set[Finding] = set()
+        self.uses: set[tuple] = set()  # (API, where it is documented) of everything resolved
         self.report = False
+
+    def use(self, api: str, source: str) -> None:
+        if self.report:
+            self.uses.add((api, source))
 
     def add(self, node: ast.AST, rule: str, message: str) -> None:
         if self.report:
@@ -179,6 +184,9 @@ class PythonFileChecker:
             if node.attr not in info.fields and node.attr not in WRAPPER_API and not node.attr.startswith("_"):
                 self.add(node, "wrapper-field", f"{base.name}.{node.attr}: not a parameter of the wrapper "
                          f"(fields: {', '.join(sorted(info.fields))})")
+            elif node.attr in WRAPPER_API:
+                self.use(f"parameterNodeWrapper.{node.attr}", "README.md §b (GUI binding); Slicer/Slicer: "
+                         "Base/Python/slicer/parameterNodeWrapper/wrapper.py _processClass")
 
     def _check_qualified(self, node: ast.Attribute, q: str) -> None:
         parts = q.split(".")
@@ -188,15 +196,35 @@ class PythonFileChecker:
                 self.add(node, "util-missing", f"slicer.util.{name}: not in slicer_util_functions.json")
             elif name.startswith("_"):
                 self.add(node, "util-private", f"slicer.util.{name}: private helper, may change without notice")
+            else:
+                where = "functions" if name in self.facts.util_functions else "classes"
+                self.use(f"slicer.util.{name}", f"slicer_util_functions.json: {where}[name={name}]")
+        elif len(parts) == 4 and ".".join(parts[:2]) in ("slicer.util", "slicer.ScriptedLoadableModule"):
+            self._check_class_member(node, ".".join(parts[:2]), parts[2], parts[3])
+        elif q == "slicer.mrmlScene":
+            self.use("slicer.mrmlScene", "mrml_classes.json: classes.vtkMRMLScene")
         elif len(parts) == 2 and parts[0] == "slicer" and parts[1].startswith("vtk"):
             if not self.facts.is_mrml_class(parts[1]):
                 self.add(node, "mrml-class", f"slicer.{parts[1]}: not a class in mrml_classes.json")
+            else:
+                self.use(f"slicer.{parts[1]}", f"mrml_classes.json: classes.{parts[1]}")
         elif len(parts) == 2 and parts[0] == "vtk" and parts[1].startswith("vtk"):
             if self.facts.vtk_class(parts[1]) is None:
                 self.add(node, "vtk-class", f"vtk.{parts[1]}: no such VTK class")
         elif parts[:2] == ["slicer", "modules"] and len(parts) == 3:
             if parts[2] not in KNOWN_MODULES | self.own_modules:
                 self.add(node, "slicer-module", f"slicer.modules.{parts[2]}: unknown module name")
+
+    def _check_class_member(self, node: ast.AST, module: str, cls: str, method: str) -> None:
+        """``slicer.util.Class.method`` / ``slicer.ScriptedLoadableModule.Class.method`` references."""
+        if module == "slicer.util":
+            entry, source = self.facts.util_classes.get(cls), "slicer_util_functions.json: classes"
+        else:
+            entry, source = self.facts.module_class(module, cls), f"slicer_python_api.json: modules[{module}].classes"
+        if entry is None or not any(m["name"] == method for m in entry["methods"]):
+            self.add(node, "api-missing", f"{module}.{cls}.{method}: not in the API facts")
+        else:
+            self.use(f"{cls}.{method}", f"{source}[name={cls}].methods[{method}]")
 
     def _check_member(self, node: ast.AST, cls: str, attr: str) -> None:
         info = self.facts.member(cls, attr)
@@ -208,6 +236,12 @@ class PythonFileChecker:
             self.add(node, "mrml-unwrapped", f"{cls}.{attr}: declared outside Python wrapping ({info['owner']})")
         elif info["kind"] == "method" and info["entry"].get("deprecated"):
             self.add(node, "mrml-deprecated", f"{cls}.{attr}: deprecated in {info['owner']}")
+        elif info["kind"] == "vtk":
+            self.use(f"{cls}.{attr}", f"VTK Python class vtk.{info['owner']} (mrml_classes.json ends at {cls})"
+                     if self.facts.is_mrml_class(cls) else f"VTK Python class vtk.{info['owner']}")
+        else:
+            section = "methods" if info["kind"] == "method" else "enums" if info["kind"] == "enum" else "nested_types"
+            self.use(f"{cls}.{attr}", f"mrml_classes.json: classes.{info['owner']}.{section}.{attr}")
 
     def _check_call(self, call: ast.Call, env: dict, versions: frozenset, cls: Optional[str]) -> None:
         keywords = [k.arg for k in call.keywords if k.arg is not None]
@@ -225,8 +259,11 @@ class PythonFileChecker:
             self._check_class_literal(call.args[0])
 
     def _check_class_literal(self, node: ast.AST) -> None:
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and not self.facts.is_mrml_class(node.value):
-            self.add(node, "mrml-class", f"{node.value!r}: not a class in mrml_classes.json")
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if not self.facts.is_mrml_class(node.value):
+                self.add(node, "mrml-class", f"{node.value!r}: not a class in mrml_classes.json")
+            else:
+                self.use(f'"{node.value}" (node class)', f"mrml_classes.json: classes.{node.value}")
 
     def _check_qualified_call(self, call, q: str, keywords, starred, versions) -> None:
         parts = q.split(".")
@@ -247,6 +284,7 @@ class PythonFileChecker:
             if entry is None:
                 self.add(call, "api-missing", f"{q}: not in slicer_python_api.json")
                 return
+            self.use(q, f"slicer_python_api.json: modules[{module}].functions[name={parts[2]}]")
             if module == "slicer.packaging" and "v5.10.0" in versions:
                 self.add(call, "util-version", f"{q}: slicer.packaging exists only from Slicer 5.12; "
                          "call it under `if hasSlicerPackaging():` with a 5.10 fallback")
@@ -306,6 +344,9 @@ class PythonFileChecker:
                 continue
             params = self._method_params(entry, name)
             if params is not None:
+                source = ("slicer_python_api.json: modules[slicer.ScriptedLoadableModule].classes" if short in SLICER_BASES
+                          else "slicer_util_functions.json: classes")
+                self.use(f"{short}.{name}", f"{source}[name={short}].methods[{name}]")
                 return params, True
             if short == "ScriptedLoadableModuleTest" and hasattr(unittest.TestCase, name):
                 return Params((), 99, 0, True, True), True
@@ -318,6 +359,20 @@ class PythonFileChecker:
                 for alias in node.names:
                     if alias.name not in exports:
                         self.add(node, "api-missing", f"slicer.parameterNodeWrapper.{alias.name}: not exported")
+                    else:
+                        self.use(f"slicer.parameterNodeWrapper.{alias.name}",
+                                 "slicer_python_api.json: modules[slicer.parameterNodeWrapper].files[*].__all__")
+            if isinstance(node, ast.ImportFrom) and node.module == "slicer.util":
+                for alias in node.names:
+                    if alias.name not in self.facts.util_functions and alias.name not in self.facts.util_classes:
+                        self.add(node, "util-missing", f"slicer.util.{alias.name}: not in slicer_util_functions.json")
+                    else:
+                        where = "functions" if alias.name in self.facts.util_functions else "classes"
+                        self.use(f"slicer.util.{alias.name}", f"slicer_util_functions.json: {where}[name={alias.name}]")
+            if isinstance(node, ast.ImportFrom) and node.module == "slicer.ScriptedLoadableModule":
+                for alias in node.names:
+                    if alias.name != "*" and self.facts.module_class(node.module, alias.name) is None:
+                        self.add(node, "api-missing", f"slicer.ScriptedLoadableModule.{alias.name}: not in the facts")
             if isinstance(node, ast.ImportFrom) and node.module == "slicer":
                 for alias in node.names:
                     if alias.name.startswith("vtk") and not self.facts.is_mrml_class(alias.name):
