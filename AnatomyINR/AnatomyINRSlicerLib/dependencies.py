@@ -99,7 +99,7 @@ def hasSlicerPackaging() -> bool:
     return importlib.util.find_spec("slicer.packaging") is not None
 
 
-def _pyTorchLogic():
+def _pyTorchLogic() -> "PyTorchUtils.PyTorchUtilsLogic":  # noqa: F821 - imported below, in Slicer only
     try:
         import PyTorchUtils
     except ImportError as error:

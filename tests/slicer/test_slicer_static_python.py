@@ -66,6 +66,10 @@ CASES = [
     ("syntax", "def f(:\n    pass", "def f():\n    pass"),
     ("util-missing", "from slicer.util import arrayFromMarkupsPoints", "from slicer.util import arrayFromMarkupsControlPoints"),
     ("api-missing", "VTKObservationMixin.__init__x(None)", "VTKObservationMixin.__init__(None)"),
+    ("api-missing", "import PyTorchUtils\nPyTorchUtils.PyTorchUtilsLogic().isTorchInstalled()",
+     "import PyTorchUtils\nPyTorchUtils.PyTorchUtilsLogic().torchInstalled()"),
+    ("call-args", "import PyTorchUtils\nPyTorchUtils.PyTorchUtilsLogic().installTorch(torchVersion='>=2')",
+     "import PyTorchUtils\nPyTorchUtils.PyTorchUtilsLogic().installTorch(torchVersionRequirement='>=2')"),
     ("api-missing", "from slicer.ScriptedLoadableModule import ScriptedLoadableModuleWidgets",
      "from slicer.ScriptedLoadableModule import ScriptedLoadableModuleWidget"),
 ]
@@ -148,6 +152,8 @@ REAL_MISTAKES = [
      "segmentation.AddEmptySegments(", "mrml-method"),
     (REPO / "AnatomyINR/AnatomyINRSlicerLib/dependencies.py", "slicer.util.pip_install(\" \".join(requirements))",
      "slicer.util.pip_install(\" \".join(requirements), blocking=True)", "util-args"),
+    (REPO / "AnatomyINR/AnatomyINRSlicerLib/dependencies.py", "torchLogic.installTorch(askConfirmation=False,",
+     "torchLogic.installTorch(confirm=False,", "call-args"),
     (REPO / "AnatomyINR/AnatomyINRSlicerLib/runner.py", "launchConsoleProcess(self.command, cwd=self.cwd)",
      "launchConsoleProcess(self.command, cwd=self.cwd, blocking=False)", "util-args"),
 ]

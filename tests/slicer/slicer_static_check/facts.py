@@ -27,7 +27,15 @@ from typing import Optional
 
 import vtk
 
-DEFAULT_API_DIR = Path(os.environ.get("SLICER_API_DIR", "/work/shared/slicer_api"))
+def _default_api_dir() -> Path:
+    """``$SLICER_API_DIR``, else ``../shared/slicer_api`` beside the repository, else /work/shared."""
+    if os.environ.get("SLICER_API_DIR"):
+        return Path(os.environ["SLICER_API_DIR"])
+    beside = Path(__file__).resolve().parents[4] / "shared" / "slicer_api"
+    return beside if beside.is_dir() else Path("/work/shared/slicer_api")
+
+
+DEFAULT_API_DIR = _default_api_dir()
 VERSIONS = ("v5.10.0", "v5.12.3")  # the releases we support (Slicer >= 5.10)
 
 

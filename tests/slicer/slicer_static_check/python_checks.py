@@ -15,7 +15,7 @@ from typing import Optional
 
 from .facts import VERSIONS, Params, SlicerFacts, params_from_python_signature
 from .findings import Finding
-from .typeinfer import NODE_FACTORIES, Inferencer, T, dotted
+from .typeinfer import EXTERNAL_CLASSES, NODE_FACTORIES, Inferencer, T, dotted
 
 GUARD_FUNCTIONS = ("hasSlicerPackaging", "slicerVersionAtLeast")
 V512_ONLY = frozenset({"v5.12.3"})
@@ -179,6 +179,11 @@ class PythonFileChecker:
             return
         if base.kind in ("instance", "class") and node.attr[:1].isupper():
             self._check_member(node, base.name, node.attr)
+        elif base.kind == "external":
+            if node.attr not in EXTERNAL_CLASSES[base.name]:
+                self.add(node, "api-missing", f"{base.name}.{node.attr}: not in the facts (README §c)")
+            else:
+                self.use(f"{base.name}.{node.attr}", "README.md §c (PyTorchUtilsLogic API)")
         elif base.kind == "wrapper":
             info = self.inf.classes[base.name]
             if node.attr not in info.fields and node.attr not in WRAPPER_API and not node.attr.startswith("_"):
@@ -315,6 +320,9 @@ class PythonFileChecker:
                     self.add(call, "mrml-args", f"{base.name}.{func.attr} {problem}")
         elif base is not None and base.kind == "user":
             self._check_user_method(call, base.name, func.attr, keywords, starred)
+        elif base is not None and base.kind == "external" and EXTERNAL_CLASSES[base.name].get(func.attr):
+            params = params_from_python_signature(EXTERNAL_CLASSES[base.name][func.attr])
+            self._check_params(call, params, f"{base.name}.{func.attr}", keywords, starred)
 
     def _check_user_method(self, call, cls: str, name: str, keywords, starred) -> None:
         if name in self.inf.classes[cls].assigned:

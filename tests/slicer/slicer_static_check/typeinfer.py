@@ -12,8 +12,10 @@ What it can infer (flow-insensitive, statement order within a function):
   (``vtkMRMLDisplayNode* GetDisplayNode()``, ``vtkGetObjectMacro(.., vtkSegmentation)``)
   and of VTK methods from their docstrings (``GetPoints(self) -> vtkPoints``);
 - a few ``slicer.util`` loaders whose node class is fixed (``UTIL_RETURNS``);
-- annotations of parameters, variables, ``self`` attributes and method returns
-  (``X``, ``slicer.X``, ``"X"``, ``X | None``, ``Optional[X]``);
+- annotations of parameters, variables, ``self`` attributes, method and
+  module-level function returns (``X``, ``slicer.X``, ``"X"``, ``X | None``, ``Optional[X]``);
+- ``PyTorchUtils.PyTorchUtilsLogic`` (the one class of another extension we call;
+  its API from the facts README §c);
 - ``self.attr`` assigned in any method of the class, when all non-None
   assignments agree; instances of the module's own classes and of
   ``@parameterNodeWrapper`` classes (their fields keep their annotated types).
@@ -48,6 +50,23 @@ MODULE_LOGICS = {
     "volumes": "vtkSlicerVolumesLogic",
 }
 NODE_FACTORIES = ("AddNewNodeByClass", "CreateNodeByClass", "AddNewNodeByClassWithID")
+# Python classes of other extensions, from the facts README (not in the JSON files):
+# §c, fepegar/SlicerPyTorch PyTorchUtils/PyTorchUtils.py (public methods and properties).
+EXTERNAL_CLASSES = {
+    "PyTorchUtils.PyTorchUtilsLogic": {
+        "torchInstalled": "torchInstalled()",
+        "torchvisionInstalled": "torchvisionInstalled()",
+        "importTorch": "importTorch()",
+        "installTorch": "installTorch(askConfirmation=False, forceComputationBackend=None, "
+                        "torchVersionRequirement=None, torchvisionVersionRequirement=None)",
+        "uninstallTorch": "uninstallTorch()",
+        "getCompatibleComputationBackends": "getCompatibleComputationBackends(forceComputationBackend=None, "
+                                            "torchVersionRequirement=None)",
+        "getDevice": "getDevice()",
+        "getPyTorchHubModel": None,  # signature not recorded in the facts
+        "torch": None, "cuda": None, "nvidiaDriverVersionInformation": None, "torchVersionInformation": None,
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -153,6 +172,7 @@ class Inferencer:
         self.tree = tree
         self.aliases: dict[str, str] = {}
         self.classes = _collect_classes(tree)
+        self.functions = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 for a in node.names:
@@ -173,6 +193,8 @@ class Inferencer:
         return self.aliases[head] + ("." + rest if rest else "")
 
     def type_of_qualified(self, q: str) -> Optional[T]:
+        if q in EXTERNAL_CLASSES:
+            return T("externalclass", q)
         if q == "slicer.mrmlScene":
             return inst("vtkMRMLScene")
         if q.count(".") == 1 and q.startswith(("slicer.vtk", "vtk.vtk")):
@@ -187,6 +209,8 @@ class Inferencer:
         """Instance type for an annotation/class name, resolving imports."""
         head = name.split(".")[0]
         q = (self.aliases[head] + name[len(head):]) if head in self.aliases else name
+        if q in EXTERNAL_CLASSES:
+            return T("external", q)
         for candidate in (q, q.split(".")[-1]):
             if candidate in self.classes:
                 return T("wrapper" if self.classes[candidate].wrapper else "user", candidate)
@@ -244,8 +268,12 @@ class Inferencer:
             func_type = None
         if func_type is not None and func_type.kind == "class":
             return inst(func_type.name)
+        if func_type is not None and func_type.kind == "externalclass":
+            return T("external", func_type.name)
         if func_type is not None and func_type.kind == "userclass":
             return T("wrapper" if self.classes[func_type.name].wrapper else "user", func_type.name)
+        if isinstance(call.func, ast.Name) and call.func.id in self.functions and call.func.id not in env:
+            return self.annotation_type(self.functions[call.func.id].returns)
         if not isinstance(call.func, ast.Attribute):
             return None
         attr = call.func.attr
