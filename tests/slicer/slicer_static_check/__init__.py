@@ -107,12 +107,12 @@ def check_extension(root: Path, facts: Optional[SlicerFacts] = None) -> list[Fin
     return sorted(set(findings))
 
 
-def write_package_lists(root: Path) -> list[str]:
+def write_package_lists(root: Path, tracked_only: bool = False) -> list[str]:
     """Refresh the generated file lists of the package CMakeLists; returns changed files."""
     changed = []
     for package in PYTHON_PACKAGES:
         folder = Path(root) / package
-        text = render_package_lists(folder)
+        text = render_package_lists(folder, tracked_only)
         if text is None:
             raise ValueError(f"{package}/CMakeLists.txt has no '# BEGIN GENERATED SCRIPTS/RESOURCES' blocks")
         if text != (folder / "CMakeLists.txt").read_text():

@@ -1,4 +1,7 @@
-"""``python -m slicer_static_check [ROOT] [--write-package-lists]`` (run from tests/slicer)."""
+"""``python -m slicer_static_check [ROOT] [--write-package-lists [--tracked-only]] [--api-inventory FILE...]``.
+
+Run from tests/slicer.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ def main() -> int:
                         help="extension root (default: this repository)")
     parser.add_argument("--write-package-lists", action="store_true",
                         help="regenerate the file lists of the ctkMacroCompilePythonScript packages")
+    parser.add_argument("--tracked-only", action="store_true",
+                        help="with --write-package-lists: list only files git tracks")
     parser.add_argument("--api-inventory", nargs="+", metavar="FILE",
                         help="list the Slicer APIs these Python files use and where each is documented")
     args = parser.parse_args()
@@ -23,7 +28,7 @@ def main() -> int:
             print(f"{api}\t{source}")
         return 0
     if args.write_package_lists:
-        for changed in write_package_lists(Path(args.root)):
+        for changed in write_package_lists(Path(args.root), args.tracked_only):
             print(f"updated {changed}")
         return 0
     findings = check_extension(Path(args.root))

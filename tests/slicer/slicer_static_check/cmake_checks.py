@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 from typing import Optional
 
@@ -208,10 +209,23 @@ def check_python_package(folder: Path, shown: str) -> list[Finding]:
     return findings
 
 
-def render_package_lists(folder: Path) -> Optional[str]:
-    """The package CMakeLists.txt text with its generated file lists refreshed."""
+def tracked_files(folder: Path) -> set[str]:
+    """Files of ``folder`` that git tracks (relative POSIX paths)."""
+    out = subprocess.run(["git", "ls-files", "."], cwd=folder, capture_output=True, text=True, check=True).stdout
+    return {line for line in out.splitlines() if line}
+
+
+def render_package_lists(folder: Path, tracked_only: bool = False) -> Optional[str]:
+    """The package CMakeLists.txt text with its generated file lists refreshed.
+
+    Args:
+        folder: The package folder.
+        tracked_only: List only files git tracks (what a fresh clone builds), leaving
+            out work in progress of others in a shared checkout.
+    """
     text = (folder / "CMakeLists.txt").read_text()
-    disk = sorted(files_on_disk(folder))
+    disk = files_on_disk(folder)
+    disk = sorted(disk & tracked_files(folder) if tracked_only else disk)
     blocks = {"SCRIPTS": [f for f in disk if f.endswith(".py")], "RESOURCES": [f for f in disk if not f.endswith(".py")]}
     for kind, files in blocks.items():
         pattern = re.compile(rf"([ \t]*){re.escape(GENERATED_BEGIN)} {kind}\n.*?{re.escape(GENERATED_END)} {kind}", re.S)
