@@ -196,8 +196,9 @@ class AnatomyINRSurfaceFromPointsWidget(ScriptedLoadableModuleWidget, VTKObserva
         self.logic.cancel()
 
     def _startFit(self, warmStart: bool) -> None:
-        self.progress.started(_("Starting the fit..."))
+        # Progress arrives through the Qt event loop, so showing the bar after the start is in time.
         self.logic.startFit(self._parameterNode, self.progress.update, self.onFitFinished, warmStart)
+        self.progress.started(_("Starting the fit..."))
         self._updateButtons()
 
     def onFitFinished(self, outcome: WorkerOutcome, result: Optional[compute.SurfaceResult]) -> None:
@@ -209,8 +210,10 @@ class AnatomyINRSurfaceFromPointsWidget(ScriptedLoadableModuleWidget, VTKObserva
             self._refitPending = False
             self.onAutoUpdateTimeout()
 
-    def showResults(self, *unused) -> None:
-        threshold = self._parameterNode.outlierThresholdMm if self._parameterNode else 1.0
+    def showResults(self, threshold: Optional[float] = None) -> None:
+        """Summary and distance table of the last fit (``threshold``: from the spin box signal)."""
+        if threshold is None:
+            threshold = self._parameterNode.outlierThresholdMm if self._parameterNode else 1.0
         rows = self.logic.residualRows(threshold)
         self.ui.summaryLabel.text = self.logic.summary(threshold) if rows else _("No fit yet.")
         fillDistanceTable(self.ui.residualsTable, rows, _("outlier"))
@@ -343,12 +346,7 @@ class AnatomyINRSurfaceFromPointsLogic(ScriptedLoadableModuleLogic):
 
     def residualRows(self, thresholdMm: float) -> list:
         """``[(point label, distance mm, is outlier)]`` of the last fit."""
-        if self.lastResult is None:
-            return []
-        residuals = [float(r) for r in self.lastResult.residualsMm]
-        flags = compute.outlierMask(residuals, thresholdMm)
-        labels = self.lastLabels if len(self.lastLabels) == len(residuals) else [str(i + 1) for i in range(len(residuals))]
-        return [(labels[i], residuals[i], bool(flags[i])) for i in range(len(residuals))]
+        return compute.residualRows(self.lastResult, self.lastLabels, thresholdMm) if self.lastResult else []
 
     def summary(self, thresholdMm: float) -> str:
         return compute.summaryText(self.lastResult, thresholdMm) if self.lastResult is not None else ""

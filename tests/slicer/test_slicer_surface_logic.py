@@ -118,6 +118,9 @@ def test_outliers_are_flagged_by_distance():
     flags = compute.outlierMask(result.residualsMm, 1.0)
     assert flags[7] and flags.sum() <= 3
     assert "of 100 farther than 1 mm" in compute.summaryText(result, 1.0)
+    rows = compute.residualRows(result, [f"P-{i}" for i in range(100)], 1.0)
+    assert rows[7][0] == "P-7" and rows[7][2] and rows[7][1] == pytest.approx(result.residualsMm[7])
+    assert compute.residualRows(result, ["only one label"], 1.0)[0][0] == "1"
 
 
 def test_smoothness_trades_point_distance_for_a_smoother_surface():

@@ -163,6 +163,14 @@ def outlierMask(residualsMm, thresholdMm: float) -> np.ndarray:
     return np.asarray(residualsMm, dtype=np.float64) > float(thresholdMm)
 
 
+def residualRows(result: SurfaceResult, labels: Sequence[str], thresholdMm: float) -> list[tuple[str, float, bool]]:
+    """``(label, distance mm, is outlier)`` per input point; numbered labels if they do not match."""
+    residuals = [float(r) for r in result.residualsMm]
+    flags = outlierMask(residuals, thresholdMm)
+    names = list(labels) if labels is not None and len(labels) == len(residuals) else [str(i + 1) for i in range(len(residuals))]
+    return [(names[i], residuals[i], bool(flags[i])) for i in range(len(residuals))]
+
+
 def summaryText(result: SurfaceResult, thresholdMm: float) -> str:
     """Area, volume, residual statistics and outlier count, for the module panel."""
     residuals = np.asarray(result.residualsMm, dtype=np.float64)
