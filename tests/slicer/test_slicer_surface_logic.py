@@ -109,6 +109,7 @@ def test_fit_in_process_gives_sphere_mesh_residuals_and_labelmap():
     assert len(result.residualsMm) == 100
     assert compute.outlierMask(result.residualsMm, 0.5).sum() == 0
     assert "Enclosed volume" in compute.summaryText(result, 1.0)
+    assert compute.summaryText(result, 1.0).endswith("on CPU")
 
 
 def test_outliers_are_flagged_by_distance():

@@ -181,8 +181,10 @@ def summaryText(result: SurfaceResult, thresholdMm: float) -> str:
         f"{outliers} of {len(residuals)} farther than {thresholdMm:g} mm",
     ]
     if result.report.get("seconds") is not None:
+        from AnatomyINRSlicerLib.dependencies import torchDeviceDescription
+
         lines.append(f"Fit: {result.report.get('iterations', '?')} iterations in {float(result.report['seconds']):.1f} s "
-                     f"on {result.report.get('device', '?')}")
+                     f"on {torchDeviceDescription(result.report.get('device'))}")
     return "\n".join(lines)
 
 
