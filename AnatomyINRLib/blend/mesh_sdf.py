@@ -71,17 +71,21 @@ class MeshSDF:
         name: Used in error messages.
         truncate_mm: None for the exact distance everywhere; T > 0 returns
             sign · min(|d|, T) (exact within T of the surface, much faster far away).
+        prepared: The mesh is already clean and outward-oriented (e.g. fresh from
+            ``meshing.extract_surface``): skip clean-up and orientation (only closedness is checked).
 
     Raises:
         InputError: the mesh is not closed and manifold, or T is not positive.
     """
 
-    def __init__(self, mesh: TriangleMesh, name: str = "mesh", truncate_mm: float | None = None) -> None:
+    def __init__(self, mesh: TriangleMesh, name: str = "mesh", truncate_mm: float | None = None,
+                 prepared: bool = False) -> None:
         if truncate_mm is not None and not (np.isfinite(truncate_mm) and truncate_mm > 0):
             raise InputError(f"truncate_mm: expected a positive number of mm or None, got {truncate_mm!r}")
-        mesh = clean_mesh(TriangleMesh(mesh.vertices, mesh.faces))
+        if not prepared:
+            mesh = clean_mesh(TriangleMesh(mesh.vertices, mesh.faces))
         check_closed(mesh, name)
-        self.mesh = orient_outward(mesh)
+        self.mesh = TriangleMesh(mesh.vertices, mesh.faces) if prepared else orient_outward(mesh)
         self.truncate_mm = None if truncate_mm is None else float(truncate_mm)
         self._locator = _vtk_locator(self.mesh)
         # The far test uses face centroids ± the largest face radius: split big faces so it stays tight.
