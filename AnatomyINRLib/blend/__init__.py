@@ -9,7 +9,7 @@ Logic-ready entry point: :func:`blend_surfaces`.
 from AnatomyINRLib.blend.config import BlendConfig
 from AnatomyINRLib.blend.mesh_sdf import MeshSDF
 from AnatomyINRLib.blend.openmesh import ClipPlane, boundary_loops
-from AnatomyINRLib.blend.pipeline import BlendResult, blend_surfaces
+from AnatomyINRLib.blend.pipeline import BlendResult, PreparedInputs, blend_prepared, blend_surfaces, prepare_inputs
 from AnatomyINRLib.blend.smin import clip, smooth_min, smooth_union
 from AnatomyINRLib.blend.sources import BlendInput
 from AnatomyINRLib.blend.union import BlendedField
@@ -19,11 +19,14 @@ __all__ = [
     "BlendInput",
     "BlendResult",
     "BlendedField",
+    "PreparedInputs",
     "ClipPlane",
     "MeshSDF",
+    "blend_prepared",
     "blend_surfaces",
     "boundary_loops",
     "clip",
+    "prepare_inputs",
     "smooth_min",
     "smooth_union",
 ]

@@ -20,6 +20,7 @@ from AnatomyINRLib.core.errors import FitError, InputError
 from AnatomyINRLib.core.progress import Progress, ProgressReporter
 from AnatomyINRLib.blend.checks import surface_report
 from AnatomyINRLib.blend.config import BlendConfig
+from AnatomyINRLib.blend.mesh_sdf import MeshSDF
 from AnatomyINRLib.blend.openmesh import ClipPlane, shared_loops
 from AnatomyINRLib.blend.smin import plane_distance
 from AnatomyINRLib.blend.sources import BlendInput, make_source
@@ -128,6 +129,96 @@ def input_fidelity(items, blended: BlendedField, mesh, junction_factor: float = 
     return out
 
 
+@dataclass
+class PreparedInputs:
+    """Inputs turned into fields (the slow part), ready to be blended with any settings.
+
+    Attributes:
+        items: The BlendInputs.
+        sources: One SourceField per input.
+        seconds: Time spent building the fields.
+    """
+
+    items: list
+    sources: list
+    seconds: float
+
+
+def prepare_inputs(inputs: Sequence, config: Optional[BlendConfig] = None, *, seed: int = 0,
+                   device: str = "auto", progress=None) -> PreparedInputs:
+    """Build every input's SDF (exact for closed meshes, a fitted INR otherwise).
+
+    Keep the result to re-blend with another radius or other planes without refitting
+    (:func:`blend_prepared`).
+
+    Args:
+        inputs: BlendInput, TriangleMesh (closed or open) or PointSet / (N, 3) arrays, RAS mm.
+        config: Fit settings (default BlendConfig()).
+        seed: Seed of every INR fit.
+        device: Torch device for the fits.
+        progress: ProgressReporter or callback (stage "fit").
+    """
+    config = config or BlendConfig()
+    config.validate()
+    reporter = ProgressReporter.wrap(progress)
+    items = _as_inputs(inputs)
+    start = time.perf_counter()
+    sources = []
+    for i, item in enumerate(items):
+        radius = config.radius_mm if item.radius_mm is None else float(item.radius_mm)
+        sub = _sub_progress(reporter, "fit", i / len(items), (i + 1) / len(items), item.name)
+        sources.append(make_source(item, config, radius, seed, device, sub))
+    return PreparedInputs(items, sources, time.perf_counter() - start)
+
+
+def _widen_bands(prepared: PreparedInputs, radii: list, config: BlendConfig) -> None:
+    """Closed-mesh SDFs truncated for a smaller radius get the band this blend needs."""
+    for item, src, r in zip(prepared.items, prepared.sources, radii):
+        band = config.truncation(r)
+        if isinstance(src.field, MeshSDF) and src.field.truncate_mm is not None and src.field.truncate_mm < band:
+            src.field = MeshSDF(src.field.mesh, item.name, truncate_mm=band, prepared=True)
+            src.info["truncate_mm"] = band
+
+
+def blend_prepared(prepared: PreparedInputs, config: Optional[BlendConfig] = None, *,
+                   global_planes: Sequence = (), progress=None) -> BlendResult:
+    """Unite prepared fields, extract one surface and check it (see :func:`blend_surfaces`)."""
+    config = config or BlendConfig()
+    config.validate()
+    reporter = ProgressReporter.wrap(progress)
+    items, sources = prepared.items, prepared.sources
+    start = time.perf_counter()
+    radii = [config.radius_mm if it.radius_mm is None else float(it.radius_mm) for it in items]
+    _widen_bands(prepared, radii, config)
+    planes = [p if isinstance(p, ClipPlane) else ClipPlane(**p) for p in global_planes]
+    blended = BlendedField([s.field for s in sources], radii, _end_planes(items, sources, config), planes)
+    bounds = np.stack([np.min([it.bounds()[0] for it in items], axis=0), np.max([it.bounds()[1] for it in items], axis=0)])
+    mesh, n_before, result = _extract(blended, bounds, config.spacing_mm, config, reporter)
+    if config.remesh_edge_mm > 0:
+        spacing = config.spacing_mm * config.remesh_edge_mm / _mean_edge(mesh)
+        mesh, n_before, result = _extract(blended, bounds, spacing, config, reporter)
+    t_extract = time.perf_counter() - start
+    if mesh.n_faces == 0:
+        raise FitError("blend produced an empty surface")
+    reporter.report("check", 0.0, "checking the surface")
+    quality = surface_report(mesh, n_before)
+    report = {
+        "surface": quality,
+        "inputs": [{"name": it.name, "kind": it.kind, "radius_mm": r, "method": s.method,
+                    "seconds": s.seconds, **s.info} for it, s, r in zip(items, sources, radii)],
+        "fidelity_away_from_junctions": input_fidelity(items, blended, mesh),
+        "global_planes": [p.to_dict() for p in planes],
+        "spacing_mm": float(result.grid.spacing[0]) if result.grid is not None else config.spacing_mm,
+        "mean_edge_mm": _mean_edge(mesh),
+        "extraction": result.summary(),
+        "seconds": {"fields": prepared.seconds, "extract": t_extract,
+                    "total": prepared.seconds + time.perf_counter() - start},
+        "config": config.to_dict(),
+    }
+    reporter.report("check", 1.0, "surface ok" if quality["ok"] else "surface check FAILED")
+    return BlendResult(mesh, blended, report)
+
+
 def blend_surfaces(
     inputs: Sequence,
     config: Optional[BlendConfig] = None,
@@ -155,41 +246,5 @@ def blend_surfaces(
         InputError: bad inputs or config, or no surface inside the box.
         FitError: an INR fit diverged.
     """
-    config = config or BlendConfig()
-    config.validate()
-    reporter = ProgressReporter.wrap(progress)
-    items = _as_inputs(inputs)
-    start = time.perf_counter()
-    radii = [config.radius_mm if it.radius_mm is None else float(it.radius_mm) for it in items]
-    sources = []
-    for i, item in enumerate(items):
-        sub = _sub_progress(reporter, "fit", i / len(items), (i + 1) / len(items), item.name)
-        sources.append(make_source(item, config, radii[i], seed, device, sub))
-    t_fields = time.perf_counter() - start
-    planes = [p if isinstance(p, ClipPlane) else ClipPlane(**p) for p in global_planes]
-    blended = BlendedField([s.field for s in sources], radii, _end_planes(items, sources, config), planes)
-    bounds = np.stack([np.min([it.bounds()[0] for it in items], axis=0), np.max([it.bounds()[1] for it in items], axis=0)])
-    t0 = time.perf_counter()
-    mesh, n_before, result = _extract(blended, bounds, config.spacing_mm, config, reporter)
-    if config.remesh_edge_mm > 0:
-        spacing = config.spacing_mm * config.remesh_edge_mm / _mean_edge(mesh)
-        mesh, n_before, result = _extract(blended, bounds, spacing, config, reporter)
-    t_extract = time.perf_counter() - t0
-    if mesh.n_faces == 0:
-        raise FitError("blend produced an empty surface")
-    reporter.report("check", 0.0, "checking the surface")
-    quality = surface_report(mesh, n_before)
-    report = {
-        "surface": quality,
-        "inputs": [{"name": it.name, "kind": it.kind, "radius_mm": r, "method": s.method,
-                    "seconds": s.seconds, **s.info} for it, s, r in zip(items, sources, radii)],
-        "fidelity_away_from_junctions": input_fidelity(items, blended, mesh),
-        "global_planes": [p.to_dict() for p in planes],
-        "spacing_mm": float(result.grid.spacing[0]) if result.grid is not None else config.spacing_mm,
-        "mean_edge_mm": _mean_edge(mesh),
-        "extraction": result.summary(),
-        "seconds": {"fields": t_fields, "extract": t_extract, "total": time.perf_counter() - start},
-        "config": config.to_dict(),
-    }
-    reporter.report("check", 1.0, "surface ok" if quality["ok"] else "surface check FAILED")
-    return BlendResult(mesh, blended, report)
+    prepared = prepare_inputs(inputs, config, seed=seed, device=device, progress=progress)
+    return blend_prepared(prepared, config, global_planes=global_planes, progress=progress)

@@ -91,3 +91,18 @@ def test_bad_inputs_are_refused():
         BlendInput(np.zeros((20, 3)), kind="closed_mesh")
     with pytest.raises(InputError, match="radius_mm"):
         BlendConfig(radius_mm=-1.0).validate()
+
+
+def test_prepared_inputs_reblend_with_other_radii():
+    from AnatomyINRLib.blend.pipeline import blend_prepared, prepare_inputs
+
+    a, b = _capsule([0, 0, 1], length=30.0), _capsule([1, 0, 0], length=30.0)
+    prepared = prepare_inputs([a, b], BlendConfig(radius_mm=0.5, spacing_mm=0.5))
+    volumes = []
+    for k in (0.0, 0.5, 3.0):
+        res = blend_prepared(prepared, BlendConfig(radius_mm=k, spacing_mm=0.5))
+        assert res.report["surface"]["ok"]
+        volumes.append(res.report["surface"]["volume_mm3"])
+    # A larger fillet only adds material at the junction (smin ≤ min).
+    assert volumes[0] < volumes[1] < volumes[2]
+    assert prepared.sources[0].field.truncate_mm >= 4 * 3.0
