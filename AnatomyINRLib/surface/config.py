@@ -78,12 +78,16 @@ class OptimConfig(ConfigBase):
     """"cosine" or "constant" (the paper's plain Adam)."""
     warmup: int = 0
     """Linear warm-up iterations."""
-    min_iterations: int = 200
-    """Never stop before this many iterations."""
+    min_iterations: int = 600
+    """Never stop before this many iterations. The loss plateaus for a few hundred
+    iterations while the shape still improves (measured on the vmtk aorta: stopping
+    at the first plateau cost up to 0.08 Dice), so presets only stop early late."""
     check_every: int = 50
     """Window length (iterations) of the convergence test."""
-    rel_tol: float = 0.0
-    """Stop when a window's mean loss improves on the previous one by less than this fraction (0 = never)."""
+    rel_tol: float = 0.005
+    """Convergence: a window "improves" if its mean loss beats the best so far by this fraction (0 = never stop early)."""
+    patience: int = 4
+    """Stop after this many windows in a row without improvement (and at least ``min_iterations``)."""
     warm_start_fraction: float = 0.35
     """With a warm start, run this fraction of ``iterations`` at lr · warm_start_lr_factor."""
     warm_start_lr_factor: float = 0.3
@@ -91,7 +95,7 @@ class OptimConfig(ConfigBase):
 
     def validate(self) -> None:
         """Check ranges."""
-        for name in ("iterations", "check_every"):
+        for name in ("iterations", "check_every", "patience"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise InputError(f"optim.{name}: expected a positive integer, got {v!r}")
@@ -143,7 +147,7 @@ def _preset_fast() -> SurfaceFitConfig:
         network=MLPConfig(width=64, depth=4),
         sampling=SamplingConfig(knn=20, local_per_point=4),
         loss=LossConfig(eikonal_weight=0.03),
-        optim=OptimConfig(iterations=400, lr=5e-3, min_iterations=150),
+        optim=OptimConfig(iterations=400, lr=5e-3, min_iterations=300),
     )
 
 
@@ -152,7 +156,7 @@ def _preset_default() -> SurfaceFitConfig:
         preset="default",
         network=MLPConfig(width=64, depth=4),
         loss=LossConfig(eikonal_weight=0.03),
-        optim=OptimConfig(iterations=800, lr=5e-3),
+        optim=OptimConfig(iterations=800, lr=5e-3, min_iterations=600),
     )
 
 
@@ -161,7 +165,7 @@ def _preset_accurate() -> SurfaceFitConfig:
         preset="accurate",
         network=MLPConfig(width=128, depth=4),
         loss=LossConfig(eikonal_weight=0.03),
-        optim=OptimConfig(iterations=1200, lr=5e-3, min_iterations=400),
+        optim=OptimConfig(iterations=1200, lr=5e-3, min_iterations=900),
     )
 
 
@@ -173,7 +177,7 @@ def _preset_paper() -> SurfaceFitConfig:
         network=MLPConfig(width=256, depth=6, skip_layers=(2,), activation="relu", init_radius=0.5),
         sampling=SamplingConfig(knn=50, local_per_point=1, n_global=128, box=1.2),
         loss=LossConfig(eikonal_weight=0.1),
-        optim=OptimConfig(iterations=25_000, lr=1e-4, schedule="constant", min_iterations=25_000),
+        optim=OptimConfig(iterations=25_000, lr=1e-4, schedule="constant", min_iterations=25_000, rel_tol=0.0),
         extent=0.9,
     )
 

@@ -150,7 +150,7 @@ def fit_sdf(
 def _optimise(net, sampler, normals, optimizer, config, total, lr, normalization, reuse, progress) -> SDFFit:
     opt_cfg = config.optim
     history = FitHistory()
-    window, prev_window, converged = [], None, False
+    window, best, stale, converged = [], float("inf"), 0, False
     start = time.perf_counter()
     net.train()
     it = 0
@@ -174,10 +174,10 @@ def _optimise(net, sampler, normals, optimizer, config, total, lr, normalization
             history.eikonal.append(terms.eikonal)
             progress.report("fit", (it + 1) / total, f"iteration {it + 1}/{total}",
                             iteration=it + 1, loss=mean, surface_mm=terms.surface * normalization.scale)
-            stop = (opt_cfg.rel_tol > 0 and prev_window is not None and it + 1 >= opt_cfg.min_iterations
-                    and prev_window - mean < opt_cfg.rel_tol * abs(prev_window))
-            prev_window, window = mean, []
-            if stop:
+            # Convergence: no window beat the best by rel_tol for `patience` windows in a row.
+            stale = 0 if mean < best * (1.0 - opt_cfg.rel_tol) else stale + 1
+            best, window = min(best, mean), []
+            if opt_cfg.rel_tol > 0 and stale >= opt_cfg.patience and it + 1 >= opt_cfg.min_iterations:
                 converged = True
                 break
     net.eval()

@@ -132,3 +132,14 @@ def test_config_rejects_unknown_keys_and_bad_values():
         SurfaceFitConfig.from_dict({"network": {"widht": 64}})
     with pytest.raises(InputError, match="optim.lr"):
         SurfaceFitConfig.from_dict({"optim": {"lr": -1.0}})
+
+
+def test_convergence_test_stops_early_and_is_reported():
+    cfg = preset_config("fast")
+    cfg.optim = cfg.optim.replace(iterations=2000, min_iterations=100, rel_tol=0.5, patience=2, check_every=25)
+    fit = api.fit_points(_sphere_points(60), config=cfg, device="cpu")
+    assert fit.report["converged"]
+    assert 100 <= fit.report["iterations"] < 2000
+    cfg.optim = cfg.optim.replace(iterations=120, rel_tol=0.0)
+    fit = api.fit_points(_sphere_points(60), config=cfg, device="cpu")
+    assert not fit.report["converged"] and fit.report["iterations"] == 120
