@@ -84,9 +84,22 @@ def _end_planes(items, sources, config: BlendConfig) -> list:
     return planes
 
 
-def _extract(blended: BlendedField, bounds: np.ndarray, spacing: float, config: BlendConfig, progress):
+def _extract(blended: BlendedField, bounds: np.ndarray, spacing: float, config: BlendConfig, progress,
+             max_grow: int = 2):
+    """Mesh the blended field; grow the box where the surface leaves it (a fitted INR may bulge
+    past its points), then keep the largest component."""
     cfg = MeshingConfig(spacing_mm=spacing, largest_component=False, padding_mm=config.padding_mm)
-    result = extract_surface(blended, bounds, cfg, progress=progress)
+    bounds = np.asarray(bounds, dtype=np.float64).copy()
+    for attempt in range(max_grow + 1):
+        result = extract_surface(blended, bounds, cfg, progress=progress)
+        table = edge_table(result.mesh.faces)
+        open_pts = result.mesh.vertices[np.unique(table.edges[table.counts == 1])]
+        lo, hi = bounds[0] - config.padding_mm + spacing, bounds[1] + config.padding_mm - spacing
+        grow = np.stack([open_pts.min(axis=0) < lo, open_pts.max(axis=0) > hi]) if len(open_pts) else None
+        if grow is None or not grow.any() or attempt == max_grow:
+            break
+        step = 0.25 * (bounds[1] - bounds[0])
+        bounds += np.where(grow, 1.0, 0.0) * np.stack([-step, step])
     n_before, _ = face_components(result.mesh.faces, result.mesh.n_vertices)
     return largest_component(result.mesh), n_before, result
 

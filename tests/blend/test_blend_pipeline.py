@@ -106,3 +106,10 @@ def test_prepared_inputs_reblend_with_other_radii():
     # A larger fillet only adds material at the junction (smin ≤ min).
     assert volumes[0] < volumes[1] < volumes[2]
     assert prepared.sources[0].field.truncate_mm >= 4 * 3.0
+
+
+def test_remeshing_reaches_the_target_edge_length():
+    a = _capsule([0, 0, 1], length=30.0)
+    res = blend_surfaces([a], BlendConfig(spacing_mm=0.5, remesh_edge_mm=1.2))
+    assert res.report["mean_edge_mm"] == pytest.approx(1.2, rel=0.15)
+    assert res.report["surface"]["ok"]
