@@ -143,3 +143,9 @@ def test_convergence_test_stops_early_and_is_reported():
     cfg.optim = cfg.optim.replace(iterations=120, rel_tol=0.0)
     fit = api.fit_points(_sphere_points(60), config=cfg, device="cpu")
     assert not fit.report["converged"] and fit.report["iterations"] == 120
+
+
+def test_paper_preset_runs():
+    fit = api.fit_points(_sphere_points(40), "paper", device="cpu", iterations=3)
+    assert fit.report["iterations"] == 3 and fit.report["preset"] == "paper"
+    assert np.all(np.isfinite(fit.residuals_mm))
