@@ -83,6 +83,41 @@ def meshFromModel(modelNode: slicer.vtkMRMLModelNode) -> TriangleMesh:
     return mesh
 
 
+CLOSED_SURFACE = "Closed surface"  # segmentation representation name (facts README §g)
+
+
+def meshFromSegment(segmentationNode: slicer.vtkMRMLSegmentationNode, segmentId: str) -> TriangleMesh:
+    """A copy of one segment's closed surface as a ``TriangleMesh`` in world RAS mm.
+
+    The segment is copied into a temporary ``vtkSegmentation`` (with the node's
+    conversion parameters, e.g. smoothing) and converted there, so the input
+    segmentation never gains a representation it did not have.
+
+    Raises:
+        ValueError: no such segment, or it is empty.
+    """
+    source = segmentationNode.GetSegmentation()
+    if source.GetSegment(segmentId) is None:
+        raise ValueError(f"{segmentationNode.GetName()}: has no segment with ID {segmentId!r}")
+    name = source.GetSegment(segmentId).GetName()
+    temporary = slicer.vtkSegmentation()
+    temporary.SetSourceRepresentationName(source.GetSourceRepresentationName())
+    temporary.CopyConversionParameters(source)
+    temporary.CopySegmentFromSegmentation(source, segmentId, False)
+    temporary.CreateRepresentation(CLOSED_SURFACE)
+    surface = vtk.vtkPolyData.SafeDownCast(temporary.GetSegmentRepresentation(segmentId, CLOSED_SURFACE))
+    if surface is None or surface.GetNumberOfPoints() == 0:
+        raise ValueError(f"{segmentationNode.GetName()}: segment {name!r} is empty")
+    triangles = vtk.vtkTriangleFilter()  # strips and polygons become triangles
+    triangles.SetInputData(surface)
+    triangles.Update()
+    mesh = meshFromPolyData(triangles.GetOutput())
+    toWorld = matrixToWorld(segmentationNode)
+    if not np.allclose(toWorld, np.eye(4)):
+        mesh = TriangleMesh(transformPoints(mesh.vertices, toWorld), mesh.faces, mesh.point_data)
+    return mesh
+
+
 def updateModelFromMesh(modelNode: slicer.vtkMRMLModelNode, mesh: TriangleMesh) -> None:
     """Replace an *output* model's surface by ``mesh`` (world RAS mm).
 

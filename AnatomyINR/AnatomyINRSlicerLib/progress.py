@@ -87,3 +87,29 @@ def fillDistanceTable(table, rows, outlierText: str) -> None:
                 item.setBackground(qt.QBrush(qt.QColor(*OUTLIER_BACKGROUND)))
             table.setItem(row, column, item)
     table.sortingEnabled = True
+
+
+def fillTable(table, rows, highlighted=(), sortable: bool = True) -> None:
+    """Fill a ``QTableWidget`` (columns set in the .ui) with rows of text or numbers.
+
+    Numbers are stored as numbers (rounded to 2 decimals) so sorting by a column
+    sorts by value; ``None`` shows as an empty cell. Rows whose index is in
+    ``highlighted`` get the light red background used for outliers. A table whose
+    row order means something (e.g. a list the user edits by row) passes
+    ``sortable=False``.
+    """
+    import qt
+
+    table.sortingEnabled = False
+    table.rowCount = len(rows)
+    for row, values in enumerate(rows):
+        for column, value in enumerate(values):
+            item = qt.QTableWidgetItem()
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                item.setData(qt.Qt.DisplayRole, round(float(value), 2))
+            else:
+                item.setText("" if value is None else str(value))
+            if row in highlighted:
+                item.setBackground(qt.QBrush(qt.QColor(*OUTLIER_BACKGROUND)))
+            table.setItem(row, column, item)
+    table.sortingEnabled = sortable

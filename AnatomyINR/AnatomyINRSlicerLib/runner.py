@@ -26,7 +26,8 @@ from typing import Callable, Optional, Sequence
 import qt
 import slicer
 
-from AnatomyINRSlicerLib.worker_protocol import ProgressEvent, StagePlan, WorkerOutcome, WorkerRun, pump_lines
+from AnatomyINRSlicerLib.worker_protocol import (ProgressEvent, StagePlan, WorkerOutcome, WorkerRun, complete_run,
+                                                 library_search_dir, pump_lines, worker_command)
 
 _log = logging.getLogger(__name__)
 
@@ -162,3 +163,25 @@ class BackgroundWorker:
             slicer.app.processEvents()
             time.sleep(0.02)
         return outcomes[0]
+
+
+def startWorkerJob(subcommand: str, arguments: Sequence[str], stages: Sequence[tuple[str, float]], folder: str,
+                   readResult: Callable, applyResult: Callable, onProgress: Callable,
+                   onFinished: Callable) -> BackgroundWorker:
+    """Run ``PythonSlicer -m AnatomyINRLib <subcommand> <arguments>`` on the files of ``folder``.
+
+    When the process ends, ``readResult()`` and ``applyResult(result)`` run on the
+    main thread only after a successful exit (so a failed or cancelled run leaves
+    the scene untouched), ``folder`` is deleted, and ``onFinished(outcome, result)``
+    is called (``result`` None unless everything succeeded). See
+    ``worker_protocol.complete_run``.
+    """
+    command = worker_command(pythonSlicerExecutable(), subcommand, arguments)
+
+    def finished(outcome: WorkerOutcome) -> None:
+        outcome, result = complete_run(outcome, readResult, applyResult, lambda: shutil.rmtree(folder, ignore_errors=True))
+        onFinished(outcome, result)
+
+    worker = BackgroundWorker(command, StagePlan(stages), library_search_dir(), onProgress, finished)
+    worker.start()
+    return worker

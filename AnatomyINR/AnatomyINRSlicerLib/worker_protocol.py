@@ -5,13 +5,15 @@ Long computations run in a separate process, ``PythonSlicer -m AnatomyINRLib
 This file holds everything about that conversation that can be tested outside
 Slicer:
 
-- building the command line (:func:`worker_command`, :func:`fit_points_arguments`);
+- building the command line (:func:`worker_command`, :func:`cli_arguments`,
+  :func:`fit_points_arguments`);
 - parsing its stdout, where each progress event is one JSON object per line
   (:func:`parse_progress_line`) and a failure is one ``anatomy-inr: error: ...``
   line (Slicer's ``launchConsoleProcess`` merges stderr into stdout);
 - turning stage fractions into one monotone overall fraction (:class:`StagePlan`);
 - turning an exit code into a message a clinician can act on (:class:`WorkerRun`);
-- a blocking runner (:func:`run_blocking`) for tests and batch use.
+- a blocking runner (:func:`run_blocking`) for tests and batch use;
+- reading and applying a finished run's result (:func:`complete_run`).
 
 The Qt side (a reader thread polled by a ``QTimer``) is in ``runner.py``.
 """
@@ -19,6 +21,7 @@ The Qt side (a reader thread polled by a ``QTimer``) is in ``runner.py``.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import queue
 import subprocess
@@ -126,6 +129,10 @@ class StagePlan:
 # Progress stages `fit-points` reports (AnatomyINRLib.surface.api / meshing), in order,
 # weighted by their typical share of the run time on CPU.
 FIT_POINTS_STAGES = (("prepare", 0.02), ("fit", 0.82), ("extract", 0.12), ("labelmap", 0.04))
+# `blend` (AnatomyINRLib.blend.pipeline): INR fits of point sets / open meshes, extraction, checks.
+BLEND_STAGES = (("fit", 0.55), ("extract", 0.35), ("check", 0.10))
+# `fit-nested` (AnatomyINRLib.nested.pipeline): joint fit, one-grid extraction, thickness/volumes/Dmax.
+FIT_NESTED_STAGES = (("fit", 0.70), ("extract", 0.15), ("measure", 0.15))
 
 
 @dataclass(frozen=True)
@@ -226,16 +233,48 @@ def fit_points_arguments(
     """
     if (reference is None) != (output_labelmap is None):
         raise ValueError("reference and output_labelmap: give both or neither")
-    args = [str(points), "--output", str(output_mesh)]
-    optional = (
-        ("--reference", reference), ("--output-labelmap", output_labelmap), ("--save-inr", save_inr),
-        ("--init-inr", init_inr), ("--spacing", None if spacing_mm is None else f"{float(spacing_mm):g}"),
-        ("--preset", preset), ("--iterations", iterations), ("--seed", seed), ("--device", device),
-        ("--threads", threads), ("--report", report),
-    )
-    for flag, value in optional:
-        if value is not None:
-            args += [flag, str(value)]
+    return cli_arguments([points], (
+        ("--output", output_mesh), ("--reference", reference), ("--output-labelmap", output_labelmap),
+        ("--save-inr", save_inr), ("--init-inr", init_inr), ("--spacing", spacing_mm), ("--preset", preset),
+        ("--iterations", iterations), ("--seed", seed), ("--device", device), ("--threads", threads),
+        ("--report", report),
+    ))
+
+
+def _cli_value(value: Any) -> str:
+    """One value in the CLI's spelling: floats without a spurious exponent or rounding."""
+    if isinstance(value, float):  # numpy floats too; repr(np.float64) would print its type
+        return repr(float(value))  # shortest exact round trip: 0.25 -> "0.25"
+    return str(value)
+
+
+def cli_arguments(positional: Sequence[Any], options: Sequence[tuple[str, Any]]) -> list[str]:
+    """Arguments of any worker subcommand: positionals, then ``--flag value`` pairs.
+
+    Args:
+        positional: Positional arguments in order (e.g. input files).
+        options: ``(flag, value)`` pairs in order. ``None`` and ``False`` leave the
+            flag out, ``True`` gives the bare flag (a switch), a list or tuple gives
+            the flag followed by every item (``nargs="+"``), anything else one value.
+
+    Returns:
+        Strings ready for :func:`worker_command`.
+
+    Raises:
+        ValueError: a list/tuple option is empty (argparse would reject the bare flag).
+    """
+    args = [_cli_value(p) for p in positional]
+    for flag, value in options:
+        if value is None or value is False:
+            continue
+        if value is True:
+            args.append(flag)
+        elif isinstance(value, (list, tuple)):
+            if not value:
+                raise ValueError(f"{flag}: expected at least one value, got an empty list")
+            args += [flag, *[_cli_value(v) for v in value]]
+        else:
+            args += [flag, _cli_value(value)]
     return args
 
 
@@ -259,6 +298,35 @@ def read_report(path: str) -> dict[str, Any]:
     if not p.exists():
         return {}
     return json.loads(p.read_text(encoding="utf-8"))
+
+
+def complete_run(outcome: WorkerOutcome, read_result: Callable[[], Any], apply_result: Callable[[Any], None],
+                 cleanup: Callable[[], None]) -> tuple[WorkerOutcome, Any]:
+    """Finish a run: on success read and apply its result; always clean up.
+
+    Args:
+        outcome: How the worker process ended.
+        read_result: Reads the worker's output files (called only when ``outcome.ok``).
+        apply_result: Puts the result where it belongs (e.g. into MRML nodes).
+        cleanup: Removes the run's temporary files (always called, last).
+
+    Returns:
+        ``(outcome, result)``; a result that cannot be read or applied after
+        exit code 0 turns the outcome into a failure (result None) whose message
+        says why, so the caller reports it like any failed run.
+    """
+    result = None
+    try:
+        if outcome.ok:
+            result = read_result()
+            apply_result(result)
+    except Exception as error:  # noqa: BLE001 - any failure here is reported to the user, not raised
+        logging.getLogger(__name__).exception("Reading the worker result failed")
+        outcome = WorkerOutcome(False, False, outcome.returncode, f"Reading the result failed: {error}", outcome.log_tail)
+        result = None
+    finally:
+        cleanup()
+    return outcome, result
 
 
 def pump_lines(stream, lines: "queue.Queue[Optional[str]]") -> None:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-for folder in (REPO / "AnatomyINR", REPO / "AnatomyINR" / "AnatomyINRSurfaceFromPoints", Path(__file__).parent):
+MODULES = ("AnatomyINRSurfaceFromPoints", "AnatomyINRVesselBlend", "AnatomyINRNestedWalls")
+for folder in (REPO / "AnatomyINR", *(REPO / "AnatomyINR" / m for m in MODULES), Path(__file__).parent):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
