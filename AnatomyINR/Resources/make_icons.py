@@ -68,11 +68,57 @@ def surface_from_points_icon(path: Path) -> None:
     plt.close(fig)
 
 
+def _smooth_min(a: np.ndarray, b: np.ndarray, k: float) -> np.ndarray:
+    """Quílez's polynomial smooth minimum (the blend module's union)."""
+    return np.minimum(a, b) - np.maximum(k - np.abs(a - b), 0.0) ** 2 / (4.0 * k)
+
+
+def _segment_sdf(x: np.ndarray, y: np.ndarray, a, b, radius: float) -> np.ndarray:
+    """2-D signed distance to a capsule (a vessel segment) from a to b."""
+    p, d = np.stack([x - a[0], y - a[1]]), np.array([b[0] - a[0], b[1] - a[1]])
+    t = np.clip((p[0] * d[0] + p[1] * d[1]) / (d @ d), 0.0, 1.0)
+    return np.hypot(p[0] - t * d[0], p[1] - t * d[1]) - radius
+
+
+def vessel_blend_icon(path: Path) -> None:
+    """A bifurcation whose branches are joined by a rounded fillet (smooth union)."""
+    fig, ax = _canvas()
+    x, y = np.meshgrid(np.linspace(-1, 1, 256), np.linspace(-1, 1, 256))
+    trunk = _segment_sdf(x, y, (0.0, 0.95), (0.0, 0.0), 0.24)
+    left = _segment_sdf(x, y, (0.0, 0.0), (-0.7, -0.9), 0.17)
+    right = _segment_sdf(x, y, (0.0, 0.0), (0.7, -0.9), 0.17)
+    sdf = _smooth_min(_smooth_min(trunk, left, 0.25), right, 0.25)
+    shade = np.clip(0.6 - 0.5 * x - 1.2 * np.clip(sdf + 0.2, 0, None), 0, 1)
+    ax.imshow(np.ma.masked_where(sdf > 0, shade), extent=(-1, 1, -1, 1), origin="lower", cmap="Reds",
+              vmin=-0.3, vmax=1.2)
+    ax.contour(x, y, sdf, levels=[0.0], colors="#1b2a3a", linewidths=1.6)
+    fig.savefig(path, dpi=SIZE_PX, transparent=True)
+    plt.close(fig)
+
+
+def nested_walls_icon(path: Path) -> None:
+    """Lumen inside thrombus inside wall, the wall coloured by thickness."""
+    fig, ax = _canvas()
+    t = np.linspace(0, 2 * np.pi, 400)
+    outer = 0.98 * _blob(t)
+    inner = outer - 0.1 - 0.05 * np.cos(t)
+    lumen = 0.45 * _blob(t + 0.5)
+    for radius, color in ((outer, "#f2c14e"), (inner, "#f7e7c6"), (lumen, "#c0392b")):
+        ax.fill(radius * np.cos(t), radius * np.sin(t), color=color, lw=0)
+    ax.scatter(outer * np.cos(t), outer * np.sin(t), c=outer - inner, cmap="viridis", s=10, lw=0)
+    ends = 0.98 * _blob(np.array([np.pi, 0.0]))
+    ax.plot([-ends[0], ends[1]], [0.0, 0.0], color="#1b2a3a", lw=2.0)  # the Dmax line
+    fig.savefig(path, dpi=SIZE_PX, transparent=True)
+    plt.close(fig)
+
+
 def main() -> None:
     targets = {
         ROOT / "AnatomyINR/Resources/Icons/AnatomyINR.png": extension_icon,
         ROOT / "AnatomyINR/AnatomyINRSurfaceFromPoints/Resources/Icons/AnatomyINRSurfaceFromPoints.png":
             surface_from_points_icon,
+        ROOT / "AnatomyINR/AnatomyINRVesselBlend/Resources/Icons/AnatomyINRVesselBlend.png": vessel_blend_icon,
+        ROOT / "AnatomyINR/AnatomyINRNestedWalls/Resources/Icons/AnatomyINRNestedWalls.png": nested_walls_icon,
     }
     for path, draw in targets.items():
         path.parent.mkdir(parents=True, exist_ok=True)
