@@ -152,13 +152,7 @@ def fit_nested(
     pts_n = [normalization.to_normalized(p.points) for p in prepared]
     gaps = initial_gaps(pts_n, t_norm) if config.gap_init_from_points else []
     net = _build(config, k, normalization.scale, gaps, seed, dev)
-    gen = make_generator(seed, dev)
-    samplers, normals = [], []
-    for p, pn in zip(prepared, pts_n):
-        x = torch.tensor(pn, dtype=torch.float32, device=dev)
-        sigma = torch.tensor(knn_sigma(pn, config.sampling.knn), dtype=torch.float32, device=dev)
-        samplers.append(OffSurfaceSampler(x, sigma, config.sampling, gen))
-        normals.append(None if p.normals is None else torch.tensor(p.normals, dtype=torch.float32, device=dev))
+    samplers, normals = _samplers(prepared, pts_n, config, make_generator(seed, dev), dev)
     total = int(iterations or config.optim.iterations)
     if total < 1:
         raise InputError(f"iterations: expected a positive integer, got {total}")
@@ -167,6 +161,17 @@ def fit_nested(
     net.eval()
     return NestedFit(NeuralField(net, normalization), names, float(config.min_thickness_mm), it, seconds,
                      loop.history["loss"][-1], converged, loop.history)
+
+
+def _samplers(prepared: list, pts_n: list, config: NestedFitConfig, gen, dev) -> tuple[list, list]:
+    """One off-surface sampler (sharing one generator) and optional normals per surface."""
+    samplers, normals = [], []
+    for p, pn in zip(prepared, pts_n):
+        x = torch.tensor(pn, dtype=torch.float32, device=dev)
+        sigma = torch.tensor(knn_sigma(pn, config.sampling.knn), dtype=torch.float32, device=dev)
+        samplers.append(OffSurfaceSampler(x, sigma, config.sampling, gen))
+        normals.append(None if p.normals is None else torch.tensor(p.normals, dtype=torch.float32, device=dev))
+    return samplers, normals
 
 
 class _Loop:

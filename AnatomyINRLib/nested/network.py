@@ -21,7 +21,8 @@ its outer solid. Two choices of G (``construction``):
 * "offset": G = softplus(r), the gap itself is the head (f_j = f_{j+1} + t +
   softplus(r), the form suggested in the issue). Measured worse: the lumen
   loss then moves the outer field more than the gap (d softplus/dr ≈ gap is
-  small for thin gaps); lumen Dice 0.88 vs 0.95+ on the nested AAA phantom.
+  small for thin gaps); lumen Dice 0.88 vs 0.97 (smooth_max) on the nested AAA phantom
+  (200 points per surface, 600 iterations of the default preset).
 
 Floating point keeps f_j ≥ f_{j+1} exactly (adding a non-negative number is
 monotone under IEEE rounding); the margin t holds up to one rounding error.

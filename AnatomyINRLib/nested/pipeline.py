@@ -143,42 +143,54 @@ def reconstruct_nested(
     t0 = time.perf_counter()
     fit = fit_nested(point_sets, config, names=names, seed=seed, device=device, iterations=iterations,
                      progress=reporter)
-    names = fit.names
     t1 = time.perf_counter()
     extraction, bounds = extract_nested(fit.field, surface_bounds(point_sets), spacing_mm, reporter)
-    quality = [mesh_quality(m, check_manifold3d=False) for m in extraction.meshes]
-    open_surfaces = [n for n, q in zip(names, quality) if not q["watertight"]]
-    if open_surfaces:
-        raise FitError(f"surfaces {open_surfaces} are not closed even in the enlarged box {bounds.round(1).tolist()} mm; "
-                       f"the fit grew a surface far from its points: try more iterations or another seed")
+    quality = _check_closed(extraction.meshes, fit.names, bounds)
     t2 = time.perf_counter()
-    reporter.report("measure", 0.0, "thickness and violations")
-    sdfs = [MeshSDF(m, f"{n} mesh", prepared=True) for m, n in zip(extraction.meshes, names)]
-    signed = neighbour_distances(extraction.meshes, sdfs)
-    meshes = add_thickness_maps(extraction.meshes, signed)
-    violations = mesh_violations(extraction.meshes, names, spacing_mm, signed)
-    reporter.report("measure", 0.5, "maximum diameter")
-    diameter = None
-    if measure_dmax:
-        diameter = max_diameter(lambda p: fit.field(p)[:, -1], bounds, spacing_mm=spacing_mm)
-    report = {
-        "names": names,
+    meshes, report, diameter = _measure(fit, extraction.meshes, bounds, spacing_mm, measure_dmax, seed, reporter)
+    report.update({
+        "names": fit.names,
         "n_points": [len(getattr(p, "points", p)) for p in point_sets],
         "min_thickness_mm": fit.min_thickness_mm,
         "nesting_by_construction": bool(config.nesting),
         "fit": {"iterations": fit.iterations, "seconds": fit.seconds, "final_loss": fit.final_loss,
-                "converged": fit.converged, "residuals": _residuals(fit.field, point_sets, names)},
-        "volumes": volumes(meshes, names),
-        "thickness": thickness_stats(meshes, names),
-        "dmax": None if diameter is None else diameter.to_dict(),
-        "violations": {"meshes": violations, "field": field_violation_rate(fit.field, bounds, seed=seed)},
+                "converged": fit.converged, "residuals": _residuals(fit.field, point_sets, fit.names)},
         "surfaces": {n: {k: q[k] for k in ("n_vertices", "n_faces", "watertight", "manifold", "n_components")}
-                     for n, q in zip(names, quality)},
+                     for n, q in zip(fit.names, quality)},
         "spacing_mm": spacing_mm,
         "bounds_mm": bounds.tolist(),
         "seconds": {"fit": t1 - t0, "extract": t2 - t1, "measure": time.perf_counter() - t2,
                     "total": time.perf_counter() - t0},
         "config": config.to_dict(),
-    }
+    })
     reporter.report("measure", 1.0, "done")
-    return NestedResult(meshes, names, fit, diameter, report)
+    return NestedResult(meshes, fit.names, fit, diameter, report)
+
+
+def _check_closed(meshes: list, names: list, bounds: np.ndarray) -> list:
+    """Mesh quality of every surface; FitError if one is still cut open by the box."""
+    quality = [mesh_quality(m, check_manifold3d=False) for m in meshes]
+    open_surfaces = [n for n, q in zip(names, quality) if not q["watertight"]]
+    if open_surfaces:
+        raise FitError(f"surfaces {open_surfaces} are not closed even in the enlarged box {bounds.round(1).tolist()} mm; "
+                       f"the fit grew a surface far from its points: try more iterations or another seed")
+    return quality
+
+
+def _measure(fit: NestedFit, meshes: list, bounds: np.ndarray, spacing_mm: float, measure_dmax: bool,
+             seed: int, reporter) -> tuple[list, dict, Optional[DiameterResult]]:
+    """Thickness maps, volumes, violations (meshes and field) and Dmax."""
+    names = fit.names
+    reporter.report("measure", 0.0, "thickness and violations")
+    sdfs = [MeshSDF(m, f"{n} mesh", prepared=True) for m, n in zip(meshes, names)]
+    signed = neighbour_distances(meshes, sdfs)
+    thick = add_thickness_maps(meshes, signed)
+    violations = mesh_violations(meshes, names, spacing_mm, signed)
+    reporter.report("measure", 0.5, "maximum diameter")
+    diameter = max_diameter(lambda p: fit.field(p)[:, -1], bounds, spacing_mm=spacing_mm) if measure_dmax else None
+    return thick, {
+        "volumes": volumes(thick, names),
+        "thickness": thickness_stats(thick, names),
+        "dmax": None if diameter is None else diameter.to_dict(),
+        "violations": {"meshes": violations, "field": field_violation_rate(fit.field, bounds, seed=seed)},
+    }, diameter
