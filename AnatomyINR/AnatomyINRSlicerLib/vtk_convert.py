@@ -106,3 +106,35 @@ def transformPoints(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """(N, 3) points mapped by a (4, 4) homogeneous matrix (affine part only)."""
     pts = np.asarray(points, dtype=np.float64)
     return pts @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+def tableFromRows(columns, rows) -> vtk.vtkTable:
+    """A new ``vtkTable`` (for ``vtkMRMLTableNode.SetAndObserveTable``) from Python rows.
+
+    Args:
+        columns: ``(name, kind)`` per column; kind ``"string"`` or ``"double"``
+            (numeric columns stay numbers, so Slicer's table view sorts and plots them).
+        rows: Sequences with one value per column; ``None`` in a double column is NaN.
+
+    Raises:
+        ValueError: an unknown kind, or a row of the wrong length.
+    """
+    table = vtk.vtkTable()
+    arrays = []
+    for name, kind in columns:
+        if kind not in ("string", "double"):
+            raise ValueError(f"column {name!r}: kind expected 'string' or 'double', got {kind!r}")
+        array = vtk.vtkStringArray() if kind == "string" else vtk.vtkDoubleArray()
+        array.SetName(str(name))
+        arrays.append((array, kind))
+    for index, row in enumerate(rows):
+        if len(row) != len(arrays):
+            raise ValueError(f"row {index}: expected {len(arrays)} values, got {len(row)}")
+        for (array, kind), value in zip(arrays, row):
+            if kind == "string":
+                array.InsertNextValue("" if value is None else str(value))
+            else:
+                array.InsertNextValue(float("nan") if value is None else float(value))
+    for array, _ in arrays:
+        table.AddColumn(array)
+    return table

@@ -388,18 +388,18 @@ class AnatomyINRVesselBlendTest(ScriptedLoadableModuleTest):
         model.SetAndObserveMesh(closed.GetOutput())
         return model
 
-    def _scene(self):
-        logic = AnatomyINRVesselBlendLogic()
-        parameters = logic.getParameterNode()
+    def _scene(self) -> AnatomyINRVesselBlendParameterNode:
+        self.logic = AnatomyINRVesselBlendLogic()
+        parameters = self.logic.getParameterNode()
         self.inputs = [self._tubeModel("vertical", 5.0, False), self._tubeModel("horizontal", 3.0, True)]
         for node in self.inputs:
-            logic.addInput(parameters, node)
+            self.logic.addInput(parameters, node)
         parameters.spacingMm, parameters.preset, parameters.radiusMm = 1.0, "fast", 2.0
-        return logic, parameters
+        return parameters
 
     def test_ModelsSegmentAndPoints(self) -> None:
         dependencies.ensureDependencies(askConfirmation=False)
-        logic, parameters = self._scene()
+        parameters = self._scene()
         sphere = vtk.vtkSphereSource()
         sphere.SetRadius(6.0)
         sphere.SetCenter(0.0, 22.0, 0.0)  # caps the top end of the vertical tube
@@ -412,9 +412,9 @@ class AnatomyINRVesselBlendTest(ScriptedLoadableModuleTest):
         points = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "blob")
         slicer.util.updateMarkupsControlPointsFromArray(points, np.array([0.0, -22.0, 0.0]) + 5.0 * directions)
         for node in (segmentation, points):
-            logic.addInput(parameters, node)
+            self.logic.addInput(parameters, node)
         times = [node.GetMTime() for node in self.inputs + [segmentation, points]]
-        outcome, result = logic.runBlocking(parameters, compute.BlendOptions(radiusMm=2.0, spacingMm=1.0, preset="fast",
+        outcome, result = self.logic.runBlocking(parameters, compute.BlendOptions(radiusMm=2.0, spacingMm=1.0, preset="fast",
                                                                              iterations=150))
         self.assertTrue(outcome.ok, outcome.message)
         summary = compute.qualitySummary(result.report)
@@ -425,20 +425,20 @@ class AnatomyINRVesselBlendTest(ScriptedLoadableModuleTest):
 
     def test_FailureLeavesSceneUnchanged(self) -> None:
         dependencies.ensureDependencies(askConfirmation=False)
-        logic, parameters = self._scene()
+        parameters = self._scene()
         line = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "collinear")
         slicer.util.updateMarkupsControlPointsFromArray(line, np.outer(np.linspace(0.0, 50.0, 20), [1.0, 0.0, 0.0]))
-        logic.addInput(parameters, line)
+        self.logic.addInput(parameters, line)
         before = slicer.mrmlScene.GetNumberOfNodes()
-        outcome, result = logic.runBlocking(parameters)
+        outcome, result = self.logic.runBlocking(parameters)
         self.assertTrue(not outcome.ok and result is None, outcome.message)
         self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), before)
 
     def test_Cancel(self) -> None:
-        logic, parameters = self._scene()
+        parameters = self._scene()
         parameters.spacingMm = 0.2
         before = slicer.mrmlScene.GetNumberOfNodes()
-        worker = logic.startBlend(parameters, lambda *unused: None, lambda *unused: None)
+        worker = self.logic.startBlend(parameters, lambda *unused: None, lambda *unused: None)
         worker.cancel()
         outcome = worker.waitForCompletion()
         self.assertTrue(outcome.cancelled)
