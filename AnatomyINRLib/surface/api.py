@@ -154,6 +154,29 @@ def extraction_bounds(field: NeuralField, points: Optional[np.ndarray] = None) -
     return np.stack([np.maximum(lo - pad, frame[0]), np.minimum(hi + pad, frame[1])])
 
 
+class BoxClippedField:
+    """max(f, box SDF): the zero set of f closed off by an axis-aligned box.
+
+    A sparse-point fit may grow a sheet that leaves the meshing box; intersecting
+    with the box caps it flat, so the mesh is always watertight. The max of two
+    1-Lipschitz fields is 1-Lipschitz, so narrow-band meshing stays exact.
+
+    Args:
+        field: SDF callable (N, 3) RAS mm → (N,) mm.
+        bounds: (2, 3) box in RAS mm.
+    """
+
+    def __init__(self, field: Callable, bounds) -> None:
+        self.field = field
+        b = np.asarray(bounds, dtype=np.float64)
+        self.center, self.half = (b[0] + b[1]) / 2.0, (b[1] - b[0]) / 2.0
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        q = np.abs(np.asarray(points, dtype=np.float64) - self.center) - self.half
+        box = np.linalg.norm(np.maximum(q, 0.0), axis=1) + np.minimum(q.max(axis=1), 0.0)
+        return np.maximum(self.field(points), box)
+
+
 def extract_mesh(
     field: Callable,
     spacing_mm: float = 0.5,
@@ -166,8 +189,9 @@ def extract_mesh(
 ) -> TriangleMesh:
     """Mesh the zero level set of a fitted field (narrow-band marching cubes).
 
-    If the surface touches the box (so the mesh would be open) the box grows to
-    the field's whole frame and extraction is repeated, so output is closed.
+    The field is intersected with the box (:class:`BoxClippedField`) so the
+    output is always closed. If the surface reaches the box, the box grows to
+    the field's whole frame once and extraction is repeated.
 
     Args:
         field: NeuralField (or any SDF callable when ``bounds`` is given).
@@ -179,7 +203,7 @@ def extract_mesh(
         should_cancel: Cancel check.
 
     Returns:
-        Outward-oriented TriangleMesh in RAS mm.
+        Outward-oriented, watertight TriangleMesh in RAS mm.
     """
     from AnatomyINRLib.meshing import MeshingConfig, extract_surface
 
@@ -189,31 +213,53 @@ def extract_mesh(
         if not isinstance(field, NeuralField):
             raise InputError("bounds: required when field is not a NeuralField")
         bounds = extraction_bounds(field, points)
+    bounds = np.asarray(bounds, dtype=np.float64)
     cfg = MeshingConfig(spacing_mm=float(spacing_mm), largest_component=largest_component)
     t0 = time.perf_counter()
-    result = extract_surface(field, np.asarray(bounds, dtype=np.float64), cfg, reporter)
-    if _touches_box(result.mesh, bounds, spacing_mm, cfg.padding_mm) and isinstance(field, NeuralField) and points is not None:
-        result = extract_surface(field, extraction_bounds(field, None), cfg, reporter)
+    result = extract_surface(BoxClippedField(field, bounds), bounds, cfg, reporter)
+    if _touches_box(result.mesh, bounds, spacing_mm) and isinstance(field, NeuralField) and points is not None:
+        frame = extraction_bounds(field, None)
+        result = extract_surface(BoxClippedField(field, frame), frame, cfg, reporter)
     reporter.report("extract", 1.0, f"{result.mesh.n_faces} faces in {time.perf_counter() - t0:.1f} s",
                     evaluations=int(result.n_evaluations))
     return result.mesh
 
 
-def _touches_box(mesh: TriangleMesh, bounds, spacing_mm: float, padding_mm: float) -> bool:
-    """True if the mesh reaches the sampled box (it was cut open there)."""
+def _touches_box(mesh: TriangleMesh, bounds: np.ndarray, spacing_mm: float) -> bool:
+    """True if the mesh reaches the clipping box (the surface was capped there)."""
     if mesh.n_vertices == 0:
         return False
-    b = np.asarray(bounds, dtype=np.float64) + np.array([[-padding_mm], [padding_mm]])
     tol = 1.01 * spacing_mm
-    return bool(np.any(mesh.vertices <= b[0] + tol) or np.any(mesh.vertices >= b[1] - tol))
+    return bool(np.any(mesh.vertices <= bounds[0] + tol) or np.any(mesh.vertices >= bounds[1] - tol))
 
 
-def labelmap(field: Callable, reference: ImageGrid, label: int = 1, progress=None, should_cancel=None) -> ImageGrid:
-    """Inside mask of the field on the reference image geometry (uint8, exactly its grid)."""
+def keep_largest_region(mask: np.ndarray) -> np.ndarray:
+    """Largest 26-connected foreground region of a boolean (I, J, K) mask."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
+    if n <= 1:
+        return mask
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return labels == int(np.argmax(sizes))
+
+
+def labelmap(field: Callable, reference: ImageGrid, label: int = 1, progress=None, should_cancel=None,
+             largest_component: bool = True) -> ImageGrid:
+    """Inside mask of the field on the reference image geometry (uint8, exactly its grid).
+
+    With ``largest_component`` (default, as for meshes) only the largest
+    connected region is kept, so the labelmap and the mesh describe one object.
+    """
     from AnatomyINRLib.meshing import labelmap_from_field
 
     reporter = ProgressReporter.wrap(progress, should_cancel)
-    return labelmap_from_field(field, reference, label=label, progress=reporter)
+    image = labelmap_from_field(field, reference, label=label, progress=reporter)
+    if largest_component:
+        keep = keep_largest_region(image.array > 0)
+        image = image.with_array(np.where(keep, image.array, 0).astype(np.uint8))
+    return image
 
 
 def sdf_image(field: Callable, reference: ImageGrid, progress=None, should_cancel=None) -> ImageGrid:

@@ -149,3 +149,31 @@ def test_paper_preset_runs():
     fit = api.fit_points(_sphere_points(40), "paper", device="cpu", iterations=3)
     assert fit.report["iterations"] == 3 and fit.report["preset"] == "paper"
     assert np.all(np.isfinite(fit.residuals_mm))
+
+
+def test_surface_leaving_the_box_is_capped_so_the_mesh_is_closed():
+    from AnatomyINRLib.meshing import mesh_quality
+
+    def half_space(x):  # a "ghost sheet": the plane z = 5 extends forever
+        return x[:, 2] - 5.0
+
+    bounds = np.array([[0.0, 0.0, 0.0], [10.0, 8.0, 12.0]])
+    mesh = api.extract_mesh(half_space, 0.5, bounds)
+    q = mesh_quality(mesh)
+    assert q["watertight"] and q["manifold"]
+    assert mesh.signed_volume() == pytest.approx(10 * 8 * 5, rel=0.05)  # marching cubes bevels box edges
+
+
+def test_labelmap_keeps_the_largest_region_like_the_mesh():
+    from AnatomyINRLib.core.types import ImageGrid
+
+    def two_balls(x):
+        a = np.linalg.norm(x - [10.0, 10, 10], axis=1) - 6.0
+        b = np.linalg.norm(x - [30.0, 10, 10], axis=1) - 2.0
+        return np.minimum(a, b)
+
+    ref = ImageGrid(np.zeros((40, 20, 20)), ImageGrid.make_affine([0, 0, 0], [1.0, 1.0, 1.0]))
+    both = api.labelmap(two_balls, ref, largest_component=False).array > 0
+    big = api.labelmap(two_balls, ref).array > 0
+    assert both[30, 10, 10] and not big[30, 10, 10] and big[10, 10, 10]
+    assert big.sum() == pytest.approx(4 / 3 * np.pi * 6.0**3, rel=0.1)
