@@ -165,11 +165,15 @@ def _preset_default() -> SurfaceFitConfig:
 
 
 def _preset_accurate() -> SurfaceFitConfig:
+    # Same 64×4 net as default (128-wide nets grew ghost sheets below 400 points),
+    # twice the budget and denser local samples: aorta, 200 points, 5 seeds:
+    # median Dice 0.956 (min 0.951) vs default's 0.955 (min 0.942).
     return SurfaceFitConfig(
         preset="accurate",
-        network=MLPConfig(width=128, depth=4),
+        network=MLPConfig(width=64, depth=4),
+        sampling=SamplingConfig(local_per_point=12),
         loss=LossConfig(eikonal_weight=0.03, offsurface_weight=0.1),
-        optim=OptimConfig(iterations=1200, lr=5e-3, min_iterations=900),
+        optim=OptimConfig(iterations=1600, lr=5e-3, min_iterations=1200),
     )
 
 
