@@ -134,7 +134,7 @@ def fit_sdf(
     opt_cfg = config.optim
     total = int(iterations or opt_cfg.iterations)
     lr = opt_cfg.lr
-    if reuse and net is not None and init_field is not None and iterations is None:
+    if reuse and iterations is None:
         total = max(opt_cfg.check_every, int(round(total * opt_cfg.warm_start_fraction)))
         lr = lr * opt_cfg.warm_start_lr_factor
     gen = make_generator(seed, dev)
