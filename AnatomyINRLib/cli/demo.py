@@ -41,8 +41,7 @@ def run(args, progress) -> int:
     """Phantom → points → fit → mesh + labelmap → scores → files + summary."""
     from AnatomyINRLib import io
     from AnatomyINRLib.core.device import configure_threads
-    from AnatomyINRLib.core.types import ImageGrid
-    from AnatomyINRLib.meshing import mesh_from_field, mesh_quality
+    from AnatomyINRLib.meshing import make_grid, mesh_from_field, mesh_quality
     from AnatomyINRLib.metrics.evaluate import score_surface
     from AnatomyINRLib.phantoms import get_phantom
     from AnatomyINRLib.surface import api
@@ -61,7 +60,7 @@ def run(args, progress) -> int:
                          iterations=args.iterations, progress=progress)
     mesh = api.extract_mesh(fit.field, args.spacing, points=points.points, progress=progress)
     fit_seconds = time.perf_counter() - t0
-    reference = ImageGrid(_zeros_like_box(phantom.bounds(), 1.0), _affine_for(phantom.bounds(), 1.0))
+    reference = make_grid(phantom.bounds(), 1.0, padding_mm=2.0)
     labels = api.labelmap(fit.field, reference, progress=progress)
     score_spacing = max(0.5, args.spacing)
     ref_mesh = mesh_from_field(phantom, phantom.bounds(), score_spacing)
@@ -81,19 +80,6 @@ def run(args, progress) -> int:
     write_json(str(out / "aaa_metrics.json"), metrics)
     _summary(out, args, scores, quality, fit_seconds, metrics["total_seconds"])
     return 0
-
-
-def _affine_for(bounds, spacing):
-    from AnatomyINRLib.core.types import ImageGrid
-
-    return ImageGrid.make_affine(bounds[0] - 2.0, [spacing] * 3)
-
-
-def _zeros_like_box(bounds, spacing):
-    import numpy as np
-
-    shape = np.ceil((bounds[1] - bounds[0] + 4.0) / spacing).astype(int) + 1
-    return np.zeros(tuple(shape), dtype=np.uint8)
 
 
 def _figure(path, mesh, ref_mesh, points, residuals, scores) -> None:

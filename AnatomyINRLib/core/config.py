@@ -108,6 +108,13 @@ def check_positive(name: str, value: float, allow_zero: bool = False) -> None:
         raise InputError(f"{name}: expected a finite number {bound}, got {value!r}")
 
 
+def check_int(name: str, value: Any, minimum: int = 1) -> None:
+    """Raise InputError unless ``value`` is an integer >= ``minimum``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise InputError(f"{name}: expected {expected}, got {value!r}")
+
+
 def check_choice(name: str, value: Any, choices: typing.Iterable[Any]) -> None:
     """Raise InputError unless ``value`` is one of ``choices``."""
     choices = tuple(choices)

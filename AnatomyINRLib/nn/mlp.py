@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from AnatomyINRLib.core.config import ConfigBase, check_choice, check_positive
+from AnatomyINRLib.core.config import ConfigBase, check_choice, check_int, check_positive
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.nn.encoding import FourierFeatures
 
@@ -51,15 +51,12 @@ class MLPConfig(ConfigBase):
     def validate(self) -> None:
         """Check every field; raise InputError naming the bad one."""
         for name in ("in_dim", "out_dim", "width", "depth"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise InputError(f"{name}: expected a positive integer, got {value!r}")
+            check_int(name, getattr(self, name))
         check_choice("activation", self.activation, ("softplus", "relu", "sine"))
         check_positive("softplus_beta", self.softplus_beta)
         check_positive("init_radius", self.init_radius)
         check_positive("fourier_scale", self.fourier_scale)
-        if not isinstance(self.fourier_features, int) or self.fourier_features < 0:
-            raise InputError(f"fourier_features: expected an integer >= 0, got {self.fourier_features!r}")
+        check_int("fourier_features", self.fourier_features, minimum=0)
         bad = [s for s in self.skip_layers if not isinstance(s, int) or not 1 <= s < self.depth]
         if bad:
             raise InputError(f"skip_layers: expected indices in [1, {self.depth - 1}], got {list(self.skip_layers)}")

@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from AnatomyINRLib import __version__
-from AnatomyINRLib.core.config import check_positive
+from AnatomyINRLib.core.config import check_int, check_positive
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.types import ImageGrid, PointSet, TriangleMesh
@@ -99,8 +99,8 @@ def fit_points(
     """
     reporter = ProgressReporter.wrap(progress, should_cancel)
     cfg = resolve_config(preset, config)
-    if iterations is not None and (not isinstance(iterations, int) or iterations < 1):
-        raise InputError(f"iterations: expected a positive integer, got {iterations!r}")
+    if iterations is not None:
+        check_int("iterations", iterations)
     if init_field is not None and not isinstance(init_field, NeuralField):
         raise InputError(f"init_field: expected a NeuralField, got {type(init_field).__name__}")
     original = as_point_set(points)

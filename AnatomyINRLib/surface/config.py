@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from AnatomyINRLib.core.config import ConfigBase, check_choice, check_positive
+from AnatomyINRLib.core.config import ConfigBase, check_choice, check_int, check_positive
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.nn.mlp import MLPConfig
 
@@ -38,11 +38,8 @@ class SamplingConfig(ConfigBase):
     def validate(self) -> None:
         """Check ranges."""
         for name in ("knn", "local_per_point", "max_surface_batch"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise InputError(f"sampling.{name}: expected a positive integer, got {v!r}")
-        if not isinstance(self.n_global, int) or self.n_global < 0:
-            raise InputError(f"sampling.n_global: expected an integer >= 0, got {self.n_global!r}")
+            check_int(f"sampling.{name}", getattr(self, name))
+        check_int("sampling.n_global", self.n_global, minimum=0)
         check_positive("sampling.sigma_scale", self.sigma_scale)
         check_positive("sampling.box", self.box)
 
@@ -100,13 +97,9 @@ class OptimConfig(ConfigBase):
     def validate(self) -> None:
         """Check ranges."""
         for name in ("iterations", "check_every", "patience"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise InputError(f"optim.{name}: expected a positive integer, got {v!r}")
+            check_int(f"optim.{name}", getattr(self, name))
         for name in ("min_iterations", "warmup"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 0:
-                raise InputError(f"optim.{name}: expected an integer >= 0, got {v!r}")
+            check_int(f"optim.{name}", getattr(self, name), minimum=0)
         check_positive("optim.lr", self.lr)
         check_positive("optim.lr_final_factor", self.lr_final_factor)
         check_positive("optim.rel_tol", self.rel_tol, allow_zero=True)
@@ -141,8 +134,7 @@ class SurfaceFitConfig(ConfigBase):
         if self.extent >= self.sampling.box:
             raise InputError(f"extent: expected < sampling.box ({self.sampling.box}), got {self.extent}")
         check_positive("outlier_threshold_mm", self.outlier_threshold_mm)
-        if not isinstance(self.max_points, int) or self.max_points < 10:
-            raise InputError(f"max_points: expected an integer >= 10, got {self.max_points!r}")
+        check_int("max_points", self.max_points, minimum=10)
 
 
 def _preset_fast() -> SurfaceFitConfig:
