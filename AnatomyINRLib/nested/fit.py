@@ -25,7 +25,7 @@ from AnatomyINRLib.core.types import PointSet
 from AnatomyINRLib.nested.config import DEFAULT_NAMES, NestedFitConfig
 from AnatomyINRLib.nested.network import NestedNetworkConfig, NestedSDFNetwork
 from AnatomyINRLib.nn.field import NeuralField, Normalization
-from AnatomyINRLib.surface.fit import _lr_at
+from AnatomyINRLib.surface.fit import learning_rate_at
 from AnatomyINRLib.surface.loss import igr_loss
 from AnatomyINRLib.surface.points import prepare_points
 from AnatomyINRLib.surface.sampling import OffSurfaceSampler, knn_sigma
@@ -207,7 +207,7 @@ class _Loop:
         self.net.train()
         for it in range(total):
             for group in self.optimizer.param_groups:
-                group["lr"] = _lr_at(it, total, opt.lr, opt)
+                group["lr"] = learning_rate_at(it, total, opt.lr, opt)
             loss, surf = self.step()
             window.append(loss)
             if (it + 1) % opt.check_every == 0 or it + 1 == total:

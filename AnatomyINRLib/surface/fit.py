@@ -88,7 +88,8 @@ def _build_network(config: SurfaceFitConfig, init: Optional[NeuralField], reuse:
     return net.to(device)
 
 
-def _lr_at(it: int, total: int, base: float, cfg) -> float:
+def learning_rate_at(it: int, total: int, base: float, cfg) -> float:
+    """Learning rate at iteration ``it`` of ``total``: linear warm-up, then cosine or constant (OptimConfig)."""
     if cfg.warmup and it < cfg.warmup:
         return base * (it + 1) / cfg.warmup
     if cfg.schedule == "constant":
@@ -156,7 +157,7 @@ def _optimise(net, sampler, normals, optimizer, config, total, lr, normalization
     it = 0
     for it in range(total):
         for group in optimizer.param_groups:
-            group["lr"] = _lr_at(it, total, lr, opt_cfg)
+            group["lr"] = learning_rate_at(it, total, lr, opt_cfg)
         idx, surf = sampler.surface_batch()
         terms = igr_loss(net, surf, sampler.local(idx), sampler.global_(), config.loss,
                          None if normals is None else normals[idx])
