@@ -27,7 +27,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
-AORTA = HERE.parent.parent / "shared" / "data" / "vmtk" / "aorta-surface.stl"
+AORTA = HERE.parent / "Testing" / "Data" / "vmtk" / "aorta-surface.stl"
 RESULTS = HERE / "results"
 _CACHE: dict = {}
 

@@ -37,7 +37,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-DATA = HERE.parent.parent / "shared" / "data" / "vmtk"
+DATA = HERE.parent / "Testing" / "Data" / "vmtk"
 RESULTS = HERE / "results"
 SPACING = 0.5
 

@@ -1,6 +1,6 @@
 """Render the figure of docs/modules/AnatomyINRSurfaceFromPoints.md from a real run.
 
-200 points are sampled on the vmtk abdominal aorta (``/work/shared/data/vmtk``,
+200 points are sampled on the vmtk abdominal aorta (``Testing/Data/vmtk``,
 a patient-derived surface) as a user would click them; the module's own
 computation (``AnatomyINRSurfaceFromPointsLib.compute.fitSurface``, the same
 options as the worker) fits the surface; matplotlib renders it offscreen.
@@ -31,7 +31,7 @@ from AnatomyINRLib.io.meshes import read_mesh  # noqa: E402
 from AnatomyINRLib.metrics import sample_surface, surface_distances  # noqa: E402
 from AnatomyINRSurfaceFromPointsLib import compute  # noqa: E402
 
-AORTA = Path("/work/shared/data/vmtk/aorta-surface.stl")
+AORTA = Path(__file__).resolve().parents[3] / "Testing" / "Data" / "vmtk" / "aorta-surface.stl"
 OUT = ROOT / "docs" / "modules" / "images"
 N_POINTS, SEED, THRESHOLD_MM = 200, 0, 1.0
 VIEW = dict(elev=25, azim=-35)

@@ -1,7 +1,7 @@
 """Draw the extension and module icons (128x128 PNG) with matplotlib.
 
 Run from the repository root after changing a design:
-    python AnatomyINR/Resources/make_icons.py
+    python Resources/make_icons.py
 The PNGs are committed; Slicer and the Extensions Manager only read the files.
 """
 
@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SIZE_PX = 128
 
 
@@ -114,7 +114,7 @@ def nested_walls_icon(path: Path) -> None:
 
 def main() -> None:
     targets = {
-        ROOT / "AnatomyINR/Resources/Icons/AnatomyINR.png": extension_icon,
+        ROOT / "Resources/Icons/AnatomyINR.png": extension_icon,
         ROOT / "AnatomyINR/AnatomyINRSurfaceFromPoints/Resources/Icons/AnatomyINRSurfaceFromPoints.png":
             surface_from_points_icon,
         ROOT / "AnatomyINR/AnatomyINRVesselBlend/Resources/Icons/AnatomyINRVesselBlend.png": vessel_blend_icon,

@@ -1,4 +1,4 @@
-"""Machine-readable Slicer API facts (``/work/shared/slicer_api``) plus VTK introspection.
+"""Machine-readable Slicer API facts (``Testing/Data/slicer_api``) plus VTK introspection.
 
 Sources, all extracted from Slicer's public source (nothing of Slicer is run):
 
@@ -28,11 +28,10 @@ from typing import Optional
 import vtk
 
 def _default_api_dir() -> Path:
-    """``$SLICER_API_DIR``, else ``../shared/slicer_api`` beside the repository, else /work/shared."""
+    """``$SLICER_API_DIR`` (to check against newer facts), else the vendored ``Testing/Data/slicer_api``."""
     if os.environ.get("SLICER_API_DIR"):
         return Path(os.environ["SLICER_API_DIR"])
-    beside = Path(__file__).resolve().parents[4] / "shared" / "slicer_api"
-    return beside if beside.is_dir() else Path("/work/shared/slicer_api")
+    return Path(__file__).resolve().parents[2] / "Data" / "slicer_api"
 
 
 DEFAULT_API_DIR = _default_api_dir()

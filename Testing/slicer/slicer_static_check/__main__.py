@@ -1,6 +1,6 @@
 """``python -m slicer_static_check [ROOT] [--write-package-lists [--tracked-only]] [--api-inventory FILE...]``.
 
-Run from tests/slicer.
+Run from Testing/slicer.
 """
 
 from __future__ import annotations

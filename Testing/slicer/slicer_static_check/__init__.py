@@ -6,10 +6,10 @@ Entry points:
 - :func:`check_python_source`: the Python rules on one source text (used to
   prove that planted mistakes are caught);
 - ``python -m slicer_static_check [ROOT] [--write-package-lists]`` from
-  ``tests/slicer``: print findings (exit 1 if any), or refresh the explicit
+  ``Testing/slicer``: print findings (exit 1 if any), or refresh the explicit
   file lists of the ``ctkMacroCompilePythonScript`` packages.
 
-The facts come from ``/work/shared/slicer_api`` (override with
+The facts come from ``Testing/Data/slicer_api`` (override with
 ``SLICER_API_DIR``); what the type inference can and cannot see is described
 in :mod:`slicer_static_check.typeinfer`; the rules are listed in the module
 docstrings of ``python_checks``, ``ui_checks``, ``cmake_checks`` and
@@ -125,7 +125,7 @@ def api_inventory(root: Path, files: list[Path], facts: Optional[SlicerFacts] = 
     """Every Slicer/MRML/VTK API the given files use, with where it is documented.
 
     Returns sorted ``(api, source)`` pairs; ``source`` names the JSON file and
-    key in /work/shared/slicer_api (or the VTK class) the check relied on.
+    key in Testing/Data/slicer_api (or the VTK class) the check relied on.
     """
     facts = facts or default_facts()
     uses: set = set()

@@ -1,4 +1,4 @@
-"""Mesh files: VTK formats, Slicer's SPACE tag, outward orientation, shared vmtk data."""
+"""Mesh files: VTK formats, Slicer's SPACE tag, outward orientation, vendored vmtk data."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from AnatomyINRLib.core.types import TriangleMesh
 from AnatomyINRLib.io import read_mesh, write_mesh
 from AnatomyINRLib.io.meshes import is_closed
 
-DATA = Path("/work/shared/data/vmtk")
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared vmtk data not available")
+# Vendored real data (see Testing/Data/README.md); a missing file fails the test, never skips it.
+DATA = Path(__file__).resolve().parents[1] / "Data" / "vmtk"
 
 
 def _sphere(offset=(10.0, -20.0, 30.0)) -> TriangleMesh:
@@ -34,7 +34,6 @@ def _raw_vtp_points(path) -> np.ndarray:
 # ----------------------------------------------------------------------------- shared data
 
 
-@needs_data
 def test_aorta_stl_is_oriented_outward():
     raw = read_mesh(DATA / "aorta-surface.stl", orient_closed=False)
     mesh = read_mesh(DATA / "aorta-surface.stl")
@@ -44,7 +43,6 @@ def test_aorta_stl_is_oriented_outward():
     np.testing.assert_array_equal(mesh.faces, raw.faces[:, [0, 2, 1]])
 
 
-@needs_data
 def test_branch_split_vtp_keeps_group_ids_and_stays_open():
     mesh = read_mesh(DATA / "aorta-surface-branch-split.vtp")
     assert not is_closed(mesh.faces)
@@ -55,7 +53,6 @@ def test_branch_split_vtp_keeps_group_ids_and_stays_open():
     np.testing.assert_array_equal(mesh.faces, unoriented.faces)  # open meshes are never flipped
 
 
-@needs_data
 def test_untagged_file_is_lps_like_slicer():
     auto = read_mesh(DATA / "aorta-surface.stl")
     ras = read_mesh(DATA / "aorta-surface.stl", coordinate_system="RAS")

@@ -16,7 +16,7 @@ from slicer_static_check import check_extension, write_package_lists
 REPO = Path(__file__).resolve().parents[2]
 MODULE = "AnatomyINR/AnatomyINRSurfaceFromPoints"
 UI = f"{MODULE}/Resources/UI/AnatomyINRSurfaceFromPoints.ui"
-COPIED = ("CMakeLists.txt", "LICENSE", "AnatomyINR.json", "AnatomyINR", "AnatomyINRLib",
+COPIED = ("CMakeLists.txt", "LICENSE", "AnatomyINR.json", "AnatomyINR", "AnatomyINRLib", "Resources",
           "docs/modules/images", "README.md")
 
 
@@ -127,7 +127,7 @@ def test_missing_extension_metadata(tree):
 
 
 def test_icon_url_to_missing_file(tree):
-    plant = lambda t: (t / "AnatomyINR" / "Resources" / "Icons" / "AnatomyINR.png").unlink()
+    plant = lambda t: (t / "Resources" / "Icons" / "AnatomyINR.png").unlink()
     assert "extension-url" in new_rules(tree, plant)
 
 
