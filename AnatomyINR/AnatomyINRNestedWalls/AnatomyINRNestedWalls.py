@@ -8,27 +8,24 @@ command through ``AnatomyINRSlicerLib.runner``); the computation around it is
 
 from __future__ import annotations
 
-import shutil
 from typing import Annotated, Callable, Optional
 
 import numpy as np
 import slicer
-import vtk
 from slicer import (vtkMRMLColorTableNode, vtkMRMLMarkupsLineNode, vtkMRMLMarkupsNode, vtkMRMLModelNode,
                     vtkMRMLTableNode)
 from slicer.i18n import tr as _
 from slicer.i18n import translate
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
-from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
-                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
-from slicer.util import VTKObservationMixin
+from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest
 
 from AnatomyINRNestedWallsLib import compute
 from AnatomyINRSlicerLib import dependencies, mrml_convert
-from AnatomyINRSlicerLib.progress import ProgressPresenter, fillTable
-from AnatomyINRSlicerLib.runner import BackgroundWorker, startWorkerJob
+from AnatomyINRSlicerLib.module_base import WorkerModuleLogic, WorkerModuleWidget
+from AnatomyINRSlicerLib.progress import fillTable
+from AnatomyINRSlicerLib.runner import BackgroundWorker
 from AnatomyINRSlicerLib.vtk_convert import tableFromRows
-from AnatomyINRSlicerLib.worker_protocol import FIT_NESTED_STAGES, WorkerOutcome
+from AnatomyINRSlicerLib.worker_protocol import FIT_NESTED_STAGES
 
 HELP_TEXT = """
 Fits the lumen, the inner wall (thrombus surface) and the outer wall of an aneurysm together, from
@@ -81,86 +78,16 @@ class AnatomyINRNestedWallsParameterNode:
     thicknessColors: vtkMRMLColorTableNode
 
 
-class AnatomyINRNestedWallsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """GUI: binds widgets to the parameter node and forwards actions to the Logic."""
+class AnatomyINRNestedWallsWidget(WorkerModuleWidget):
+    """GUI: the measurements and the thickness legend; the rest is ``WorkerModuleWidget``."""
 
-    def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
+    _parameterNode: Optional[AnatomyINRNestedWallsParameterNode]
 
     def setup(self) -> None:
-        ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/AnatomyINRNestedWalls.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = AnatomyINRNestedWallsLogic()
-        self.progress = ProgressPresenter(self.ui.progressBar, self.ui.statusLabel)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
-        self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
+        self.setupPanel("UI/AnatomyINRNestedWalls.ui", _("Fit the nested surfaces in a background process."),
+                        _("Failed to start the nested fit."), _("Starting the fit..."))
         self.initializeParameterNode()
-
-    def cleanup(self) -> None:
-        if self.logic is not None:
-            self.logic.cancel()
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        self.setParameterNode(None)
-
-    def onSceneStartClose(self, caller, event) -> None:
-        self.logic.cancel()
-        self.logic.lastResult = None
-        self.setParameterNode(None)
-        self.showResults()
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
-
-    def setParameterNode(self, inputParameterNode: Optional[AnatomyINRNestedWallsParameterNode]) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
-        self.onParameterNodeModified()
-
-    def onParameterNodeModified(self, caller=None, event=None) -> None:
-        reason = self.logic.cannotFitReason(self._parameterNode)
-        running = self.logic.isRunning()
-        self.ui.applyButton.enabled = reason is None and not running
-        self.ui.applyButton.toolTip = reason or _("Fit the nested surfaces in a background process.")
-        self.ui.cancelButton.enabled = running
-
-    def onApplyButton(self) -> None:
-        with slicer.util.tryWithErrorDisplay(_("Failed to start the nested fit."), waitCursor=True):
-            dependencies.ensureDependencies()
-            self.logic.startFit(self._parameterNode, self.progress.update, self.onFitFinished)
-            self.progress.started(_("Starting the fit..."))
-            self.onParameterNodeModified()
-
-    def onCancelButton(self) -> None:
-        self.logic.cancel()
-
-    def onFitFinished(self, outcome: WorkerOutcome, result: Optional[compute.NestedResult]) -> None:
-        self.progress.finished(outcome)
-        if outcome.ok:
-            self.showResults()
-        self.onParameterNodeModified()
 
     def showResults(self) -> None:
         result = self.logic.lastResult
@@ -171,27 +98,17 @@ class AnatomyINRNestedWallsWidget(ScriptedLoadableModuleWidget, VTKObservationMi
         fillTable(self.ui.measurementsTableWidget, rows, sortable=False)
 
 
-class AnatomyINRNestedWallsLogic(ScriptedLoadableModuleLogic):
+class AnatomyINRNestedWallsLogic(WorkerModuleLogic):
     """Runs the nested fit in a background worker and writes models, table and Dmax line.
 
     Usable without the GUI: ``runBlocking(parameters)`` in scripts and tests.
     The scene is modified only after a successful run; inputs never.
     """
 
-    def __init__(self) -> None:
-        ScriptedLoadableModuleLogic.__init__(self)
-        self.worker: Optional[BackgroundWorker] = None
-        self.lastResult: Optional[compute.NestedResult] = None
+    lastResult: Optional[compute.NestedResult]
 
     def getParameterNode(self) -> AnatomyINRNestedWallsParameterNode:
         return AnatomyINRNestedWallsParameterNode(super().getParameterNode())
-
-    def isRunning(self) -> bool:
-        return self.worker is not None and self.worker.isRunning
-
-    def cancel(self) -> None:
-        if self.worker is not None:
-            self.worker.cancel()
 
     @staticmethod
     def pointNodes(parameters: AnatomyINRNestedWallsParameterNode) -> list:
@@ -199,7 +116,7 @@ class AnatomyINRNestedWallsLogic(ScriptedLoadableModuleLogic):
         nodes = [parameters.lumenPoints, parameters.innerPoints, parameters.outerPoints]
         return [node for node in nodes if node is not None]
 
-    def cannotFitReason(self, parameters: Optional[AnatomyINRNestedWallsParameterNode]) -> Optional[str]:
+    def cannotRunReason(self, parameters: Optional[AnatomyINRNestedWallsParameterNode]) -> Optional[str]:
         """Why Apply is not possible yet (None: it is)."""
         if parameters is None or parameters.lumenPoints is None or parameters.outerPoints is None:
             return _("Select the lumen and outer wall points (inner wall optional).")
@@ -219,39 +136,22 @@ class AnatomyINRNestedWallsLogic(ScriptedLoadableModuleLogic):
         return compute.NestedOptions(preset=parameters.preset, minThicknessMm=parameters.minThicknessMm,
                                      spacingMm=parameters.spacingMm)
 
-    def startFit(self, parameters: AnatomyINRNestedWallsParameterNode, onProgress: Callable, onFinished: Callable,
-                 options: Optional[compute.NestedOptions] = None) -> BackgroundWorker:
+    def start(self, parameters: AnatomyINRNestedWallsParameterNode, onProgress: Callable, onFinished: Callable,
+              options: Optional[compute.NestedOptions] = None) -> BackgroundWorker:
         """Write the point lists to a temporary folder and launch the worker; returns at once.
 
         ``onFinished(outcome, result)`` runs on the main thread after the outputs
         are in the scene; ``result`` is None on failure or cancel.
         """
-        reason = self.cannotFitReason(parameters)
-        if reason is not None:
-            raise ValueError(reason)
-        if self.isRunning():
-            raise RuntimeError(_("A fit is already running."))
+        self.checkCanStart(parameters, _("A fit is already running."))
         pointSets = [mrml_convert.pointSetFromMarkups(node) for node in self.pointNodes(parameters)]
         names = compute.surfaceNames(len(pointSets))
         files = compute.WorkFiles(slicer.util.tempDirectory("AnatomyINR-nested"))
-        try:
-            arguments = compute.workerArguments(files, compute.writeWorkerInputs(files, pointSets),
-                                                options or self.options(parameters))
-            self.worker = startWorkerJob("fit-nested", arguments, FIT_NESTED_STAGES, files.folder,
-                                         lambda: compute.readWorkerResult(files, names),
-                                         lambda result: self.applyResult(parameters, result), onProgress, onFinished)
-        except Exception:
-            shutil.rmtree(files.folder, ignore_errors=True)
-            raise
-        return self.worker
-
-    def runBlocking(self, parameters: AnatomyINRNestedWallsParameterNode,
-                    options: Optional[compute.NestedOptions] = None) -> tuple:
-        """Run and wait; returns ``(outcome, result)``. For scripts and tests."""
-        finished = []
-        worker = self.startFit(parameters, lambda *unused: None, lambda *args: finished.append(args), options)
-        worker.waitForCompletion()
-        return finished[0]
+        return self.launch("fit-nested", FIT_NESTED_STAGES, files.folder,
+                           lambda: compute.workerArguments(files, compute.writeWorkerInputs(files, pointSets),
+                                                           options or self.options(parameters)),
+                           lambda: compute.readWorkerResult(files, names),
+                           lambda result: self.applyResult(parameters, result), onProgress, onFinished)
 
     def applyResult(self, parameters: AnatomyINRNestedWallsParameterNode, result: compute.NestedResult) -> None:
         """Models coloured by thickness, the measurements table and the Dmax line (created if needed)."""
@@ -372,7 +272,7 @@ class AnatomyINRNestedWallsTest(ScriptedLoadableModuleTest):
         parameters = self._scene()
         parameters.preset = "accurate"
         before = slicer.mrmlScene.GetNumberOfNodes()
-        worker = self.logic.startFit(parameters, lambda *unused: None, lambda *unused: None)
+        worker = self.logic.start(parameters, lambda *unused: None, lambda *unused: None)
         worker.cancel()
         outcome = worker.waitForCompletion()
         self.assertTrue(outcome.cancelled)

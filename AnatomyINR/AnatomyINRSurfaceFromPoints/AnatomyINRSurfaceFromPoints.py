@@ -8,27 +8,23 @@ stays responsive; the computation itself is
 
 from __future__ import annotations
 
-import logging
 import shutil
 from typing import Annotated, Callable, Optional
 
 import numpy as np
 import qt
 import slicer
-import vtk
 from slicer import vtkMRMLMarkupsNode, vtkMRMLModelNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
-from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
-                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
-from slicer.util import VTKObservationMixin
+from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest
 
 from AnatomyINRSlicerLib import dependencies, mrml_convert
-from AnatomyINRSlicerLib.progress import ProgressPresenter, fillDistanceTable
-from AnatomyINRSlicerLib.runner import BackgroundWorker, pythonSlicerExecutable
-from AnatomyINRSlicerLib.worker_protocol import (FIT_POINTS_STAGES, StagePlan, WorkerOutcome, library_search_dir,
-                                                 worker_command)
+from AnatomyINRSlicerLib.module_base import WorkerModuleLogic, WorkerModuleWidget
+from AnatomyINRSlicerLib.progress import fillDistanceTable
+from AnatomyINRSlicerLib.runner import BackgroundWorker
+from AnatomyINRSlicerLib.worker_protocol import FIT_POINTS_STAGES, WorkerOutcome
 from AnatomyINRSurfaceFromPointsLib import compute
 
 HELP_TEXT = """
@@ -79,83 +75,31 @@ class AnatomyINRSurfaceFromPointsParameterNode:
     outputSegmentation: vtkMRMLSegmentationNode
 
 
-class AnatomyINRSurfaceFromPointsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """GUI: binds widgets to the parameter node and forwards actions to the Logic."""
+class AnatomyINRSurfaceFromPointsWidget(WorkerModuleWidget):
+    """GUI: auto-update while points are edited, the distance table; the rest is ``WorkerModuleWidget``."""
 
     AUTO_UPDATE_DELAY_MS = 600  # re-fit once edits pause this long (dragging fires many events)
+    _parameterNode: Optional[AnatomyINRSurfaceFromPointsParameterNode]
 
     def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
+        super().__init__(parent)
         self._observedPoints = None
         self._refitPending = False
 
     def setup(self) -> None:
-        ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/AnatomyINRSurfaceFromPoints.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = AnatomyINRSurfaceFromPointsLogic()
-        self.progress = ProgressPresenter(self.ui.progressBar, self.ui.statusLabel)
+        self.setupPanel("UI/AnatomyINRSurfaceFromPoints.ui", _("Fit the surface in a background process."),
+                        _("Failed to start the surface fit."), _("Starting the fit..."))
         self.autoUpdateTimer = qt.QTimer()
         self.autoUpdateTimer.setSingleShot(True)
         self.autoUpdateTimer.interval = self.AUTO_UPDATE_DELAY_MS
         self.autoUpdateTimer.connect("timeout()", self.onAutoUpdateTimeout)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
-        self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
         self.ui.outlierThresholdSpinBox.connect("valueChanged(double)", self.showResults)
         self.initializeParameterNode()
 
-    def cleanup(self) -> None:
-        if self.logic is not None:
-            self.logic.cancel()
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        self.setParameterNode(None)
-
-    def onSceneStartClose(self, caller, event) -> None:
-        self.logic.cancel()
-        self.logic.resetSession()
-        self.setParameterNode(None)
-        self.showResults()
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
-
-    def setParameterNode(self, inputParameterNode: Optional[AnatomyINRSurfaceFromPointsParameterNode]) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
-        self.onParameterNodeModified()
-
     def onParameterNodeModified(self, caller=None, event=None) -> None:
         self._updatePointObservation()
-        self._updateButtons()
-
-    def _updateButtons(self) -> None:
-        reason = self.logic.cannotFitReason(self._parameterNode)
-        running = self.logic.isRunning()
-        self.ui.applyButton.enabled = reason is None and not running
-        self.ui.applyButton.toolTip = reason or _("Fit the surface in a background process.")
-        self.ui.cancelButton.enabled = running
+        super().onParameterNodeModified(caller, event)
 
     def _updatePointObservation(self) -> None:
         parameters = self._parameterNode
@@ -170,11 +114,11 @@ class AnatomyINRSurfaceFromPointsWidget(ScriptedLoadableModuleWidget, VTKObserva
         self._observedPoints = wanted
 
     def onPointsModified(self, caller, event) -> None:
-        self._updateButtons()
+        self.updateButtons()
         self.autoUpdateTimer.start()  # restarted by every edit: fits once the user pauses
 
     def onAutoUpdateTimeout(self) -> None:
-        reason = self.logic.cannotFitReason(self._parameterNode)
+        reason = self.logic.cannotRunReason(self._parameterNode)
         if reason is not None:
             self.ui.statusLabel.text = reason
             return
@@ -182,30 +126,16 @@ class AnatomyINRSurfaceFromPointsWidget(ScriptedLoadableModuleWidget, VTKObserva
             self._refitPending = True
             return
         try:
-            self._startFit(warmStart=True)
+            self.startRun(warmStart=True)
         except (ValueError, RuntimeError, OSError) as error:  # live preview: report, no pop-up
             self.ui.statusLabel.text = str(error)
 
-    def onApplyButton(self) -> None:
-        with slicer.util.tryWithErrorDisplay(_("Failed to start the surface fit."), waitCursor=True):
-            dependencies.ensureDependencies()
-            self._startFit(warmStart=False)
-
     def onCancelButton(self) -> None:
         self._refitPending = False
-        self.logic.cancel()
+        super().onCancelButton()
 
-    def _startFit(self, warmStart: bool) -> None:
-        # Progress arrives through the Qt event loop, so showing the bar after the start is in time.
-        self.logic.startFit(self._parameterNode, self.progress.update, self.onFitFinished, warmStart)
-        self.progress.started(_("Starting the fit..."))
-        self._updateButtons()
-
-    def onFitFinished(self, outcome: WorkerOutcome, result: Optional[compute.SurfaceResult]) -> None:
-        self.progress.finished(outcome)
-        if outcome.ok:
-            self.showResults()
-        self._updateButtons()
+    def onRunFinished(self, outcome: WorkerOutcome, result: Optional[compute.SurfaceResult]) -> None:
+        super().onRunFinished(outcome, result)
         if self._refitPending:
             self._refitPending = False
             self.onAutoUpdateTimeout()
@@ -219,17 +149,17 @@ class AnatomyINRSurfaceFromPointsWidget(ScriptedLoadableModuleWidget, VTKObserva
         fillDistanceTable(self.ui.residualsTable, rows, _("outlier"))
 
 
-class AnatomyINRSurfaceFromPointsLogic(ScriptedLoadableModuleLogic):
+class AnatomyINRSurfaceFromPointsLogic(WorkerModuleLogic):
     """Runs the fit in a background worker and writes results into MRML nodes.
 
     Usable without the GUI: ``runBlocking(parameters)`` in scripts and tests.
     The scene is modified only after a successful run.
     """
 
+    lastResult: Optional[compute.SurfaceResult]
+
     def __init__(self) -> None:
-        ScriptedLoadableModuleLogic.__init__(self)
-        self.worker: Optional[BackgroundWorker] = None
-        self.lastResult: Optional[compute.SurfaceResult] = None
+        super().__init__()
         self.lastLabels: list = []
         self._fieldFiles: dict = {}  # points node ID -> field file of its last fit (warm start)
         self._fieldFolder: Optional[str] = None
@@ -237,15 +167,7 @@ class AnatomyINRSurfaceFromPointsLogic(ScriptedLoadableModuleLogic):
     def getParameterNode(self) -> AnatomyINRSurfaceFromPointsParameterNode:
         return AnatomyINRSurfaceFromPointsParameterNode(super().getParameterNode())
 
-    def isRunning(self) -> bool:
-        return self.worker is not None and self.worker.isRunning
-
-    def cancel(self) -> None:
-        if self.worker is not None:
-            self.worker.cancel()
-
-    @staticmethod
-    def cannotFitReason(parameters: Optional[AnatomyINRSurfaceFromPointsParameterNode]) -> Optional[str]:
+    def cannotRunReason(self, parameters: Optional[AnatomyINRSurfaceFromPointsParameterNode]) -> Optional[str]:
         """Why Apply is not possible yet (None: it is)."""
         if parameters is None or parameters.inputPoints is None:
             return _("Select the surface points.")
@@ -261,51 +183,33 @@ class AnatomyINRSurfaceFromPointsLogic(ScriptedLoadableModuleLogic):
         return compute.SurfaceOptions(preset=parameters.preset, smoothness=parameters.smoothness,
                                       spacingMm=parameters.spacingMm)
 
-    def startFit(self, parameters: AnatomyINRSurfaceFromPointsParameterNode, onProgress: Callable,
-                 onFinished: Callable, warmStart: bool = False) -> BackgroundWorker:
+    def start(self, parameters: AnatomyINRSurfaceFromPointsParameterNode, onProgress: Callable,
+              onFinished: Callable, warmStart: bool = False) -> BackgroundWorker:
         """Write the inputs to a temporary folder and launch the worker; returns at once.
 
         ``onFinished(outcome, result)`` runs on the main thread after the
         results (if any) are in the scene; ``result`` is None on failure or cancel.
+        ``warmStart`` starts from the last field fitted to the same point list.
         """
-        reason = self.cannotFitReason(parameters)
-        if reason is not None:
-            raise ValueError(reason)
-        if self.isRunning():
-            raise RuntimeError(_("A fit is already running."))
+        self.checkCanStart(parameters, _("A fit is already running."))
         pointsNode = parameters.inputPoints
         pointSet = mrml_convert.pointSetFromMarkups(pointsNode)
         options = self.options(parameters)
         withLabelmap = parameters.outputSegmentation is not None
         reference = mrml_convert.imageGridFromVolume(parameters.referenceVolume, copyVoxels=False) if withLabelmap else None
-        files = compute.WorkFiles(slicer.util.tempDirectory("AnatomyINR"))
-        try:
-            compute.writeWorkerInputs(files, pointSet.points, options, pointSet.labels, reference)
-        except Exception:
-            shutil.rmtree(files.folder, ignore_errors=True)
-            raise
         initField = self._fieldFiles.get(pointsNode.GetID()) if warmStart else None
-        command = worker_command(pythonSlicerExecutable(), "fit-points",
-                                 compute.workerArguments(files, options, withLabelmap, initField))
+        files = compute.WorkFiles(slicer.util.tempDirectory("AnatomyINR"))
 
-        def finished(outcome: WorkerOutcome) -> None:
-            result = None
-            try:
-                if outcome.ok:
-                    result = compute.readWorkerResult(files, withLabelmap)
-                    self._keepField(pointsNode.GetID(), files.inr)
-                    self.applyResult(parameters, result, pointSet.labels)
-            except Exception as error:  # unreadable output after exit 0: report it like a failed run
-                logging.exception("Reading the fit result failed")
-                outcome = WorkerOutcome(False, False, outcome.returncode, f"Reading the result failed: {error}")
-                result = None
-            finally:
-                shutil.rmtree(files.folder, ignore_errors=True)
-            onFinished(outcome, result)
+        def writeInputs() -> list:
+            compute.writeWorkerInputs(files, pointSet.points, options, pointSet.labels, reference)
+            return compute.workerArguments(files, options, withLabelmap, initField)
 
-        self.worker = BackgroundWorker(command, StagePlan(FIT_POINTS_STAGES), library_search_dir(), onProgress, finished)
-        self.worker.start()
-        return self.worker
+        def keepFieldAndApply(result: compute.SurfaceResult) -> None:
+            self._keepField(pointsNode.GetID(), files.inr)
+            self.applyResult(parameters, result, pointSet.labels)
+
+        return self.launch("fit-points", FIT_POINTS_STAGES, files.folder, writeInputs,
+                           lambda: compute.readWorkerResult(files, withLabelmap), keepFieldAndApply, onProgress, onFinished)
 
     def resetSession(self) -> None:
         """Forget results and warm-start fields (the scene they belong to is closing)."""
@@ -318,14 +222,6 @@ class AnatomyINRSurfaceFromPointsLogic(ScriptedLoadableModuleLogic):
         target = f"{self._fieldFolder}/{key}.safetensors"
         shutil.copyfile(fieldFile, target)
         self._fieldFiles[key] = target
-
-    def runBlocking(self, parameters: AnatomyINRSurfaceFromPointsParameterNode,
-                    warmStart: bool = False) -> tuple:
-        """Run and wait; returns ``(outcome, result)``. For scripts and tests."""
-        finished = []
-        worker = self.startFit(parameters, lambda *unused: None, lambda *args: finished.append(args), warmStart)
-        worker.waitForCompletion()
-        return finished[0]
 
     def applyResult(self, parameters: AnatomyINRSurfaceFromPointsParameterNode,
                     result: compute.SurfaceResult, labels: list) -> None:
@@ -411,7 +307,7 @@ class AnatomyINRSurfaceFromPointsTest(ScriptedLoadableModuleTest):
         logic, parameters = self._sphereScene()
         parameters.preset = "accurate"
         before = slicer.mrmlScene.GetNumberOfNodes()
-        worker = logic.startFit(parameters, lambda *unused: None, lambda *unused: None)
+        worker = logic.start(parameters, lambda *unused: None, lambda *unused: None)
         worker.cancel()
         outcome = worker.waitForCompletion()
         self.assertTrue(outcome.cancelled)

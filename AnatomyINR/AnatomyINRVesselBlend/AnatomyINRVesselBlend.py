@@ -8,7 +8,6 @@ The blend runs in a background process (the library's ``blend`` command through
 
 from __future__ import annotations
 
-import shutil
 from typing import Annotated, Callable, Optional
 
 import numpy as np
@@ -19,14 +18,13 @@ from slicer import vtkMRMLDisplayableNode, vtkMRMLMarkupsNode, vtkMRMLModelNode,
 from slicer.i18n import tr as _
 from slicer.i18n import translate
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
-from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
-                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
-from slicer.util import VTKObservationMixin
+from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest
 
 from AnatomyINRSlicerLib import dependencies, mrml_convert
-from AnatomyINRSlicerLib.progress import ProgressPresenter, fillTable
-from AnatomyINRSlicerLib.runner import BackgroundWorker, startWorkerJob
-from AnatomyINRSlicerLib.worker_protocol import BLEND_STAGES, WorkerOutcome
+from AnatomyINRSlicerLib.module_base import WorkerModuleLogic, WorkerModuleWidget
+from AnatomyINRSlicerLib.progress import fillTable
+from AnatomyINRSlicerLib.runner import BackgroundWorker
+from AnatomyINRSlicerLib.worker_protocol import BLEND_STAGES
 from AnatomyINRVesselBlendLib import compute
 
 HELP_TEXT = """
@@ -75,75 +73,30 @@ class AnatomyINRVesselBlendParameterNode:
     outputModel: vtkMRMLModelNode
 
 
-class AnatomyINRVesselBlendWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """GUI: binds widgets to the parameter node and forwards actions to the Logic."""
+class AnatomyINRVesselBlendWidget(WorkerModuleWidget):
+    """GUI: the input list and its radii, the quality table; the rest is ``WorkerModuleWidget``."""
+
+    _parameterNode: Optional[AnatomyINRVesselBlendParameterNode]
 
     def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
+        super().__init__(parent)
         self._shownInputs = None
 
     def setup(self) -> None:
-        ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/AnatomyINRVesselBlend.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = AnatomyINRVesselBlendLogic()
-        self.progress = ProgressPresenter(self.ui.progressBar, self.ui.statusLabel)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.setupPanel("UI/AnatomyINRVesselBlend.ui", _("Blend the inputs in a background process."),
+                        _("Failed to start the blend."), _("Starting the blend..."))
         self.ui.addInputButton.connect("clicked(bool)", self.onAddInput)
         self.ui.removeInputButton.connect("clicked(bool)", self.onRemoveInput)
-        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
-        self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
         self.initializeParameterNode()
-
-    def cleanup(self) -> None:
-        if self.logic is not None:
-            self.logic.cancel()
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        self.setParameterNode(None)
-
-    def onSceneStartClose(self, caller, event) -> None:
-        self.logic.cancel()
-        self.logic.lastResult = None
-        self.setParameterNode(None)
-        self.showResults()
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
 
     def setParameterNode(self, inputParameterNode: Optional[AnatomyINRVesselBlendParameterNode]) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
-        self._parameterNode = inputParameterNode
-        self._shownInputs = None
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
-        self.onParameterNodeModified()
+        self._shownInputs = None  # another node (or none): refill the input tables
+        super().setParameterNode(inputParameterNode)
 
     def onParameterNodeModified(self, caller=None, event=None) -> None:
         self._showInputs()
-        reason = self.logic.cannotBlendReason(self._parameterNode)
-        running = self.logic.isRunning()
-        self.ui.applyButton.enabled = reason is None and not running
-        self.ui.applyButton.toolTip = reason or _("Blend the inputs in a background process.")
-        self.ui.cancelButton.enabled = running
+        super().onParameterNodeModified(caller, event)
         self.ui.radiiTable.enabled = bool(self._parameterNode and self._parameterNode.perInputRadii)
 
     def _showInputs(self) -> None:
@@ -186,22 +139,6 @@ class AnatomyINRVesselBlendWidget(ScriptedLoadableModuleWidget, VTKObservationMi
         for row in rows:
             self.logic.removeInput(self._parameterNode, row)
 
-    def onApplyButton(self) -> None:
-        with slicer.util.tryWithErrorDisplay(_("Failed to start the blend."), waitCursor=True):
-            dependencies.ensureDependencies()
-            self.logic.startBlend(self._parameterNode, self.progress.update, self.onBlendFinished)
-            self.progress.started(_("Starting the blend..."))
-            self.onParameterNodeModified()
-
-    def onCancelButton(self) -> None:
-        self.logic.cancel()
-
-    def onBlendFinished(self, outcome: WorkerOutcome, result: Optional[compute.BlendResult]) -> None:
-        self.progress.finished(outcome)
-        if outcome.ok:
-            self.showResults()
-        self.onParameterNodeModified()
-
     def showResults(self) -> None:
         result = self.logic.lastResult
         self.ui.summaryLabel.text = compute.summaryText(result) if result is not None else _("No blend yet.")
@@ -210,27 +147,17 @@ class AnatomyINRVesselBlendWidget(ScriptedLoadableModuleWidget, VTKObservationMi
         fillTable(self.ui.qualityTable, rows, compute.flaggedRows(rows, tolerance))
 
 
-class AnatomyINRVesselBlendLogic(ScriptedLoadableModuleLogic):
+class AnatomyINRVesselBlendLogic(WorkerModuleLogic):
     """Manages the input list, runs the blend in a background worker, writes the output model.
 
     Usable without the GUI: ``runBlocking(parameters)`` in scripts and tests.
     The scene is modified only after a successful run; inputs never.
     """
 
-    def __init__(self) -> None:
-        ScriptedLoadableModuleLogic.__init__(self)
-        self.worker: Optional[BackgroundWorker] = None
-        self.lastResult: Optional[compute.BlendResult] = None
+    lastResult: Optional[compute.BlendResult]
 
     def getParameterNode(self) -> AnatomyINRVesselBlendParameterNode:
         return AnatomyINRVesselBlendParameterNode(super().getParameterNode())
-
-    def isRunning(self) -> bool:
-        return self.worker is not None and self.worker.isRunning
-
-    def cancel(self) -> None:
-        if self.worker is not None:
-            self.worker.cancel()
 
     # ---- the input list ------------------------------------------------------------------------
     @staticmethod
@@ -280,7 +207,7 @@ class AnatomyINRVesselBlendLogic(ScriptedLoadableModuleLogic):
             return _("segment")
         return _("points") if vtkMRMLMarkupsNode.SafeDownCast(node) is not None else _("model")
 
-    def cannotBlendReason(self, parameters: Optional[AnatomyINRVesselBlendParameterNode]) -> Optional[str]:
+    def cannotRunReason(self, parameters: Optional[AnatomyINRVesselBlendParameterNode]) -> Optional[str]:
         """Why Apply is not possible yet (None: it is)."""
         entries = self.inputEntries(parameters) if parameters is not None else []
         if len(entries) < compute.MIN_INPUTS:
@@ -312,39 +239,22 @@ class AnatomyINRVesselBlendLogic(ScriptedLoadableModuleLogic):
                                     clipOpenEnds=parameters.clipOpenEnds, radiiMm=radii)
 
     # ---- running ------------------------------------------------------------------------------
-    def startBlend(self, parameters: AnatomyINRVesselBlendParameterNode, onProgress: Callable, onFinished: Callable,
-                   options: Optional[compute.BlendOptions] = None) -> BackgroundWorker:
+    def start(self, parameters: AnatomyINRVesselBlendParameterNode, onProgress: Callable, onFinished: Callable,
+              options: Optional[compute.BlendOptions] = None) -> BackgroundWorker:
         """Write the inputs to a temporary folder and launch the worker; returns at once.
 
         ``onFinished(outcome, result)`` runs on the main thread after the output
         model is updated; ``result`` is None on failure or cancel.
         """
-        reason = self.cannotBlendReason(parameters)
-        if reason is not None:
-            raise ValueError(reason)
-        if self.isRunning():
-            raise RuntimeError(_("A blend is already running."))
+        self.checkCanStart(parameters, _("A blend is already running."))
         sources = self.sources(parameters)
         options = options or self.options(parameters)
         files = compute.WorkFiles(slicer.util.tempDirectory("AnatomyINR-blend"))
-        try:
-            arguments = compute.workerArguments(files, compute.writeWorkerInputs(files, sources), options)
-            names = [source.name for source in sources]
-            self.worker = startWorkerJob("blend", arguments, BLEND_STAGES, files.folder,
-                                         lambda: compute.readWorkerResult(files, names),
-                                         lambda result: self.applyResult(parameters, result), onProgress, onFinished)
-        except Exception:
-            shutil.rmtree(files.folder, ignore_errors=True)
-            raise
-        return self.worker
-
-    def runBlocking(self, parameters: AnatomyINRVesselBlendParameterNode,
-                    options: Optional[compute.BlendOptions] = None) -> tuple:
-        """Run and wait; returns ``(outcome, result)``. For scripts and tests."""
-        finished = []
-        worker = self.startBlend(parameters, lambda *unused: None, lambda *args: finished.append(args), options)
-        worker.waitForCompletion()
-        return finished[0]
+        names = [source.name for source in sources]
+        return self.launch("blend", BLEND_STAGES, files.folder,
+                           lambda: compute.workerArguments(files, compute.writeWorkerInputs(files, sources), options),
+                           lambda: compute.readWorkerResult(files, names),
+                           lambda result: self.applyResult(parameters, result), onProgress, onFinished)
 
     def applyResult(self, parameters: AnatomyINRVesselBlendParameterNode, result: compute.BlendResult) -> None:
         """Put the blended surface into the output model (created if needed)."""
@@ -438,7 +348,7 @@ class AnatomyINRVesselBlendTest(ScriptedLoadableModuleTest):
         parameters = self._scene()
         parameters.spacingMm = 0.2
         before = slicer.mrmlScene.GetNumberOfNodes()
-        worker = self.logic.startBlend(parameters, lambda *unused: None, lambda *unused: None)
+        worker = self.logic.start(parameters, lambda *unused: None, lambda *unused: None)
         worker.cancel()
         outcome = worker.waitForCompletion()
         self.assertTrue(outcome.cancelled)

@@ -1,0 +1,217 @@
+"""Base classes of the AnatomyINR module widgets and logics: the Slicer template once, plus the worker run.
+
+Every AnatomyINR module is the scripted-module template (parameter node wrapper,
+widget, logic) around one computation that runs in a background worker
+(``runner.startWorkerJob``). What the template repeats in each module, and the
+Apply / Cancel / finished cycle around the worker, lives here:
+
+- :class:`WorkerModuleWidget`: the template's parameter-node lifecycle (the node
+  is set and bound to the GUI on ``enter``, released with its observers on
+  ``exit``, reset when the scene closes) and Apply (dependencies, start, progress),
+  Cancel and the finished callback;
+- :class:`WorkerModuleLogic`: ``isRunning``/``cancel``, the start checks, the
+  worker launch (its temporary folder is deleted whatever happens) and
+  ``runBlocking`` for scripts and tests.
+
+A module subclasses both and supplies what differs: its ``.ui``, texts and extra
+connections (widget ``setup``), its Apply condition (``cannotRunReason``), how it
+writes inputs and reads results (``start``) and how it shows them (``showResults``).
+Slicer finds the module's classes by name in the module file, so the subclasses
+keep the template names (``<Module>Widget``, ``<Module>Logic``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from typing import Callable, Optional, Sequence
+
+import slicer
+import vtk
+from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic, ScriptedLoadableModuleWidget
+from slicer.util import VTKObservationMixin
+
+from AnatomyINRSlicerLib import dependencies
+from AnatomyINRSlicerLib.progress import ProgressPresenter
+from AnatomyINRSlicerLib.runner import BackgroundWorker, startWorkerJob
+from AnatomyINRSlicerLib.worker_protocol import WorkerOutcome
+
+
+class WorkerModuleLogic(ScriptedLoadableModuleLogic):
+    """Runs the module's computation in a background worker; usable without the GUI.
+
+    Subclasses define ``getParameterNode`` (wrapping the template's node),
+    ``cannotRunReason`` and ``start``; ``lastResult`` holds the last successful result.
+    """
+
+    def __init__(self) -> None:
+        ScriptedLoadableModuleLogic.__init__(self)
+        self.worker: Optional[BackgroundWorker] = None
+        self.lastResult = None
+
+    def isRunning(self) -> bool:
+        return self.worker is not None and self.worker.isRunning
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def resetSession(self) -> None:
+        """Forget the results (the scene they belong to is closing)."""
+        self.lastResult = None
+
+    def cannotRunReason(self, parameters) -> Optional[str]:
+        """Why Apply is not possible yet (None: it is)."""
+        raise NotImplementedError
+
+    def start(self, parameters, onProgress: Callable, onFinished: Callable, *args, **kwargs) -> BackgroundWorker:
+        """Write the inputs to a temporary folder and launch the worker; returns at once.
+
+        ``onFinished(outcome, result)`` runs on the main thread after the results
+        (if any) are in the scene; ``result`` is None on failure or cancel.
+        """
+        raise NotImplementedError
+
+    def checkCanStart(self, parameters, busyMessage: str) -> None:
+        """Raise ValueError when Apply is not possible, RuntimeError (``busyMessage``) while a run is going."""
+        reason = self.cannotRunReason(parameters)
+        if reason is not None:
+            raise ValueError(reason)
+        if self.isRunning():
+            raise RuntimeError(busyMessage)
+
+    def launch(self, subcommand: str, stages: Sequence[tuple[str, float]], folder: str,
+               writeInputs: Callable[[], Sequence[str]], readResult: Callable, applyResult: Callable,
+               onProgress: Callable, onFinished: Callable) -> BackgroundWorker:
+        """Write the inputs into ``folder`` (``writeInputs()`` returns the worker's arguments) and start the worker.
+
+        The run is finished by ``runner.startWorkerJob`` (``readResult``/``applyResult``
+        only after a successful exit, ``folder`` deleted, then ``onFinished``); when
+        writing or starting fails, ``folder`` is deleted here and the error raised.
+        """
+        try:
+            arguments = writeInputs()
+            self.worker = startWorkerJob(subcommand, arguments, stages, folder, readResult, applyResult,
+                                         onProgress, onFinished)
+        except Exception:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return self.worker
+
+    def runBlocking(self, parameters, *args, **kwargs) -> tuple:
+        """Run and wait; returns ``(outcome, result)``. For scripts and tests (extra arguments go to ``start``)."""
+        finished = []
+        worker = self.start(parameters, lambda *unused: None, lambda *result: finished.append(result), *args, **kwargs)
+        worker.waitForCompletion()
+        return finished[0]
+
+
+class WorkerModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """GUI: binds the widgets to the parameter node and forwards Apply/Cancel to the Logic.
+
+    A subclass's ``setup`` sets ``self.logic``, calls :meth:`setupPanel`, makes its own
+    connections and ends with ``self.initializeParameterNode()``. Its ``.ui`` has
+    ``applyButton``, ``cancelButton``, ``progressBar`` and ``statusLabel``.
+    """
+
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic: Optional[WorkerModuleLogic] = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self.applyToolTip = ""
+        self.startErrorText = ""
+        self.startingText = ""
+
+    def setupPanel(self, uiFile: str, applyToolTip: str, startErrorText: str, startingText: str) -> None:
+        """The template's setup: the .ui, scene-close observers, progress display, Apply and Cancel.
+
+        ``uiFile`` is relative to the module's Resources folder; the texts are shown as
+        Apply's tool tip, as the error title when a run cannot start, and when it starts.
+        """
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath(uiFile))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.applyToolTip, self.startErrorText, self.startingText = applyToolTip, startErrorText, startingText
+        self.progress = ProgressPresenter(self.ui.progressBar, self.ui.statusLabel)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
+
+    # ---- the template's parameter-node lifecycle ------------------------------------------------
+    def cleanup(self) -> None:
+        if self.logic is not None:
+            self.logic.cancel()
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        self.setParameterNode(None)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.logic.cancel()
+        self.logic.resetSession()
+        self.setParameterNode(None)
+        self.showResults()
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+
+    def setParameterNode(self, inputParameterNode) -> None:
+        """Bind ``inputParameterNode`` (a parameter node wrapper, or None) to the GUI and observe it."""
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
+        self.onParameterNodeModified()
+
+    def onParameterNodeModified(self, caller=None, event=None) -> None:
+        """The parameters changed; subclasses refresh their own widgets, then call this."""
+        self.updateButtons()
+
+    def updateButtons(self) -> None:
+        """Apply when the inputs allow a run and none is going; Cancel while one is."""
+        reason = self.logic.cannotRunReason(self._parameterNode)
+        running = self.logic.isRunning()
+        self.ui.applyButton.enabled = reason is None and not running
+        self.ui.applyButton.toolTip = reason or self.applyToolTip
+        self.ui.cancelButton.enabled = running
+
+    # ---- running ---------------------------------------------------------------------------------
+    def onApplyButton(self) -> None:
+        with slicer.util.tryWithErrorDisplay(self.startErrorText, waitCursor=True):
+            dependencies.ensureDependencies()
+            self.startRun()
+
+    def startRun(self, **startOptions) -> None:
+        """Start the Logic's run on the current parameters (``startOptions`` go to ``logic.start``)."""
+        self.logic.start(self._parameterNode, self.progress.update, self.onRunFinished, **startOptions)
+        # Progress arrives through the Qt event loop, so showing the bar after the start is in time.
+        self.progress.started(self.startingText)
+        self.onParameterNodeModified()
+
+    def onCancelButton(self) -> None:
+        self.logic.cancel()
+
+    def onRunFinished(self, outcome: WorkerOutcome, result) -> None:
+        """The run ended (its results, if any, are in the scene)."""
+        self.progress.finished(outcome)
+        if outcome.ok:
+            self.showResults()
+        self.onParameterNodeModified()
+
+    def showResults(self) -> None:
+        """Show the Logic's last result (or the empty state when there is none)."""
+        raise NotImplementedError
