@@ -15,13 +15,12 @@ import slicer
 from slicer import (vtkMRMLColorTableNode, vtkMRMLMarkupsLineNode, vtkMRMLMarkupsNode, vtkMRMLModelNode,
                     vtkMRMLTableNode)
 from slicer.i18n import tr as _
-from slicer.i18n import translate
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest
 
 from AnatomyINRNestedWallsLib import compute
 from AnatomyINRSlicerLib import dependencies, mrml_convert
-from AnatomyINRSlicerLib.module_base import WorkerModuleLogic, WorkerModuleWidget
+from AnatomyINRSlicerLib.module_base import WorkerModuleLogic, WorkerModuleWidget, describeModule
 from AnatomyINRSlicerLib.progress import fillTable
 from AnatomyINRSlicerLib.runner import BackgroundWorker
 from AnatomyINRSlicerLib.vtk_convert import tableFromRows
@@ -52,12 +51,7 @@ class AnatomyINRNestedWalls(ScriptedLoadableModule):
 
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
-        self.parent.title = _("Nested walls")
-        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Surface Models")]
-        self.parent.dependencies = []
-        self.parent.contributors = ["AnatomyINR developers"]
-        self.parent.helpText = _(HELP_TEXT)
-        self.parent.acknowledgementText = _(ACKNOWLEDGEMENT_TEXT)
+        describeModule(self.parent, _("Nested walls"), _(HELP_TEXT), _(ACKNOWLEDGEMENT_TEXT))
 
 
 @parameterNodeWrapper

@@ -11,7 +11,8 @@ Apply / Cancel / finished cycle around the worker, lives here:
   Cancel and the finished callback;
 - :class:`WorkerModuleLogic`: ``isRunning``/``cancel``, the start checks, the
   worker launch (its temporary folder is deleted whatever happens) and
-  ``runBlocking`` for scripts and tests.
+  ``runBlocking`` for scripts and tests;
+- :func:`describeModule`: the metadata every module sets (category, contributors).
 
 A module subclasses both and supplies what differs: its ``.ui``, texts and extra
 connections (widget ``setup``), its Apply condition (``cannotRunReason``), how it
@@ -27,6 +28,7 @@ from typing import Callable, Optional, Sequence
 
 import slicer
 import vtk
+from slicer.i18n import translate
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic, ScriptedLoadableModuleWidget
 from slicer.util import VTKObservationMixin
 
@@ -34,6 +36,16 @@ from AnatomyINRSlicerLib import dependencies
 from AnatomyINRSlicerLib.progress import ProgressPresenter
 from AnatomyINRSlicerLib.runner import BackgroundWorker, startWorkerJob
 from AnatomyINRSlicerLib.worker_protocol import WorkerOutcome
+
+
+def describeModule(parent, title: str, helpText: str, acknowledgementText: str) -> None:
+    """Set a module's metadata on its ``parent`` (the texts come translated from the module file)."""
+    parent.title = title
+    parent.categories = [translate("qSlicerAbstractCoreModule", "Surface Models")]
+    parent.dependencies = []
+    parent.contributors = ["AnatomyINR developers"]
+    parent.helpText = helpText
+    parent.acknowledgementText = acknowledgementText
 
 
 class WorkerModuleLogic(ScriptedLoadableModuleLogic):

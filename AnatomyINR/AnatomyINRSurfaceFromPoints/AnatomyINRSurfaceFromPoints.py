@@ -16,12 +16,11 @@ import qt
 import slicer
 from slicer import vtkMRMLMarkupsNode, vtkMRMLModelNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.i18n import tr as _
-from slicer.i18n import translate
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest
 
 from AnatomyINRSlicerLib import dependencies, mrml_convert
-from AnatomyINRSlicerLib.module_base import WorkerModuleLogic, WorkerModuleWidget
+from AnatomyINRSlicerLib.module_base import WorkerModuleLogic, WorkerModuleWidget, describeModule
 from AnatomyINRSlicerLib.progress import fillDistanceTable
 from AnatomyINRSlicerLib.runner import BackgroundWorker
 from AnatomyINRSlicerLib.worker_protocol import FIT_POINTS_STAGES, WorkerOutcome
@@ -52,12 +51,7 @@ class AnatomyINRSurfaceFromPoints(ScriptedLoadableModule):
 
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
-        self.parent.title = _("Surface from points")
-        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Surface Models")]
-        self.parent.dependencies = []
-        self.parent.contributors = ["AnatomyINR developers"]
-        self.parent.helpText = _(HELP_TEXT)
-        self.parent.acknowledgementText = _(ACKNOWLEDGEMENT_TEXT)
+        describeModule(self.parent, _("Surface from points"), _(HELP_TEXT), _(ACKNOWLEDGEMENT_TEXT))
 
 
 @parameterNodeWrapper

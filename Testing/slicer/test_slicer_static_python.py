@@ -134,14 +134,16 @@ def test_widget_mistake_is_caught(rule, old, new):
 # Mistakes planted into the real files: proves the inference reaches the code we ship.
 REAL_MISTAKES = [
     (MODULE_FILE, "GetNumberOfDefinedControlPoints()", "GetNumberOfDefinedPoints()", "mrml-method"),
-    (MODULE_FILE, "self.ui.applyButton.enabled", "self.ui.applyButon.enabled", "ui-object"),
+    (MODULE_FILE, "self.ui.outlierThresholdSpinBox.connect(", "self.ui.outlierThresholdSpinbox.connect(", "ui-object"),
     (MODULE_FILE, "parameters.outputSegmentation is not None and", "parameters.outputSegmentations is not None and",
      "wrapper-field"),
     (MODULE_FILE, 'slicer.util.tempDirectory("AnatomyINR")', 'slicer.util.tempDir("AnatomyINR")', "util-missing"),
     (MODULE_FILE, "model.GetDisplayNode().SetColor(", "model.GetDisplayNode().SetColour(", "mrml-method"),
     (MODULE_FILE, "segmentation.GetSegmentation().GetSegmentIdBySegmentName(",
      "segmentation.GetSegmentation().GetSegmentIdByName(", "mrml-method"),
-    (MODULE_FILE, "self.progress.started(", "self.progress.start(", None),
+    (MODULE_FILE, "self.logic.residualRows(threshold)", "self.logic.residuals(threshold)", "self-method"),
+    (MODULE_FILE, "self._keepField(pointsNode.GetID(), files.inr)", "self._keepFields(pointsNode.GetID(), files.inr)",
+     "self-method"),
     (REPO / "AnatomyINR/AnatomyINRSlicerLib/mrml_convert.py", "modelNode.SetAndObserveMesh(",
      "modelNode.SetAndObservePolyData(", "mrml-deprecated"),
     (REPO / "AnatomyINR/AnatomyINRSlicerLib/mrml_convert.py", "parent.IsTransformToWorldLinear()",
@@ -159,8 +161,8 @@ REAL_MISTAKES = [
 ]
 
 
-@pytest.mark.parametrize("path,old,new,rule", [m for m in REAL_MISTAKES if m[3]],
-                         ids=[f"{m[0].name}-{m[3]}-{i}" for i, m in enumerate(REAL_MISTAKES) if m[3]])
+@pytest.mark.parametrize("path,old,new,rule", REAL_MISTAKES,
+                         ids=[f"{m[0].name}-{m[3]}-{i}" for i, m in enumerate(REAL_MISTAKES)])
 def test_mistake_in_real_file_is_caught(path, old, new, rule):
     source = path.read_text()
     assert old in source, f"{old!r} no longer in {path.name}: update this test"
@@ -168,7 +170,7 @@ def test_mistake_in_real_file_is_caught(path, old, new, rule):
     from slicer_static_check.ui_checks import ui_object_names
 
     names = ui_object_names(ui) if path == MODULE_FILE else None
-    before = {f.rule for f in check_python_source(source, ui_names=names)}
-    after = {f.rule for f in check_python_source(source.replace(old, new, 1), ui_names=names)}
+    before = {f.rule for f in check_python_source(source, str(path), ui_names=names)}
+    after = {f.rule for f in check_python_source(source.replace(old, new, 1), str(path), ui_names=names)}
     assert rule not in before
     assert rule in after

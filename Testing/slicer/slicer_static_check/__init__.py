@@ -28,6 +28,7 @@ from .facts import SlicerFacts
 from .findings import Finding
 from .layout_checks import check_module_structure, check_modules_cmake, check_top_level, module_folders
 from .python_checks import PythonFileChecker
+from .resolver import ModuleResolver, default_import_roots, module_import_roots
 from .ui_checks import check_ui, ui_object_names
 
 MODULES_DIR = "AnatomyINR"
@@ -49,9 +50,17 @@ def default_facts() -> SlicerFacts:
 
 
 def check_python_source(source: str, path: str = "<source>", ui_names: Optional[set] = None,
-                        facts: Optional[SlicerFacts] = None, own_modules: tuple = ()) -> list[Finding]:
-    """The Python rules applied to one source text."""
-    return PythonFileChecker(facts or default_facts(), path, source, ui_names, own_modules).run()
+                        facts: Optional[SlicerFacts] = None, own_modules: tuple = (),
+                        import_roots: Optional[list] = None) -> list[Finding]:
+    """The Python rules applied to one source text.
+
+    Imports of the extension's own files are followed from ``import_roots``; by
+    default those of the ``AnatomyINR`` folder above ``path`` when ``path`` is a
+    real file (so ``source`` may be an edited copy of it), else none.
+    """
+    roots = default_import_roots(path, MODULES_DIR) if import_roots is None else import_roots
+    return PythonFileChecker(facts or default_facts(), path, source, ui_names, own_modules,
+                             ModuleResolver(roots) if roots else None).run()
 
 
 def wrapper_fields(module_file: Path) -> Optional[dict]:
@@ -83,12 +92,13 @@ def check_extension(root: Path, facts: Optional[SlicerFacts] = None) -> list[Fin
     own = tuple(m.name.lower() for m in modules)
     findings = check_top_level(root) + check_modules_cmake(modules_root, f"{MODULES_DIR}/CMakeLists.txt")
     module_by_file = {m / f"{m.name}.py": m for m in modules}
+    resolver = ModuleResolver(module_import_roots(modules_root), root)
     for py in sorted(modules_root.rglob("*.py")):
         rel = py.relative_to(root).as_posix()
         module = module_by_file.get(py)
         ui_file = module / "Resources" / "UI" / f"{module.name}.ui" if module else None
         ui_names = _ui_names_or_none(ui_file)
-        findings += PythonFileChecker(facts, rel, py.read_text(), ui_names, own).run()
+        findings += PythonFileChecker(facts, rel, py.read_text(), ui_names, own, resolver).run()
     resource_names: dict = {}
     for module in modules:
         rel = module.relative_to(root).as_posix()
@@ -130,7 +140,9 @@ def api_inventory(root: Path, files: list[Path], facts: Optional[SlicerFacts] = 
     facts = facts or default_facts()
     uses: set = set()
     for path in files:
-        checker = PythonFileChecker(facts, str(path), Path(path).read_text())
+        roots = default_import_roots(str(path), MODULES_DIR)
+        checker = PythonFileChecker(facts, str(path), Path(path).read_text(),
+                                    resolver=ModuleResolver(roots, root) if roots else None)
         checker.run()
         uses |= checker.uses
     return sorted(uses)

@@ -15,6 +15,7 @@ from typing import Optional
 
 from .facts import VERSIONS, Params, SlicerFacts, params_from_python_signature
 from .findings import Finding
+from .import_checks import check_imports
 from .typeinfer import EXTERNAL_CLASSES, NODE_FACTORIES, Inferencer, T, dotted
 
 GUARD_FUNCTIONS = ("hasSlicerPackaging", "slicerVersionAtLeast")
@@ -30,8 +31,6 @@ WRAPPER_API = {"parameterNode", "allParameters", "default", "isCached", "dataTyp
                "AddObserver", "RemoveObserver", "Modified"}
 # slicer.modules.<name> used by the extension; core module names (lower-cased module class names).
 KNOWN_MODULES = {"segmentations", "models", "markups", "volumes", "data", "segmenteditor", "pytorchutils"}
-# Importing these at module level would need them installed before Slicer loads the module.
-HEAVY_IMPORTS = ("torch", "skimage", "scipy", "trimesh", "safetensors")
 MRML_CLASS_ARGUMENTS = ("getNodesByClass", "GetNodesByClass", "GetFirstNodeByClass", "getFirstNodeByClassByName")
 
 
@@ -44,15 +43,18 @@ class PythonFileChecker:
         source: File contents.
         ui_names: objectNames of the module's ``.ui`` (None: ``self.ui`` not checked).
         own_modules: Lower-cased names of the extension's own modules.
+        resolver: A ``resolver.ModuleResolver`` for the extension's own imports (None: not followed).
     """
 
     def __init__(self, facts: SlicerFacts, path: str, source: str, ui_names: Optional[set] = None,
-                 own_modules: tuple = ()) -> None:
+                 own_modules: tuple = (), resolver=None) -> None:
         self.facts = facts
         self.path = path
         self.source = source
         self.ui_names = ui_names
         self.own_modules = set(own_modules)
+        self.resolver = resolver
+        self.context: Optional[str] = None  # the subclass whose inherited methods are being checked
         self.findings: set[Finding] = set()
         self.uses: set[tuple] = set()  # (API, where it is documented) of everything resolved
         self.report = False
@@ -70,11 +72,11 @@ class PythonFileChecker:
             tree = ast.parse(self.source, filename=self.path)
         except SyntaxError as error:
             return [Finding(self.path, error.lineno or 0, "syntax", f"does not parse: {error.msg}")]
-        self.inf = Inferencer(self.facts, tree)
+        self.inf = Inferencer(self.facts, tree, self.path, self.resolver)
         for _ in range(2):  # silent passes settle self.attr types that depend on each other
             self._visit_module(tree)
         self.report = True
-        self._check_imports(tree)
+        check_imports(self, tree)
         self._visit_module(tree)
         return sorted(self.findings)
 
@@ -82,17 +84,38 @@ class PythonFileChecker:
     def _visit_module(self, tree: ast.Module) -> None:
         module_env: dict = {}
         for stmt in tree.body:
-            if isinstance(stmt, ast.ClassDef) and stmt.name in self.inf.classes:
-                for method in self.inf.classes[stmt.name].methods.values():
+            if isinstance(stmt, ast.ClassDef) and self.inf.local.get(stmt.name) is not None:
+                for method in self.inf.local[stmt.name].methods.values():
                     self._visit_function(method, module_env, stmt.name)
                 for sub in stmt.body:
                     if not isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
                         self._visit_stmt(sub, module_env, frozenset(VERSIONS), None)
+                self._visit_inherited(stmt.name)
             else:
                 self._visit_stmt(stmt, module_env, frozenset(VERSIONS), None)
 
-    def _visit_function(self, func, outer_env: dict, cls: Optional[str]) -> None:
+    def _visit_inherited(self, cls: str) -> None:
+        """The methods ``cls`` inherits from known bases, checked with ``self`` a ``cls``.
+
+        Shared base-class code is thereby checked against each subclass's ``.ui``,
+        parameter node wrapper and Logic; its names resolve in its own file, and its
+        findings carry that file's path.
+        """
+        inf, path = self.inf, self.path
+        try:
+            for owner in inf.lineage(cls)[1:]:
+                info = inf.classes[owner]
+                self.inf, self.path, self.context = info.inf, info.path or path, cls
+                for method in info.methods.values():
+                    self._visit_function(method, {}, cls, owner)
+        finally:
+            self.inf, self.path, self.context = inf, path, None
+
+    def _visit_function(self, func, outer_env: dict, cls: Optional[str], owner: Optional[str] = None) -> None:
+        """Visit a function; for a method, ``cls`` is the type of ``self`` and ``owner`` the class defining it."""
         env = dict(outer_env)
+        if cls is not None:
+            env["__class__"] = T("owner", owner or cls)
         args = func.args.posonlyargs + func.args.args + func.args.kwonlyargs
         for i, arg in enumerate(args):
             if i == 0 and cls is not None and arg.arg == "self":
@@ -173,7 +196,9 @@ class PythonFileChecker:
         elif (self.ui_names is not None and isinstance(node.value, ast.Attribute) and node.value.attr == "ui"
               and isinstance(node.value.value, ast.Name) and node.value.value.id == "self"
               and node.attr not in self.ui_names):
-            self.add(node, "ui-object", f"self.ui.{node.attr}: no widget with this objectName in the module's .ui")
+            inherited = f" (code inherited by {self.context})" if self.context else ""
+            self.add(node, "ui-object", f"self.ui.{node.attr}: no widget with this objectName in the module's .ui"
+                     + inherited)
         base = self.inf.infer(node.value, env)
         if base is None:
             return
@@ -318,33 +343,31 @@ class PythonFileChecker:
                 problem = self.facts.arity_problems(base.name, func.attr, len(call.args))
                 if problem:
                     self.add(call, "mrml-args", f"{base.name}.{func.attr} {problem}")
-        elif base is not None and base.kind == "user":
-            self._check_user_method(call, base.name, func.attr, keywords, starred)
+        elif base is not None and base.kind in ("user", "super"):
+            self._check_user_method(call, base.name, func.attr, keywords, starred, base.kind == "super")
         elif base is not None and base.kind == "external" and EXTERNAL_CLASSES[base.name].get(func.attr):
             params = params_from_python_signature(EXTERNAL_CLASSES[base.name][func.attr])
             self._check_params(call, params, f"{base.name}.{func.attr}", keywords, starred)
 
-    def _check_user_method(self, call, cls: str, name: str, keywords, starred) -> None:
-        if name in self.inf.classes[cls].assigned:
+    def _check_user_method(self, call, cls: str, name: str, keywords, starred, viaSuper: bool = False) -> None:
+        """``obj.name(...)`` on an instance of ``cls`` (``viaSuper``: ``super().name(...)`` in a method of ``cls``)."""
+        if not viaSuper and self.inf.is_assigned(cls, name):
             return  # a callable stored on the instance (callback), not a method
-        method = self.inf.find_method(cls, name)
+        what = f"super() in {cls}: {name}" if viaSuper else f"{cls}.{name}"
+        _owner, method = self.inf.method_owner(cls, name, skip_first=viaSuper)
         if method is not None:
-            self._check_params(call, _params_of_def(method), f"{cls}.{name}", keywords, starred)
+            self._check_params(call, _params_of_def(method), what, keywords, starred)
             return
         params, allBasesKnown = self._inherited(cls, name)
         if params is not None:
-            self._check_params(call, params, f"{cls}.{name}", keywords, starred)
-        elif allBasesKnown:
-            self.add(call, "self-method", f"{cls}.{name}: not defined in the class nor its Slicer base classes")
+            self._check_params(call, params, what, keywords, starred)
+        elif allBasesKnown and not hasattr(object, name):  # every class has __init__, __eq__...
+            self.add(call, "self-method", f"{what}: not defined in the class nor its bases (the extension's or Slicer's)")
 
     def _inherited(self, cls: str, name: str) -> tuple:
-        """(Params of an inherited method or None, whether every base is known)."""
-        info = self.inf.classes[cls]
+        """(Params of a method inherited from a Slicer base or None, whether every such base is known)."""
         all_known = True
-        for base in info.bases:
-            short = base.split(".")[-1]
-            if short in self.inf.classes:
-                continue
+        for short in self.inf.other_bases(cls):
             entry = (self.facts.module_class("slicer.ScriptedLoadableModule", short) if short in SLICER_BASES
                      else self.facts.util_classes.get(short) if short == "VTKObservationMixin" else None)
             if entry is None:
@@ -359,41 +382,6 @@ class PythonFileChecker:
             if short == "ScriptedLoadableModuleTest" and hasattr(unittest.TestCase, name):
                 return Params((), 99, 0, True, True), True
         return None, all_known
-
-    def _check_imports(self, tree: ast.Module) -> None:
-        exports = self.facts.parameter_node_wrapper_exports()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module == "slicer.parameterNodeWrapper":
-                for alias in node.names:
-                    if alias.name not in exports:
-                        self.add(node, "api-missing", f"slicer.parameterNodeWrapper.{alias.name}: not exported")
-                    else:
-                        self.use(f"slicer.parameterNodeWrapper.{alias.name}",
-                                 "slicer_python_api.json: modules[slicer.parameterNodeWrapper].files[*].__all__")
-            if isinstance(node, ast.ImportFrom) and node.module == "slicer.util":
-                for alias in node.names:
-                    if alias.name not in self.facts.util_functions and alias.name not in self.facts.util_classes:
-                        self.add(node, "util-missing", f"slicer.util.{alias.name}: not in slicer_util_functions.json")
-                    else:
-                        where = "functions" if alias.name in self.facts.util_functions else "classes"
-                        self.use(f"slicer.util.{alias.name}", f"slicer_util_functions.json: {where}[name={alias.name}]")
-            if isinstance(node, ast.ImportFrom) and node.module == "slicer.ScriptedLoadableModule":
-                for alias in node.names:
-                    if alias.name != "*" and self.facts.module_class(node.module, alias.name) is None:
-                        self.add(node, "api-missing", f"slicer.ScriptedLoadableModule.{alias.name}: not in the facts")
-            if isinstance(node, ast.ImportFrom) and node.module == "slicer":
-                for alias in node.names:
-                    if alias.name.startswith("vtk") and not self.facts.is_mrml_class(alias.name):
-                        self.add(node, "mrml-class", f"slicer.{alias.name}: not a class in mrml_classes.json")
-        for node in tree.body:
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            for name in names:
-                top = name.split(".")[0]
-                deep_library = top == "AnatomyINRLib" and name.split(".")[1:2] not in ([], ["core"])
-                if top in HEAVY_IMPORTS or deep_library:
-                    self.add(node, "import-time", f"module-level import of {name}: dependencies are installed at "
-                             "Apply time, import them inside the function that needs them")
 
 
 def _params_of_def(func) -> Params:

@@ -17,8 +17,18 @@ What it can infer (flow-insensitive, statement order within a function):
 - ``PyTorchUtils.PyTorchUtilsLogic`` (the one class of another extension we call;
   its API from the facts README §c);
 - ``self.attr`` assigned in any method of the class, when all non-None
-  assignments agree; instances of the module's own classes and of
-  ``@parameterNodeWrapper`` classes (their fields keep their annotated types).
+  assignments agree, or declared by a class-level annotation (which wins:
+  a subclass narrows ``_parameterNode: Optional[<Module>ParameterNode]``);
+  instances of the module's own classes and of ``@parameterNodeWrapper``
+  classes (their fields keep their annotated types);
+- classes imported by name from the extension's own files (``from
+  AnatomyINRSlicerLib.module_base import WorkerModuleWidget``; see
+  ``resolver.py``): their methods, attributes and bases count as if the class
+  were in the checked file. ``self.X`` is looked up through all bases
+  (methods, assigned attributes, annotations), ``super().X()`` through the
+  bases of the class whose method calls it, and the methods a class inherits
+  from such a base are checked again with ``self`` being the subclass (its
+  ``.ui``, its parameter node wrapper, its Logic).
 
 What it cannot infer (such expressions are simply not checked): values from
 containers, loops or ``with`` targets, ``isinstance`` narrowing, ``getattr``,
@@ -76,7 +86,9 @@ class T:
     kind: "instance" (of an MRML/VTK class), "class" (the class object),
     "user" (instance of a class defined in the checked file), "wrapper"
     (instance of a @parameterNodeWrapper class), "module" (a module alias:
-    name is "slicer", "slicer.util", "vtk", ...).
+    name is "slicer", "slicer.util", "vtk", ...), "super" (``super()`` in a
+    method of the class ``name``), "owner" (kept in a method's environment as
+    ``__class__``: the class that defines the method).
     """
 
     kind: str
@@ -125,7 +137,7 @@ def annotation_names(node: Optional[ast.AST]) -> list[str]:
 
 @dataclass
 class ClassInfo:
-    """A class defined in the checked file."""
+    """A class defined in the checked file or in a file it imports from (``inf`` reads that file)."""
 
     name: str
     node: ast.ClassDef
@@ -135,6 +147,8 @@ class ClassInfo:
     fields: dict
     attr_types: dict
     assigned: set
+    inf: Optional["Inferencer"] = None
+    path: str = ""
 
 
 def _self_attributes(node: ast.ClassDef) -> set:
@@ -165,22 +179,97 @@ def _collect_classes(tree: ast.Module) -> dict:
 
 
 class Inferencer:
-    """Names, imports and expression types of one file (see the module docstring)."""
+    """Names, imports and expression types of one file (see the module docstring).
 
-    def __init__(self, facts, tree: ast.Module) -> None:
+    Args:
+        facts: The Slicer API facts.
+        tree: The file's syntax tree.
+        path: Shown in findings about this file.
+        resolver: Finds the extension's own files behind imports (None: imports are not followed).
+        registry: Classes by name, shared with the inferencers of the files this one
+            imports from (created here for the checked file).
+        loaded: Files already read in this check (shared likewise).
+    """
+
+    def __init__(self, facts, tree: ast.Module, path: str = "", resolver=None, registry: Optional[dict] = None,
+                 loaded: Optional[dict] = None) -> None:
         self.facts = facts
         self.tree = tree
+        self.path = path
         self.aliases: dict[str, str] = {}
-        self.classes = _collect_classes(tree)
+        self.classes: dict = registry if registry is not None else {}
+        self.local = _collect_classes(tree)
+        for info in self.local.values():
+            info.inf, info.path = self, path
+            self.classes.setdefault(info.name, info)
         self.functions = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        imported = []
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 for a in node.names:
                     self.aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.append(node.module)
                 for a in node.names:
                     if a.name != "*":
                         self.aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+        if resolver is not None:
+            loaded = loaded if loaded is not None else {}
+            for module in imported:
+                self._load(module, resolver, loaded)
+        for info in self.local.values():
+            if not info.wrapper:  # class-level annotations declare the type of self.<name>
+                for name, annotation in info.fields.items():
+                    found = self.annotation_type(annotation)
+                    if found is not None:
+                        info.attr_types[name] = found
+
+    def _load(self, module: str, resolver, loaded: dict) -> None:
+        """Read the extension's own file behind ``from module import ...`` (once per check)."""
+        path = resolver.find(module)
+        if path is None or path in loaded:
+            return
+        loaded[path] = None  # in progress: import cycles stop here
+        tree = resolver.parse(path)
+        if tree is not None:
+            loaded[path] = Inferencer(self.facts, tree, resolver.display(path), resolver, self.classes, loaded)
+
+    # ---- classes and their bases -----------------------------------------------------------
+    def lineage(self, cls: str) -> list:
+        """``cls`` and every base class known here (local or imported), nearest first, each once."""
+        order, stack = [], [cls]
+        while stack:
+            name = stack.pop(0)
+            if name in self.classes and name not in order:
+                order.append(name)
+                stack.extend(b.split(".")[-1] for b in self.classes[name].bases)
+        return order
+
+    def other_bases(self, cls: str) -> list:
+        """Short names of the bases of ``cls``'s lineage that are not known classes (Slicer's, unittest's...)."""
+        out = []
+        for name in self.lineage(cls):
+            out += [b.split(".")[-1] for b in self.classes[name].bases if b.split(".")[-1] not in self.classes]
+        return out
+
+    def attr_type(self, cls: str, attr: str) -> Optional[T]:
+        """Type of ``self.<attr>`` for an instance of ``cls`` (the nearest class that knows it)."""
+        for name in self.lineage(cls):
+            found = self.classes[name].attr_types.get(attr)
+            if found is not None:
+                return found
+        return None
+
+    def is_assigned(self, cls: str, attr: str) -> bool:
+        return any(attr in self.classes[name].assigned for name in self.lineage(cls))
+
+    def method_owner(self, cls: str, name: str, skip_first: bool = False):
+        """``(ClassInfo, def)`` of the method ``name`` found first in ``cls``'s lineage, or (None, None)."""
+        for owner in self.lineage(cls)[1 if skip_first else 0:]:
+            info = self.classes[owner]
+            if name in info.methods:
+                return info, info.methods[name]
+        return None, None
 
     def qualify(self, expr: ast.AST) -> Optional[str]:
         """Fully qualified dotted name of an import-rooted expression, else None."""
@@ -241,7 +330,7 @@ class Inferencer:
                 return self.type_of_qualified(q)
             base = self.infer(expr.value, env)
             if base is not None and base.kind == "user":
-                return self.classes[base.name].attr_types.get(expr.attr)
+                return self.attr_type(base.name, expr.attr)
             if base is not None and base.kind == "wrapper":
                 return self.annotation_type(self.classes[base.name].fields.get(expr.attr))
             return None
@@ -250,6 +339,9 @@ class Inferencer:
         return None
 
     def _infer_call(self, call: ast.Call, env: dict) -> Optional[T]:
+        if (isinstance(call.func, ast.Name) and call.func.id == "super" and not call.args
+                and "__class__" in env and "super" not in env):
+            return T("super", env["__class__"].name)  # zero-argument super(): the bases of the defining class
         q = self.qualify(call.func)
         if q and q.startswith("slicer.util."):
             name = q.split(".")[-1]
@@ -262,6 +354,8 @@ class Inferencer:
             return inst(logic) if logic else None
         if q is not None:
             func_type = self.type_of_qualified(q)
+            if func_type is None and isinstance(call.func, ast.Name):
+                func_type = self.infer(call.func, env)  # a class imported from the extension's own files
         elif not isinstance(call.func, ast.Attribute):
             func_type = self.infer(call.func, env)
         else:
@@ -290,24 +384,14 @@ class Inferencer:
                 return inst(cls) if isinstance(cls, str) and self.facts.is_mrml_class(cls) else None
             found = self.facts.return_class(base.name, attr)
             return inst(found) if found else None
-        if base.kind == "user":
-            method = self.find_method(base.name, attr)
-            return self.annotation_type(method.returns) if method is not None else None
+        if base.kind in ("user", "super"):
+            owner, method = self.method_owner(base.name, attr, skip_first=base.kind == "super")
+            return owner.inf.annotation_type(method.returns) if method is not None else None
         return None
 
     def find_method(self, cls: str, name: str):
-        """A method defined in ``cls`` or one of its bases defined in this file."""
-        seen = set()
-        while cls in self.classes and cls not in seen:
-            seen.add(cls)
-            info = self.classes[cls]
-            if name in info.methods:
-                return info.methods[name]
-            local_bases = [b for b in info.bases if b in self.classes]
-            if not local_bases:
-                return None
-            cls = local_bases[0]
-        return None
+        """A method defined in ``cls`` or one of its known bases."""
+        return self.method_owner(cls, name)[1]
 
 
 def _literal_kwarg(call: ast.Call, name: str) -> Optional[str]:
