@@ -138,3 +138,33 @@ def test_script_importing_a_module_reaches_its_logic(tree):
     before = {f.rule for f in check_python_source(source, str(path))}
     after = {f.rule for f in check_python_source(source.replace(old, "logic.cannotBlendReason(parameters)", 1), str(path))}
     assert "self-method" not in before and "self-method" in after
+
+
+def test_bases_across_files_cycles_and_object_methods(tmp_path):
+    """Generic resolver cases: a base of a base in a third file, an import cycle, ``super().__init__`` of a plain class."""
+    shared = tmp_path / "SharedLib"
+    shared.mkdir()
+    (shared / "__init__.py").write_text("")
+    (shared / "first.py").write_text(
+        "from SharedLib.second import Helper\n\n"  # second imports first back: a cycle
+        "class First:\n    def __init__(self):\n        super().__init__()\n\n    def ping(self, value):\n"
+        "        return Helper().echo(value)\n")
+    (shared / "second.py").write_text(
+        "from SharedLib.first import First\n\n"
+        "class Helper:\n    def echo(self, value):\n        return value\n\n"
+        "class Second(First):\n    def pong(self):\n        return self.ping(1)\n")
+    module = "from SharedLib.second import Second\n\nclass Demo(Second):\n    def run(self):\n        {}\n"
+
+    def rules(call):
+        return {f.rule for f in check_python_source(module.format(call), import_roots=[tmp_path])}
+
+    assert rules("self.pong()") == set()
+    assert rules("self.ping(2)") == set()  # defined two files away
+    assert rules("super().pong()") == set()
+    assert "self-method" in rules("self.pang()")
+    assert "self-method" in rules("super().run()")  # run is Demo's own, not a base's
+    assert "call-args" in rules("self.ping(1, 2)")
+    assert check_python_source((shared / "first.py").read_text(), str(shared / "first.py"),
+                               import_roots=[tmp_path]) == []
+    assert "self-method" in {f.rule for f in check_python_source(
+        (shared / "first.py").read_text().replace("Helper().echo(", "Helper().echoes("), import_roots=[tmp_path])}
