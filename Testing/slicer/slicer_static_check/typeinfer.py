@@ -33,7 +33,9 @@ What it can infer (flow-insensitive, statement order within a function):
 What it cannot infer (such expressions are simply not checked): values from
 containers, loops or ``with`` targets, ``isinstance`` narrowing, ``getattr``,
 results of Qt/CTK calls, values passed between functions without annotations,
-and anything typed only at run time.
+classes reached as ``module.Class`` (only ``from module import Class`` is
+followed, and only into the extension's own files), and anything typed only
+at run time.
 """
 
 from __future__ import annotations
