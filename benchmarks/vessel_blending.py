@@ -165,7 +165,7 @@ def _sdf_timing(ref) -> dict:
     import vtk
     from vtk.util import numpy_support as ns
 
-    from AnatomyINRLib.blend.mesh_sdf import MeshSDF
+    from AnatomyINRLib.meshing.mesh_sdf import MeshSDF
     from AnatomyINRLib.meshing import make_grid
     from AnatomyINRLib.meshing.postprocess import winding_number
 

@@ -7,7 +7,7 @@ Logic-ready entry point: :func:`blend_surfaces`.
 """
 
 from AnatomyINRLib.blend.config import BlendConfig
-from AnatomyINRLib.blend.mesh_sdf import MeshSDF
+from AnatomyINRLib.meshing.mesh_sdf import MeshSDF
 from AnatomyINRLib.blend.openmesh import ClipPlane, boundary_loops
 from AnatomyINRLib.blend.pipeline import BlendResult, PreparedInputs, blend_prepared, blend_surfaces, prepare_inputs
 from AnatomyINRLib.blend.smin import clip, smooth_min, smooth_union

@@ -20,7 +20,7 @@ from AnatomyINRLib.core.errors import FitError, InputError
 from AnatomyINRLib.core.progress import Progress, ProgressReporter
 from AnatomyINRLib.blend.checks import surface_report
 from AnatomyINRLib.blend.config import BlendConfig
-from AnatomyINRLib.blend.mesh_sdf import MeshSDF
+from AnatomyINRLib.meshing.mesh_sdf import MeshSDF
 from AnatomyINRLib.blend.openmesh import ClipPlane, shared_loops
 from AnatomyINRLib.blend.smin import plane_distance
 from AnatomyINRLib.blend.sources import BlendInput, make_source

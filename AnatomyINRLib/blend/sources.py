@@ -1,6 +1,6 @@
 """Blend inputs and their signed distance fields in the common RAS mm frame.
 
-* closed mesh → exact signed distance (``blend.mesh_sdf.MeshSDF``, truncated
+* closed mesh → exact signed distance (``meshing.mesh_sdf.MeshSDF``, truncated
   to a band wider than the blend radius);
 * open mesh (a vessel with open ends) → an INR fitted to its vertices, with
   outward normals from the capped winding (``blend.openmesh``);
@@ -21,7 +21,7 @@ import numpy as np
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.types import PointSet, TriangleMesh
 from AnatomyINRLib.blend.config import BlendConfig
-from AnatomyINRLib.blend.mesh_sdf import MeshSDF
+from AnatomyINRLib.meshing.mesh_sdf import MeshSDF
 from AnatomyINRLib.blend.openmesh import ClipPlane, boundary_loops, outward_normals
 from AnatomyINRLib.meshing.postprocess import clean_mesh
 from AnatomyINRLib.meshing.topology import edge_table

@@ -17,7 +17,7 @@ import numpy as np
 from AnatomyINRLib.core.errors import FitError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.seeding import numpy_rng
-from AnatomyINRLib.blend.mesh_sdf import MeshSDF
+from AnatomyINRLib.meshing.mesh_sdf import MeshSDF
 from AnatomyINRLib.meshing.config import MeshingConfig
 from AnatomyINRLib.meshing.extract import extract_surfaces_multi
 from AnatomyINRLib.meshing.topology import edge_table, mesh_quality
