@@ -56,7 +56,7 @@ def run(args, progress) -> int:
     phantom = get_phantom("aaa")
     points = phantom.sample_surface(args.points, seed=args.seed)
     io.write_points(points, out / "aaa_points.mrk.json")
-    fit = api.fit_points(points.points, args.preset, seed=args.seed, device=args.device,
+    fit = api.fit_points(points.points, preset=args.preset, seed=args.seed, device=args.device,
                          iterations=args.iterations, progress=progress)
     mesh = api.extract_mesh(fit.field, args.spacing, points=points.points, progress=progress)
     fit_seconds = time.perf_counter() - t0

@@ -3,6 +3,9 @@
     fit = fit_points(points, preset="default", seed=0)
     mesh = extract_mesh(fit.field, spacing_mm=0.5)
     mask = labelmap(fit.field, reference_image)
+
+Entry functions: :func:`fit_points`, :func:`extract_mesh`, :func:`labelmap`
+(:func:`sdf_image` is the labelmap's float sibling, used by the CLI's ``--output-sdf``).
 """
 
 from __future__ import annotations
@@ -64,13 +67,13 @@ def resolve_config(preset: str = "default", config: Optional[SurfaceFitConfig] =
 
 def fit_points(
     points,
-    preset: str = "default",
     *,
+    preset: str = "default",
     config: Optional[SurfaceFitConfig] = None,
     init_field: Optional[NeuralField] = None,
+    iterations: Optional[int] = None,
     seed: int = 0,
     device: str = "auto",
-    iterations: Optional[int] = None,
     progress: "ProgressReporter | Callable | None" = None,
     should_cancel: Optional[Callable[[], bool]] = None,
 ) -> SurfaceFit:
@@ -85,7 +88,7 @@ def fit_points(
         init_field: Previous fit to warm-start from (live re-fitting when points move).
         seed: Seed of initialisation and sampling (same seed, same result on one device).
         device: "auto", "cpu", "cuda" or "mps".
-        iterations: Override the iteration budget.
+        iterations: Override the iteration budget (None = the config's; 0 is rejected).
         progress: ProgressReporter or callback receiving Progress events.
         should_cancel: Polled at every progress event; True raises Cancelled.
 
@@ -245,8 +248,15 @@ def keep_largest_region(mask: np.ndarray) -> np.ndarray:
     return labels == int(np.argmax(sizes))
 
 
-def labelmap(field: Callable, reference: ImageGrid, label: int = 1, progress=None, should_cancel=None,
-             largest_component: bool = True) -> ImageGrid:
+def labelmap(
+    field: Callable,
+    reference: ImageGrid,
+    *,
+    label: int = 1,
+    largest_component: bool = True,
+    progress: "ProgressReporter | Callable | None" = None,
+    should_cancel: Optional[Callable[[], bool]] = None,
+) -> ImageGrid:
     """Inside mask of the field on the reference image geometry (uint8, exactly its grid).
 
     With ``largest_component`` (default, as for meshes) only the largest
@@ -262,7 +272,7 @@ def labelmap(field: Callable, reference: ImageGrid, label: int = 1, progress=Non
     return image
 
 
-def sdf_image(field: Callable, reference: ImageGrid, progress=None, should_cancel=None) -> ImageGrid:
+def sdf_image(field: Callable, reference: ImageGrid, *, progress=None, should_cancel=None) -> ImageGrid:
     """Signed distance (mm, float32) sampled at the reference image's voxel centres."""
     from AnatomyINRLib.meshing import sdf_volume
 
