@@ -60,12 +60,12 @@ def run(args, progress) -> int:
     """Read the point sets, reconstruct, write one mesh per surface and the report."""
     from AnatomyINRLib import io
     from AnatomyINRLib.core.device import configure_threads
-    from AnatomyINRLib.nested.pipeline import reconstruct_nested
+    from AnatomyINRLib.nested.api import reconstruct_nested
 
     names = _validate(args)
     point_sets = [io.read_points(p) for p in args.points]
     configure_threads(args.threads)
-    result = reconstruct_nested(point_sets, names, preset=args.preset, min_thickness_mm=args.min_thickness,
+    result = reconstruct_nested(point_sets, names=names, preset=args.preset, min_thickness_mm=args.min_thickness,
                                 spacing_mm=args.spacing, seed=args.seed, device=args.device,
                                 iterations=args.iterations, measure_dmax=not args.no_dmax, progress=progress)
     paths = output_paths(args.output_prefix, names)
