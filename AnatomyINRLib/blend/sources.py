@@ -22,7 +22,7 @@ from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.types import PointSet, TriangleMesh
 from AnatomyINRLib.blend.config import BlendConfig
 from AnatomyINRLib.meshing.mesh_sdf import MeshSDF
-from AnatomyINRLib.blend.openmesh import ClipPlane, boundary_loops, outward_normals
+from AnatomyINRLib.blend.openmesh import BoundaryLoop, ClipPlane, boundary_loops, outward_normals
 from AnatomyINRLib.meshing.postprocess import clean_mesh
 from AnatomyINRLib.meshing.topology import edge_table
 from AnatomyINRLib.surface.fit import fit_sdf
@@ -39,14 +39,14 @@ class BlendInput:
         data: TriangleMesh (closed or open) or PointSet / (N, 3) array, RAS mm.
         name: Label used in reports and errors.
         radius_mm: Fillet radius where this input joins the inputs listed before it (None = default).
-        clip_planes: Half-spaces cut from this input before the union.
+        clip_planes: ClipPlanes (or dicts origin/normal) cut from this input before the union.
         kind: "auto" (closed/open decided from the edges), "closed_mesh", "open_mesh" or "points".
     """
 
-    data: object
+    data: "TriangleMesh | PointSet | np.ndarray"
     name: str = "input"
     radius_mm: Optional[float] = None
-    clip_planes: list = field(default_factory=list)
+    clip_planes: list[ClipPlane] = field(default_factory=list)
     kind: str = "auto"
 
     def __post_init__(self) -> None:
@@ -95,7 +95,7 @@ class SourceField:
     field: Callable
     method: str
     seconds: float
-    loops: list = field(default_factory=list)
+    loops: list[BoundaryLoop] = field(default_factory=list)
     mesh: Optional[TriangleMesh] = None
     info: dict = field(default_factory=dict)
 

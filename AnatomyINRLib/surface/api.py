@@ -21,6 +21,7 @@ from AnatomyINRLib.core.config import check_int, check_positive
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.types import ImageGrid, PointSet, TriangleMesh
+from AnatomyINRLib.meshing.config import MeshingConfig
 from AnatomyINRLib.nn.field import NeuralField
 from AnatomyINRLib.surface.config import PRESETS, SurfaceFitConfig, preset_config
 from AnatomyINRLib.surface.fit import SDFFit, fit_sdf
@@ -187,6 +188,7 @@ def extract_mesh(
     *,
     points: Optional[np.ndarray] = None,
     largest_component: bool = True,
+    config: "MeshingConfig | None" = None,
     progress: "ProgressReporter | Callable | None" = None,
     should_cancel: Optional[Callable[[], bool]] = None,
 ) -> TriangleMesh:
@@ -202,22 +204,30 @@ def extract_mesh(
         bounds: (2, 3) RAS mm box; default: from ``points`` or the field frame.
         points: Points whose box (padded) bounds the extraction.
         largest_component: Keep only the largest connected piece.
+        config: Full meshing configuration; when given, ``spacing_mm`` and
+            ``largest_component`` are taken from it.
         progress: Reporter or callback ("extract" events).
         should_cancel: Cancel check.
 
     Returns:
         Outward-oriented, watertight TriangleMesh in RAS mm.
     """
-    from AnatomyINRLib.meshing import MeshingConfig, extract_surface
+    from AnatomyINRLib.meshing import extract_surface
 
-    check_positive("spacing_mm", spacing_mm)
+    if config is not None:
+        if not isinstance(config, MeshingConfig):
+            raise InputError(f"config: expected a MeshingConfig, got {type(config).__name__}")
+        config.validate()
+        spacing_mm, cfg = config.spacing_mm, config
+    else:
+        check_positive("spacing_mm", spacing_mm)
+        cfg = MeshingConfig(spacing_mm=float(spacing_mm), largest_component=largest_component)
     reporter = ProgressReporter.wrap(progress, should_cancel)
     if bounds is None:
         if not isinstance(field, NeuralField):
             raise InputError("bounds: required when field is not a NeuralField")
         bounds = extraction_bounds(field, points)
     bounds = np.asarray(bounds, dtype=np.float64)
-    cfg = MeshingConfig(spacing_mm=float(spacing_mm), largest_component=largest_component)
     t0 = time.perf_counter()
     result = extract_surface(BoxClippedField(field, bounds), bounds, cfg, reporter)
     if _touches_box(result.mesh, bounds, spacing_mm) and isinstance(field, NeuralField) and points is not None:
