@@ -94,12 +94,6 @@ def test_report_content(fitted):
     assert len(report["residuals_mm"]) == 120
     assert report["mesh"]["watertight"] and report["mesh"]["n_components"] == 1
     assert report["volume_mm3"] == pytest.approx(4 / 3 * np.pi * 15.0**3, rel=0.06)
-    from AnatomyINRLib.meshing import MeshingConfig
-
-    data = json.loads((tmp / "remeshed.config.json").read_text())
-    assert data["command"] == "extract" and data["inr"] == str(tmp / "field.safetensors")
-    config = MeshingConfig.from_dict(data["config"])
-    assert config == MeshingConfig(spacing_mm=0.7, largest_component=True)
 
 
 def test_mesh_and_labelmap_land_in_the_right_place(fitted):
@@ -128,6 +122,12 @@ def test_extract_remeshes_the_saved_field(fitted):
     report = json.loads((tmp / "extract.json").read_text())
     assert report["mesh"]["watertight"]
     assert report["volume_mm3"] == pytest.approx(4 / 3 * np.pi * 15.0**3, rel=0.06)
+    from AnatomyINRLib.meshing import MeshingConfig
+
+    data = json.loads((tmp / "remeshed.config.json").read_text())
+    assert data["command"] == "extract" and data["inr"] == str(tmp / "field.safetensors")
+    config = MeshingConfig.from_dict(data["config"])
+    assert config == MeshingConfig(spacing_mm=0.7, largest_component=True)
 
 
 def test_warm_start_from_saved_field(fitted, tmp_path):
