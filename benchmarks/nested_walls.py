@@ -67,7 +67,7 @@ def _evaluate(field, phantom, refs, truth, grid, seed: int) -> dict:
     from AnatomyINRLib.meshing import voxelize_mesh
     from AnatomyINRLib.meshing.topology import mesh_quality
     from AnatomyINRLib.metrics import dice, surface_distances
-    from AnatomyINRLib.blend.mesh_sdf import MeshSDF
+    from AnatomyINRLib.meshing.mesh_sdf import MeshSDF
     from AnatomyINRLib.nested.analysis import mesh_violations, neighbour_distances
     from AnatomyINRLib.nested.pipeline import extract_nested, field_violation_rate, surface_bounds
 

@@ -55,7 +55,7 @@ def _shape(name: str):
 def _run_inr(points, preset, seed):
     from AnatomyINRLib.surface import api
 
-    fit = api.fit_points(points, preset, seed=seed, device="cpu")
+    fit = api.fit_points(points, preset=preset, seed=seed, device="cpu")
     mesh = api.extract_mesh(fit.field, 0.5, points=points)
     # Dice is scored on the delivered mesh (what the labelmap with largest_component holds too).
     return mesh, None, {"iterations": fit.report["iterations"]}

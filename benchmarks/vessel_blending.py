@@ -43,27 +43,18 @@ SPACING = 0.5
 
 
 def _polydata(vertices, faces):
-    import vtk
-    from vtk.util import numpy_support as ns
+    from AnatomyINRLib.core.types import TriangleMesh
+    from AnatomyINRLib.meshing.vtk_bridge import polydata_from_mesh
 
-    poly = vtk.vtkPolyData()
-    pts = vtk.vtkPoints()
-    pts.SetData(ns.numpy_to_vtk(np.ascontiguousarray(vertices, dtype=np.float64), deep=True))
-    cells = vtk.vtkCellArray()
-    cells.SetData(ns.numpy_to_vtkIdTypeArray(np.arange(0, 3 * len(faces) + 1, 3, dtype=np.int64), deep=True),
-                  ns.numpy_to_vtkIdTypeArray(np.ascontiguousarray(faces.reshape(-1), dtype=np.int64), deep=True))
-    poly.SetPoints(pts)
-    poly.SetPolys(cells)
-    return poly
+    return polydata_from_mesh(TriangleMesh(vertices, faces), point_data=False)
 
 
 def _vtk_union(parts: list, filter_name: str):
     """Child process: pairwise VTK boolean union; returns (vertices, faces) or raises."""
-    import vtk
-    from vtk.util import numpy_support as ns
-
     import os
     import tempfile
+
+    import vtk
 
     log = tempfile.TemporaryFile(mode="w+")   # this runs in a child process: keep VTK's stderr for the report
     os.dup2(log.fileno(), 2)
@@ -85,9 +76,10 @@ def _vtk_union(parts: list, filter_name: str):
         notes = sorted({re.sub(r" \(0x[0-9a-f]+\)", "", line.split("| ", 1)[-1]).replace("\x1b[0m", "").strip()
                         for line in log.read().splitlines() if "WARN|" in line or "ERR|" in line})
         raise RuntimeError("empty output; VTK said: " + " / ".join(notes)[:400])
-    v = ns.vtk_to_numpy(current.GetPoints().GetData()).astype(np.float64)
-    faces = ns.vtk_to_numpy(current.GetPolys().GetConnectivityArray()).astype(np.int64).reshape(-1, 3)
-    return v, faces
+    from AnatomyINRLib.meshing.vtk_bridge import mesh_from_polydata
+
+    mesh = mesh_from_polydata(current, name="VTK boolean union", point_data=False)
+    return mesh.vertices, mesh.faces
 
 
 def _metrics(mesh, ref, grid) -> dict:
@@ -124,7 +116,7 @@ def _ours(prepared, ref, grid) -> tuple:
                        ("smin k=1 mm, no end cuts", BlendConfig(radius_mm=1.0, spacing_mm=SPACING,
                                                                 clip_shared_ends=False))):
         t0 = time.perf_counter()
-        res = blend_prepared(prepared, cfg)
+        res = blend_prepared(prepared, config=cfg)
         first = first or res.field
         rows.append({"method": label, "seconds_blend": time.perf_counter() - t0, **_metrics(res.mesh, ref, grid),
                      "fidelity_away_from_junctions": res.report["fidelity_away_from_junctions"]})
@@ -165,7 +157,7 @@ def _sdf_timing(ref) -> dict:
     import vtk
     from vtk.util import numpy_support as ns
 
-    from AnatomyINRLib.blend.mesh_sdf import MeshSDF
+    from AnatomyINRLib.meshing.mesh_sdf import MeshSDF
     from AnatomyINRLib.meshing import make_grid
     from AnatomyINRLib.meshing.postprocess import winding_number
 
@@ -213,7 +205,7 @@ def main() -> None:
     ref = read_mesh(DATA / "aorta-surface.stl")          # faces point inward in the file: oriented on reading
     grid = make_grid(ref.bounds(), 0.25, 3.0)
     iterations = 30 if args.quick else args.iterations
-    prepared = prepare_inputs(_branches(), BlendConfig(spacing_mm=SPACING, fit_iterations=iterations), seed=0, device="cpu")
+    prepared = prepare_inputs(_branches(), config=BlendConfig(spacing_mm=SPACING, fit_iterations=iterations), seed=0, device="cpu")
     fits = [{"name": it.name, "seconds": s.seconds, **s.info} for it, s in zip(prepared.items, prepared.sources)]
     rows, field = _ours(prepared, ref, grid)
     rows += _vtk_rows(prepared, field, ref, grid)

@@ -12,12 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 import vtk
-from vtk.util import numpy_support
 
 from AnatomyINRLib.core.types import TriangleMesh
-
-# numpy dtype of vtkIdType (64-bit on all current Slicer builds, but do not assume it).
-_ID_DTYPE = numpy_support.get_vtk_to_numpy_typemap()[vtk.VTK_ID_TYPE]
 
 
 def ijkFromKji(array: np.ndarray) -> np.ndarray:
@@ -51,55 +47,23 @@ def polyDataFromMesh(mesh: TriangleMesh) -> vtk.vtkPolyData:
     """A new ``vtkPolyData`` with the mesh's triangles (RAS mm) and point data.
 
     Point-data arrays of shape (V,) or (V, C) become VTK arrays of the same name.
-    Faces keep their order (counter-clockwise seen from outside).
+    Faces keep their order (counter-clockwise seen from outside). The conversion
+    itself is the library's (``AnatomyINRLib.meshing.vtk_bridge``).
     """
-    points = vtk.vtkPoints()
-    points.SetData(numpy_support.numpy_to_vtk(np.ascontiguousarray(mesh.vertices, dtype=np.float64), deep=True))
-    offsets = np.arange(0, 3 * mesh.n_faces + 1, 3, dtype=np.int64)
-    connectivity = np.ascontiguousarray(mesh.faces.reshape(-1), dtype=np.int64)
-    cells = vtk.vtkCellArray()
-    cells.SetData(
-        numpy_support.numpy_to_vtkIdTypeArray(offsets.astype(_ID_DTYPE), deep=True),
-        numpy_support.numpy_to_vtkIdTypeArray(connectivity.astype(_ID_DTYPE), deep=True),
-    )
-    polyData = vtk.vtkPolyData()
-    polyData.SetPoints(points)
-    polyData.SetPolys(cells)
-    for name, values in mesh.point_data.items():
-        array = numpy_support.numpy_to_vtk(np.ascontiguousarray(values), deep=True)
-        array.SetName(str(name))
-        polyData.GetPointData().AddArray(array)
-    return polyData
+    from AnatomyINRLib.meshing.vtk_bridge import polydata_from_mesh
+
+    return polydata_from_mesh(mesh)
 
 
 def meshFromPolyData(polyData: vtk.vtkPolyData) -> TriangleMesh:
     """A ``TriangleMesh`` copy of a polydata's polygons (triangulated if needed).
 
     Raises:
-        ValueError: the polydata has no points.
+        ValueError: the polydata has no points or no surface triangles.
     """
-    if polyData is None or polyData.GetNumberOfPoints() == 0:
-        raise ValueError("model: expected a surface with points, got an empty mesh")
-    triangles = polyData
-    if polyData.GetNumberOfPolys() and not _allTriangles(polyData):
-        triangulate = vtk.vtkTriangleFilter()
-        triangulate.SetInputData(polyData)
-        triangulate.Update()
-        triangles = triangulate.GetOutput()
-    vertices = numpy_support.vtk_to_numpy(triangles.GetPoints().GetData()).astype(np.float64)
-    connectivity = numpy_support.vtk_to_numpy(triangles.GetPolys().GetConnectivityArray())
-    faces = np.asarray(connectivity, dtype=np.int64).reshape(-1, 3)
-    pointData = {}
-    for index in range(triangles.GetPointData().GetNumberOfArrays()):
-        array = triangles.GetPointData().GetArray(index)
-        if array is not None and array.GetName():
-            pointData[array.GetName()] = numpy_support.vtk_to_numpy(array).copy()
-    return TriangleMesh(vertices.copy(), faces, pointData)
+    from AnatomyINRLib.meshing.vtk_bridge import mesh_from_polydata
 
-
-def _allTriangles(polyData: vtk.vtkPolyData) -> bool:
-    offsets = numpy_support.vtk_to_numpy(polyData.GetPolys().GetOffsetsArray())
-    return bool(np.all(np.diff(offsets) == 3))
+    return mesh_from_polydata(polyData, name="model")
 
 
 def transformPoints(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:

@@ -129,9 +129,9 @@ class StagePlan:
 # Progress stages `fit-points` reports (AnatomyINRLib.surface.api / meshing), in order,
 # weighted by their typical share of the run time on CPU.
 FIT_POINTS_STAGES = (("prepare", 0.02), ("fit", 0.82), ("extract", 0.12), ("labelmap", 0.04))
-# `blend` (AnatomyINRLib.blend.pipeline): INR fits of point sets / open meshes, extraction, checks.
+# `blend` (AnatomyINRLib.blend.api): INR fits of point sets / open meshes, extraction, checks.
 BLEND_STAGES = (("fit", 0.55), ("extract", 0.35), ("check", 0.10))
-# `fit-nested` (AnatomyINRLib.nested.pipeline): joint fit, one-grid extraction, thickness/volumes/Dmax.
+# `fit-nested` (AnatomyINRLib.nested.api): joint fit, one-grid extraction, thickness/volumes/Dmax.
 FIT_NESTED_STAGES = (("fit", 0.70), ("extract", 0.15), ("measure", 0.15))
 
 

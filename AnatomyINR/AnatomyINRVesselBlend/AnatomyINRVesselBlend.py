@@ -62,7 +62,7 @@ class AnatomyINRVesselBlendParameterNode:
     radiusMm: Annotated[float, WithinRange(0.0, compute.MAX_RADIUS_MM)] = 2.0
     spacingMm: Annotated[float, WithinRange(0.1, 5.0)] = 0.5
     perInputRadii: bool = False
-    preset: Annotated[str, Choice(list(compute.PRESETS))] = "default"
+    preset: Annotated[str, Choice(list(compute.PRESET_CHOICES))] = compute.AUTO_PRESET
     clipOpenEnds: bool = True
     outputModel: vtkMRMLModelNode
 

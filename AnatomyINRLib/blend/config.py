@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
-from AnatomyINRLib.core.config import ConfigBase, check_choice, check_positive
+from AnatomyINRLib.core.config import ConfigBase, check_choice, check_int, check_positive
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.surface.config import PRESETS, SurfaceFitConfig, preset_config
+
+# Blend's own fit settings, used only when no fit preset is chosen: the "default"
+# preset with a shorter budget and lighter sampling, because a blend fits several
+# inputs and open meshes bring thousands of dense vertices (each field only has to
+# be right away from the junctions, the union hides the rest).
+BLEND_FIT_DEFAULTS = {"preset": "default", "iterations": 400, "surface_batch": 512, "local_per_point": 4}
 
 
 @dataclass
@@ -17,14 +24,15 @@ class BlendConfig(ConfigBase):
     """Fillet radius k of the smooth union (Quílez smin), default for every input; 0 = plain min."""
     spacing_mm: float = 0.5
     """Grid spacing of the output surface extraction."""
-    fit_preset: str = "default"
-    """Single-surface preset used to fit INRs to point sets and open meshes."""
-    fit_iterations: int = 400
-    """Iterations per INR fit (0 = the preset's own budget)."""
-    fit_surface_batch: int = 512
-    """Surface points per iteration of each fit (dense meshes are subsampled per step)."""
-    fit_local_per_point: int = 4
-    """Gaussian off-surface samples per surface point per iteration."""
+    fit_preset: Optional[str] = None
+    """Single-surface preset used to fit INRs to point sets and open meshes, exactly as defined
+    (``surface.config.PRESETS``); None = blend's own settings (``BLEND_FIT_DEFAULTS``)."""
+    fit_iterations: Optional[int] = None
+    """Iterations per INR fit; None = the preset's budget (or blend's own without a preset)."""
+    fit_surface_batch: Optional[int] = None
+    """Surface points per iteration of each fit; None = the preset's (or blend's own)."""
+    fit_local_per_point: Optional[int] = None
+    """Gaussian off-surface samples per surface point per iteration; None = the preset's (or blend's own)."""
     use_mesh_normals: bool = True
     """Fit open meshes with their (outward-oriented) vertex normals (IGR normal term)."""
     clip_free_ends: bool = True
@@ -47,11 +55,11 @@ class BlendConfig(ConfigBase):
         """Raise InputError naming the first invalid field."""
         check_positive("radius_mm", self.radius_mm, allow_zero=True)
         check_positive("spacing_mm", self.spacing_mm)
-        check_choice("fit_preset", self.fit_preset, tuple(PRESETS))
-        for name, low in (("fit_iterations", 0), ("fit_surface_batch", 16), ("fit_local_per_point", 1)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                raise InputError(f"{name}: expected an integer >= {low}, got {v!r}")
+        if self.fit_preset is not None:
+            check_choice("fit_preset", self.fit_preset, tuple(PRESETS))
+        for name, low in (("fit_iterations", 1), ("fit_surface_batch", 16), ("fit_local_per_point", 1)):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), minimum=low)
         for name in ("use_mesh_normals", "clip_free_ends", "clip_shared_ends"):
             if not isinstance(getattr(self, name), bool):
                 raise InputError(f"{name}: expected true or false, got {getattr(self, name)!r}")
@@ -61,13 +69,29 @@ class BlendConfig(ConfigBase):
         check_positive("padding_mm", self.padding_mm, allow_zero=True)
 
     def fit_config(self) -> SurfaceFitConfig:
-        """The single-surface fit configuration for point sets and open meshes."""
-        cfg = preset_config(self.fit_preset)
-        cfg.sampling.max_surface_batch = self.fit_surface_batch
-        cfg.sampling.local_per_point = self.fit_local_per_point
-        if self.fit_iterations:
-            cfg.optim.iterations = self.fit_iterations
-            cfg.optim.min_iterations = min(cfg.optim.min_iterations, self.fit_iterations)
+        """The single-surface fit configuration for point sets and open meshes.
+
+        A chosen ``fit_preset`` is used as it is; only the ``fit_*`` fields set
+        explicitly change it. Without a preset, blend's own settings apply.
+        """
+        self.validate()
+        own = self.fit_preset is None
+        defaults = BLEND_FIT_DEFAULTS if own else {}
+
+        def pick(explicit: Optional[int], key: str) -> Optional[int]:
+            return explicit if explicit is not None else defaults.get(key)
+
+        cfg = preset_config(BLEND_FIT_DEFAULTS["preset"] if own else self.fit_preset)
+        iterations = pick(self.fit_iterations, "iterations")
+        batch = pick(self.fit_surface_batch, "surface_batch")
+        local = pick(self.fit_local_per_point, "local_per_point")
+        if batch is not None:
+            cfg.sampling.max_surface_batch = batch
+        if local is not None:
+            cfg.sampling.local_per_point = local
+        if iterations is not None:
+            cfg.optim.iterations = iterations
+            cfg.optim.min_iterations = min(cfg.optim.min_iterations, iterations)
         cfg.validate()
         return cfg
 

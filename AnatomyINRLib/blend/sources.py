@@ -1,6 +1,6 @@
 """Blend inputs and their signed distance fields in the common RAS mm frame.
 
-* closed mesh → exact signed distance (``blend.mesh_sdf.MeshSDF``, truncated
+* closed mesh → exact signed distance (``meshing.mesh_sdf.MeshSDF``, truncated
   to a band wider than the blend radius);
 * open mesh (a vessel with open ends) → an INR fitted to its vertices, with
   outward normals from the capped winding (``blend.openmesh``);
@@ -21,8 +21,8 @@ import numpy as np
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.types import PointSet, TriangleMesh
 from AnatomyINRLib.blend.config import BlendConfig
-from AnatomyINRLib.blend.mesh_sdf import MeshSDF
-from AnatomyINRLib.blend.openmesh import ClipPlane, boundary_loops, outward_normals
+from AnatomyINRLib.meshing.mesh_sdf import MeshSDF
+from AnatomyINRLib.blend.openmesh import BoundaryLoop, ClipPlane, boundary_loops, outward_normals
 from AnatomyINRLib.meshing.postprocess import clean_mesh
 from AnatomyINRLib.meshing.topology import edge_table
 from AnatomyINRLib.surface.fit import fit_sdf
@@ -39,14 +39,14 @@ class BlendInput:
         data: TriangleMesh (closed or open) or PointSet / (N, 3) array, RAS mm.
         name: Label used in reports and errors.
         radius_mm: Fillet radius where this input joins the inputs listed before it (None = default).
-        clip_planes: Half-spaces cut from this input before the union.
+        clip_planes: ClipPlanes (or dicts origin/normal) cut from this input before the union.
         kind: "auto" (closed/open decided from the edges), "closed_mesh", "open_mesh" or "points".
     """
 
-    data: object
+    data: "TriangleMesh | PointSet | np.ndarray"
     name: str = "input"
     radius_mm: Optional[float] = None
-    clip_planes: list = field(default_factory=list)
+    clip_planes: list[ClipPlane] = field(default_factory=list)
     kind: str = "auto"
 
     def __post_init__(self) -> None:
@@ -95,7 +95,7 @@ class SourceField:
     field: Callable
     method: str
     seconds: float
-    loops: list = field(default_factory=list)
+    loops: list[BoundaryLoop] = field(default_factory=list)
     mesh: Optional[TriangleMesh] = None
     info: dict = field(default_factory=dict)
 

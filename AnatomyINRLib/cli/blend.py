@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from AnatomyINRLib.cli.common import add_common_run_args, check_outputs, write_json
+from AnatomyINRLib.cli.common import add_common_run_args, check_outputs, config_path, write_config, write_json
 from AnatomyINRLib.core.errors import InputError
 
 
@@ -28,8 +28,9 @@ def register(sub) -> None:
     p.add_argument("--split-by", metavar="ARRAY", help="split mesh inputs into branches by this integer point array (e.g. GroupIds)")
     p.add_argument("--no-clip-ends", action="store_true", help="do not cut open-mesh INRs at their open ends")
     p.add_argument("--remesh-edge", type=float, default=0.0, metavar="MM", help="target mean edge length (re-extracts; 0 = off)")
-    p.add_argument("--preset", default="default", choices=("fast", "default", "accurate", "paper"),
-                   help="INR fit preset for open meshes and point sets")
+    p.add_argument("--preset", default=None, choices=("fast", "default", "accurate", "paper"),
+                   help="INR fit preset for open meshes and point sets, used as defined (default: blend's own "
+                        "settings, the default preset with 400 iterations and lighter sampling)")
     add_common_run_args(p)
     p.set_defaults(func=run)
 
@@ -48,7 +49,7 @@ def _validate(args) -> None:
     from AnatomyINRLib.io import format_of
 
     format_of(args.output, "mesh", writing=True, argument="--output")
-    check_outputs(args.output, args.report)
+    check_outputs(args.output, args.report, str(config_path(args.output)))
 
 
 def read_inputs(paths, split_by=None) -> list:
@@ -83,7 +84,7 @@ def run(args, progress) -> int:
     _validate(args)
     config = BlendConfig(radius_mm=args.radius, spacing_mm=args.spacing, fit_preset=args.preset,
                          clip_free_ends=not args.no_clip_ends, clip_shared_ends=not args.no_clip_ends,
-                         remesh_edge_mm=args.remesh_edge, fit_iterations=args.iterations or 400)
+                         remesh_edge_mm=args.remesh_edge, fit_iterations=args.iterations)
     config.validate()
     planes = [ClipPlane(p[:3], p[3:]) for p in args.clip_plane]
     items = read_inputs(args.inputs, args.split_by)
@@ -93,12 +94,14 @@ def run(args, progress) -> int:
         for item, r in zip(items, args.radii):
             item.radius_mm = r
     configure_threads(args.threads)
-    result = blend_surfaces(items, config, global_planes=planes, seed=args.seed, device=args.device, progress=progress)
+    result = blend_surfaces(items, config=config, global_planes=planes, seed=args.seed, device=args.device, progress=progress)
     io.write_mesh(result.mesh, args.output)
     report = {"command": "blend", "inputs": list(map(str, args.inputs)), "output": str(args.output),
               "seed": args.seed, **result.report}
     if args.report:
         write_json(args.report, report)
+    write_config(config_path(args.output), "blend", config, inputs=list(map(str, args.inputs)), seed=args.seed,
+                 split_by=args.split_by, radii=args.radii, global_planes=[p.to_dict() for p in planes])
     if not result.report["surface"]["ok"]:
         import sys
 

@@ -41,6 +41,23 @@ def check_outputs(*paths: Optional[str]) -> None:
             check_writable(p)
 
 
+def config_path(output: "str | Path") -> Path:
+    """``<output without extension>.config.json``: where a subcommand saves the config of ``output``."""
+    from AnatomyINRLib.io.formats import strip_extension
+
+    return Path(str(strip_extension(str(output))) + ".config.json")
+
+
+def write_config(path: "str | Path", command: str, config, **run: Any) -> None:
+    """Save the config that produced an output, next to it: ``{"command", "config", **run}``.
+
+    ``config`` is a ``core.config.ConfigBase``; ``run`` holds the run settings
+    outside the config (seed, inputs...). ``type(config).from_dict(data["config"])``
+    rebuilds the config.
+    """
+    write_json(str(path), {"command": command, "config": config.to_dict(), **run})
+
+
 def write_json(path: str, data: dict[str, Any]) -> None:
     """Write JSON atomically."""
     with atomic_path(path) as tmp:

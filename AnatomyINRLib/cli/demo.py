@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from AnatomyINRLib.cli.common import write_json
+from AnatomyINRLib.cli.common import config_path, write_config, write_json
 from AnatomyINRLib.core.errors import InputError, OutputError
 
 DEMO_POINTS = 300
@@ -56,7 +56,7 @@ def run(args, progress) -> int:
     phantom = get_phantom("aaa")
     points = phantom.sample_surface(args.points, seed=args.seed)
     io.write_points(points, out / "aaa_points.mrk.json")
-    fit = api.fit_points(points.points, args.preset, seed=args.seed, device=args.device,
+    fit = api.fit_points(points.points, preset=args.preset, seed=args.seed, device=args.device,
                          iterations=args.iterations, progress=progress)
     mesh = api.extract_mesh(fit.field, args.spacing, points=points.points, progress=progress)
     fit_seconds = time.perf_counter() - t0
@@ -78,6 +78,8 @@ def run(args, progress) -> int:
             mesh_from_field(phantom, phantom.bounds(), 1.5), points.points, fit.residuals_mm, scores)
     metrics["total_seconds"] = round(time.perf_counter() - t0, 2)
     write_json(str(out / "aaa_metrics.json"), metrics)
+    write_config(config_path(out / "aaa_surface.vtp"), "demo", fit.config, phantom="aaa", points=args.points,
+                 seed=args.seed, spacing_mm=args.spacing, iterations=args.iterations)
     _summary(out, args, scores, quality, fit_seconds, metrics["total_seconds"])
     return 0
 
@@ -106,7 +108,7 @@ def _summary(out, args, scores, quality, fit_seconds, total) -> None:
         f"  volume           : {scores['volume_pred_mm3']:.0f} mm3 (exact {scores['volume_ref_mm3']:.0f} mm3)",
         f"  watertight       : {quality.get('watertight')}, manifold: {quality.get('manifold')}, "
         f"components: {quality.get('n_components')}",
-        f"  outputs in       : {out}/ (aaa_surface.vtp, aaa_labelmap.nrrd, aaa_metrics.json, aaa_demo.png)",
+        f"  outputs in       : {out}/ (aaa_surface.vtp, aaa_labelmap.nrrd, aaa_metrics.json, aaa_surface.config.json, aaa_demo.png)",
     ]
     stream = sys.stderr if args.json_progress else sys.stdout
     print("\n".join(lines), file=stream)

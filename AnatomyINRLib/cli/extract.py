@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from AnatomyINRLib.cli.common import check_outputs, write_json
+from AnatomyINRLib.cli.common import check_outputs, config_path, write_config, write_json
 from AnatomyINRLib.core.errors import InputError
 
 
@@ -37,7 +37,7 @@ class _Output:
 def run(args, progress) -> int:
     """Load the field, mesh it, write outputs."""
     from AnatomyINRLib import io
-    from AnatomyINRLib.meshing import mesh_quality
+    from AnatomyINRLib.meshing import MeshingConfig, mesh_quality
     from AnatomyINRLib.surface import api
 
     if not args.spacing > 0:
@@ -47,13 +47,14 @@ def run(args, progress) -> int:
     io.format_of(args.output, "mesh", writing=True, argument="--output")
     if args.output_labelmap:
         io.format_of(args.output_labelmap, "image", writing=True, argument="--output-labelmap")
-    check_outputs(args.output, args.output_labelmap, args.report)
+    check_outputs(args.output, args.output_labelmap, args.report, str(config_path(args.output)))
+    config = MeshingConfig(spacing_mm=float(args.spacing), largest_component=not args.keep_all_components)
+    config.validate()
     field, meta = io.load_inr(args.inr)
     reference = io.read_image(args.reference) if args.reference else None
     scalar = _select_output(field, args.output_index)
     bounds = api.extraction_bounds(field, None)
-    mesh = api.extract_mesh(scalar, args.spacing, bounds, largest_component=not args.keep_all_components,
-                            progress=progress)
+    mesh = api.extract_mesh(scalar, bounds=bounds, config=config, progress=progress)
     labels = api.labelmap(scalar, reference, progress=progress) if reference is not None else None
     io.write_mesh(mesh, args.output)
     if labels is not None:
@@ -64,6 +65,7 @@ def run(args, progress) -> int:
                                  "area_mm2": mesh.area(), "volume_mm3": mesh.signed_volume(),
                                  "mesh": {"vertices": mesh.n_vertices, "faces": mesh.n_faces, **quality},
                                  "field_metadata": meta})
+    write_config(config_path(args.output), "extract", config, inr=str(args.inr), output_index=args.output_index)
     return 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from AnatomyINRLib.cli.common import add_common_run_args, check_outputs, write_json
+from AnatomyINRLib.cli.common import add_common_run_args, check_outputs, write_config, write_json
 from AnatomyINRLib.core.errors import InputError
 
 
@@ -14,7 +14,7 @@ def register(sub) -> None:
         "fit-nested", help="fit nested walls (lumen, inner, outer) jointly; nesting guaranteed",
         description="Fit 2 or 3 nested surfaces with one network (nesting holds at every point by "
                     "construction), extract them on one grid and report volumes, Dmax, thickness and "
-                    "measured nesting violations. Writes PREFIX_<name>.vtp per surface, innermost first.")
+                    "measured nesting violations. Writes PREFIX_<name>.vtp per surface, innermost first, and PREFIX.config.json.")
     p.add_argument("--points", nargs="+", required=True, metavar="P",
                    help="2 or 3 point files, innermost first (.mrk.json .fcsv .csv .txt .npy)")
     p.add_argument("--names", nargs="+", default=None, metavar="N",
@@ -35,6 +35,11 @@ def output_paths(prefix: str, names: list) -> list:
     return [f"{prefix}_{name}.vtp" for name in names]
 
 
+def config_file(prefix: str) -> str:
+    """PREFIX.config.json: the fit configuration shared by all surfaces."""
+    return f"{prefix}.config.json"
+
+
 def _validate(args) -> list:
     from AnatomyINRLib.io import format_of
     from AnatomyINRLib.nested.fit import check_names
@@ -52,7 +57,7 @@ def _validate(args) -> list:
         raise InputError(f"--threads: expected >= 1, got {args.threads}")
     if args.save_inr:
         format_of(args.save_inr, "inr", writing=True, argument="--save-inr")
-    check_outputs(*output_paths(args.output_prefix, names), args.report, args.save_inr)
+    check_outputs(*output_paths(args.output_prefix, names), args.report, args.save_inr, config_file(args.output_prefix))
     return names
 
 
@@ -60,14 +65,15 @@ def run(args, progress) -> int:
     """Read the point sets, reconstruct, write one mesh per surface and the report."""
     from AnatomyINRLib import io
     from AnatomyINRLib.core.device import configure_threads
-    from AnatomyINRLib.nested.pipeline import reconstruct_nested
+    from AnatomyINRLib.nested.api import reconstruct_nested, resolve_config
 
     names = _validate(args)
+    config = resolve_config(args.preset, None, args.min_thickness)
     point_sets = [io.read_points(p) for p in args.points]
     configure_threads(args.threads)
-    result = reconstruct_nested(point_sets, names, preset=args.preset, min_thickness_mm=args.min_thickness,
-                                spacing_mm=args.spacing, seed=args.seed, device=args.device,
-                                iterations=args.iterations, measure_dmax=not args.no_dmax, progress=progress)
+    result = reconstruct_nested(point_sets, names=names, config=config, spacing_mm=args.spacing, seed=args.seed,
+                                device=args.device, iterations=args.iterations, measure_dmax=not args.no_dmax,
+                                progress=progress)
     paths = output_paths(args.output_prefix, names)
     written: list = []
     try:
@@ -86,4 +92,6 @@ def run(args, progress) -> int:
               "seed": args.seed, "preset": args.preset, **result.report}
     if args.report:
         write_json(args.report, report)
+    write_config(config_file(args.output_prefix), "fit-nested", result.config, names=names, seed=args.seed,
+                 spacing_mm=args.spacing, iterations=args.iterations, outputs=paths)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from AnatomyINRLib.cli.common import add_common_run_args, check_outputs, write_json
+from AnatomyINRLib.cli.common import add_common_run_args, check_outputs, config_path, write_config, write_json
 from AnatomyINRLib.core.errors import InputError
 
 
@@ -54,7 +54,7 @@ def _check_output_types(args) -> None:
         format_of(args.save_inr, "inr", writing=True, argument="--save-inr")
     if args.report:
         check_outputs(args.report)
-    check_outputs(args.output, args.output_labelmap, args.output_sdf, args.save_inr)
+    check_outputs(args.output, args.output_labelmap, args.output_sdf, args.save_inr, str(config_path(args.output)))
 
 
 def load_config(args):
@@ -94,15 +94,9 @@ def run(args, progress) -> int:
     report = _final_report(fit, mesh, args, time.perf_counter() - t0, outputs)
     if args.report:
         write_json(args.report, report)
-    write_json(str(_config_path(args.output)), {"command": "fit-points", "config": cfg.to_dict(),
-                                                "seed": args.seed, "spacing_mm": args.spacing})
+    write_config(config_path(args.output), "fit-points", cfg, seed=args.seed, spacing_mm=args.spacing,
+                 iterations=args.iterations)
     return 0
-
-
-def _config_path(output: str) -> Path:
-    from AnatomyINRLib.io.formats import strip_extension
-
-    return Path(str(strip_extension(output)) + ".config.json")
 
 
 def _write_outputs(args, fit, mesh, reference, progress) -> dict:

@@ -75,10 +75,20 @@ class ProgressReporter:
         progress: "ProgressReporter | ProgressCallback | None",
         should_cancel: Optional[Callable[[], bool]] = None,
     ) -> "ProgressReporter":
-        """Accept a reporter, a bare callback or None (the public API takes any)."""
+        """Accept a reporter, a bare callback or None (the public API takes any).
+
+        A reporter given together with ``should_cancel`` is wrapped so that both
+        its own cancel check and ``should_cancel`` are honoured.
+        """
         if isinstance(progress, ProgressReporter):
-            return progress
+            if should_cancel is None:
+                return progress
+            return cls(progress._forward, should_cancel)
         return cls(progress, should_cancel)
+
+    def _forward(self, event: Progress) -> None:
+        """Re-emit an event through this reporter (callback, then its cancel check)."""
+        self.report(event.stage, event.fraction, event.message, **event.metrics)
 
     def check_cancel(self) -> None:
         """Raise :class:`Cancelled` if the caller asked to stop."""

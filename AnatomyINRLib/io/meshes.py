@@ -237,71 +237,32 @@ def _direction_names(poly) -> tuple:
 
 def _polydata_to_arrays(path: Path, poly, lps: bool):
     """Triangulated (vertices RAS, faces, point_data) with unused points removed."""
-    import vtk
-    from vtkmodules.util.numpy_support import vtk_to_numpy
+    from AnatomyINRLib.meshing.vtk_bridge import mesh_from_polydata
 
-    tri = vtk.vtkTriangleFilter()
-    tri.SetInputData(poly)
-    tri.PassVertsOff()
-    tri.PassLinesOff()
-    tri.Update()
-    out = tri.GetOutput()
-    polys = out.GetPolys()
-    if polys.GetNumberOfCells() == 0:
-        raise InputError(f"path {str(path)!r}: the file has no surface triangles (only points or lines?)")
-    faces = vtk_to_numpy(polys.GetConnectivityArray()).astype(np.int64).reshape(-1, 3)
-    vertices = vtk_to_numpy(out.GetPoints().GetData()).astype(np.float64)
-    data = {}
-    pd = out.GetPointData()
-    for i in range(pd.GetNumberOfArrays()):
-        arr = pd.GetArray(i)  # None for string arrays, which have no numeric meaning here
-        if arr is not None and arr.GetName():
-            data[arr.GetName()] = np.array(vtk_to_numpy(arr))
+    mesh = mesh_from_polydata(poly, name=f"path {str(path)!r}")
+    vertices, data = mesh.vertices, dict(mesh.point_data)
     if lps:
         vertices = vertices * _FLIP
-        for name in _direction_names(out):
+        for name in _direction_names(poly):
             if name in data and data[name].ndim == 2 and data[name].shape[1] == 3:
                 data[name] = data[name] * _FLIP
-    used = np.unique(faces)
-    if len(used) < len(vertices):  # drop points left over from lines/verts
-        remap = np.full(len(vertices), -1, dtype=np.int64)
-        remap[used] = np.arange(len(used))
-        faces, vertices = remap[faces], vertices[used]
-        data = {k: v[used] for k, v in data.items()}
-    return vertices, faces, data
+    return vertices, mesh.faces, data
 
 
 def _arrays_to_polydata(mesh: TriangleMesh, frame: str, with_data: bool):
-    import vtk
-    from vtkmodules.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray
+    """vtkPolyData of the mesh in the file's frame (points and "normals" negated in x, y for LPS)."""
+    from AnatomyINRLib.meshing.vtk_bridge import polydata_from_mesh
 
     flip = _FLIP if frame == "LPS" else np.ones(3)
-    points = vtk.vtkPoints()
-    points.SetData(numpy_to_vtk(np.ascontiguousarray(mesh.vertices * flip), deep=True))
-    offsets = np.arange(0, 3 * mesh.n_faces + 1, 3, dtype=np.int64)
-    cells = vtk.vtkCellArray()
-    cells.SetData(numpy_to_vtkIdTypeArray(offsets, deep=True),
-                  numpy_to_vtkIdTypeArray(np.ascontiguousarray(mesh.faces.reshape(-1)), deep=True))
-    poly = vtk.vtkPolyData()
-    poly.SetPoints(points)
-    poly.SetPolys(cells)
     if not with_data:
-        return poly
+        return polydata_from_mesh(mesh, point_data=False, vertices=mesh.vertices * flip)
+    data = {}
     for name, values in mesh.point_data.items():
         arr = np.asarray(values)
-        if arr.dtype == bool:
-            arr = arr.astype(np.uint8)
-        if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr) or arr.ndim > 2:
-            raise InputError(f"point_data[{name!r}]: cannot store dtype {arr.dtype} with shape {arr.shape} in a VTK file")
         is_normals = str(name).lower() == "normals" and arr.ndim == 2 and arr.shape[1] == 3
-        if is_normals:
-            arr = arr * flip
-        vtk_arr = numpy_to_vtk(np.ascontiguousarray(arr), deep=True)
-        vtk_arr.SetName(str(name))
-        poly.GetPointData().AddArray(vtk_arr)
-        if is_normals:
-            poly.GetPointData().SetNormals(vtk_arr)
-    return poly
+        data[name] = arr * flip if is_normals and np.issubdtype(arr.dtype, np.number) else arr
+    framed = TriangleMesh(mesh.vertices * flip, mesh.faces, data)
+    return polydata_from_mesh(framed)
 
 
 def _write_polydata(poly, tmp: Path, ext: str, frame: str) -> bool:

@@ -140,9 +140,10 @@ def marching_cubes(volume: np.ndarray, level: float, backend: str = "vtk") -> tu
     out = flying.GetOutput()
     if out.GetNumberOfPoints() == 0:
         return np.zeros((0, 3)), np.zeros((0, 3), np.int64)
-    verts = numpy_support.vtk_to_numpy(out.GetPoints().GetData()).astype(np.float64)[:, ::-1]
-    faces = numpy_support.vtk_to_numpy(out.GetPolys().GetConnectivityArray()).astype(np.int64).reshape(-1, 3)
-    return np.ascontiguousarray(verts), faces
+    from AnatomyINRLib.meshing.vtk_bridge import mesh_from_polydata
+
+    mesh = mesh_from_polydata(out, name="marching cubes output", point_data=False)
+    return np.ascontiguousarray(mesh.vertices[:, ::-1]), mesh.faces
 
 
 def _sample_volume(volume: np.ndarray, grid: ImageGrid, points: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from AnatomyINRLib.meshing.config import MeshingConfig
 from AnatomyINRLib.meshing.grid import FieldEvaluator, estimate_memory_mb, geometry_grid
 from AnatomyINRLib.meshing.narrowband import SampledField, dense_sample, narrowband_sample
 from AnatomyINRLib.meshing.topology import edge_table
+from AnatomyINRLib.meshing.vtk_bridge import polydata_from_mesh
 
 
 def _check_reference(reference, name: str = "reference") -> ImageGrid:
@@ -123,16 +124,8 @@ def voxelize_mesh(mesh: TriangleMesh, reference: ImageGrid, label: int = 1) -> I
     open_edges = int(np.count_nonzero(edge_table(mesh.faces).counts == 1))
     if open_edges:
         raise InputError(f"mesh: not closed ({open_edges} boundary edges); voxelize_mesh needs a closed surface")
-    ijk = reference.world_to_index(mesh.vertices)
-    points = vtk.vtkPoints()
-    points.SetData(numpy_support.numpy_to_vtk(np.ascontiguousarray(ijk), deep=True))
-    cells = vtk.vtkCellArray()
-    offsets = np.arange(0, 3 * mesh.n_faces + 1, 3, dtype=np.int64)
-    cells.SetData(numpy_support.numpy_to_vtkIdTypeArray(offsets, deep=True),
-                  numpy_support.numpy_to_vtkIdTypeArray(np.ascontiguousarray(mesh.faces.reshape(-1)), deep=True))
-    poly = vtk.vtkPolyData()
-    poly.SetPoints(points)
-    poly.SetPolys(cells)
+    # The stencil works in voxel index space: the same triangles with (i, j, k) coordinates.
+    poly = polydata_from_mesh(mesh, point_data=False, vertices=reference.world_to_index(mesh.vertices))
     ni, nj, nk = reference.shape
     stencil = vtk.vtkPolyDataToImageStencil()
     stencil.SetInputData(poly)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from AnatomyINRLib.core.types import TriangleMesh
-from AnatomyINRLib.blend.mesh_sdf import MeshSDF
+from AnatomyINRLib.meshing.mesh_sdf import MeshSDF
 from AnatomyINRLib.meshing.grid import make_grid
 from AnatomyINRLib.meshing.labelmap import voxelize_mesh
 

@@ -3,6 +3,9 @@
     fit = fit_points(points, preset="default", seed=0)
     mesh = extract_mesh(fit.field, spacing_mm=0.5)
     mask = labelmap(fit.field, reference_image)
+
+Entry functions: :func:`fit_points`, :func:`extract_mesh`, :func:`labelmap`
+(:func:`sdf_image` is the labelmap's float sibling, used by the CLI's ``--output-sdf``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from AnatomyINRLib.core.config import check_int, check_positive
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.types import ImageGrid, PointSet, TriangleMesh
+from AnatomyINRLib.meshing.config import MeshingConfig
 from AnatomyINRLib.nn.field import NeuralField
 from AnatomyINRLib.surface.config import PRESETS, SurfaceFitConfig, preset_config
 from AnatomyINRLib.surface.fit import SDFFit, fit_sdf
@@ -64,13 +68,13 @@ def resolve_config(preset: str = "default", config: Optional[SurfaceFitConfig] =
 
 def fit_points(
     points,
-    preset: str = "default",
     *,
+    preset: str = "default",
     config: Optional[SurfaceFitConfig] = None,
     init_field: Optional[NeuralField] = None,
+    iterations: Optional[int] = None,
     seed: int = 0,
     device: str = "auto",
-    iterations: Optional[int] = None,
     progress: "ProgressReporter | Callable | None" = None,
     should_cancel: Optional[Callable[[], bool]] = None,
 ) -> SurfaceFit:
@@ -85,7 +89,7 @@ def fit_points(
         init_field: Previous fit to warm-start from (live re-fitting when points move).
         seed: Seed of initialisation and sampling (same seed, same result on one device).
         device: "auto", "cpu", "cuda" or "mps".
-        iterations: Override the iteration budget.
+        iterations: Override the iteration budget (None = the config's; 0 is rejected).
         progress: ProgressReporter or callback receiving Progress events.
         should_cancel: Polled at every progress event; True raises Cancelled.
 
@@ -184,6 +188,7 @@ def extract_mesh(
     *,
     points: Optional[np.ndarray] = None,
     largest_component: bool = True,
+    config: "MeshingConfig | None" = None,
     progress: "ProgressReporter | Callable | None" = None,
     should_cancel: Optional[Callable[[], bool]] = None,
 ) -> TriangleMesh:
@@ -199,22 +204,30 @@ def extract_mesh(
         bounds: (2, 3) RAS mm box; default: from ``points`` or the field frame.
         points: Points whose box (padded) bounds the extraction.
         largest_component: Keep only the largest connected piece.
+        config: Full meshing configuration; when given, ``spacing_mm`` and
+            ``largest_component`` are taken from it.
         progress: Reporter or callback ("extract" events).
         should_cancel: Cancel check.
 
     Returns:
         Outward-oriented, watertight TriangleMesh in RAS mm.
     """
-    from AnatomyINRLib.meshing import MeshingConfig, extract_surface
+    from AnatomyINRLib.meshing import extract_surface
 
-    check_positive("spacing_mm", spacing_mm)
+    if config is not None:
+        if not isinstance(config, MeshingConfig):
+            raise InputError(f"config: expected a MeshingConfig, got {type(config).__name__}")
+        config.validate()
+        spacing_mm, cfg = config.spacing_mm, config
+    else:
+        check_positive("spacing_mm", spacing_mm)
+        cfg = MeshingConfig(spacing_mm=float(spacing_mm), largest_component=largest_component)
     reporter = ProgressReporter.wrap(progress, should_cancel)
     if bounds is None:
         if not isinstance(field, NeuralField):
             raise InputError("bounds: required when field is not a NeuralField")
         bounds = extraction_bounds(field, points)
     bounds = np.asarray(bounds, dtype=np.float64)
-    cfg = MeshingConfig(spacing_mm=float(spacing_mm), largest_component=largest_component)
     t0 = time.perf_counter()
     result = extract_surface(BoxClippedField(field, bounds), bounds, cfg, reporter)
     if _touches_box(result.mesh, bounds, spacing_mm) and isinstance(field, NeuralField) and points is not None:
@@ -245,8 +258,15 @@ def keep_largest_region(mask: np.ndarray) -> np.ndarray:
     return labels == int(np.argmax(sizes))
 
 
-def labelmap(field: Callable, reference: ImageGrid, label: int = 1, progress=None, should_cancel=None,
-             largest_component: bool = True) -> ImageGrid:
+def labelmap(
+    field: Callable,
+    reference: ImageGrid,
+    *,
+    label: int = 1,
+    largest_component: bool = True,
+    progress: "ProgressReporter | Callable | None" = None,
+    should_cancel: Optional[Callable[[], bool]] = None,
+) -> ImageGrid:
     """Inside mask of the field on the reference image geometry (uint8, exactly its grid).
 
     With ``largest_component`` (default, as for meshes) only the largest
@@ -262,7 +282,7 @@ def labelmap(field: Callable, reference: ImageGrid, label: int = 1, progress=Non
     return image
 
 
-def sdf_image(field: Callable, reference: ImageGrid, progress=None, should_cancel=None) -> ImageGrid:
+def sdf_image(field: Callable, reference: ImageGrid, *, progress=None, should_cancel=None) -> ImageGrid:
     """Signed distance (mm, float32) sampled at the reference image's voxel centres."""
     from AnatomyINRLib.meshing import sdf_volume
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import trimesh
 
+from AnatomyINRLib.blend import BlendConfig
 from AnatomyINRLib.cli import main
 from AnatomyINRLib.core.types import TriangleMesh
 from AnatomyINRLib.io import read_mesh, write_mesh
@@ -35,6 +36,11 @@ def test_blend_round_trip_writes_mesh_and_report(tmp_path, capsys):
     mesh = read_mesh(out)
     assert mesh.n_faces == report["surface"]["n_faces"]
     assert mesh.signed_volume() == pytest.approx(report["surface"]["volume_mm3"], rel=1e-3)
+    data = json.loads((tmp_path / "out.config.json").read_text())
+    assert data["command"] == "blend" and data["inputs"] == [a, b] and data["seed"] == 0
+    config = BlendConfig.from_dict(data["config"])
+    assert config == BlendConfig(radius_mm=1.5, spacing_mm=0.6) and config.to_dict() == report["config"]
+    assert config.fit_preset is None   # no --preset: blend's own fit settings
 
 
 def test_blend_clip_plane_and_per_input_radii(tmp_path):
@@ -45,6 +51,8 @@ def test_blend_clip_plane_and_per_input_radii(tmp_path):
                  "--clip-plane", "10", "-20", "10", "0", "0", "1"])
     assert code == 0
     assert read_mesh(out).vertices[:, 2].max() == pytest.approx(10.0, abs=0.35)
+    data = json.loads((tmp_path / "out.config.json").read_text())
+    assert data["radii"] == [0.0, 0.5] and data["global_planes"] == [{"origin_mm": [10.0, -20.0, 10.0], "normal": [0.0, 0.0, 1.0]}]
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -8,7 +8,7 @@ import trimesh
 
 from AnatomyINRLib.blend.config import BlendConfig
 from AnatomyINRLib.blend.openmesh import ClipPlane
-from AnatomyINRLib.blend.pipeline import blend_surfaces
+from AnatomyINRLib.blend.api import blend_surfaces
 from AnatomyINRLib.blend.sources import BlendInput
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.types import PointSet, TriangleMesh
@@ -44,7 +44,7 @@ def _capsule_sdf(p, axis, length=20.0, radius=3.0):
 def test_two_overlapping_capsules_give_one_clean_surface():
     # A cross: the arm ends are > 3k from the other capsule, where smin = min.
     a, b = _capsule([0, 0, 1], length=30.0), _capsule([1, 0, 0], length=30.0)
-    res = blend_surfaces([a, b], BlendConfig(radius_mm=1.5, spacing_mm=0.5))
+    res = blend_surfaces([a, b], config=BlendConfig(radius_mm=1.5, spacing_mm=0.5))
     q = res.report["surface"]
     assert q["ok"] and q["watertight"] and q["manifold"] and q["n_components"] == 1
     assert q["self_intersections"] == 0 and q["n_components_before_selection"] == 1
@@ -61,12 +61,12 @@ def test_two_overlapping_capsules_give_one_clean_surface():
 def test_clip_plane_cuts_flat_end_and_disjoint_inputs_are_reported():
     a = _capsule([0, 0, 1])
     plane = ClipPlane(ORIGIN + [0, 0, 5.0], [0, 0, 1])
-    res = blend_surfaces([a], BlendConfig(spacing_mm=0.5), global_planes=[plane])
+    res = blend_surfaces([a], config=BlendConfig(spacing_mm=0.5), global_planes=[plane])
     top = res.mesh.vertices[:, 2].max()
     assert top == pytest.approx(ORIGIN[2] + 5.0, abs=0.3)
     assert res.report["surface"]["ok"]
     far = TriangleMesh(a.vertices + [40.0, 0, 0], a.faces)
-    split = blend_surfaces([a, far], BlendConfig(spacing_mm=0.75))
+    split = blend_surfaces([a, far], config=BlendConfig(spacing_mm=0.75))
     # Two separate vessels cannot make one surface: the largest is kept and the report says so.
     assert split.report["surface"]["n_components_before_selection"] == 2
     assert split.report["surface"]["n_components"] == 1
@@ -77,7 +77,7 @@ def test_point_set_input_is_fitted_and_blended():
     u = rng.normal(size=(300, 3))
     pts = ORIGIN + [7.0, 0, 6.0] + 4.0 * u / np.linalg.norm(u, axis=1, keepdims=True)   # sphere r=4
     cfg = BlendConfig(radius_mm=1.0, spacing_mm=0.6, fit_preset="fast", fit_iterations=150)
-    res = blend_surfaces([_capsule([0, 0, 1]), BlendInput(PointSet(pts), name="ball")], cfg, seed=1, device="cpu")
+    res = blend_surfaces([_capsule([0, 0, 1]), BlendInput(PointSet(pts), name="ball")], config=cfg, seed=1, device="cpu")
     assert res.report["inputs"][1]["method"] == "inr" and res.report["inputs"][1]["name"] == "ball"
     assert res.report["surface"]["ok"]
     ball = res.report["fidelity_away_from_junctions"][1]
@@ -94,13 +94,13 @@ def test_bad_inputs_are_refused():
 
 
 def test_prepared_inputs_reblend_with_other_radii():
-    from AnatomyINRLib.blend.pipeline import blend_prepared, prepare_inputs
+    from AnatomyINRLib.blend import blend_prepared, prepare_inputs
 
     a, b = _capsule([0, 0, 1], length=30.0), _capsule([1, 0, 0], length=30.0)
-    prepared = prepare_inputs([a, b], BlendConfig(radius_mm=0.5, spacing_mm=0.5))
+    prepared = prepare_inputs([a, b], config=BlendConfig(radius_mm=0.5, spacing_mm=0.5))
     volumes = []
     for k in (0.0, 0.5, 3.0):
-        res = blend_prepared(prepared, BlendConfig(radius_mm=k, spacing_mm=0.5))
+        res = blend_prepared(prepared, config=BlendConfig(radius_mm=k, spacing_mm=0.5))
         assert res.report["surface"]["ok"]
         volumes.append(res.report["surface"]["volume_mm3"])
     # A larger fillet only adds material at the junction (smin ≤ min).
@@ -110,6 +110,6 @@ def test_prepared_inputs_reblend_with_other_radii():
 
 def test_remeshing_reaches_the_target_edge_length():
     a = _capsule([0, 0, 1], length=30.0)
-    res = blend_surfaces([a], BlendConfig(spacing_mm=0.5, remesh_edge_mm=1.2))
+    res = blend_surfaces([a], config=BlendConfig(spacing_mm=0.5, remesh_edge_mm=1.2))
     assert res.report["mean_edge_mm"] == pytest.approx(1.2, rel=0.15)
     assert res.report["surface"]["ok"]

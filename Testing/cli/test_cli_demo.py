@@ -20,6 +20,13 @@ def test_demo_smoke(tmp_path):
     # Even a short fit recovers the phantom well; a broken frame or sign would give Dice near 0.
     assert metrics["scores"]["dice"] > 0.85
     assert "Dice" in res.stdout
+    from AnatomyINRLib.surface import SurfaceFitConfig
+    from AnatomyINRLib.surface.config import preset_config
+
+    data = json.loads((out / "aaa_surface.config.json").read_text())
+    assert data["command"] == "demo" and (data["points"], data["iterations"], data["seed"]) == (150, 150, 0)
+    config = SurfaceFitConfig.from_dict(data["config"])
+    assert config == preset_config("fast") and data["config"] == metrics["config"]
 
 
 def test_demo_rejects_bad_arguments(tmp_path):

@@ -65,6 +65,17 @@ def test_fit_points_writes_every_output(fitted):
     assert not list(tmp.glob(".*tmp*")), "temporary files left behind"
 
 
+def test_fit_points_config_json_round_trips(fitted):
+    from AnatomyINRLib.surface import SurfaceFitConfig
+    from AnatomyINRLib.surface.config import preset_config
+
+    tmp, _ = fitted
+    data = json.loads((tmp / "surface.config.json").read_text())
+    assert data["command"] == "fit-points" and data["seed"] == 0 and data["iterations"] == 200
+    config = SurfaceFitConfig.from_dict(data["config"])
+    assert config == preset_config("fast") and config.to_dict() == data["config"]
+
+
 def test_json_progress_is_one_object_per_line(fitted):
     _, res = fitted
     events = [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
@@ -111,6 +122,12 @@ def test_extract_remeshes_the_saved_field(fitted):
     report = json.loads((tmp / "extract.json").read_text())
     assert report["mesh"]["watertight"]
     assert report["volume_mm3"] == pytest.approx(4 / 3 * np.pi * 15.0**3, rel=0.06)
+    from AnatomyINRLib.meshing import MeshingConfig
+
+    data = json.loads((tmp / "remeshed.config.json").read_text())
+    assert data["command"] == "extract" and data["inr"] == str(tmp / "field.safetensors")
+    config = MeshingConfig.from_dict(data["config"])
+    assert config == MeshingConfig(spacing_mm=0.7, largest_component=True)
 
 
 def test_warm_start_from_saved_field(fitted, tmp_path):

@@ -99,3 +99,20 @@ def test_devices_and_generators():
     a = torch.rand(3, generator=make_generator(5))
     b = torch.rand(3, generator=make_generator(5))
     assert torch.equal(a, b)
+
+
+def test_wrap_keeps_a_reporter_and_adds_should_cancel():
+    from AnatomyINRLib.core.errors import Cancelled
+    from AnatomyINRLib.core.progress import ProgressReporter
+
+    seen = []
+    inner = ProgressReporter(seen.append)
+    assert ProgressReporter.wrap(inner) is inner
+    stop = {"now": False}
+    outer = ProgressReporter.wrap(inner, lambda: stop["now"])
+    outer.report("fit", 0.5, "half", loss=1.0)
+    assert [(e.stage, e.fraction, e.metrics) for e in seen] == [("fit", 0.5, {"loss": 1.0})]
+    stop["now"] = True
+    with pytest.raises(Cancelled):
+        outer.report("fit", 0.6)
+    assert len(seen) == 2  # the event is delivered, then cancellation is honoured

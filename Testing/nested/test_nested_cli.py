@@ -9,6 +9,8 @@ import pytest
 
 from AnatomyINRLib.cli import main
 from AnatomyINRLib.io import load_inr, read_mesh, write_points
+from AnatomyINRLib.nested import NestedFitConfig
+from AnatomyINRLib.nested.config import nested_preset
 from AnatomyINRLib.phantoms.nested import NestedAAAPhantom
 
 
@@ -43,6 +45,10 @@ def test_round_trip_three_surfaces(tmp_path, point_files, capsys):
     assert all("thickness_mm" in m.point_data for m in meshes)
     assert meshes[0].signed_volume() < meshes[1].signed_volume() < meshes[2].signed_volume()
     assert np.min(meshes[1].point_data["thickness_mm"]) > 0.5 - 1.0      # t_min up to the 1 mm grid
+    data = json.loads((tmp_path / "aaa.config.json").read_text())
+    assert data["command"] == "fit-nested" and data["outputs"] == rep["outputs"] and data["iterations"] == 120
+    config = NestedFitConfig.from_dict(data["config"])
+    assert config == nested_preset("fast", min_thickness_mm=0.5) and config.to_dict() == rep["config"]
     field, _ = load_inr(tmp_path / "aaa.safetensors")
     values = field(np.random.default_rng(0).uniform(-500, 500, (2000, 3)))
     assert values.shape == (2000, 3) and np.all(values[:, :-1] >= values[:, 1:])

@@ -69,6 +69,7 @@ def test_presets_match_the_library():
     from AnatomyINRLib.surface.config import PRESETS
 
     assert tuple(PRESETS) == compute.PRESETS
+    assert compute.PRESET_CHOICES == ("auto",) + compute.PRESETS
 
 
 @pytest.mark.parametrize("options, count, message", [
@@ -116,6 +117,7 @@ def test_worker_arguments_are_what_the_cli_parses(tmp_path):
     default = build_parser().parse_args(worker_command("python", "blend", compute.workerArguments(
         files, ["a.vtp", "b.vtp"], compute.BlendOptions()))[3:])
     assert default.radii is None and not default.no_clip_ends
+    assert compute.BlendOptions().preset == compute.AUTO_PRESET and default.preset is None  # blend's own fit settings
 
 
 def test_complete_run_reads_only_after_success_and_always_cleans_up():

@@ -161,7 +161,7 @@ def test_three_capsules_through_the_worker(tmp_path):
 
 def test_two_surfaces_table_rows_from_the_library_measures():
     """Two surfaces (no inner wall): lumen and 'thrombus and wall', from analytic capsules measured in process."""
-    from AnatomyINRLib.nested import add_thickness_maps, mesh_violations, neighbour_distances, volumes
+    from AnatomyINRLib.nested.analysis import add_thickness_maps, mesh_violations, neighbour_distances, volumes
     from AnatomyINRLib.nested.analysis import thickness_stats
     from AnatomyINRLib.nested.pipeline import extract_nested
 

@@ -27,7 +27,7 @@ def _sphere_points(n, seed=0):
 @pytest.fixture(scope="module")
 def sphere_fit():
     torch.set_num_threads(1)
-    return api.fit_points(_sphere_points(150), "fast", seed=0, device="cpu", iterations=250)
+    return api.fit_points(_sphere_points(150), preset="fast", seed=0, device="cpu", iterations=250)
 
 
 def test_fit_recovers_the_sphere_in_world_mm(sphere_fit):
@@ -64,9 +64,9 @@ def test_report_holds_what_the_cli_promises(sphere_fit):
 
 def test_same_seed_same_field_different_seed_different_field():
     pts = _sphere_points(60, seed=4)
-    a = api.fit_points(pts, "fast", seed=7, device="cpu", iterations=40)
-    b = api.fit_points(pts, "fast", seed=7, device="cpu", iterations=40)
-    c = api.fit_points(pts, "fast", seed=8, device="cpu", iterations=40)
+    a = api.fit_points(pts, preset="fast", seed=7, device="cpu", iterations=40)
+    b = api.fit_points(pts, preset="fast", seed=7, device="cpu", iterations=40)
+    c = api.fit_points(pts, preset="fast", seed=8, device="cpu", iterations=40)
     probe = _sphere_points(30, seed=9) * 1.1 - CENTER * 0.1
     np.testing.assert_array_equal(a.field(probe), b.field(probe))
     assert np.abs(a.field(probe) - c.field(probe)).max() > 1e-6
@@ -74,7 +74,7 @@ def test_same_seed_same_field_different_seed_different_field():
 
 def test_outlier_point_is_flagged():
     pts = np.vstack([_sphere_points(150, seed=1), CENTER + [0, 0, RADIUS + 9.0]])
-    fit = api.fit_points(pts, "fast", seed=0, device="cpu", iterations=250)
+    fit = api.fit_points(pts, preset="fast", seed=0, device="cpu", iterations=250)
     assert fit.outliers[-1]
     assert fit.residuals_mm[-1] > 3.0
     assert fit.outliers[:-1].mean() < 0.05
@@ -82,7 +82,7 @@ def test_outlier_point_is_flagged():
 
 def test_warm_start_after_moving_points_is_shorter_and_accurate(sphere_fit):
     moved = _sphere_points(150) + [1.0, 0.0, 0.0]
-    fit = api.fit_points(moved, "fast", init_field=sphere_fit.field, seed=0, device="cpu")
+    fit = api.fit_points(moved, preset="fast", init_field=sphere_fit.field, seed=0, device="cpu")
     assert fit.report["warm_started"]
     assert fit.report["iterations"] < preset_config("fast").optim.iterations
     probe = CENTER + [1.0, 0, 0] + np.array([[RADIUS, 0, 0], [-RADIUS, 0, 0], [0, RADIUS, 0]])
@@ -92,25 +92,25 @@ def test_warm_start_after_moving_points_is_shorter_and_accurate(sphere_fit):
 
 def test_progress_events_and_cancellation():
     events = []
-    api.fit_points(_sphere_points(40), "fast", device="cpu", iterations=100, progress=events.append)
+    api.fit_points(_sphere_points(40), preset="fast", device="cpu", iterations=100, progress=events.append)
     fit_events = [e for e in events if e.stage == "fit"]
     assert fit_events and isinstance(fit_events[0], Progress)
     assert fit_events[-1].fraction == 1.0
     assert all(0.0 <= e.fraction <= 1.0 for e in events)
     with pytest.raises(Cancelled):
-        api.fit_points(_sphere_points(40), "fast", device="cpu", iterations=100, should_cancel=lambda: True)
+        api.fit_points(_sphere_points(40), preset="fast", device="cpu", iterations=100, should_cancel=lambda: True)
 
 
 def test_bad_arguments_are_named():
     pts = _sphere_points(40)
     with pytest.raises(InputError, match="preset"):
-        api.fit_points(pts, "turbo")
+        api.fit_points(pts, preset="turbo")
     with pytest.raises(InputError, match="iterations"):
-        api.fit_points(pts, "fast", iterations=0)
+        api.fit_points(pts, preset="fast", iterations=0)
     with pytest.raises(InputError, match="device"):
-        api.fit_points(pts, "fast", device="tpu")
+        api.fit_points(pts, preset="fast", device="tpu")
     with pytest.raises(InputError, match="init_field"):
-        api.fit_points(pts, "fast", init_field="previous.pt")
+        api.fit_points(pts, preset="fast", init_field="previous.pt")
 
 
 def test_paper_preset_is_the_papers_setup():
@@ -146,7 +146,7 @@ def test_convergence_test_stops_early_and_is_reported():
 
 
 def test_paper_preset_runs():
-    fit = api.fit_points(_sphere_points(40), "paper", device="cpu", iterations=3)
+    fit = api.fit_points(_sphere_points(40), preset="paper", device="cpu", iterations=3)
     assert fit.report["iterations"] == 3 and fit.report["preset"] == "paper"
     assert np.all(np.isfinite(fit.residuals_mm))
 

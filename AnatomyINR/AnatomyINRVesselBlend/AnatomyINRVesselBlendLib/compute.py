@@ -26,6 +26,10 @@ from typing import Optional, Sequence, Union
 from AnatomyINRLib.core.types import PointSet, TriangleMesh
 
 PRESETS = ("fast", "default", "accurate", "paper")  # AnatomyINRLib.surface.config.PRESETS (tested)
+# "auto": no preset is passed, so the library uses blend's own fit settings (the default
+# preset with a shorter budget and lighter sampling); a named preset is used as defined.
+AUTO_PRESET = "auto"
+PRESET_CHOICES = (AUTO_PRESET,) + PRESETS
 MIN_INPUTS = 2
 MIN_POINTS = 10  # a point-set input is fitted with an INR: too few points give no closed surface
 OUTPUT_COLOR = (0.85, 0.37, 0.32)
@@ -39,7 +43,7 @@ class BlendOptions:
     Attributes:
         radiusMm: Fillet radius k of the smooth union (0 = plain union).
         spacingMm: Grid spacing of the output surface.
-        preset: INR fit preset for point sets and open meshes.
+        preset: INR fit preset for point sets and open meshes; "auto" = the blend's own settings.
         clipOpenEnds: Cut the INRs of open vessel meshes flat at their open ends.
         radiiMm: Optional per-input radius (one per input): where that input
             joins the inputs listed before it; None = ``radiusMm`` everywhere.
@@ -51,7 +55,7 @@ class BlendOptions:
 
     radiusMm: float = 2.0
     spacingMm: float = 0.5
-    preset: str = "default"
+    preset: str = AUTO_PRESET
     clipOpenEnds: bool = True
     radiiMm: Optional[list] = None
     seed: int = 0
@@ -61,8 +65,8 @@ class BlendOptions:
 
     def validate(self, inputCount: int) -> None:
         """Raise ValueError naming the first invalid option."""
-        if self.preset not in PRESETS:
-            raise ValueError(f"preset: expected one of {', '.join(PRESETS)}, got {self.preset!r}")
+        if self.preset not in PRESET_CHOICES:
+            raise ValueError(f"preset: expected one of {', '.join(PRESET_CHOICES)}, got {self.preset!r}")
         for name, value in [("radiusMm", self.radiusMm)] + [(f"radiiMm[{i}]", r) for i, r in enumerate(self.radiiMm or [])]:
             if not (math.isfinite(value) and 0.0 <= value <= MAX_RADIUS_MM):
                 raise ValueError(f"{name}: expected a fillet radius in [0, {MAX_RADIUS_MM:g}] mm, got {value}")
@@ -148,7 +152,7 @@ def workerArguments(files: WorkFiles, inputPaths: Sequence[str], options: BlendO
     return cli_arguments(inputPaths, (
         ("--output", files.mesh), ("--radius", float(options.radiusMm)),
         ("--radii", [float(r) for r in options.radiiMm] if options.radiiMm is not None else None),
-        ("--spacing", float(options.spacingMm)), ("--preset", options.preset),
+        ("--spacing", float(options.spacingMm)), ("--preset", None if options.preset == AUTO_PRESET else options.preset),
         ("--no-clip-ends", not options.clipOpenEnds), ("--iterations", options.iterations),
         ("--seed", options.seed), ("--device", options.device), ("--threads", options.threads),
         ("--report", files.report),

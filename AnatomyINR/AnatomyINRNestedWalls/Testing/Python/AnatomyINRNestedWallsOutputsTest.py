@@ -21,7 +21,8 @@ RADII = {"lumen": 7.0, "inner": 10.0, "outer": 12.0}
 
 def capsuleResult(names) -> compute.NestedResult:
     """A NestedResult of concentric capsules (axis S, 40 mm), measured like the worker does."""
-    from AnatomyINRLib.nested import add_thickness_maps, max_diameter, mesh_violations, neighbour_distances, volumes
+    from AnatomyINRLib.nested.analysis import add_thickness_maps, mesh_violations, neighbour_distances, volumes
+    from AnatomyINRLib.nested.diameter import max_diameter
     from AnatomyINRLib.nested.analysis import thickness_stats
     from AnatomyINRLib.nested.pipeline import extract_nested
     from AnatomyINRLib.phantoms.tubes import Capsule

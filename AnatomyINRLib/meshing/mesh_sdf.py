@@ -26,6 +26,9 @@ into connected regions (each region lies wholly inside or outside; one
 winding number per inner region decides it). The truncated field
 sign·min(|d|, T) is still 1-Lipschitz and has the same zero set, which is
 all a union with blend radius k < T needs (see ``blend.union``).
+
+Used by blending (closed-mesh inputs) and nested walls (thickness maps,
+violations), hence its home in ``meshing``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.types import TriangleMesh
 from AnatomyINRLib.meshing.postprocess import clean_mesh, orient_outward, winding_number
 from AnatomyINRLib.meshing.topology import edge_table
+from AnatomyINRLib.meshing.vtk_bridge import polydata_from_mesh
 
 _BARY_EPS = 1e-9  # barycentric coordinate below which the closest point is on an edge/vertex
 
@@ -212,17 +216,8 @@ def _barycentric(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> 
 def _vtk_locator(mesh: TriangleMesh):
     """A built vtkStaticCellLocator over the mesh triangles (cell id = face index)."""
     import vtk
-    from vtk.util import numpy_support
 
-    points = vtk.vtkPoints()
-    points.SetData(numpy_support.numpy_to_vtk(np.ascontiguousarray(mesh.vertices), deep=True))
-    cells = vtk.vtkCellArray()
-    offsets = np.arange(0, 3 * mesh.n_faces + 1, 3, dtype=np.int64)
-    cells.SetData(numpy_support.numpy_to_vtkIdTypeArray(offsets, deep=True),
-                  numpy_support.numpy_to_vtkIdTypeArray(np.ascontiguousarray(mesh.faces.reshape(-1)), deep=True))
-    poly = vtk.vtkPolyData()
-    poly.SetPoints(points)
-    poly.SetPolys(cells)
+    poly = polydata_from_mesh(mesh, point_data=False)
     locator = vtk.vtkStaticCellLocator()
     locator.SetDataSet(poly)
     locator.BuildLocator()

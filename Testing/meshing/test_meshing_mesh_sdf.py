@@ -1,4 +1,4 @@
-"""Exact mesh SDF: analytic box and sphere, orientation, truncation, open meshes, self-intersections."""
+"""Exact mesh SDF (analytic box and sphere, orientation, truncation, open meshes refused) and self-intersections."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import pytest
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from AnatomyINRLib.blend.checks import count_self_intersections
-from AnatomyINRLib.blend.mesh_sdf import MeshSDF
-from AnatomyINRLib.blend.openmesh import boundary_loops, outward_normals
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.types import TriangleMesh
+from AnatomyINRLib.meshing import mesh_quality
+from AnatomyINRLib.meshing.mesh_sdf import MeshSDF
+from AnatomyINRLib.meshing.self_intersection import count_self_intersections
 
 CENTER = np.array([30.0, -12.0, 7.5])
 
@@ -70,21 +70,6 @@ def test_open_mesh_is_refused_and_bad_truncation():
         MeshSDF(TriangleMesh(ico.vertices, ico.faces), truncate_mm=-1.0)
 
 
-def test_open_tube_loops_and_outward_normals():
-    cyl = trimesh.creation.cylinder(radius=4.0, height=20.0, sections=48)
-    walls = np.abs(cyl.face_normals[:, 2]) < 0.5                  # drop both caps: an open tube along z
-    tube = TriangleMesh(cyl.vertices, cyl.faces[walls][:, ::-1])  # reversed: normals start inward
-    loops = boundary_loops(tube)
-    assert len(loops) == 2
-    for loop in loops:
-        assert loop.radius == pytest.approx(4.0, rel=1e-6)
-        assert abs(loop.normal[2]) == pytest.approx(1.0) and np.sign(loop.normal[2]) == np.sign(loop.centroid[2])
-    normals = outward_normals(tube)
-    used = np.unique(tube.faces)
-    radial = tube.vertices[used, :2] / np.linalg.norm(tube.vertices[used, :2], axis=1, keepdims=True)
-    assert np.all(np.einsum("ij,ij->i", normals[used, :2], radial) > 0.5)
-
-
 def test_self_intersections_found_only_when_present():
     ico = trimesh.creation.icosphere(subdivisions=3, radius=5.0)
     single = TriangleMesh(ico.vertices, ico.faces)
@@ -93,3 +78,6 @@ def test_self_intersections_found_only_when_present():
     both = TriangleMesh(np.vstack([ico.vertices, ico.vertices @ rot.T + [3.0, 0, 0]]),
                         np.vstack([ico.faces, ico.faces + len(ico.vertices)]))
     assert count_self_intersections(both) > 0
+    assert mesh_quality(single, check_self_intersections=True)["self_intersections"] == 0
+    assert mesh_quality(both, check_self_intersections=True)["self_intersections"] == count_self_intersections(both)
+    assert mesh_quality(both)["self_intersections"] is None  # off by default (slow on big meshes)
