@@ -1,8 +1,13 @@
 """Command-line interface: ``anatomy-inr <subcommand> ...``.
 
 Each subcommand lives in its own module exposing ``register(subparsers)``,
-which adds a parser whose ``func(args, progress)`` runs it. ``main`` maps
-library errors to one line on stderr and a non-zero exit (no traceback).
+which adds a parser whose ``func(args, progress)`` runs it, and optionally
+``paths(args) -> (inputs, outputs)`` (argument name → path) so that ``main``
+refuses an output that is an input or another output before any work. ``main``
+runs the subcommand inside one output transaction (all of its files are
+written, or none and every pre-existing file is untouched; SIGINT and SIGTERM
+included) and maps library errors to one line on stderr and a documented exit
+code (no traceback).
 
 Exit codes: 0 success, 2 bad input/arguments, 3 output not writable,
 4 fit or runtime failure, 5 missing dependency, 130 cancelled.
@@ -79,9 +84,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     warnings.showwarning = lambda msg, cat, *a, **k: print(f"anatomy-inr: warning: {msg}", file=sys.stderr)
     from AnatomyINRLib.cli.common import make_progress
 
+    from AnatomyINRLib.io.transaction import check_distinct_paths, output_transaction
+
     progress = make_progress(getattr(args, "json_progress", False))
     try:
-        return int(args.func(args, progress) or 0)
+        if getattr(args, "paths", None) is not None:
+            check_distinct_paths(*args.paths(args))  # before any work: no output may be an input
+        # Every file the subcommand writes is staged and committed together, or none is.
+        with output_transaction():
+            return int(args.func(args, progress) or 0)
     except KeyboardInterrupt:
         print("anatomy-inr: cancelled", file=sys.stderr)
         return 130
