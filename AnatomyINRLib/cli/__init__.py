@@ -16,6 +16,7 @@ Exit codes: 0 success, 2 bad input/arguments, 3 output not writable,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import sys
@@ -38,6 +39,7 @@ SUBCOMMAND_MODULES = (
     "AnatomyINRLib.cli.demo",
     "AnatomyINRLib.cli.fit_nested",
     "AnatomyINRLib.cli.blend",
+    "AnatomyINRLib.cli.serve",
 )
 
 
@@ -84,14 +86,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     warnings.showwarning = lambda msg, cat, *a, **k: print(f"anatomy-inr: warning: {msg}", file=sys.stderr)
     from AnatomyINRLib.cli.common import make_progress
 
+    return run_parsed(args, make_progress(getattr(args, "json_progress", False)))
+
+
+def run_parsed(args: argparse.Namespace, progress) -> int:
+    """Run one parsed subcommand; errors become one stderr line and an exit code.
+
+    Used by :func:`main` and by the persistent worker (``anatomy-inr serve``),
+    so a request there behaves exactly like the same command line.
+    """
     from AnatomyINRLib.io.transaction import check_distinct_paths, output_transaction
 
-    progress = make_progress(getattr(args, "json_progress", False))
     try:
         if getattr(args, "paths", None) is not None:
             check_distinct_paths(*args.paths(args))  # before any work: no output may be an input
-        # Every file the subcommand writes is staged and committed together, or none is.
-        with output_transaction():
+        # Every file the subcommand writes is staged and committed together, or none is
+        # (the server opts out: each of its requests is a transaction of its own).
+        transaction = output_transaction() if getattr(args, "transactional", True) else contextlib.nullcontext()
+        with transaction:
             return int(args.func(args, progress) or 0)
     except KeyboardInterrupt:
         print("anatomy-inr: cancelled", file=sys.stderr)

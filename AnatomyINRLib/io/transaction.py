@@ -143,8 +143,14 @@ class Terminated(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def _sigterm_unwinds() -> Iterator[None]:
-    """Turn SIGTERM into :class:`Terminated` for the duration (main thread only)."""
+    """Turn SIGTERM into :class:`Terminated` for the duration (main thread only).
+
+    A handler the host installed already (the persistent worker's) is kept.
+    """
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        yield
+        return
+    if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
         yield
         return
 
