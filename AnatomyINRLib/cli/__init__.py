@@ -43,6 +43,15 @@ SUBCOMMAND_MODULES = (
 )
 
 
+EXIT_CODES_HELP = """exit codes:
+  0    success
+  2    bad input or arguments (nothing was written)
+  3    an output cannot be written (nothing was written)
+  4    the fit or computation failed, or memory ran out (nothing was written)
+  5    a required Python package is missing (install the requirements)
+  130  cancelled (Ctrl-C, SIGTERM, or a cancel request; nothing was written)"""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that exits 2 with a one-line message (its default prints usage too)."""
 
@@ -52,7 +61,8 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every available subcommand."""
-    parser = _Parser(prog="anatomy-inr", description="Implicit neural representations of anatomy.")
+    parser = _Parser(prog="anatomy-inr", description="Implicit neural representations of anatomy.",
+                     epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"anatomy-inr {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -62,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name in SUBCOMMAND_MODULES:
         if importlib.util.find_spec(name) is not None:
             importlib.import_module(name).register(sub)
+    for subparser in sub.choices.values():  # every --help documents the exit codes
+        subparser.epilog = EXIT_CODES_HELP
+        subparser.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
 
 
@@ -111,6 +124,10 @@ def run_parsed(args: argparse.Namespace, progress) -> int:
     except AnatomyINRError as exc:
         print(f"anatomy-inr: error: {exc}", file=sys.stderr)
         return _exit_code(exc)
-    except (OSError, MemoryError) as exc:
+    except MemoryError:
+        print("anatomy-inr: error: out of memory: use fewer points, a coarser --spacing or a smaller network",
+              file=sys.stderr)
+        return 4
+    except OSError as exc:
         print(f"anatomy-inr: error: {exc}", file=sys.stderr)
-        return 3 if isinstance(exc, OSError) else 4
+        return 3

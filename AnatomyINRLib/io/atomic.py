@@ -53,7 +53,10 @@ def atomic_path(path: "str | os.PathLike") -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
+        try:
+            yield tmp_path
+        except OSError as exc:  # disk full, quota, I/O error inside a writer: name the output, one line
+            raise OutputError(f"output {str(path)!r}: could not be written ({exc.strerror or exc})") from exc
         # mkstemp creates 0600 files; give the output the permissions a plain open() would.
         os.chmod(tmp_path, 0o666 & ~_current_umask())
         transaction = active_transaction()
