@@ -1,8 +1,13 @@
 """Command-line interface: ``anatomy-inr <subcommand> ...``.
 
 Each subcommand lives in its own module exposing ``register(subparsers)``,
-which adds a parser whose ``func(args, progress)`` runs it. ``main`` maps
-library errors to one line on stderr and a non-zero exit (no traceback).
+which adds a parser whose ``func(args, progress)`` runs it, and optionally
+``paths(args) -> (inputs, outputs)`` (argument name → path) so that ``main``
+refuses an output that is an input or another output before any work. ``main``
+runs the subcommand inside one output transaction (all of its files are
+written, or none and every pre-existing file is untouched; SIGINT and SIGTERM
+included) and maps library errors to one line on stderr and a documented exit
+code (no traceback).
 
 Exit codes: 0 success, 2 bad input/arguments, 3 output not writable,
 4 fit or runtime failure, 5 missing dependency, 130 cancelled.
@@ -11,6 +16,7 @@ Exit codes: 0 success, 2 bad input/arguments, 3 output not writable,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import sys
@@ -33,7 +39,17 @@ SUBCOMMAND_MODULES = (
     "AnatomyINRLib.cli.demo",
     "AnatomyINRLib.cli.fit_nested",
     "AnatomyINRLib.cli.blend",
+    "AnatomyINRLib.cli.serve",
 )
+
+
+EXIT_CODES_HELP = """exit codes:
+  0    success
+  2    bad input or arguments (nothing was written)
+  3    an output cannot be written (nothing was written)
+  4    the fit or computation failed, or memory ran out (nothing was written)
+  5    a required Python package is missing (install the requirements)
+  130  cancelled (Ctrl-C, SIGTERM, or a cancel request; nothing was written)"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,7 +61,8 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every available subcommand."""
-    parser = _Parser(prog="anatomy-inr", description="Implicit neural representations of anatomy.")
+    parser = _Parser(prog="anatomy-inr", description="Implicit neural representations of anatomy.",
+                     epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"anatomy-inr {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -55,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name in SUBCOMMAND_MODULES:
         if importlib.util.find_spec(name) is not None:
             importlib.import_module(name).register(sub)
+    for subparser in sub.choices.values():  # every --help documents the exit codes
+        subparser.epilog = EXIT_CODES_HELP
+        subparser.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
 
 
@@ -79,15 +99,35 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     warnings.showwarning = lambda msg, cat, *a, **k: print(f"anatomy-inr: warning: {msg}", file=sys.stderr)
     from AnatomyINRLib.cli.common import make_progress
 
-    progress = make_progress(getattr(args, "json_progress", False))
+    return run_parsed(args, make_progress(getattr(args, "json_progress", False)))
+
+
+def run_parsed(args: argparse.Namespace, progress) -> int:
+    """Run one parsed subcommand; errors become one stderr line and an exit code.
+
+    Used by :func:`main` and by the persistent worker (``anatomy-inr serve``),
+    so a request there behaves exactly like the same command line.
+    """
+    from AnatomyINRLib.io.transaction import check_distinct_paths, output_transaction
+
     try:
-        return int(args.func(args, progress) or 0)
+        if getattr(args, "paths", None) is not None:
+            check_distinct_paths(*args.paths(args))  # before any work: no output may be an input
+        # Every file the subcommand writes is staged and committed together, or none is
+        # (the server opts out: each of its requests is a transaction of its own).
+        transaction = output_transaction() if getattr(args, "transactional", True) else contextlib.nullcontext()
+        with transaction:
+            return int(args.func(args, progress) or 0)
     except KeyboardInterrupt:
         print("anatomy-inr: cancelled", file=sys.stderr)
         return 130
     except AnatomyINRError as exc:
         print(f"anatomy-inr: error: {exc}", file=sys.stderr)
         return _exit_code(exc)
-    except (OSError, MemoryError) as exc:
+    except MemoryError:
+        print("anatomy-inr: error: out of memory: use fewer points, a coarser --spacing or a smaller network",
+              file=sys.stderr)
+        return 4
+    except OSError as exc:
         print(f"anatomy-inr: error: {exc}", file=sys.stderr)
-        return 3 if isinstance(exc, OSError) else 4
+        return 3

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from AnatomyINRLib.cli.common import add_common_run_args, check_outputs, write_config, write_json
 from AnatomyINRLib.core.errors import InputError
@@ -75,19 +74,12 @@ def run(args, progress) -> int:
                                 device=args.device, iterations=args.iterations, measure_dmax=not args.no_dmax,
                                 progress=progress)
     paths = output_paths(args.output_prefix, names)
-    written: list = []
-    try:
-        for mesh, path in zip(result.meshes, paths):
-            io.write_mesh(mesh, path)
-            written.append(path)
-        if args.save_inr:
-            io.save_inr(result.fit.field, args.save_inr, {"names": names, "min_thickness_mm": args.min_thickness,
-                                                           "config": result.report["config"]})
-            written.append(args.save_inr)
-    except BaseException:
-        for path in written:
-            Path(path).unlink(missing_ok=True)
-        raise
+    # main() runs this inside one output transaction: on any failure nothing here becomes visible.
+    for mesh, path in zip(result.meshes, paths):
+        io.write_mesh(mesh, path)
+    if args.save_inr:
+        io.save_inr(result.fit.field, args.save_inr, {"names": names, "min_thickness_mm": args.min_thickness,
+                                                       "config": result.report["config"]})
     report = {"command": "fit-nested", "points_files": list(map(str, args.points)), "outputs": paths,
               "seed": args.seed, "preset": args.preset, **result.report}
     if args.report:

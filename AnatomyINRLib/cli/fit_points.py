@@ -100,7 +100,7 @@ def run(args, progress) -> int:
 
 
 def _write_outputs(args, fit, mesh, reference, progress) -> dict:
-    """Compute every output first, then write them; on failure remove what this run wrote."""
+    """Compute every output first, then write them."""
     from AnatomyINRLib import io
     from AnatomyINRLib.surface import api
 
@@ -109,20 +109,16 @@ def _write_outputs(args, fit, mesh, reference, progress) -> dict:
         images[args.output_labelmap] = api.labelmap(fit.field, reference, progress=progress)
     if args.output_sdf:
         images[args.output_sdf] = api.sdf_image(fit.field, reference, progress=progress)
+    # main() runs this inside one output transaction: on any failure nothing here becomes visible.
     written: list[str] = []
-    try:
-        io.write_mesh(mesh, args.output)
-        written.append(args.output)
-        for path, image in images.items():
-            io.write_image(image, path)
-            written.append(path)
-        if args.save_inr:
-            io.save_inr(fit.field, args.save_inr, {"config": fit.config.to_dict(), "fit_report": _short(fit.report)})
-            written.append(args.save_inr)
-    except BaseException:
-        for path in written:
-            Path(path).unlink(missing_ok=True)
-        raise
+    io.write_mesh(mesh, args.output)
+    written.append(args.output)
+    for path, image in images.items():
+        io.write_image(image, path)
+        written.append(path)
+    if args.save_inr:
+        io.save_inr(fit.field, args.save_inr, {"config": fit.config.to_dict(), "fit_report": _short(fit.report)})
+        written.append(args.save_inr)
     names = {args.output: "mesh", args.output_labelmap: "labelmap", args.output_sdf: "sdf", args.save_inr: "inr"}
     return {names[p]: p for p in written}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import typing
-from typing import Any, TypeVar
+from typing import Any, Optional, TypeVar
 
 from AnatomyINRLib.core.errors import InputError
 
@@ -108,10 +108,13 @@ def check_positive(name: str, value: float, allow_zero: bool = False) -> None:
         raise InputError(f"{name}: expected a finite number {bound}, got {value!r}")
 
 
-def check_int(name: str, value: Any, minimum: int = 1) -> None:
-    """Raise InputError unless ``value`` is an integer >= ``minimum``."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+def check_int(name: str, value: Any, minimum: int = 1, maximum: Optional[int] = None) -> None:
+    """Raise InputError unless ``value`` is an integer in [``minimum``, ``maximum``]."""
+    too_big = maximum is not None and isinstance(value, int) and value > maximum
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum or too_big:
         expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        if maximum is not None:
+            expected = f"an integer in [{minimum}, {maximum}]"
         raise InputError(f"{name}: expected {expected}, got {value!r}")
 
 

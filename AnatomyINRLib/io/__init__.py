@@ -2,7 +2,8 @@
 
 Inside the library the world frame is RAS millimetres; every reader converts
 from the file's frame (Slicer files are LPS by default) and every writer
-converts back. Outputs are written atomically (temporary file, then rename).
+converts back. Outputs are written atomically (temporary file, then rename);
+inside ``output_transaction`` all of a run's outputs are committed together or not at all.
 Heavy dependencies (VTK, SimpleITK, torch) are imported only when a function
 that needs them is called.
 
@@ -16,14 +17,17 @@ from AnatomyINRLib.io.images import read_image, write_image
 from AnatomyINRLib.io.inr import load_inr, save_inr
 from AnatomyINRLib.io.meshes import read_mesh, write_mesh
 from AnatomyINRLib.io.points import read_points, write_points
+from AnatomyINRLib.io.transaction import check_distinct_paths, output_transaction
 
 __all__ = [
     "SUPPORTED",
     "atomic_path",
+    "check_distinct_paths",
     "check_writable",
     "file_extension",
     "format_of",
     "load_inr",
+    "output_transaction",
     "read_image",
     "read_mesh",
     "read_points",

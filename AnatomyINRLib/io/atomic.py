@@ -36,11 +36,16 @@ def _current_umask() -> int:
 
 @contextlib.contextmanager
 def atomic_path(path: "str | os.PathLike") -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+    """Yield a temporary path beside ``path``; it becomes ``path`` only on success.
 
-    The temporary name keeps the final suffix (".nii.gz", ".vtp"...) so writers
-    that choose a format by extension still work.
+    Outside a transaction the temporary is renamed onto ``path`` when the block
+    ends without error. Inside :func:`AnatomyINRLib.io.transaction.output_transaction`
+    it is only staged: the transaction renames all of a run's files together,
+    or none. The temporary name keeps the final suffix (".nii.gz", ".vtp"...)
+    so writers that choose a format by extension still work.
     """
+    from AnatomyINRLib.io.transaction import active_transaction
+
     path = check_writable(path)
     name = path.name
     suffix = "".join(path.suffixes) if path.suffixes else ""
@@ -48,10 +53,17 @@ def atomic_path(path: "str | os.PathLike") -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
+        try:
+            yield tmp_path
+        except OSError as exc:  # disk full, quota, I/O error inside a writer: name the output, one line
+            raise OutputError(f"output {str(path)!r}: could not be written ({exc.strerror or exc})") from exc
         # mkstemp creates 0600 files; give the output the permissions a plain open() would.
         os.chmod(tmp_path, 0o666 & ~_current_umask())
-        os.replace(tmp_path, path)
+        transaction = active_transaction()
+        if transaction is None:
+            os.replace(tmp_path, path)
+        else:
+            transaction.stage(path, tmp_path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp_path.unlink()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from AnatomyINRLib.core.errors import InputError, OutputError
+from AnatomyINRLib.core.errors import InputError
 
 #: Extensions each kind of reader/writer understands (lower case, with the dot).
 SUPPORTED: dict[str, tuple[str, ...]] = {
@@ -64,8 +64,7 @@ def format_of(path: "str | os.PathLike", kind: str, *, writing: bool = False, ar
         The lower-case extension, e.g. ".nii.gz".
 
     Raises:
-        InputError: unknown extension when reading (the message lists supported ones).
-        OutputError: unknown or read-only extension when writing.
+        InputError: unknown extension (or read-only when writing); the message lists supported ones.
     """
     if kind not in SUPPORTED:
         raise InputError(f"kind: expected one of {sorted(SUPPORTED)}, got {kind!r}")
@@ -79,7 +78,7 @@ def format_of(path: "str | os.PathLike", kind: str, *, writing: bool = False, ar
             f"{argument} {str(path)!r}: unsupported {kind} file type ({shown}); "
             f"supported: {', '.join(allowed)}"
         )
-        raise (OutputError if writing else InputError)(message)
+        raise InputError(message)  # a wrong extension is a bad argument, reading or writing
     return ext
 
 

@@ -23,7 +23,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from AnatomyINRLib.core.errors import InputError
+from AnatomyINRLib.core.errors import InputError, OutputError
 from AnatomyINRLib.io.atomic import atomic_path
 from AnatomyINRLib.io.formats import check_readable, format_of, strip_extension
 
@@ -65,14 +65,17 @@ def save_inr(field, path: "str | os.PathLike", metadata: Optional[dict] = None) 
     text = json.dumps(meta, indent=2, allow_nan=False)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in field.network.state_dict().items()}
     with atomic_path(path) as tmp:
-        if ext == ".safetensors":
-            from safetensors.torch import save_file
+        try:
+            if ext == ".safetensors":
+                from safetensors.torch import save_file
 
-            save_file(tensors, str(tmp), metadata={SAFETENSORS_KEY: text})
-        else:
-            import torch
+                save_file(tensors, str(tmp), metadata={SAFETENSORS_KEY: text})
+            else:
+                import torch
 
-            torch.save({"tensors": tensors, "metadata_json": text}, str(tmp))
+                torch.save({"tensors": tensors, "metadata_json": text}, str(tmp))
+        except (OSError, RuntimeError) as exc:  # safetensors reports a full disk as a plain error
+            raise OutputError(f"output {str(path)!r}: could not be written ({exc})") from exc
     with atomic_path(sidecar_path(path)) as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")
     return meta

@@ -31,6 +31,7 @@ import io as _stdio
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -156,6 +157,11 @@ def _make_pointset(path: Path, xyz: np.ndarray, normals=None, labels=None) -> Po
 
 
 def _read_npy(path: Path) -> PointSet:
+    with open(path, "rb") as handle:
+        magic = handle.read(6)
+    if magic != b"\x93NUMPY":
+        # numpy would call any non-.npy bytes "pickled data", which misleads (a file of zeros is not a pickle).
+        raise InputError(f"path {str(path)!r}: not a .npy file (no NumPy header); save points with numpy.save")
     try:
         arr = np.load(path, allow_pickle=False)
     except Exception as exc:  # numpy raises ValueError/OSError/EOFError... for corrupt files
@@ -181,6 +187,9 @@ def _read_markups_json(path: Path) -> PointSet:
     if not isinstance(markups, list) or not markups or not isinstance(markups[0], dict):
         raise InputError(f"path {str(path)!r}: not a Slicer markups file (expected a non-empty 'markups' list)")
     markup = markups[0]
+    if len(markups) > 1:
+        names = ", ".join(repr(m.get("name", f"#{i}")) if isinstance(m, dict) else f"#{i}" for i, m in enumerate(markups))
+        warnings.warn(f"path {str(path)!r}: holds {len(markups)} markups ({names}); using only the first", stacklevel=3)
     frame = str(markup.get("coordinateSystem", "LPS")).upper()
     if frame not in ("LPS", "RAS"):
         raise InputError(f"path {str(path)!r}: coordinateSystem must be LPS or RAS, got {markup.get('coordinateSystem')!r}")

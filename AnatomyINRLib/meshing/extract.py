@@ -22,7 +22,7 @@ from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.types import ImageGrid, TriangleMesh
 from AnatomyINRLib.meshing.config import MeshingConfig
-from AnatomyINRLib.meshing.grid import FieldEvaluator, check_bounds, check_memory, make_grid
+from AnatomyINRLib.meshing.grid import FieldEvaluator, check_bounds, check_memory, make_grid, max_cell_diagonal
 from AnatomyINRLib.meshing.narrowband import SampledField, dense_sample, narrowband_sample
 from AnatomyINRLib.meshing.postprocess import clean_mesh, largest_component, vertex_normals
 
@@ -99,6 +99,14 @@ def _check_crossing(volume: np.ndarray, level: float, grid: ImageGrid, what: str
     box = f"box {grid.index_to_world(np.zeros((1, 3)))[0].round(2).tolist()} to " \
           f"{grid.index_to_world(np.array([grid.shape]) - 1.0)[0].round(2).tolist()} mm"
     if lo >= level:
+        cell = max_cell_diagonal(grid.ijk_to_ras)
+        if lo - level < cell:
+            # The zero set passes between grid nodes: the object is thinner than one cell.
+            raise InputError(
+                f"no surface found at this spacing: {what} comes within {lo - level:.3g} mm of the surface but no "
+                f"grid node (cell diagonal {cell:.3g} mm) falls inside: the object is smaller than a voxel; use a "
+                f"smaller spacing (or check the points' units: millimetres are expected)"
+            )
         raise InputError(
             f"no surface found: {what} is positive everywhere in the {box} (min {lo:.4g} mm >= level {level}); "
             f"check the bounds cover the object"

@@ -18,6 +18,10 @@ from AnatomyINRLib.core.config import ConfigBase, check_choice, check_int, check
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.nn.encoding import FourierFeatures
 
+# Largest networks accepted (the paper's IGR net is 512 x 8; a 4096-wide layer is 16.8M weights).
+MAX_WIDTH = 4096
+MAX_DEPTH = 64
+
 
 @dataclass
 class MLPConfig(ConfigBase):
@@ -52,6 +56,11 @@ class MLPConfig(ConfigBase):
         """Check every field; raise InputError naming the bad one."""
         for name in ("in_dim", "out_dim", "width", "depth"):
             check_int(name, getattr(self, name))
+        # Beyond these a fit needs tens of GB and hours per step on the machines this runs on:
+        # refuse before allocating instead of thrashing (width 100000 tried to allocate 80 GB).
+        check_int("width", self.width, maximum=MAX_WIDTH)
+        check_int("depth", self.depth, maximum=MAX_DEPTH)
+        check_int("fourier_features", self.fourier_features, minimum=0, maximum=MAX_WIDTH)
         check_choice("activation", self.activation, ("softplus", "relu", "sine"))
         check_positive("softplus_beta", self.softplus_beta)
         check_positive("init_radius", self.init_radius)

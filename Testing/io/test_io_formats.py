@@ -42,9 +42,9 @@ def test_unknown_extension_lists_supported_ones():
 
 
 def test_writing_unknown_or_read_only_extension_is_output_error():
-    with pytest.raises(OutputError, match="supported"):
+    with pytest.raises(InputError, match="supported"):
         format_of("out.xyz", "mesh", writing=True)
-    with pytest.raises(OutputError, match=r"\.nrrd"):
+    with pytest.raises(InputError, match=r"\.nrrd"):
         format_of("seg.seg.nrrd", "image", writing=True)
     assert format_of("seg.seg.nrrd", "image") == ".seg.nrrd"
 

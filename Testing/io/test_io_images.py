@@ -128,7 +128,7 @@ def test_write_refusals(tmp_path):
     sheared[0, 1] = 0.5
     with pytest.raises(InputError, match="sheared"):
         write_image(ImageGrid(np.zeros((2, 2, 2)), sheared), tmp_path / "s.nrrd")
-    with pytest.raises(OutputError, match="supported"):
+    with pytest.raises(InputError, match="supported"):
         write_image(_oblique_image(), tmp_path / "s.seg.nrrd")
     with pytest.raises(InputError, match="ImageGrid"):
         write_image(np.zeros((2, 2, 2)), tmp_path / "s.nrrd")

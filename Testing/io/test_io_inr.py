@@ -149,6 +149,6 @@ def test_save_refusals(tmp_path, field):
         save_inr(field, tmp_path / "f.pt", {"bad": object()})
     with pytest.raises(InputError, match="nan"):
         save_inr(field, tmp_path / "f.pt", {"loss": float("nan")})
-    with pytest.raises(OutputError, match="unsupported inr"):
+    with pytest.raises(InputError, match="unsupported inr"):
         save_inr(field, tmp_path / "f.onnx", {})
     assert list(tmp_path.iterdir()) == []

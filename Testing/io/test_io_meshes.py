@@ -208,7 +208,7 @@ def test_bad_arguments(tmp_path):
         read_mesh(tmp_path / "m.off")
     with pytest.raises(InputError, match="coordinate_system"):
         write_mesh(_sphere(), tmp_path / "m.vtp", coordinate_system="auto")
-    with pytest.raises(OutputError, match="unsupported mesh"):
+    with pytest.raises(InputError, match="unsupported mesh"):
         write_mesh(_sphere(), tmp_path / "m.off")
     with pytest.raises(InputError, match="TriangleMesh"):
         write_mesh(np.zeros((3, 3)), tmp_path / "m.vtp")
