@@ -32,7 +32,14 @@ def register(sub) -> None:
                    help="INR fit preset for open meshes and point sets, used as defined (default: blend's own "
                         "settings, the default preset with 400 iterations and lighter sampling)")
     add_common_run_args(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, paths=paths)
+
+
+def paths(args) -> tuple[dict, dict]:
+    """Inputs and outputs by argument name: main() refuses any output that is an input or another output."""
+    inputs = {f"INPUT[{i}]": p for i, p in enumerate(args.inputs)}
+    outputs = {"--output": args.output, "config file of --output": config_path(args.output), "--report": args.report}
+    return inputs, outputs
 
 
 def _validate(args) -> None:

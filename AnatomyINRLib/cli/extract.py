@@ -20,7 +20,7 @@ def register(sub) -> None:
     p.add_argument("--keep-all-components", action="store_true", help="keep every connected piece")
     p.add_argument("--report", metavar="JSON", help="write a JSON report here")
     p.add_argument("--json-progress", action="store_true", help="one JSON progress event per line on stdout")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, paths=paths)
 
 
 class _Output:
@@ -32,6 +32,16 @@ class _Output:
 
     def __call__(self, points):
         return self.field(points)[:, self.index]
+
+
+def paths(args) -> tuple[dict, dict]:
+    """Inputs and outputs by argument name: main() refuses any output that is an input or another output."""
+    from AnatomyINRLib.io.inr import sidecar_path
+
+    inputs = {"INR": args.inr, "sidecar of INR": sidecar_path(args.inr), "--reference": args.reference}
+    outputs = {"--output": args.output, "config file of --output": config_path(args.output),
+               "--output-labelmap": args.output_labelmap, "--report": args.report}
+    return inputs, outputs
 
 
 def run(args, progress) -> int:

@@ -26,7 +26,7 @@ def register(sub) -> None:
     p.add_argument("--save-inr", metavar="FILE", help="also save the fitted K-output field (.safetensors or .pt)")
     p.add_argument("--no-dmax", action="store_true", help="skip the maximum-diameter measurement")
     add_common_run_args(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, paths=paths)
 
 
 def output_paths(prefix: str, names: list) -> list:
@@ -37,6 +37,19 @@ def output_paths(prefix: str, names: list) -> list:
 def config_file(prefix: str) -> str:
     """PREFIX.config.json: the fit configuration shared by all surfaces."""
     return f"{prefix}.config.json"
+
+
+def paths(args) -> tuple[dict, dict]:
+    """Inputs and outputs by argument name: main() refuses any output that is an input or another output."""
+    from AnatomyINRLib.io.inr import sidecar_path
+    from AnatomyINRLib.nested.fit import check_names
+
+    names = check_names(args.names, len(args.points))
+    inputs = {f"--points[{i}]": p for i, p in enumerate(args.points)}
+    outputs = {f"surface {name!r} of --output-prefix": path for name, path in zip(names, output_paths(args.output_prefix, names))}
+    outputs.update({"config file of --output-prefix": config_file(args.output_prefix), "--save-inr": args.save_inr,
+                    "sidecar of --save-inr": args.save_inr and sidecar_path(args.save_inr), "--report": args.report})
+    return inputs, outputs
 
 
 def _validate(args) -> list:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from AnatomyINRLib.cli.common import add_common_run_args, check_outputs, config_path, write_config, write_json
 from AnatomyINRLib.core.errors import InputError
@@ -29,7 +28,20 @@ def register(sub) -> None:
                    help="flag points farther than this from the surface (mm)")
     p.add_argument("--keep-all-components", action="store_true", help="keep every connected piece of the mesh")
     add_common_run_args(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, paths=paths)
+
+
+def paths(args) -> tuple[dict, dict]:
+    """Inputs and outputs by argument name: main() refuses any output that is an input or another output."""
+    from AnatomyINRLib.io.inr import sidecar_path
+
+    inputs = {"POINTS": args.points, "--reference": args.reference, "--config": args.config,
+              "--init-inr": args.init_inr, "sidecar of --init-inr": args.init_inr and sidecar_path(args.init_inr)}
+    outputs = {"--output": args.output, "config file of --output": config_path(args.output),
+               "--output-labelmap": args.output_labelmap, "--output-sdf": args.output_sdf,
+               "--save-inr": args.save_inr, "sidecar of --save-inr": args.save_inr and sidecar_path(args.save_inr),
+               "--report": args.report}
+    return inputs, outputs
 
 
 def _validate_args(args) -> None:
