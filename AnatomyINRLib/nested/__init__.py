@@ -8,7 +8,6 @@ from AnatomyINRLib.nested.analysis import add_thickness_maps, mesh_violations, n
 from AnatomyINRLib.nested.config import DEFAULT_NAMES, NestedFitConfig, nested_preset
 from AnatomyINRLib.nested.diameter import DiameterResult, max_diameter
 from AnatomyINRLib.nested.fit import NestedFit, fit_nested
-from AnatomyINRLib.nested.network import NestedNetworkConfig, NestedSDFNetwork
 from AnatomyINRLib.nested.pipeline import NestedResult, reconstruct_nested
 
 __all__ = [
@@ -16,9 +15,7 @@ __all__ = [
     "DiameterResult",
     "NestedFit",
     "NestedFitConfig",
-    "NestedNetworkConfig",
     "NestedResult",
-    "NestedSDFNetwork",
     "add_thickness_maps",
     "fit_nested",
     "max_diameter",
