@@ -3,7 +3,7 @@
 On the nested AAA phantom (bent aorta, eccentric lumen inside the thrombus
 surface inside a 2 mm wall, iliac bifurcation), for several seeds, compares
 
-* ``separate``: three independent single-surface INRs (``surface.fit_sdf``);
+* ``separate``: three independent single-surface INRs (``surface.api.fit_points``);
 * ``joint``: one 3-output network without constraint (the paper's method);
 * ``nested``: ours, nested by construction (smooth max, t_min = 0);
 
@@ -51,13 +51,10 @@ class _Stacked:
 def _fit(method: str, points, preset: str, iterations: int, seed: int):
     from AnatomyINRLib.nested.config import nested_preset
     from AnatomyINRLib.nested.fit import fit_nested
-    from AnatomyINRLib.surface.config import preset_config
-    from AnatomyINRLib.surface.fit import fit_sdf
-    from AnatomyINRLib.surface.points import prepare_points
+    from AnatomyINRLib.surface.api import fit_points
 
     if method == "separate":
-        cfg = preset_config(preset)
-        fits = [fit_sdf(prepare_points(p).points, cfg, seed=seed, device="cpu", iterations=iterations) for p in points]
+        fits = [fit_points(p, preset, seed=seed, device="cpu", iterations=iterations) for p in points]
         return _Stacked([f.field for f in fits])
     cfg = nested_preset(preset).replace(nesting=(method == "nested"))
     return fit_nested(points, cfg, seed=seed, device="cpu", iterations=iterations).field

@@ -39,8 +39,15 @@ def as_inputs(inputs: Sequence) -> list:
 
 
 def sub_progress(reporter: ProgressReporter, stage: str, lo: float, hi: float, label: str):
-    """Callback mapping a sub-task's fraction into [lo, hi] of ``stage``."""
+    """Callback mapping a sub-task's ``stage`` events into [lo, hi] of ``stage``.
+
+    Events of the sub-task's other stages (e.g. the fit's "prepare") only poll
+    cancellation, so the fraction of ``stage`` never jumps back.
+    """
     def emit(event: Progress) -> None:
+        if event.stage != stage:
+            reporter.check_cancel()
+            return
         reporter.report(stage, lo + (hi - lo) * event.fraction, f"{label}: {event.message}", **event.metrics)
     return ProgressReporter(emit)
 

@@ -4,7 +4,7 @@
   to a band wider than the blend radius);
 * open mesh (a vessel with open ends) → an INR fitted to its vertices, with
   outward normals from the capped winding (``blend.openmesh``);
-* point set → an INR fitted to the points (``surface.fit.fit_sdf``).
+* point set → an INR fitted to the points (``surface.api.fit_points``).
 
 Each INR is fitted in its own normalised frame (as in Alblas et al. 2022 §3.3)
 and ``NeuralField`` maps it back to mm, so every field speaks mm in RAS.
@@ -25,8 +25,7 @@ from AnatomyINRLib.meshing.mesh_sdf import MeshSDF
 from AnatomyINRLib.blend.openmesh import BoundaryLoop, ClipPlane, boundary_loops, outward_normals
 from AnatomyINRLib.meshing.postprocess import clean_mesh
 from AnatomyINRLib.meshing.topology import edge_table
-from AnatomyINRLib.surface.fit import fit_sdf
-from AnatomyINRLib.surface.points import prepare_points
+from AnatomyINRLib.surface.api import fit_points
 
 KINDS = ("auto", "closed_mesh", "open_mesh", "points")
 
@@ -117,10 +116,11 @@ def make_source(item: BlendInput, config: BlendConfig, radius: float, seed: int,
         points = PointSet(mesh.vertices, normals)
     else:
         points = item.data
-    prepared = prepare_points(points, seed=seed).points
-    fit = fit_sdf(prepared, config.fit_config(), seed=seed, device=device, progress=progress)
-    info = {"iterations": fit.iterations, "final_loss": fit.final_loss, "n_points": len(prepared),
-            "normals": prepared.normals is not None, "fit_seconds": fit.seconds}
+    fit = fit_points(points, config=config.fit_config(), seed=seed, device=device, progress=progress)
+    report = fit.report
+    info = {"iterations": report["iterations"], "final_loss": report["final_loss"],
+            "n_points": report["n_points_used"], "normals": points.normals is not None,
+            "fit_seconds": report["fit_seconds"]}
     return SourceField(fit.field, "inr", time.perf_counter() - start, loops, mesh, info)
 
 

@@ -1,9 +1,9 @@
 """Configuration of the joint nested-surface fit.
 
-The network, sampling, loss and optimiser settings are those of the
-single-surface presets (``surface.config``): each output gets the IGR loss of
-its own point set (Alblas et al. 2022, §2.4: "Eq. (3) on each of its output
-channels"), summed.
+The network and the shared engine settings (``fitting.config``: sampling,
+loss, optimiser) start from the single-surface presets (``surface.config``):
+each output gets the IGR loss of its own point set (Alblas et al. 2022, §2.4:
+"Eq. (3) on each of its output channels"), summed.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 from AnatomyINRLib.core.config import ConfigBase, check_choice, check_positive
 from AnatomyINRLib.core.errors import InputError
+from AnatomyINRLib.fitting.config import LossConfig, OptimConfig, SamplingConfig
 from AnatomyINRLib.nn.mlp import MLPConfig
-from AnatomyINRLib.surface.config import LossConfig, OptimConfig, SamplingConfig, preset_config
+from AnatomyINRLib.surface.config import preset_config
 
 DEFAULT_NAMES = ("lumen", "inner", "outer")
 PRESETS = ("fast", "default", "accurate", "paper")
@@ -35,7 +36,7 @@ class NestedFitConfig(ConfigBase):
     nesting: bool = True
     """Nesting by construction (False = the paper's unconstrained joint network)."""
     construction: str = "smooth_max"
-    """How inner fields are tied to outer ones: "smooth_max" or "offset" (``nested.network``)."""
+    """How inner fields are tied to outer ones: "smooth_max" or "offset" (``nn.nested``)."""
     sharpness_mm: float = 0.1
     """Width of the smooth max in mm (β = scale / sharpness_mm in normalised units). Measured on
     the nested AAA phantom (200 points/surface, 600 iterations): lumen Dice 0.932 at 1 mm,

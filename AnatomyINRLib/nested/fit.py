@@ -1,34 +1,29 @@
 """Joint fit of K nested surfaces with one network (Alblas et al. 2022, §2.4).
 
 Loss: Σ_k w_k · L_IGR(f_k; X_k), the IGR loss (paper eq. 3) of output k on
-point set X_k with its own off-surface samples (``surface.loss.igr_loss``
-with ``output=k``). The eikonal term is applied to every output even though
-the inner outputs of the nested construction are not exact SDFs (see
-``nested.network``): it keeps them distance-like near their surfaces.
+point set X_k with its own off-surface samples (``fitting.IGRObjective``),
+minimised by the shared loop (``fitting.optimise``: same schedule and stopping
+rule as every other fit). The eikonal term is applied to every output even
+though the inner outputs of the nested construction are not exact SDFs (see
+``nn.nested``): it keeps them distance-like near their surfaces.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import numpy as np
-import torch
 from scipy.spatial import cKDTree
 
 from AnatomyINRLib.core.device import resolve_device
-from AnatomyINRLib.core.errors import FitError, InputError
+from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.seeding import make_generator
-from AnatomyINRLib.core.types import PointSet
+from AnatomyINRLib.fitting import FitHistory, IGRObjective, budget, optimise, prepare_points, seeded_init
 from AnatomyINRLib.nested.config import DEFAULT_NAMES, NestedFitConfig
-from AnatomyINRLib.nested.network import NestedNetworkConfig, NestedSDFNetwork
 from AnatomyINRLib.nn.field import NeuralField, Normalization
-from AnatomyINRLib.surface.fit import learning_rate_at
-from AnatomyINRLib.surface.loss import igr_loss
-from AnatomyINRLib.surface.points import prepare_points
-from AnatomyINRLib.surface.sampling import OffSurfaceSampler, knn_sigma
+from AnatomyINRLib.nn.nested import NestedNetworkConfig, NestedSDFNetwork
 
 _MIN_GAP_NORM = 1e-3  # smallest initial gap (normalised units), keeps softplus⁻¹ finite
 
@@ -45,7 +40,7 @@ class NestedFit:
         seconds: Wall time of the optimisation.
         final_loss: Mean total loss over the last window.
         converged: True if stopped by the convergence test.
-        history: {"iterations": [...], "loss": [...], "surface_mm": [[per surface]...]}.
+        history: Window trace (``surface_mm`` holds one value per surface).
     """
 
     field: NeuralField
@@ -55,7 +50,7 @@ class NestedFit:
     seconds: float
     final_loss: float
     converged: bool
-    history: dict = field(default_factory=dict)
+    history: FitHistory = field(default_factory=FitHistory)
 
 
 def check_names(names: Optional[Sequence[str]], k: int) -> list:
@@ -104,11 +99,7 @@ def _build(config: NestedFitConfig, k: int, scale: float, gaps: list, seed: int,
     net_cfg = NestedNetworkConfig(mlp=mlp, n_surfaces=k, nesting=config.nesting,
                                   min_thickness=float(config.min_thickness_mm / scale), gap_init=tuple(gaps),
                                   construction=config.construction, sharpness=float(scale / config.sharpness_mm))
-    # nn.init draws from torch's global RNG: fork it so the fit is seeded without side effects.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        net = NestedSDFNetwork(net_cfg)
-    return net.to(device)
+    return seeded_init(lambda: NestedSDFNetwork(net_cfg), seed).to(device)
 
 
 def fit_nested(
@@ -136,8 +127,10 @@ def fit_nested(
         NestedFit whose field maps (N, 3) mm → (N, K) mm.
 
     Raises:
-        InputError: wrong number of point sets, too few / flat points, bad names.
+        InputError: wrong number of point sets, too few / flat points, bad names,
+            ``iterations`` not a positive integer.
         FitError: the loss became NaN/inf.
+        Cancelled: the caller cancelled (through ``progress``).
     """
     config.validate()
     k = len(point_sets)
@@ -152,76 +145,9 @@ def fit_nested(
     pts_n = [normalization.to_normalized(p.points) for p in prepared]
     gaps = initial_gaps(pts_n, t_norm) if config.gap_init_from_points else []
     net = _build(config, k, normalization.scale, gaps, seed, dev)
-    samplers, normals = _samplers(prepared, pts_n, config, make_generator(seed, dev), dev)
-    total = int(iterations or config.optim.iterations)
-    if total < 1:
-        raise InputError(f"iterations: expected a positive integer, got {total}")
-    loop = _Loop(net, samplers, normals, config, normalization.scale, progress)
-    it, converged, seconds = loop.run(total)
-    net.eval()
-    return NestedFit(NeuralField(net, normalization), names, float(config.min_thickness_mm), it, seconds,
-                     loop.history["loss"][-1], converged, loop.history)
-
-
-def _samplers(prepared: list, pts_n: list, config: NestedFitConfig, gen, dev) -> tuple[list, list]:
-    """One off-surface sampler (sharing one generator) and optional normals per surface."""
-    samplers, normals = [], []
-    for p, pn in zip(prepared, pts_n):
-        x = torch.tensor(pn, dtype=torch.float32, device=dev)
-        sigma = torch.tensor(knn_sigma(pn, config.sampling.knn), dtype=torch.float32, device=dev)
-        samplers.append(OffSurfaceSampler(x, sigma, config.sampling, gen))
-        normals.append(None if p.normals is None else torch.tensor(p.normals, dtype=torch.float32, device=dev))
-    return samplers, normals
-
-
-class _Loop:
-    """The optimisation loop (Adam, cosine schedule, windowed convergence test)."""
-
-    def __init__(self, net, samplers, normals, config: NestedFitConfig, scale: float, progress) -> None:
-        self.net, self.samplers, self.normals = net, samplers, normals
-        self.config, self.scale, self.progress = config, scale, progress
-        self.weights = config.weights(len(samplers))
-        self.optimizer = torch.optim.Adam(net.parameters(), lr=config.optim.lr)
-        self.history = {"iterations": [], "loss": [], "surface_mm": []}
-
-    def step(self) -> tuple[float, list]:
-        """One iteration over all surfaces; returns total loss and per-surface mean |f| (norm. units)."""
-        total, surf = 0.0, []
-        for k, (sampler, nrm) in enumerate(zip(self.samplers, self.normals)):
-            idx, x = sampler.surface_batch()
-            terms = igr_loss(self.net, x, sampler.local(idx), sampler.global_(), self.config.loss,
-                             None if nrm is None else nrm[idx], output=k)
-            total = total + self.weights[k] * terms.total
-            surf.append(terms.surface)
-        if not torch.isfinite(total):
-            raise FitError("nested fit diverged (loss is not finite); try a lower learning rate")
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        self.optimizer.step()
-        return float(total.detach()), surf
-
-    def run(self, total: int) -> tuple[int, bool, float]:
-        opt = self.config.optim
-        window, prev, converged, it = [], None, False, 0
-        start = time.perf_counter()
-        self.net.train()
-        for it in range(total):
-            for group in self.optimizer.param_groups:
-                group["lr"] = learning_rate_at(it, total, opt.lr, opt)
-            loss, surf = self.step()
-            window.append(loss)
-            if (it + 1) % opt.check_every == 0 or it + 1 == total:
-                mean = float(np.mean(window))
-                surf_mm = [s * self.scale for s in surf]
-                self.history["iterations"].append(it + 1)
-                self.history["loss"].append(mean)
-                self.history["surface_mm"].append(surf_mm)
-                self.progress.report("fit", (it + 1) / total, f"iteration {it + 1}/{total}",
-                                     iteration=it + 1, loss=mean, surface_mm=max(surf_mm))
-                stop = (opt.rel_tol > 0 and prev is not None and it + 1 >= opt.min_iterations
-                        and prev - mean < opt.rel_tol * abs(prev))
-                prev, window = mean, []
-                if stop:
-                    converged = True
-                    break
-        return it + 1, converged, time.perf_counter() - start
+    total, lr = budget(config.optim, iterations)
+    objective = IGRObjective.from_points(pts_n, [p.normals for p in prepared], config.sampling, config.loss,
+                                         make_generator(seed, dev), dev, weights=config.weights(k))
+    run = optimise(net, objective, config.optim, total=total, lr=lr, scale=normalization.scale, progress=progress)
+    return NestedFit(NeuralField(net, normalization), names, float(config.min_thickness_mm), run.iterations,
+                     run.seconds, run.final_loss, run.converged, run.history)

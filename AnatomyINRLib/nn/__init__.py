@@ -1,7 +1,17 @@
-"""Neural building blocks: MLPs, encodings, initialisations, fields."""
+"""Neural building blocks: MLPs, encodings, initialisations, nested K-output networks, fields."""
 
 from AnatomyINRLib.nn.field import NeuralField, Normalization
 from AnatomyINRLib.nn.mlp import MLP, MLPConfig
+from AnatomyINRLib.nn.nested import NestedNetworkConfig, NestedSDFNetwork
 from AnatomyINRLib.nn.registry import build_network, register_network
 
-__all__ = ["MLP", "MLPConfig", "NeuralField", "Normalization", "build_network", "register_network"]
+__all__ = [
+    "MLP",
+    "MLPConfig",
+    "NestedNetworkConfig",
+    "NestedSDFNetwork",
+    "NeuralField",
+    "Normalization",
+    "build_network",
+    "register_network",
+]

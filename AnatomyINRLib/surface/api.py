@@ -22,10 +22,10 @@ from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.types import ImageGrid, PointSet, TriangleMesh
 from AnatomyINRLib.meshing.config import MeshingConfig
+from AnatomyINRLib.fitting.points import as_point_set, prepare_points
 from AnatomyINRLib.nn.field import NeuralField
 from AnatomyINRLib.surface.config import PRESETS, SurfaceFitConfig, preset_config
 from AnatomyINRLib.surface.fit import SDFFit, fit_sdf
-from AnatomyINRLib.surface.points import as_point_set, prepare_points
 
 # Extraction box = point bounding box grown by this share of its largest side (and
 # at least _MIN_PAD_MM): IGR surfaces bulge a little past the outermost points.

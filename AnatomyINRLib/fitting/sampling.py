@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from AnatomyINRLib.surface.config import SamplingConfig
+from AnatomyINRLib.fitting.config import SamplingConfig
 
 
 def knn_sigma(points: np.ndarray, k: int) -> np.ndarray:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from AnatomyINRLib.core.errors import InputError
-from AnatomyINRLib.nested.network import NestedNetworkConfig, NestedSDFNetwork
+from AnatomyINRLib.nn.nested import NestedNetworkConfig, NestedSDFNetwork
 from AnatomyINRLib.nn.field import NeuralField, Normalization
 from AnatomyINRLib.nn.mlp import MLPConfig
 from AnatomyINRLib.nn.registry import build_network
@@ -90,3 +90,36 @@ def test_config_validation():
         NestedNetworkConfig(construction="hard").validate()
     with pytest.raises(InputError, match="gap_init"):
         NestedNetworkConfig(gap_init=(0.1,)).validate()
+
+
+_LOAD_WITHOUT_CAPABILITIES = """
+import sys
+import numpy as np
+for name in ("surface", "nested", "blend", "cli"):
+    sys.modules["AnatomyINRLib." + name] = None  # any import of a capability package now fails
+from AnatomyINRLib.io.inr import load_inr
+field, meta = load_inr(sys.argv[1])
+np.save(sys.argv[2], field(np.load(sys.argv[3])))
+print(meta["network"]["kind"], type(field.network).__module__)
+"""
+
+
+def test_saved_nested_field_loads_without_importing_a_capability_package(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from AnatomyINRLib.io.inr import save_inr
+
+    cfg = NestedNetworkConfig(mlp=MLPConfig(out_dim=2, width=16, depth=2), n_surfaces=2, min_thickness=0.02)
+    field = NeuralField(_scrambled(cfg, 3), Normalization(center=[5.0, 1.0, -2.0], scale=20.0), device="cpu")
+    probe = np.random.default_rng(0).uniform(-30, 30, (200, 3))
+    np.save(tmp_path / "probe.npy", probe)
+    save_inr(field, tmp_path / "walls.safetensors")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", _LOAD_WITHOUT_CAPABILITIES, str(tmp_path / "walls.safetensors"),
+                           str(tmp_path / "out.npy"), str(tmp_path / "probe.npy")],
+                          capture_output=True, text=True, cwd=root, env={"PYTHONPATH": str(root)}, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["nested", "AnatomyINRLib.nn.nested"]  # kind name unchanged: old files load
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), field(probe))

@@ -51,9 +51,9 @@ from torch import nn
 from AnatomyINRLib.core.config import ConfigBase, check_choice, check_positive
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.nn.mlp import MLP, MLPConfig
-from AnatomyINRLib.nn.registry import register_network
 
 NETWORK_KIND = "nested"
+"""Registry kind of :class:`NestedSDFNetwork` (stored in saved field files; never rename)."""
 
 
 @dataclass
@@ -175,6 +175,3 @@ class NestedSDFNetwork(nn.Module):
 def build_nested_network(config: dict) -> NestedSDFNetwork:
     """Registry builder: plain config dict → module (used when a saved field is reloaded)."""
     return NestedSDFNetwork(NestedNetworkConfig.from_dict(config))
-
-
-register_network(NETWORK_KIND, build_nested_network)

@@ -14,7 +14,7 @@ from typing import Optional
 
 import torch
 
-from AnatomyINRLib.surface.config import LossConfig
+from AnatomyINRLib.fitting.config import LossConfig
 
 
 def gradient(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from AnatomyINRLib.core.errors import InputError
-from AnatomyINRLib.surface.points import prepare_points
+from AnatomyINRLib.fitting.points import prepare_points
 
 
 def _sphere(n, r=20.0, center=(10.0, -5.0, 40.0), seed=0):

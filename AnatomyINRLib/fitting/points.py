@@ -1,4 +1,4 @@
-"""Validation and clean-up of clicked surface points before a fit."""
+"""Validation and clean-up of surface points before a fit (every fit of the library)."""
 
 from __future__ import annotations
 

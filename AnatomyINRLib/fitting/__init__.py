@@ -1,0 +1,40 @@
+"""Shared IGR fitting engine (shared ground of surface, nested and blend).
+
+Points are validated (:func:`prepare_points`), normalised by the caller, and a
+network is trained on :class:`IGRObjective` (IGR loss, Gropp et al. 2020 /
+Alblas et al. 2022 eq. 3, plus normal and off-surface terms, one output per
+point set) by :func:`optimise`: Adam with the :func:`learning_rate_at` schedule
+and the one stopping rule of :class:`ConvergenceMonitor`, all driven by
+:class:`OptimConfig`.
+"""
+
+from AnatomyINRLib.fitting.config import LossConfig, OptimConfig, SamplingConfig
+from AnatomyINRLib.fitting.loop import FitHistory, LoopResult, optimise, seeded_init
+from AnatomyINRLib.fitting.loss import LossTerms, igr_loss
+from AnatomyINRLib.fitting.monitor import ConvergenceMonitor
+from AnatomyINRLib.fitting.objective import IGRObjective, StepLoss
+from AnatomyINRLib.fitting.points import PreparedPoints, as_point_set, prepare_points
+from AnatomyINRLib.fitting.sampling import OffSurfaceSampler, knn_sigma
+from AnatomyINRLib.fitting.schedule import budget, learning_rate_at
+
+__all__ = [
+    "ConvergenceMonitor",
+    "FitHistory",
+    "IGRObjective",
+    "LoopResult",
+    "LossConfig",
+    "LossTerms",
+    "OffSurfaceSampler",
+    "OptimConfig",
+    "PreparedPoints",
+    "SamplingConfig",
+    "StepLoss",
+    "as_point_set",
+    "budget",
+    "igr_loss",
+    "knn_sigma",
+    "learning_rate_at",
+    "optimise",
+    "prepare_points",
+    "seeded_init",
+]

@@ -1,0 +1,50 @@
+"""Iteration budget and learning-rate schedule of every fit (``OptimConfig``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+from AnatomyINRLib.core.config import check_int
+from AnatomyINRLib.fitting.config import OptimConfig
+
+
+def learning_rate_at(it: int, total: int, base: float, cfg: OptimConfig) -> float:
+    """Learning rate at iteration ``it`` (0-based) of a ``total``-iteration run.
+
+    Linear warm-up over ``cfg.warmup`` iterations (lr·(it+1)/warmup), then
+    either constant ``base`` or cosine decay from ``base`` to
+    ``base·lr_final_factor`` reached at the last iteration (SGDR, Loshchilov &
+    Hutter 2017, eq. 5 without restarts):
+    lr = low + ½ (base − low)(1 + cos(π t)), t = (it − warmup) / (total − warmup).
+    """
+    if cfg.warmup and it < cfg.warmup:
+        return base * (it + 1) / cfg.warmup
+    if cfg.schedule == "constant":
+        return base
+    t = min(1.0, (it - cfg.warmup) / max(1, total - cfg.warmup))
+    low = base * cfg.lr_final_factor
+    return low + 0.5 * (base - low) * (1.0 + math.cos(math.pi * t))
+
+
+def budget(cfg: OptimConfig, iterations: Optional[int] = None, warm_start: bool = False) -> tuple[int, float]:
+    """Iterations to run and the base learning rate.
+
+    Args:
+        cfg: Optimiser settings.
+        iterations: Caller's override of ``cfg.iterations`` (positive integer);
+            an explicit override is run in full at ``cfg.lr`` even when warm-starting.
+        warm_start: The network starts from a previous fit: run
+            ``warm_start_fraction`` of the budget (at least one window) at
+            ``lr · warm_start_lr_factor``.
+
+    Raises:
+        InputError: ``iterations`` is not a positive integer.
+    """
+    if iterations is not None:
+        check_int("iterations", iterations)
+        return int(iterations), cfg.lr
+    if warm_start:
+        total = max(cfg.check_every, int(round(cfg.iterations * cfg.warm_start_fraction)))
+        return total, cfg.lr * cfg.warm_start_lr_factor
+    return int(cfg.iterations), cfg.lr
