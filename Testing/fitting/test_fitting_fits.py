@@ -85,7 +85,7 @@ def test_cancel_stops_a_surface_fit_within_an_iteration(wall_points):
     should_cancel, count = _cancel_after(25)
     events = []
     with pytest.raises(Cancelled):
-        api.fit_points(wall_points[0].points, "fast", device="cpu", progress=events.append,
+        api.fit_points(wall_points[0].points, preset="fast", device="cpu", progress=events.append,
                        should_cancel=should_cancel)
     fit_events = [e for e in events if e.stage == "fit"]
     assert len(count) == 26 and not fit_events  # cancelled mid first window (check_every = 50)
