@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 from AnatomyINRLib.core.device import configure_threads
-from AnatomyINRLib.core.seeding import seed_everything
 from AnatomyINRLib.io.atomic import atomic_path
 from AnatomyINRLib.meshing import MeshingConfig, extract_surface, mesh_quality
 from AnatomyINRLib.nn import MLP, MLPConfig, NeuralField, Normalization
@@ -50,10 +49,9 @@ def fit_network(steps: int = 200, seed: int = 0) -> NeuralField:
     Loss: |f − sdf| on points near the surface and in the box, plus the
     eikonal term 0.1·(|∇f| − 1)² (IGR, Gropp et al. 2020, eq. 2).
     """
-    seed_everything(seed)
     rng = np.random.default_rng(seed)
     norm = Normalization(center=CENTER + [5.0, 0.0, 0.0], scale=30.0)
-    net = MLP(MLPConfig())
+    net = MLP(MLPConfig(), generator=torch.Generator().manual_seed(seed))
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     for _ in range(steps):
         box = rng.uniform(-0.8, 0.8, size=(512, 3))

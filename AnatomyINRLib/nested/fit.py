@@ -104,10 +104,7 @@ def _build(config: NestedFitConfig, k: int, scale: float, gaps: list, seed: int,
     net_cfg = NestedNetworkConfig(mlp=mlp, n_surfaces=k, nesting=config.nesting,
                                   min_thickness=float(config.min_thickness_mm / scale), gap_init=tuple(gaps),
                                   construction=config.construction, sharpness=float(scale / config.sharpness_mm))
-    # nn.init draws from torch's global RNG: fork it so the fit is seeded without side effects.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        net = NestedSDFNetwork(net_cfg)
+    net = NestedSDFNetwork(net_cfg, generator=torch.Generator().manual_seed(int(seed)))
     return net.to(device)
 
 

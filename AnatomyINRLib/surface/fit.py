@@ -81,10 +81,7 @@ def _build_network(config: SurfaceFitConfig, init: Optional[NeuralField], reuse:
         return net.to(device)
     if reuse:
         warnings.warn("init field: architecture differs from the preset; fitting from scratch", stacklevel=3)
-    # nn.init draws from torch's global RNG: fork it so the fit is seeded without side effects.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        net = MLP(config.network)
+    net = MLP(config.network, generator=torch.Generator().manual_seed(int(seed)))
     return net.to(device)
 
 
