@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Optional
 
 # Import name -> pip distribution name, where they differ (for the install hint).
-DISTRIBUTION_OF_MODULE = {"skimage": "scikit-image", "vtkmodules": "vtk"}
+DISTRIBUTION_OF_MODULE = {"skimage": "scikit-image", "vtkmodules": "vtk", "mpl_toolkits": "matplotlib"}
 _NOT_A_PACKAGE = ("AnatomyINRLib", "importlib", "__main__", "runpy")
 
 
