@@ -137,7 +137,8 @@ def to_markdown(report: dict) -> str:
                 f"{r['narrowband_seconds']:.2f} | {r['speedup']:.1f}× | {r['gradient_bound']:.2f} | "
                 f"{'yes' if r['identical_mesh'] else 'NO'} | {'yes' if r['watertight'] else 'no'} |"
             )
-    lines += ["", "L = gradient bound estimated on the coarsest grid (band scale; 1 for an exact SDF).", "",
+    lines += ["", "L = gradient bound used as band scale: the coarsest-grid estimate, raised when exact values",
+              "showed a steeper slope (1 for an exact SDF).", "",
               f"## Band safety factor (analytic sphere, {report['sweep_spacing_mm']} mm)", "",
               "| band_factor | evaluations | fraction of dense | identical |", "|---|---|---|---|"]
     for r in report["band_sweep"]:
