@@ -18,9 +18,6 @@ from AnatomyINRLib.core.types import ImageGrid
 from AnatomyINRLib.meshing.grid import FieldEvaluator
 
 _CORNERS = np.array([(a, b, c) for a in (0, 1) for b in (0, 1) for c in (0, 1)], dtype=np.int64)
-# The 12 edges of a cell as pairs of indices into _CORNERS (corners differing along one axis).
-_EDGES = np.array([(a, b) for a in range(8) for b in range(a + 1, 8)
-                   if np.count_nonzero(_CORNERS[a] != _CORNERS[b]) == 1], dtype=np.int64)
 
 
 # Unrefined coarse cells are checked if their centre's sign could be wrong for a
@@ -43,8 +40,12 @@ class KnownNodes:
 
     def __init__(self, evaluator: FieldEvaluator, grid: ImageGrid, grid_at: Callable[[int], ImageGrid]) -> None:
         self.evaluator, self.grid, self.grid_at = evaluator, grid, grid_at
-        self.keys = np.zeros(0, dtype=np.int64)      # sorted final-grid flat indices
-        self.values = None                           # (n, K) mm
+        self._keys = np.zeros(0, dtype=np.int64)     # sorted final-grid flat indices
+        self._values = None                          # (n, K) mm
+        self._pending = []                           # (keys, values) not merged yet
+        # One pass never asks for a node twice (each level evaluates only nodes
+        # off the coarser lattice), so lookups are needed only once a pass restarts.
+        self.reuse = False
 
     def _final_keys(self, lev: int, flat: np.ndarray) -> np.ndarray:
         ijk = np.stack(np.unravel_index(flat, self.grid_at(lev).shape), axis=1) * 2**lev
@@ -57,42 +58,56 @@ class KnownNodes:
         """Store (n, K) exact values of nodes ``flat`` of level ``lev``."""
         keys = self._final_keys(lev, np.asarray(flat, dtype=np.int64))
         keep = keys >= 0
-        keys, values = keys[keep], values[keep]
-        if self.values is None:
-            self.values = np.zeros((0, values.shape[1]))
-        merged = np.concatenate([self.keys, keys])
-        order = np.argsort(merged, kind="stable")
-        merged_values = np.concatenate([self.values, values])[order]
-        self.keys, first = np.unique(merged[order], return_index=True)
-        self.values = merged_values[first]
+        self._pending.append((keys[keep], np.asarray(values)[keep]))
 
-    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(found mask, positions into ``self.values``) for final-grid keys (−1 = never found)."""
-        pos = np.clip(np.searchsorted(self.keys, keys), 0, max(len(self.keys) - 1, 0))
-        found = (keys >= 0) & (len(self.keys) > 0)
-        if len(self.keys):
-            found &= self.keys[pos] == keys
-        return found, pos
+    def _merge(self) -> None:
+        if not self._pending:
+            return
+        parts = ([self._keys] if self._values is not None else []) + [k for k, _ in self._pending]
+        vals = ([self._values] if self._values is not None else []) + [v for _, v in self._pending]
+        merged = np.concatenate(parts)
+        order = np.argsort(merged, kind="stable")
+        self._keys, first = np.unique(merged[order], return_index=True)
+        self._values = np.concatenate(vals)[order][first]
+        self._pending = []
+
+    @property
+    def keys(self) -> np.ndarray:
+        """Sorted final-grid flat indices of every known node."""
+        self._merge()
+        return self._keys
+
+    @property
+    def values(self) -> np.ndarray:
+        """(n, K) values of :attr:`keys`, mm."""
+        self._merge()
+        return self._values
 
     def at_level(self, lev: int, flat: np.ndarray, span) -> np.ndarray:
         """(n, K) exact values at nodes ``flat`` of level ``lev``, evaluating only unknown ones."""
         flat = np.asarray(flat, dtype=np.int64)
-        found, pos = self.lookup(self._final_keys(lev, flat))
-        missing = ~found
-        if not missing.any() and self.values is not None:
-            return self.values[pos]
-        new = self.evaluator.at_nodes(self.grid_at(lev), flat[missing], span)
+        if not self.reuse:
+            new = self.evaluator.at_nodes(self.grid_at(lev), flat, span)
+            self.remember(lev, flat, new)
+            return new
+        keys, values = self.keys, self.values
+        wanted = self._final_keys(lev, flat)
+        pos = np.clip(np.searchsorted(keys, wanted), 0, max(len(keys) - 1, 0))
+        found = (wanted >= 0) & (keys[pos] == wanted) if len(keys) else np.zeros(len(flat), dtype=bool)
+        new = self.evaluator.at_nodes(self.grid_at(lev), flat[~found], span)
         out = np.empty((len(flat), new.shape[1]))
-        out[missing] = new
-        if found.any():
-            out[found] = self.values[pos[found]]
-        self.remember(lev, flat[missing], new)  # after the lookup above: it replaces the arrays
+        out[~found] = new
+        out[found] = values[pos[found]]
+        self.remember(lev, flat[~found], new)
         return out
 
 
 def observed_bound(values: np.ndarray, shape: tuple, cells: np.ndarray, ijk_to_ras: np.ndarray,
                    level: float, near: float) -> float:
-    """Largest |Δf|/length over the edges of ``cells`` (all corners exact) with an end within ``near`` mm of the level.
+    """Largest |Δf|/length over edges of ``cells`` (all corners exact) with an end within ``near`` mm of the level.
+
+    The three edges leaving each cell's lowest corner are used: together they
+    cover every edge inside the refined region once (4× cheaper than all 12).
 
     Args:
         values: (K, *shape) node values; the corners of ``cells`` are exact.
@@ -104,16 +119,18 @@ def observed_bound(values: np.ndarray, shape: tuple, cells: np.ndarray, ijk_to_r
     """
     if len(cells) == 0:
         return 0.0
-    cols = np.asarray(ijk_to_ras, dtype=np.float64)[:3, :3]
-    lengths = np.linalg.norm((_CORNERS[_EDGES[:, 1]] - _CORNERS[_EDGES[:, 0]]) @ cols.T, axis=1)   # (12,)
-    ijk = np.stack(np.unravel_index(cells, tuple(n - 1 for n in shape)), axis=1)
-    corner_idx = np.ravel_multi_index(tuple((ijk[:, None, :] + _CORNERS[None]).transpose(2, 0, 1)), shape)
-    corner_vals = values.reshape(values.shape[0], -1)[:, corner_idx]                  # (K, n, 8)
-    a, b = corner_vals[:, :, _EDGES[:, 0]], corner_vals[:, :, _EDGES[:, 1]]          # (K, n, 12)
-    close = np.minimum(np.abs(a - level), np.abs(b - level)) < near
-    if not np.any(close):
-        return 0.0
-    return float(np.max((np.abs(a - b) / lengths)[close]))
+    lengths = np.linalg.norm(np.asarray(ijk_to_ras, dtype=np.float64)[:3, :3], axis=0)
+    base = np.ravel_multi_index(np.unravel_index(cells, tuple(n - 1 for n in shape)), shape)
+    flat = values.reshape(values.shape[0], -1)
+    a = flat[:, base] - level                                                  # (K, n)
+    strides = (shape[1] * shape[2], shape[2], 1)
+    best = 0.0
+    for axis in range(3):
+        b = flat[:, base + strides[axis]] - level
+        close = np.minimum(np.abs(a), np.abs(b)) < near
+        if np.any(close):
+            best = max(best, float(np.max(np.abs(a - b)[close])) / lengths[axis])
+    return best
 
 
 def check_centres(known: KnownNodes, values: np.ndarray, lev: int, coarse_values: np.ndarray,

@@ -284,6 +284,7 @@ def narrowband_sample(
         values, wrong_signs, seen = _pyramid(known, coarse, levels, level, band_factor * bound, adapt, pass_steps)
         if not wrong_signs and seen <= _TOLERANCE * band_factor * bound:
             return SampledField(values, grid, evaluator.n_evaluations - before, levels, float(bound))
+        known.reuse = True
         # Evidence that L was too small: raise it to what was seen, with a margin.
         # Known values are reused, so a restart costs only the nodes the wider band adds.
         bound = _GROWTH * max(seen / band_factor, (_SIGN_GROWTH if wrong_signs else 1.0) * bound)
