@@ -243,12 +243,12 @@ def narrowband_sample(
     coarser grid.
 
     With ``adapt`` the gradient bound L is estimated on the coarsest grid and
-    then checked against the exact values: the centre of every coarse cell left
-    unrefined is evaluated (its filled sign must be right), and every edge of
-    every refined cell gives a difference quotient. A wrong sign or a quotient
-    above L proves L too small: L is raised to what was seen and sampling
-    restarts (after a few restarts: dense sampling). What is then guaranteed
-    is stated in the module docstring.
+    then checked against exact values: the centres of the coarse cells left
+    unrefined whose filled sign a bound up to 4× the band scale could flip are
+    evaluated, and the edges of the refined cells give difference quotients.
+    A wrong sign or a quotient above the band scale proves L too small: L is
+    raised to what was seen and sampling restarts (after 4 restarts: dense
+    sampling). What is then guaranteed is stated in the module docstring.
 
     Args:
         evaluator: Chunked field caller (counts evaluations, polls cancel).
@@ -270,7 +270,8 @@ def narrowband_sample(
     steps = np.linspace(span[0], span[1], levels + 2)
     known = KnownNodes(evaluator, grid, lambda lev: grid if lev == 0 else _coarse_grid(grid, lev))
     coarse = dense_sample(evaluator, known.grid_at(levels), (steps[0], steps[1]))
-    known.remember(levels, np.arange(int(np.prod(coarse.grid.shape))), coarse.values.reshape(coarse.values.shape[0], -1).T)
+    flat_coarse = coarse.values.reshape(coarse.values.shape[0], -1)
+    known.remember(levels, np.arange(flat_coarse.shape[1]), flat_coarse.T)
     bound = 1.0
     if adapt:
         near = 2.0 * max_cell_diagonal(coarse.grid.ijk_to_ras)

@@ -86,7 +86,8 @@ class MLP(nn.Module):
             building a network has no side effect and is reproducible.
     """
 
-    def __init__(self, config: MLPConfig, generator: torch.Generator | None = None) -> None:
+    def __init__(self, config: MLPConfig,
+                 generator: torch.Generator | None = None) -> None:
         super().__init__()
         config.validate()
         self.config = config

@@ -14,6 +14,7 @@ from AnatomyINRLib.nn import MLP, MLPConfig
 LIBRARY = Path(AnatomyINRLib.__file__).resolve().parent
 # Calls that seed (or draw from) a process-wide RNG.
 _GLOBAL_SEEDING = {"manual_seed", "seed", "fork_rng", "set_rng_state", "initial_seed"}
+_GLOBAL_RNG_OWNERS = ("torch", "torch.random", "torch.cuda", "np.random", "numpy.random", "random")
 
 
 def _global_seeding_calls(path: Path) -> list[str]:
@@ -23,7 +24,7 @@ def _global_seeding_calls(path: Path) -> list[str]:
             continue
         base = ast.unparse(node.func.value)
         # torch.manual_seed(...), torch.random.fork_rng(...), np.random.seed(...), random.seed(...)
-        if node.func.attr in _GLOBAL_SEEDING and base in ("torch", "torch.random", "torch.cuda", "np.random", "numpy.random", "random"):
+        if node.func.attr in _GLOBAL_SEEDING and base in _GLOBAL_RNG_OWNERS:
             found.append(f"{path.relative_to(LIBRARY)}:{node.lineno}: {ast.unparse(node)}")
     return found
 

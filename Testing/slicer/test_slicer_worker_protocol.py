@@ -190,7 +190,8 @@ def test_missing_package_in_the_real_worker_becomes_the_install_message(tmp_path
     import os
 
     (tmp_path / "shim").mkdir()
-    (tmp_path / "shim" / "SimpleITK.py").write_text('raise ImportError("libSimpleITKIO.so.1: cannot open shared object file")\n')
+    broken = 'raise ImportError("libSimpleITKIO.so.1: cannot open shared object file")\n'
+    (tmp_path / "shim" / "SimpleITK.py").write_text(broken)
     (tmp_path / "ref.nrrd").write_bytes(b"NRRD0004\n")
     (tmp_path / "pts.csv").write_text("x,y,z\n" + "".join(f"{i},{i * i % 7},{i % 3}\n" for i in range(30)))
     env = dict(os.environ, OMP_NUM_THREADS="1",
