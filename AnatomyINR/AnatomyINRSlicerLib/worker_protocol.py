@@ -200,8 +200,8 @@ class WorkerRun:
         else:
             last = detail or (tail[-1] if tail else "no output")
             text = f"The worker process failed (exit code {returncode}): {last}"
-        if returncode == 5:
-            text += " Install the extension's Python requirements (Apply does this) and retry."
+        if returncode == 5:  # the worker's line names the package that failed to import
+            text = text.rstrip(".") + ". Install the extension's Python requirements (Apply does this) and retry."
         return WorkerOutcome(False, False, returncode, text, tail)
 
 

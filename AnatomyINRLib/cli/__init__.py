@@ -10,7 +10,8 @@ included) and maps library errors to one line on stderr and a documented exit
 code (no traceback).
 
 Exit codes: 0 success, 2 bad input/arguments, 3 output not writable,
-4 fit or runtime failure, 5 missing dependency, 130 cancelled.
+4 fit or runtime failure, 5 missing dependency (a Python package that cannot be
+imported; the line names it), 130 cancelled.
 """
 
 from __future__ import annotations
@@ -24,13 +25,9 @@ import warnings
 from typing import Optional, Sequence
 
 from AnatomyINRLib import __version__
-from AnatomyINRLib.core.errors import (
-    AnatomyINRError,
-    Cancelled,
-    DependencyError,
-    InputError,
-    OutputError,
-)
+
+# Nothing here imports numpy or torch at module level: a missing requirement must
+# still reach main() and become exit 5 with one line (see cli.dependencies).
 
 # One module per subcommand; capability packages add theirs here.
 SUBCOMMAND_MODULES = (
@@ -79,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _exit_code(exc: BaseException) -> int:
+    from AnatomyINRLib.core.errors import Cancelled, DependencyError, InputError, OutputError
+
     if isinstance(exc, Cancelled):
         return 130
     if isinstance(exc, OutputError):
@@ -90,15 +89,28 @@ def _exit_code(exc: BaseException) -> int:
     return 4
 
 
+def _missing_dependency(exc: ImportError) -> int:
+    """Exit 5 with one line naming the package, for an ImportError of a requirement."""
+    from AnatomyINRLib.cli.dependencies import missing_package_message
+
+    message = missing_package_message(exc)
+    if message is None:  # an AnatomyINRLib module failed to import: a bug, keep the traceback
+        raise exc
+    print(f"anatomy-inr: error: {message}", file=sys.stderr)
+    return 5
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the CLI; returns the process exit code."""
-    parser = build_parser()
+    try:
+        parser = build_parser()
+        from AnatomyINRLib.cli.common import make_progress
+    except ImportError as exc:  # the subcommands need a package that is not installed
+        return _missing_dependency(exc)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
     # Warnings (duplicates removed, points subsampled...) go to stderr as one line each.
     warnings.showwarning = lambda msg, cat, *a, **k: print(f"anatomy-inr: warning: {msg}", file=sys.stderr)
-    from AnatomyINRLib.cli.common import make_progress
-
     return run_parsed(args, make_progress(getattr(args, "json_progress", False)))
 
 
@@ -108,6 +120,7 @@ def run_parsed(args: argparse.Namespace, progress) -> int:
     Used by :func:`main` and by the persistent worker (``anatomy-inr serve``),
     so a request there behaves exactly like the same command line.
     """
+    from AnatomyINRLib.core.errors import AnatomyINRError
     from AnatomyINRLib.io.transaction import check_distinct_paths, output_transaction
 
     try:
@@ -124,6 +137,8 @@ def run_parsed(args: argparse.Namespace, progress) -> int:
     except AnatomyINRError as exc:
         print(f"anatomy-inr: error: {exc}", file=sys.stderr)
         return _exit_code(exc)
+    except ImportError as exc:  # a requirement imported lazily during the run
+        return _missing_dependency(exc)
     except MemoryError:
         print("anatomy-inr: error: out of memory: use fewer points, a coarser --spacing or a smaller network",
               file=sys.stderr)

@@ -23,10 +23,34 @@ def make_progress(json_lines: bool) -> ProgressReporter:
     return ProgressReporter(emit)
 
 
+def device_arg(value: str) -> str:
+    """argparse ``type`` of ``--device``: the name if this machine has that device.
+
+    Checked while parsing so a missing GPU is a usage error (exit 2, one line
+    listing the available devices) instead of a failure after inputs are read.
+    """
+    import argparse
+
+    from AnatomyINRLib.core.device import resolve_device
+    from AnatomyINRLib.core.errors import InputError
+
+    try:
+        resolve_device(value)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("device: ")) from None
+    return value
+
+
+def add_device_arg(parser) -> None:
+    """--device: auto (default), cpu, cuda, cuda:N or mps, validated against this machine."""
+    parser.add_argument("--device", default="auto", type=device_arg,
+                        help="compute device: auto, cpu, cuda, cuda:N or mps (default auto)")
+
+
 def add_common_run_args(parser, *, iterations: bool = True) -> None:
     """--seed, --device, --report, --json-progress (and --iterations) for fitting commands."""
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="compute device")
+    add_device_arg(parser)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     parser.add_argument("--report", default=None, metavar="JSON", help="write a JSON report here")
     parser.add_argument("--json-progress", action="store_true", help="print one JSON progress event per line on stdout")

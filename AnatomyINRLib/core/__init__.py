@@ -11,7 +11,7 @@ from AnatomyINRLib.core.errors import (
     OutputError,
 )
 from AnatomyINRLib.core.progress import Progress, ProgressCallback, ProgressReporter
-from AnatomyINRLib.core.seeding import make_generator, seed_everything
+from AnatomyINRLib.core.seeding import make_generator
 from AnatomyINRLib.core.types import ImageGrid, PointSet, TriangleMesh
 
 __all__ = [
@@ -31,5 +31,4 @@ __all__ = [
     "configure_threads",
     "make_generator",
     "resolve_device",
-    "seed_everything",
 ]

@@ -10,40 +10,52 @@ import os
 
 from AnatomyINRLib.core.errors import InputError
 
-_VALID = ("auto", "cpu", "cuda", "mps")
+_KINDS = ("auto", "cpu", "cuda", "mps")
+
+
+def available_devices() -> list[str]:
+    """Device names that :func:`resolve_device` accepts on this machine.
+
+    "auto" and "cpu" always; "cuda" and "cuda:0".."cuda:N-1" for N CUDA GPUs;
+    "mps" when Apple Metal is usable.
+    """
+    import torch
+
+    names = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        names += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        names.append("mps")
+    return names
 
 
 def resolve_device(device: str = "auto"):
-    """Turn a device name into a ``torch.device``.
+    """Turn a device name into a ``torch.device`` that exists on this machine.
 
     Args:
         device: "auto", "cpu", "cuda", "cuda:N" or "mps".
 
     Returns:
-        torch.device that exists on this machine.
+        torch.device; "auto" picks CUDA, then Apple MPS, then CPU.
 
     Raises:
-        InputError: unknown name, or the requested accelerator is absent.
+        InputError: the name is malformed or names a device this machine lacks
+            (the message lists :func:`available_devices`), so a bad choice fails
+            before any work rather than at the first tensor placed on it.
     """
     import torch
 
     name = str(device).strip().lower()
-    base = name.split(":", 1)[0]
-    if base not in _VALID:
-        raise InputError(f"device: expected one of {', '.join(_VALID)}, got {device!r}")
-    if base == "auto":
+    available = available_devices()
+    if name not in available and not (name.startswith("cpu:") and name[4:].isdigit()):
+        what = "is not available on this machine" if name.split(":", 1)[0] in _KINDS else \
+            "is not a device name (auto, cpu, cuda, cuda:N, mps)"
+        raise InputError(f"device: {device!r} {what}; available: {', '.join(available)}")
+    if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if base == "cuda" and not torch.cuda.is_available():
-        raise InputError("device: 'cuda' requested but no CUDA GPU is available (use auto or cpu)")
-    if base == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise InputError("device: 'mps' requested but Apple MPS is not available")
+        return torch.device("mps" if "mps" in available else "cpu")
     return torch.device(name)
 
 

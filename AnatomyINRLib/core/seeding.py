@@ -1,4 +1,8 @@
-"""Seeded random generators: every random thing in the library takes one."""
+"""Seeded random generators: every random thing in the library takes one.
+
+There is deliberately no global seeding helper: torch's and numpy's global
+RNGs are never used, so a fit cannot change (or depend on) a caller's state.
+"""
 
 from __future__ import annotations
 
@@ -23,9 +27,3 @@ def numpy_rng(seed: "int | np.random.Generator | None") -> np.random.Generator:
         return seed
     return np.random.default_rng(seed)
 
-
-def seed_everything(seed: int) -> None:
-    """Seed torch's global RNG (used by ``nn.init`` during network construction)."""
-    import torch
-
-    torch.manual_seed(int(seed))

@@ -9,7 +9,7 @@ and the one stopping rule of :class:`ConvergenceMonitor`, all driven by
 """
 
 from AnatomyINRLib.fitting.config import LossConfig, OptimConfig, SamplingConfig
-from AnatomyINRLib.fitting.loop import FitHistory, LoopResult, optimise, seeded_init
+from AnatomyINRLib.fitting.loop import FitHistory, LoopResult, optimise
 from AnatomyINRLib.fitting.loss import LossTerms, igr_loss
 from AnatomyINRLib.fitting.monitor import ConvergenceMonitor
 from AnatomyINRLib.fitting.objective import IGRObjective, StepLoss
@@ -36,5 +36,4 @@ __all__ = [
     "learning_rate_at",
     "optimise",
     "prepare_points",
-    "seeded_init",
 ]

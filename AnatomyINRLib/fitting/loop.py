@@ -1,7 +1,7 @@
 """The optimisation loop shared by every fit: Adam, schedule, stopping rule, progress.
 
-The loop draws no random numbers itself: the network is initialised with
-:func:`seeded_init` and the objective's samplers hold a seeded generator, so a
+The loop draws no random numbers itself: the network is initialised from an
+explicit seeded generator and the objective's samplers hold one too, so a
 fit is reproducible for a given seed on one device.
 """
 
@@ -58,17 +58,6 @@ class LoopResult:
     seconds: float
     final_loss: float
     history: FitHistory
-
-
-def seeded_init(build: Callable[[], M], seed: int) -> M:
-    """``build()`` with torch's global RNG seeded inside a fork, so the caller's RNG state is untouched.
-
-    ``torch.nn.init`` draws from the global generator; forking it makes the
-    initial weights a function of ``seed`` alone without side effects.
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        return build()
 
 
 def optimise(

@@ -36,7 +36,9 @@ class MeshingConfig(ConfigBase):
     not a heuristic, for |∇f| ≤ L); 0.5 measured wrong meshes."""
     adapt_band_to_gradient: bool = True
     """Widen the band by the largest |∇f| seen on the coarsest grid near the
-    surface when it exceeds 1 (fields that are not exact distances)."""
+    surface when it exceeds 1 (fields that are not exact distances), then
+    verify it against exact values and widen it again (re-sampling) when a
+    steeper slope or a wrong sign shows it was too thin (see meshing.narrowband)."""
     coarse_cells: int = 16
     """Cells along the longest axis of the coarsest narrow band grid (sampled
     densely). 16 measured as cheap as 8 and clearly cheaper than 32 (the

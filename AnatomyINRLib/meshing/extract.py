@@ -40,7 +40,8 @@ class ExtractionResult:
         seconds: Wall time of the whole extraction.
         grid: Geometry of the final grid (ImageGrid with no voxel storage).
         levels: Coarse-to-fine refinements (0 = dense).
-        gradient_bound: Band scale L from the coarsest grid (1 for an exact SDF).
+        gradient_bound: Band scale L finally used (coarse estimate, raised when exact values
+            showed a steeper slope; 1 for an exact SDF).
     """
 
     mesh: TriangleMesh

@@ -13,9 +13,30 @@ cell with no surface, so its sign (the sign of that cell's corners) is right.
 Marching cubes therefore sees exactly the values dense sampling gives in
 every cell that produces triangles: the mesh is identical.
 
-Without the eikonal property (occupancy, badly trained networks) L can be
-large; ``adapt`` estimates it on the coarsest grid, ``band_factor`` adds a
-margin, and ``method="dense"`` is always available.
+L is not known for a learned field, and an estimate can be too small (a
+floater or a steep fold between coarse nodes). With ``adapt``:
+
+1. L is estimated from the coarsest grid's edges near the level set (plus a
+   5 % margin when above 1);
+2. every pass is then checked against exact values (:mod:`band_check`):
+   each edge of each refined cell at every level gives a difference quotient
+   |Δf|/length ≤ true L, and the centre of each coarsest cell left unrefined
+   whose filled sign could flip under a true bound ≤ 4× the band scale is
+   evaluated and its sign compared;
+3. any quotient above the band scale (2 % tolerance) or any contradicted sign
+   proves the band too thin: L is raised to what was seen and the pass is
+   redone (evaluated nodes are reused); after 4 such restarts the remaining
+   nodes are evaluated densely.
+
+What is then guaranteed: the returned values are exact at every evaluated
+node, no exact value seen contradicts the L used, and every checked centre
+has its true sign. The mesh equals the dense one whenever |∇f| ≤
+band_factor · L holds near the level set (an assumption about f that no
+finite sampling can prove); a feature the checks never touch (a surface
+component inside one coarse cell, away from its centre, in a region where
+f changes faster than 4× the band scale) can still be missed, as it can by
+any sampling coarser than the feature. ``method="dense"`` evaluates every
+node.
 """
 
 from __future__ import annotations
@@ -25,6 +46,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from AnatomyINRLib.core.types import ImageGrid
+from AnatomyINRLib.meshing.band_check import (
+    _CORNERS,
+    KnownNodes,
+    check_centres,
+    observed_bound,
+)
 from AnatomyINRLib.meshing.grid import FieldEvaluator, geometry_grid, max_cell_diagonal
 
 
@@ -126,9 +153,6 @@ def dense_sample(evaluator: FieldEvaluator, grid: ImageGrid, span=(0.0, 1.0)) ->
     return SampledField(values.reshape((values.shape[0],) + grid.shape), grid, evaluator.n_evaluations - before, 0)
 
 
-_CORNERS = np.array([(a, b, c) for a in (0, 1) for b in (0, 1) for c in (0, 1)], dtype=np.int64)
-
-
 def _reach_table(ijk_to_ras: np.ndarray) -> np.ndarray:
     """(8, 8) mm: farthest distance from corner j of a cell to its child (octant) a.
 
@@ -189,6 +213,18 @@ def _new_nodes(cells: np.ndarray, shape: tuple) -> np.ndarray:
     return np.flatnonzero(mask)
 
 
+# Passes before giving up on the band and sampling densely (a field steep enough
+# to need more is better served by dense sampling; known values are reused).
+_MAX_RESTARTS = 4
+# A difference quotient up to 2 % above the band scale is accepted: the coarse
+# estimate of an exactly L-Lipschitz field is a hair below L (secants are
+# shorter than tangents), and a restart for that would double the cost.
+_TOLERANCE = 1.02
+# Margin over the largest quotient seen when L is raised, and the least raise
+# after a wrong sign (whose quotient can be far below the true bound).
+_GROWTH, _SIGN_GROWTH = 1.05, 4.0
+
+
 def narrowband_sample(
     evaluator: FieldEvaluator,
     grid: ImageGrid,
@@ -206,6 +242,14 @@ def narrowband_sample(
     nodes of their children; all other nodes take the trilinear value of the
     coarser grid.
 
+    With ``adapt`` the gradient bound L is estimated on the coarsest grid and
+    then checked against exact values: the centres of the coarse cells left
+    unrefined whose filled sign a bound up to 4× the band scale could flip are
+    evaluated, and the edges of the refined cells give difference quotients.
+    A wrong sign or a quotient above the band scale proves L too small: L is
+    raised to what was seen and sampling restarts (after 4 restarts: dense
+    sampling). What is then guaranteed is stated in the module docstring.
+
     Args:
         evaluator: Chunked field caller (counts evaluations, polls cancel).
         grid: Final node grid (axis-aligned or oblique).
@@ -213,32 +257,82 @@ def narrowband_sample(
         band_factor: Safety factor (≥ 1 keeps the exactness guarantee) on the Lipschitz reach.
         coarse_cells: Cells on the longest axis of the coarsest grid.
         max_levels: Most refinements.
-        adapt: Scale the reach by the gradient bound estimated on the coarsest grid (if > 1).
+        adapt: Estimate and verify the gradient bound (else L = 1 is assumed, as for an exact SDF).
         span: Progress fraction range to report in.
 
     Returns:
-        SampledField with the final grid's values.
+        SampledField with the final grid's values; ``gradient_bound`` is the L finally used.
     """
     levels = choose_levels(grid.shape, coarse_cells, max_levels)
     if levels == 0:
         return dense_sample(evaluator, grid, span)
     before = evaluator.n_evaluations
     steps = np.linspace(span[0], span[1], levels + 2)
-    coarse = dense_sample(evaluator, _coarse_grid(grid, levels), (steps[0], steps[1]))
-    values, shape = coarse.values, coarse.grid.shape
+    known = KnownNodes(evaluator, grid, lambda lev: grid if lev == 0 else _coarse_grid(grid, lev))
+    coarse = dense_sample(evaluator, known.grid_at(levels), (steps[0], steps[1]))
+    flat_coarse = coarse.values.reshape(coarse.values.shape[0], -1)
+    known.remember(levels, np.arange(flat_coarse.shape[1]), flat_coarse.T)
     bound = 1.0
     if adapt:
         near = 2.0 * max_cell_diagonal(coarse.grid.ijk_to_ras)
-        bound = max(1.0, _gradient_bound(values, coarse.grid, level, near))
+        estimate = _gradient_bound(coarse.values, coarse.grid, level, near)
+        # Coarse secants under-estimate the steepest slope: above 1 (not an exact
+        # SDF), start with the margin a restart would add anyway.
+        bound = _GROWTH * estimate if estimate > 1.0 else 1.0
+    for attempt in range(_MAX_RESTARTS + 1):
+        # A restarted pass reports at the end of the range (progress never goes back).
+        pass_steps = steps if attempt == 0 else np.full_like(steps, steps[-1])
+        values, wrong_signs, seen = _pyramid(known, coarse, levels, level, band_factor * bound, adapt, pass_steps)
+        if not wrong_signs and seen <= _TOLERANCE * band_factor * bound:
+            return SampledField(values, grid, evaluator.n_evaluations - before, levels, float(bound))
+        known.reuse = True
+        # Evidence that L was too small: raise it to what was seen, with a margin.
+        # Known values are reused, so a restart costs only the nodes the wider band adds.
+        bound = _GROWTH * max(seen / band_factor, (_SIGN_GROWTH if wrong_signs else 1.0) * bound)
+    return SampledField(_dense_from(known, grid, (steps[-2], steps[-1])), grid,
+                        evaluator.n_evaluations - before, 0, float(bound))
+
+
+def _dense_from(known: KnownNodes, grid: ImageGrid, span) -> np.ndarray:
+    """(K, *grid.shape) exact values at every node, evaluating only the nodes not known yet."""
+    n = int(np.prod(grid.shape))
+    values = np.empty((known.values.shape[1], n))
+    missing = np.ones(n, dtype=bool)
+    missing[known.keys] = False
+    values[:, known.keys] = known.values.T
+    todo = np.flatnonzero(missing)
+    values[:, todo] = known.evaluator.at_nodes(grid, todo, span).T
+    return values.reshape((values.shape[0],) + grid.shape)
+
+
+def _pyramid(known: KnownNodes, coarse: SampledField, levels: int, level: float, lipschitz: float,
+             verify: bool, steps) -> tuple[np.ndarray, int, float]:
+    """One coarse-to-fine pass with band scale ``lipschitz`` (= band_factor · L).
+
+    Returns:
+        (values on the final grid, number of checked nodes whose filled sign
+        was wrong, largest difference quotient of exact values seen; both 0
+        without ``verify``).
+    """
+    values, shape, coarse_affine = coarse.values.copy(), coarse.grid.shape, coarse.grid.ijk_to_ras
     cells = np.arange(int(np.prod([n - 1 for n in shape])), dtype=np.int64)
-    coarse_affine = coarse.grid.ijk_to_ras
+    seen = 0.0
     for lev in range(levels - 1, -1, -1):
-        fine_grid = grid if lev == 0 else _coarse_grid(grid, lev)
-        cells = _refine(values, shape, cells, level, band_factor * bound, coarse_affine, fine_grid.shape)
+        fine_grid = known.grid_at(lev)
+        cells = _refine(values, shape, cells, level, lipschitz, coarse_affine, fine_grid.shape)
         values = _upsample(values, fine_grid.shape)
         todo = _new_nodes(cells, fine_grid.shape)
-        step = levels - lev
-        new = evaluator.at_nodes(fine_grid, todo, (steps[step], steps[step + 1]))
-        values.reshape(values.shape[0], -1)[:, todo] = new.T
+        step_span = (steps[levels - lev], steps[levels - lev + 1])
+        values.reshape(values.shape[0], -1)[:, todo] = known.at_level(lev, todo, step_span).T
         shape, coarse_affine = fine_grid.shape, fine_grid.ijk_to_ras
-    return SampledField(values, grid, evaluator.n_evaluations - before, levels, float(bound))
+        if not verify:
+            continue
+        if lev == levels - 1:
+            wrong, quotient = check_centres(known, values, lev, coarse.values, cells, level, lipschitz,
+                                            (step_span[1], step_span[1]))
+            if wrong:
+                return values, wrong, quotient
+            seen = max(seen, quotient)
+        near = 2.0 * max_cell_diagonal(fine_grid.ijk_to_ras)
+        seen = max(seen, observed_bound(values, shape, cells, fine_grid.ijk_to_ras, level, near))
+    return values, 0, seen

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import numpy as np
+import torch
 from scipy.spatial import cKDTree
 
 from AnatomyINRLib.core.device import resolve_device
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.seeding import make_generator
-from AnatomyINRLib.fitting import FitHistory, IGRObjective, budget, optimise, prepare_points, seeded_init
+from AnatomyINRLib.fitting import FitHistory, IGRObjective, budget, optimise, prepare_points
 from AnatomyINRLib.nested.config import DEFAULT_NAMES, NestedFitConfig
 from AnatomyINRLib.nn.field import NeuralField, Normalization
 from AnatomyINRLib.nn.nested import NestedNetworkConfig, NestedSDFNetwork
@@ -99,7 +100,8 @@ def _build(config: NestedFitConfig, k: int, scale: float, gaps: list, seed: int,
     net_cfg = NestedNetworkConfig(mlp=mlp, n_surfaces=k, nesting=config.nesting,
                                   min_thickness=float(config.min_thickness_mm / scale), gap_init=tuple(gaps),
                                   construction=config.construction, sharpness=float(scale / config.sharpness_mm))
-    return seeded_init(lambda: NestedSDFNetwork(net_cfg), seed).to(device)
+    net = NestedSDFNetwork(net_cfg, generator=torch.Generator().manual_seed(int(seed)))
+    return net.to(device)
 
 
 def fit_nested(

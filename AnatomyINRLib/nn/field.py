@@ -60,6 +60,15 @@ class Normalization:
             raise InputError(f"normalization: expected center_mm and scale_mm, got {data!r}") from exc
 
 
+def to_numpy64(tensor: torch.Tensor) -> np.ndarray:
+    """A device tensor as a float64 numpy array: copy to the CPU first, then widen.
+
+    The order matters: Apple MPS has no float64, so widening on the device
+    fails there; the CPU copy is made in the tensor's own dtype.
+    """
+    return tensor.detach().cpu().numpy().astype(np.float64, copy=False)
+
+
 class NeuralField:
     """Callable world-space field backed by a network.
 
@@ -96,7 +105,7 @@ class NeuralField:
         with torch.no_grad():
             for start in range(0, len(pts), self.chunk_size):
                 chunk = torch.from_numpy(norm[start:start + self.chunk_size]).to(self.device)
-                out[start:start + len(chunk)] = self.network(chunk).double().cpu().numpy()
+                out[start:start + len(chunk)] = to_numpy64(self.network(chunk))
         self.network.train(was_training)
         out *= self.normalization.scale
         return out[:, 0] if out.shape[1] == 1 else out
@@ -110,5 +119,5 @@ class NeuralField:
             x = torch.from_numpy(norm[start:start + self.chunk_size]).to(self.device).requires_grad_(True)
             y = self.network(x)[:, output]
             (g,) = torch.autograd.grad(y.sum(), x)
-            grads[start:start + len(x)] = g.double().cpu().numpy()
+            grads[start:start + len(x)] = to_numpy64(g)
         return grads

@@ -80,14 +80,23 @@ class _Sine(nn.Module):
         return torch.sin(self.omega * x)
 
 
+def _uninitialised_linear(in_features: int, out_features: int) -> nn.Linear:
+    """nn.Linear whose construction draws nothing from torch's global RNG."""
+    return torch.nn.utils.skip_init(nn.Linear, in_features, out_features)
+
+
 class MLP(nn.Module):
     """Coordinate MLP: (N, in_dim) → (N, out_dim).
 
     Args:
         config: Architecture; see :class:`MLPConfig`.
+        generator: CPU ``torch.Generator`` drawing every initial weight; None
+            means one seeded with 0. Torch's global RNG is never used, so
+            building a network has no side effect and is reproducible.
     """
 
-    def __init__(self, config: MLPConfig) -> None:
+    def __init__(self, config: MLPConfig,
+                 generator: torch.Generator | None = None) -> None:
         super().__init__()
         config.validate()
         self.config = config
@@ -103,31 +112,39 @@ class MLP(nn.Module):
         for i in range(config.depth):
             # A layer feeding a skip layer shrinks so that [h, x] is `width` wide.
             out_features = config.width - enc_dim if (i + 1) in self.skips else config.width
-            layers.append(nn.Linear(in_features, out_features))
+            layers.append(_uninitialised_linear(in_features, out_features))
             in_features = config.width
         self.hidden = nn.ModuleList(layers)
-        self.head = nn.Linear(config.width, config.out_dim)
+        self.head = _uninitialised_linear(config.width, config.out_dim)
         if config.activation == "softplus":
             self.act = nn.Softplus(beta=config.softplus_beta)
         elif config.activation == "relu":
             self.act = nn.ReLU()
         else:
             self.act = _Sine()
-        self._initialise()
-
-    def _initialise(self) -> None:
-        cfg = self.config
-        if cfg.activation == "sine":
-            self._siren_init()
-        elif cfg.geometric_init:
-            self._geometric_init()
+        self._initialise(generator if generator is not None else torch.Generator().manual_seed(0))
 
     @torch.no_grad()
-    def _geometric_init(self) -> None:
+    def _initialise(self, gen: torch.Generator) -> None:
+        # torch's default Linear init first, in construction order, then the
+        # chosen scheme on top: the same draws torch.manual_seed(s) + nn.Linear
+        # would make, taken from ``gen`` instead of the global RNG.
+        for lin in [*self.hidden, self.head]:
+            nn.init.kaiming_uniform_(lin.weight, a=math.sqrt(5), generator=gen)
+            bound = 1.0 / math.sqrt(lin.in_features)
+            nn.init.uniform_(lin.bias, -bound, bound, generator=gen)
+        cfg = self.config
+        if cfg.activation == "sine":
+            self._siren_init(gen)
+        elif cfg.geometric_init:
+            self._geometric_init(gen)
+
+    @torch.no_grad()
+    def _geometric_init(self, gen: torch.Generator) -> None:
         """SAL (Atzmon & Lipman 2020, Thm 1) init: f(x) ≈ ‖x‖ − r at start."""
         cfg = self.config
         for i, lin in enumerate(self.hidden):
-            nn.init.normal_(lin.weight, 0.0, math.sqrt(2.0) / math.sqrt(lin.out_features))
+            nn.init.normal_(lin.weight, 0.0, math.sqrt(2.0) / math.sqrt(lin.out_features), generator=gen)
             nn.init.zeros_(lin.bias)
             if self.encoding is not None:
                 # Fourier columns start at zero so the sphere init still holds (IDR's trick).
@@ -136,15 +153,15 @@ class MLP(nn.Module):
                 elif i in self.skips:
                     lin.weight[:, -(self.enc_dim - cfg.in_dim):] = 0.0
         mean = math.sqrt(math.pi) / math.sqrt(self.head.in_features)
-        nn.init.normal_(self.head.weight, mean, 1e-5)
+        nn.init.normal_(self.head.weight, mean, 1e-5, generator=gen)
         nn.init.constant_(self.head.bias, -cfg.init_radius)
 
     @torch.no_grad()
-    def _siren_init(self) -> None:
+    def _siren_init(self, gen: torch.Generator) -> None:
         """SIREN init (Sitzmann et al. 2020, §3.2); the field does not start as a sphere."""
         for i, lin in enumerate([*self.hidden, self.head]):
             bound = 1.0 / lin.in_features if i == 0 else math.sqrt(6.0 / lin.in_features) / 30.0
-            nn.init.uniform_(lin.weight, -bound, bound)
+            nn.init.uniform_(lin.weight, -bound, bound, generator=gen)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Evaluate the field.

@@ -110,16 +110,17 @@ class NestedSDFNetwork(nn.Module):
 
     Args:
         config: Architecture; see :class:`NestedNetworkConfig`.
+        generator: CPU ``torch.Generator`` drawing the initial weights (see ``nn.MLP``).
     """
 
     network_kind = NETWORK_KIND
 
-    def __init__(self, config: NestedNetworkConfig) -> None:
+    def __init__(self, config: NestedNetworkConfig, generator: torch.Generator | None = None) -> None:
         super().__init__()
         config.validate()
         self.config = config
         self.out_dim = config.n_surfaces
-        self.trunk = MLP(config.mlp)
+        self.trunk = MLP(config.mlp, generator=generator)
         if config.nesting:
             self._init_gap_heads()
 

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
+import torch
 
 from AnatomyINRLib.core.device import resolve_device
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.seeding import make_generator
 from AnatomyINRLib.core.types import PointSet
-from AnatomyINRLib.fitting import FitHistory, IGRObjective, budget, optimise, seeded_init
+from AnatomyINRLib.fitting import FitHistory, IGRObjective, budget, optimise
 from AnatomyINRLib.nn.field import NeuralField, Normalization
 from AnatomyINRLib.nn.mlp import MLP
 from AnatomyINRLib.surface.config import SurfaceFitConfig
@@ -66,7 +67,9 @@ def _build_network(config: SurfaceFitConfig, init: Optional[NeuralField], reuse:
         return net.to(device)
     if reuse:
         warnings.warn("init field: architecture differs from the preset; fitting from scratch", stacklevel=3)
-    return seeded_init(lambda: MLP(config.network), seed).to(device)
+    net = MLP(config.network, generator=torch.Generator().manual_seed(int(seed)))
+    return net.to(device)
+
 
 
 def fit_sdf(

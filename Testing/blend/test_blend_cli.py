@@ -84,5 +84,6 @@ def test_bad_files_fail_cleanly(tmp_path, capsys):
         assert not out.exists()
     assert main(["blend", a, "--output", str(tmp_path / "nodir" / "out.vtp")]) == 3
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
-    assert main(["blend", a, "--output", str(tmp_path / "out.xyz")]) != 0
+    assert main(["blend", a, "--output", str(tmp_path / "out.xyz")]) == 2      # unsupported output type: a bad argument
+    assert "unsupported" in capsys.readouterr().err
     assert not (tmp_path / "out.xyz").exists()

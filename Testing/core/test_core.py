@@ -116,3 +116,27 @@ def test_wrap_keeps_a_reporter_and_adds_should_cancel():
     with pytest.raises(Cancelled):
         outer.report("fit", 0.6)
     assert len(seen) == 2  # the event is delivered, then cancellation is honoured
+
+
+@pytest.mark.parametrize("name", ["cuda", "cuda:7", "mps", "tpu", "cuda:x", ""])
+def test_resolve_device_rejects_devices_this_machine_lacks(name):
+    import torch
+
+    from AnatomyINRLib.core.device import available_devices
+
+    if name in available_devices():
+        assert resolve_device(name) == torch.device(name)
+        return
+    with pytest.raises(InputError) as exc:
+        resolve_device(name)
+    message = str(exc.value)
+    assert message.startswith("device: ") and repr(name) in message
+    assert message.endswith("available: " + ", ".join(available_devices()))
+
+
+def test_available_devices_all_resolve():
+    from AnatomyINRLib.core.device import available_devices
+
+    names = available_devices()
+    assert names[:2] == ["auto", "cpu"]
+    assert [resolve_device(n).type for n in names[1:]] == [n.split(":")[0] for n in names[1:]]

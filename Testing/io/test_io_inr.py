@@ -29,8 +29,8 @@ class _Payload:
 
 @pytest.fixture(scope="module")
 def field() -> NeuralField:
-    torch.manual_seed(0)
-    net = MLP(MLPConfig(width=24, depth=3, skip_layers=(2,), fourier_features=3, fourier_seed=5))
+    net = MLP(MLPConfig(width=24, depth=3, skip_layers=(2,), fourier_features=3, fourier_seed=5),
+              generator=torch.Generator().manual_seed(0))
     return NeuralField(net, Normalization(center=[10.0, -5.0, 2.0], scale=37.5))
 
 

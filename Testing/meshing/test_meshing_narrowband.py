@@ -67,7 +67,8 @@ def test_signs_everywhere_and_values_at_crossing_cells_match_dense(name, oblique
 def test_too_thin_band_is_detected():
     # Below the Lipschitz bound the guarantee breaks: the comparison must notice.
     grid = make_grid(np.stack([CENTER - 10.0, CENTER + 10.0]), 0.4, 1.0)
-    sign_errors, inexact, _ = _compare(FIELDS["torus"], grid, band_factor=0.4)
+    # adapt=False: with it, the verification sees the thin band and widens it (next tests).
+    sign_errors, inexact, _ = _compare(FIELDS["torus"], grid, band_factor=0.4, adapt=False)
     assert sign_errors + inexact > 0
 
 
@@ -79,7 +80,7 @@ def test_steep_field_widens_the_band():
     sign_errors, inexact, narrow = _compare(steep, grid, adapt=True)
     assert sum(errors_fixed[:2]) > 0
     assert sign_errors == 0 and inexact == 0
-    assert 2.5 < narrow.gradient_bound <= 3.0 + 1e-9
+    assert 2.5 < narrow.gradient_bound <= 1.05 * 3.0 + 1e-9  # the estimate with its 5 % margin
 
 
 def test_multi_output_band_covers_every_output():
@@ -113,3 +114,71 @@ def test_level_bookkeeping():
     assert choose_levels((129, 40, 40), 16, 8) == 3
     assert choose_levels((129, 40, 40), 16, 1) == 1
     assert choose_levels((20, 20, 20), 16, 8) == 0
+
+
+def _floater_field():
+    """A sphere SDF plus a steep Gaussian dip that makes a small blob ("floater") outside it.
+
+    f = |x − c| − 8 − A·exp(−|x − q|² / 2s²), s = 0.6 mm, with q the centre of a
+    coarsest-grid cell about 6 mm outside the sphere and A chosen so the blob has
+    radius 1 mm: no coarse node sees it and |∇f| reaches ≈ 25 near it, while
+    every coarse edge near the sphere gives the estimate L ≈ 1.
+    """
+    from AnatomyINRLib.meshing import MeshingConfig
+    from AnatomyINRLib.meshing.narrowband import _coarse_grid
+
+    base = sphere(CENTER, 8.0)
+    config = MeshingConfig(spacing_mm=0.4, largest_component=False)
+    grid = make_grid(np.stack([CENTER - 15.0, CENTER + 15.0]), config.spacing_mm, config.padding_mm)
+    levels = choose_levels(grid.shape, config.coarse_cells, config.max_levels)
+    coarse = _coarse_grid(grid, levels)
+    # The coarse cell whose centre is nearest to 14 mm from the centre along +x.
+    cell = np.round(coarse.world_to_index((CENTER + [14.0, 0.0, 0.0])[None])[0] - 0.5)
+    q = coarse.index_to_world((cell + 0.5)[None])
+    s, radius = 0.6, 1.0
+    amplitude = float(base(q)[0]) / np.exp(-radius**2 / (2 * s**2))
+
+    def field(p):
+        return base(p) - amplitude * np.exp(-np.sum((p - q) ** 2, axis=1) / (2 * s**2))
+
+    return field, config, levels
+
+
+def test_floater_missed_by_the_gradient_estimate_is_found():
+    from AnatomyINRLib.meshing import extract_surface
+
+    field, config, levels = _floater_field()
+    assert levels >= 2
+    bounds = np.stack([CENTER - 15.0, CENTER + 15.0])
+    dense = extract_surface(field, bounds, config.replace(method="dense"))
+    narrow = extract_surface(field, bounds, config)
+    # The dense mesh has the sphere and the floater; the narrow band mesh must be the same, bit for bit.
+    from AnatomyINRLib.meshing.topology import face_components
+
+    assert face_components(dense.mesh.faces, dense.mesh.n_vertices)[0] == 2
+    assert narrow.mesh.n_faces == dense.mesh.n_faces
+    np.testing.assert_array_equal(narrow.mesh.faces, dense.mesh.faces)
+    np.testing.assert_array_equal(narrow.mesh.vertices, dense.mesh.vertices)
+    assert narrow.gradient_bound > 10.0  # the estimate was raised by what the verification saw
+
+
+def test_floater_values_match_dense_where_marching_cubes_looks():
+    field, config, _ = _floater_field()
+    grid = make_grid(np.stack([CENTER - 15.0, CENTER + 15.0]), config.spacing_mm, config.padding_mm)
+    sign_errors, inexact, _ = _compare(field, grid)
+    assert sign_errors == 0 and inexact == 0
+
+
+def test_after_the_last_restart_the_rest_is_sampled_densely(monkeypatch):
+    import AnatomyINRLib.meshing.narrowband as narrowband
+
+    monkeypatch.setattr(narrowband, "_MAX_RESTARTS", 0)  # the floater's first pass fails: go dense at once
+    field, config, _ = _floater_field()
+    grid = make_grid(np.stack([CENTER - 15.0, CENTER + 15.0]), config.spacing_mm, config.padding_mm)
+    dense = dense_sample(FieldEvaluator(field), grid).values
+    evaluator = FieldEvaluator(field)
+    narrow = narrowband_sample(evaluator, grid)
+    assert narrow.levels == 0
+    np.testing.assert_array_equal(narrow.values, dense)
+    # Nodes evaluated by the failed pass are reused (only the coarse grid's overhang is evaluated twice).
+    assert evaluator.n_evaluations < 1.05 * np.prod(grid.shape)

@@ -39,12 +39,18 @@ def test_round_trip_three_surfaces(tmp_path, point_files, capsys):
     for v in rep["violations"]["meshes"]:
         assert v["vertices_outside"] == 0 and v["volume_mm3"] == 0.0
     assert rep["violations"]["field"]["rate"] == 0.0
-    assert 40.0 < rep["dmax"]["dmax_mm"] < 65.0          # phantom: 54 mm
+    # Phantom: sac 50 mm wide + 2 mm wall on each side = 54 mm; measured 54.06 at this budget and 1 mm grid.
+    assert rep["dmax"]["dmax_mm"] == pytest.approx(54.0, abs=1.0)
     assert rep["volumes"]["thrombus_mm3"] > 0 and rep["volumes"]["wall_mm3"] > 0
     meshes = [read_mesh(f"{prefix}_{n}.vtp") for n in rep["names"]]
     assert all("thickness_mm" in m.point_data for m in meshes)
     assert meshes[0].signed_volume() < meshes[1].signed_volume() < meshes[2].signed_volume()
-    assert np.min(meshes[1].point_data["thickness_mm"]) > 0.5 - 1.0      # t_min up to the 1 mm grid
+    # Wall (inner → outer) is 2 mm in the phantom; measured medians 1.97 / 1.99 mm.
+    assert rep["thickness"]["inner"]["median"] == pytest.approx(2.0, abs=0.1)
+    assert rep["thickness"]["outer"]["median"] == pytest.approx(2.0, abs=0.1)
+    # --min-thickness 0.5 holds on the field (f_k − f_k+1 ≥ 0.5); on meshes extracted on a 1 mm grid the
+    # smallest vertex-to-surface distance measured 0.43 mm: the guarantee less the grid's interpolation error.
+    assert min(np.min(m.point_data["thickness_mm"]) for m in meshes) > 0.4
     data = json.loads((tmp_path / "aaa.config.json").read_text())
     assert data["command"] == "fit-nested" and data["outputs"] == rep["outputs"] and data["iterations"] == 120
     config = NestedFitConfig.from_dict(data["config"])

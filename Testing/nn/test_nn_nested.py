@@ -15,11 +15,11 @@ from AnatomyINRLib.nn.registry import build_network
 
 def _scrambled(config: NestedNetworkConfig, seed: int) -> NestedSDFNetwork:
     """A network with large random weights: anything training could produce, and worse."""
-    torch.manual_seed(seed)
-    net = NestedSDFNetwork(config)
+    gen = torch.Generator().manual_seed(seed)
+    net = NestedSDFNetwork(config, generator=gen)
     with torch.no_grad():
         for p in net.parameters():
-            p.add_(torch.randn_like(p) * 2.0)
+            p.add_(torch.randn(p.shape, generator=gen) * 2.0)
     return net
 
 
@@ -60,8 +60,7 @@ def test_unconstrained_joint_network_can_violate():
 
 def test_initial_field_is_three_nested_spheres():
     cfg = NestedNetworkConfig(mlp=MLPConfig(out_dim=3, width=64, depth=3, init_radius=0.5), gap_init=(0.05, 0.1))
-    torch.manual_seed(0)
-    net = NestedSDFNetwork(cfg)
+    net = NestedSDFNetwork(cfg, generator=torch.Generator().manual_seed(0))
     x = torch.tensor([[0.0, 0.0, 0.0], [0.3, 0.0, 0.0], [0.0, 0.0, 0.9]])
     f = net(x).detach()
     # Outer first gap 0.05, inner gap 0.1: zero crossings near radii 0.5, 0.45, 0.35.

@@ -183,3 +183,24 @@ def test_run_blocking_cancel_kills_the_process():
                            should_cancel=lambda: time.perf_counter() - start > 0.5)
     assert outcome.cancelled and not outcome.ok
     assert time.perf_counter() - start < 10
+
+
+def test_missing_package_in_the_real_worker_becomes_the_install_message(tmp_path):
+    # SimpleITK made unimportable by a module first on PYTHONPATH, as a broken install would be.
+    import os
+
+    (tmp_path / "shim").mkdir()
+    broken = 'raise ImportError("libSimpleITKIO.so.1: cannot open shared object file")\n'
+    (tmp_path / "shim" / "SimpleITK.py").write_text(broken)
+    (tmp_path / "ref.nrrd").write_bytes(b"NRRD0004\n")
+    (tmp_path / "pts.csv").write_text("x,y,z\n" + "".join(f"{i},{i * i % 7},{i % 3}\n" for i in range(30)))
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(tmp_path / "shim"), library_search_dir()]))
+    command = worker_command(sys.executable, "fit-points", fit_points_arguments(
+        "pts.csv", "out.vtp", reference="ref.nrrd", output_labelmap="label.nrrd", device="cpu", threads=1))
+    outcome = run_blocking(command, StagePlan(FIT_POINTS_STAGES), cwd=str(tmp_path), env=env)
+    assert outcome.returncode == 5 and not outcome.ok and not outcome.cancelled
+    assert outcome.message == (
+        "A required Python package is missing: Python package 'SimpleITK' is missing or cannot be imported "
+        "(libSimpleITKIO.so.1: cannot open shared object file); install the requirements (pip install SimpleITK). "
+        "Install the extension's Python requirements (Apply does this) and retry.")
