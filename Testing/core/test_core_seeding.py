@@ -8,7 +8,7 @@ import torch
 
 import AnatomyINRLib
 import AnatomyINRLib.core as core
-from AnatomyINRLib.nested.network import NestedNetworkConfig, NestedSDFNetwork
+from AnatomyINRLib.nn import NestedNetworkConfig, NestedSDFNetwork
 from AnatomyINRLib.nn import MLP, MLPConfig
 
 LIBRARY = Path(AnatomyINRLib.__file__).resolve().parent
