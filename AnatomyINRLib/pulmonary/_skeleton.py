@@ -1,0 +1,127 @@
+"""Segmental identity from one point per segmental bronchus: propagate labels down the airway skeleton.
+
+1. The airway mask (cropped to its bounding box) is thinned to a 1-voxel
+   skeleton (``skimage.morphology.skeletonize``, Lee et al. 1994 in 3-D).
+2. The skeleton voxels form a graph (26-neighbourhood); the root is the skeleton
+   voxel deepest inside the airways (largest distance to the wall: the trachea).
+3. A breadth-first traversal from the root gives every skeleton voxel a parent;
+   each point is snapped to its nearest skeleton voxel, and a voxel's label is
+   the label of the nearest snapped ancestor, so a label covers exactly the
+   subtree *below* its point.
+4. Every airway voxel takes the label of its nearest skeleton voxel, and keeps
+   it only inside that segment's lobe.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage, sparse
+from scipy.sparse import csgraph
+from scipy.spatial import cKDTree
+
+from AnatomyINRLib.core.errors import InputError
+from AnatomyINRLib.core.types import ImageGrid
+from AnatomyINRLib.pulmonary.config import N_SEGMENTS, SEGMENTS, segment_lobe
+
+_OFFSETS = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)
+                     if (a, b, c) > (0, 0, 0)])  # 13 forward offsets of the 26-neighbourhood
+
+
+def _crop_box(mask: np.ndarray) -> tuple:
+    box = ndimage.find_objects(mask.astype(np.uint8))[0]
+    return tuple(slice(max(0, s.start - 1), min(n, s.stop + 1)) for s, n in zip(box, mask.shape))
+
+
+def skeleton_graph(skeleton: np.ndarray):
+    """(N, 3) skeleton voxel indices and the (N, N) symmetric adjacency (26-neighbourhood)."""
+    idx = np.argwhere(skeleton)
+    node = np.full(skeleton.shape, -1, dtype=np.int64)
+    node[tuple(idx.T)] = np.arange(len(idx))
+    rows, cols = [], []
+    padded = np.pad(node, 1, constant_values=-1)
+    for off in _OFFSETS:
+        nb = padded[tuple(idx.T + 1 + off[:, None])]
+        ok = nb >= 0
+        rows.append(np.nonzero(ok)[0])
+        cols.append(nb[ok])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    adj = sparse.coo_matrix((np.ones(len(r)), (r, c)), shape=(len(idx), len(idx))).tocsr()
+    return idx, adj + adj.T
+
+
+def propagate_point_labels(airways: np.ndarray, grid: ImageGrid, lobes: np.ndarray, points: dict,
+                           max_distance_mm: float) -> tuple[np.ndarray, dict]:
+    """Labelled airways (uint8 1-18) from one RAS point per segment label.
+
+    Args:
+        airways: Boolean airway mask on ``grid``.
+        grid: Geometry of the masks.
+        lobes: uint8 lobe labels on ``grid``.
+        points: Segment label → (3,) RAS mm point on its segmental bronchus.
+        max_distance_mm: A point farther than this from the skeleton is refused.
+
+    Returns:
+        (labelled uint8 array, info dict with skeleton size and snap distances).
+
+    Raises:
+        InputError: a point too far from the airways, or a segment whose subtree is empty in its lobe.
+    """
+    from skimage.morphology import skeletonize
+
+    box = _crop_box(airways)
+    mask = airways[box]
+    skeleton = skeletonize(mask).astype(bool)
+    if not skeleton.any():
+        raise InputError("airways: the mask has no skeleton (is it a thin or empty mask?)")
+    idx, adj = skeleton_graph(skeleton)
+    offset = np.array([s.start for s in box])
+    world = grid.index_to_world(idx + offset)
+    depth = ndimage.distance_transform_edt(mask, sampling=grid.spacing)
+    root = int(np.argmax(depth[tuple(idx.T)]))
+    order, parent = csgraph.breadth_first_order(adj, root, directed=False, return_predecessors=True)
+    tree = cKDTree(world)
+    seeds, snaps = np.zeros(len(idx), dtype=np.uint8), {}
+    for lab, p in points.items():
+        d, n = tree.query(p)
+        if d > max_distance_mm:
+            raise InputError(f"segment_points: point {SEGMENTS[lab][0]!r} is {d:.1f} mm from the airway "
+                             f"skeleton (at most {max_distance_mm:g} mm allowed); place it on its segmental bronchus")
+        seeds[n] = lab
+        snaps[SEGMENTS[lab][0]] = round(float(d), 2)
+    _extend_to_origin(seeds, parent, np.asarray(adj.sum(axis=1)).ravel())
+    node_label = np.zeros(len(idx), dtype=np.uint8)
+    for n in order:  # parents come before children in breadth-first order
+        node_label[n] = seeds[n] if seeds[n] else (node_label[parent[n]] if parent[n] >= 0 else 0)
+    labelled = _label_voxels(mask, box, grid, tree, node_label, lobes)
+    present = set(np.unique(labelled).tolist())
+    missing = [f"{SEGMENTS[v][0]}" for v in range(1, N_SEGMENTS + 1) if v not in present]
+    if missing:
+        raise InputError("segment_points: the airway subtree below the point of " + ", ".join(missing)
+                         + " is empty inside its lobe; these segments cannot be produced "
+                         "(move the point onto the segmental bronchus)")
+    return labelled, {"skeleton_voxels": int(len(idx)), "root_ras": world[root].round(2).tolist(),
+                      "snap_distance_mm": snaps}
+
+
+def _extend_to_origin(seeds: np.ndarray, parent: np.ndarray, degree: np.ndarray) -> None:
+    """Label each point's segmental bronchus from its origin: walk up from the snapped voxel
+    through non-branching skeleton voxels (degree 2) until a branching voxel, another seed or the root."""
+    for start in np.nonzero(seeds)[0]:
+        lab, n = seeds[start], parent[start]
+        while n >= 0 and degree[n] <= 2 and not seeds[n]:
+            seeds[n] = lab
+            n = parent[n]
+
+
+def _label_voxels(mask, box, grid, tree, node_label, lobes) -> np.ndarray:
+    """Every airway voxel → label of its nearest skeleton voxel, kept only inside that segment's lobe."""
+    vox = np.argwhere(mask)
+    offset = np.array([s.start for s in box])
+    _, nearest = tree.query(grid.index_to_world(vox + offset), workers=2)
+    labs = node_label[nearest]
+    lobe_of = np.array([0] + [segment_lobe(v) for v in range(1, N_SEGMENTS + 1)], dtype=np.uint8)
+    full = vox + offset
+    keep = lobe_of[labs] == lobes[tuple(full.T)]
+    out = np.zeros(lobes.shape, dtype=np.uint8)
+    out[tuple(full[keep & (labs > 0)].T)] = labs[keep & (labs > 0)]
+    return out
