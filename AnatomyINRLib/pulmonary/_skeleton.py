@@ -5,9 +5,10 @@
 2. The skeleton voxels form a graph (26-neighbourhood); the root is the skeleton
    voxel deepest inside the airways (largest distance to the wall: the trachea).
 3. A breadth-first traversal from the root gives every skeleton voxel a parent;
-   each point is snapped to its nearest skeleton voxel, and a voxel's label is
-   the label of the nearest snapped ancestor, so a label covers exactly the
-   subtree *below* its point.
+   each point is snapped to its nearest skeleton voxel and its label is carried
+   up to the bronchus' origin (where its path to the root meets another point's
+   path); a voxel's label is the label of the nearest labelled ancestor, so a
+   label covers the segmental bronchus and the whole subtree below it.
 4. Every airway voxel takes the label of its nearest skeleton voxel, and keeps
    it only inside that segment's lobe.
 """
@@ -88,7 +89,7 @@ def propagate_point_labels(airways: np.ndarray, grid: ImageGrid, lobes: np.ndarr
                              f"skeleton (at most {max_distance_mm:g} mm allowed); place it on its segmental bronchus")
         seeds[n] = lab
         snaps[SEGMENTS[lab][0]] = round(float(d), 2)
-    _extend_to_origin(seeds, parent, np.asarray(adj.sum(axis=1)).ravel())
+    _extend_to_origin(seeds, parent)
     node_label = np.zeros(len(idx), dtype=np.uint8)
     for n in order:  # parents come before children in breadth-first order
         node_label[n] = seeds[n] if seeds[n] else (node_label[parent[n]] if parent[n] >= 0 else 0)
@@ -103,12 +104,29 @@ def propagate_point_labels(airways: np.ndarray, grid: ImageGrid, lobes: np.ndarr
                       "snap_distance_mm": snaps}
 
 
-def _extend_to_origin(seeds: np.ndarray, parent: np.ndarray, degree: np.ndarray) -> None:
-    """Label each point's segmental bronchus from its origin: walk up from the snapped voxel
-    through non-branching skeleton voxels (degree 2) until a branching voxel, another seed or the root."""
+def _extend_to_origin(seeds: np.ndarray, parent: np.ndarray) -> None:
+    """Label each point's segmental bronchus up to its origin, in place.
+
+    The origin is where the point's path to the root meets another point's path (the
+    branching from the lobar or a shared bronchus): walk up from each snapped voxel while no
+    other point's path passes through the parent. Side spurs of the skeleton do not stop it.
+    A point lying below another point in the traversal (bronchi touching on the skeleton) is
+    not extended, so it cannot take over the other segment's subtree.
+    """
+    paths = np.zeros(len(seeds), dtype=np.int32)
+    nested = set()
     for start in np.nonzero(seeds)[0]:
+        n = start
+        while n >= 0:
+            paths[n] += 1
+            if n != start and seeds[n]:
+                nested.add(start)
+            n = parent[n]
+    for start in np.nonzero(seeds)[0]:
+        if start in nested:  # below another point (touching bronchi made a loop): keep its subtree only
+            continue
         lab, n = seeds[start], parent[start]
-        while n >= 0 and degree[n] <= 2 and not seeds[n]:
+        while n >= 0 and paths[n] == 1 and not seeds[n]:
             seeds[n] = lab
             n = parent[n]
 
