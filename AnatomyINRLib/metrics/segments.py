@@ -17,7 +17,8 @@ grids are measured correctly.
   S_i the surface voxels of the predicted segment i (for a voxel outside PS_i the
   nearest voxel of PS_i is always a surface voxel). The subject's ID is the mean
   over all its intrusion branches; 0.0 when there are none. When PS_i is empty
-  the distance is undefined: the branches count in NI, not in the ID mean.
+  the distance is undefined: the branches count in NI, not in the ID mean (None
+  when no branch has a defined distance).
 
 Overall Dice and NSD are the mean over the labels present in the reference or
 the prediction (a label absent from both is left out and reported as None).

@@ -131,15 +131,31 @@ def _extend_to_origin(seeds: np.ndarray, parent: np.ndarray) -> None:
             n = parent[n]
 
 
-def _label_voxels(mask, box, grid, tree, node_label, lobes) -> np.ndarray:
-    """Every airway voxel → label of its nearest skeleton voxel, kept only inside that segment's lobe."""
+def _label_voxels(mask, box, grid, tree, node_label, lobes, fill_mm: float = 4.0) -> np.ndarray:
+    """Every airway voxel → label of its nearest skeleton voxel, kept only inside that segment's lobe.
+
+    Airway voxels of a lobe whose nearest skeleton voxel is unlabelled (around the branching
+    where a lobe's segmental bronchi leave the lobar bronchus) take the label of the nearest
+    labelled skeleton voxel of that lobe within ``fill_mm``: the wall of a segmental bronchus'
+    first millimetres is nearer to the branching point than to its own centreline.
+    """
     vox = np.argwhere(mask)
     offset = np.array([s.start for s in box])
-    _, nearest = tree.query(grid.index_to_world(vox + offset), workers=2)
+    full = vox + offset
+    world = grid.index_to_world(full)
+    _, nearest = tree.query(world, workers=2)
     labs = node_label[nearest]
     lobe_of = np.array([0] + [segment_lobe(v) for v in range(1, N_SEGMENTS + 1)], dtype=np.uint8)
-    full = vox + offset
-    keep = lobe_of[labs] == lobes[tuple(full.T)]
+    vox_lobe = lobes[tuple(full.T)]
+    node_lobe = lobe_of[node_label]
+    for lobe in range(1, 6):
+        todo = np.nonzero((labs == 0) & (vox_lobe == lobe))[0]
+        src = np.nonzero(node_lobe == lobe)[0]
+        if len(todo) and len(src):
+            d, n = cKDTree(tree.data[src]).query(world[todo], distance_upper_bound=fill_mm)
+            ok = np.isfinite(d)
+            labs[todo[ok]] = node_label[src[n[ok]]]
+    keep = (lobe_of[labs] == vox_lobe) & (labs > 0)
     out = np.zeros(lobes.shape, dtype=np.uint8)
-    out[tuple(full[keep & (labs > 0)].T)] = labs[keep & (labs > 0)]
+    out[tuple(full[keep].T)] = labs[keep]
     return out
