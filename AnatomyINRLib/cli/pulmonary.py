@@ -78,7 +78,6 @@ def _register_segments(cmds) -> None:
     p.add_argument("--preset", default="default", choices=("fast", "default", "fine"), help="Method A preset")
     p.add_argument("--config", metavar="JSON", help="full Method A configuration (overrides --preset)")
     p.add_argument("--seed", type=int, default=0, help="recorded (Method A is deterministic)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     p.add_argument("--report", metavar="JSON", help="write the report (volumes, nodule, resection, timings)")
     p.add_argument("--json-progress", action="store_true", help="one JSON progress event per line on stdout")
     p.set_defaults(func=run_segments)
@@ -142,8 +141,6 @@ def _validate_segments(args) -> None:
     if ext not in LABELMAP_TYPES:
         raise OutputError(f"--output {args.output!r}: unknown output type {ext or '(none)'}; "
                           f"expected one of {', '.join(LABELMAP_TYPES)}")
-    if args.threads is not None and args.threads < 1:
-        raise InputError(f"--threads: expected >= 1, got {args.threads}")
     check_outputs(args.output, args.report, str(_config_path(args.output)))
 
 
@@ -162,7 +159,6 @@ def _read_nodule(path: str):
 def run_segments(args, progress) -> int:
     """Read inputs, run Method A, plan, write the labelmap, config and report."""
     from AnatomyINRLib import io
-    from AnatomyINRLib.core.device import configure_threads
     from AnatomyINRLib.io.configs import read_config
     from AnatomyINRLib.io.segmentation import write_segmentation
     from AnatomyINRLib.pulmonary import SEGMENT_COLORS, SEGMENTS, TerritoryConfig, plan_segments, preset_config
@@ -174,7 +170,6 @@ def run_segments(args, progress) -> int:
               for k in ("lobes", "airways", "arteries", "veins", "ct", "segmental_labels")}
     points = io.read_points(args.segment_points) if args.segment_points else None
     nodule = _read_nodule(args.nodule) if args.nodule else None
-    configure_threads(args.threads)
     result = segment_lungs(images["lobes"], images["airways"], segmental_labels=images["segmental_labels"],
                            segment_points=points, arteries=images["arteries"], veins=images["veins"],
                            ct=images["ct"], config=cfg, seed=args.seed, progress=progress)

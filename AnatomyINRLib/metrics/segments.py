@@ -1,8 +1,9 @@
 """Multi-label segment metrics of ImPulSe+ (Xie et al., MedIA 2025, §3.2): Dice, NSD, intrusions.
 
-All volumes are label arrays on one grid (same shape, one ijk→RAS); distances
-are Euclidean in mm between voxel centres in RAS, so anisotropic and oblique
-grids are measured correctly.
+All volumes are label arrays on one grid (same shape, one ijk→RAS with
+orthogonal axes, as every image file has); distances are Euclidean in mm
+between voxel centres (exact Euclidean distance transforms scaled by the
+spacing), so anisotropic and oblique grids are measured correctly.
 
 * Dice (eq. 1): ``2|Y ∩ Ŷ| / (|Y| + |Ŷ|)`` per label.
 * NSD (eq. 2): ``(|S ∩ N(Ŝ)| + |Ŝ ∩ N(S)|) / (|S| + |Ŝ|)`` where S, Ŝ are the
@@ -30,7 +31,6 @@ from typing import Optional, Sequence
 
 import numpy as np
 from scipy import ndimage
-from scipy.spatial import cKDTree
 
 from AnatomyINRLib.core.errors import InputError
 
@@ -52,11 +52,30 @@ def _world(idx: np.ndarray, ijk_to_ras: np.ndarray) -> np.ndarray:
     return idx.astype(np.float64) @ ijk_to_ras[:3, :3].T + ijk_to_ras[:3, 3]
 
 
-def surface_voxels(mask: np.ndarray) -> np.ndarray:
-    """(N, 3) int indices of the voxels of ``mask`` with a face neighbour outside it (border = outside)."""
+def _surface_mask(mask: np.ndarray) -> np.ndarray:
     mask = np.asarray(mask, dtype=bool)
     inner = ndimage.binary_erosion(mask, structure=ndimage.generate_binary_structure(3, 1), border_value=0)
-    return np.argwhere(mask & ~inner)
+    return mask & ~inner
+
+
+def surface_voxels(mask: np.ndarray) -> np.ndarray:
+    """(N, 3) int indices of the voxels of ``mask`` with a face neighbour outside it (border = outside)."""
+    return np.argwhere(_surface_mask(mask))
+
+
+def _spacing(ijk_to_ras: np.ndarray) -> np.ndarray:
+    """Voxel spacing of an orthogonal grid (distances are then EDTs scaled per axis)."""
+    m = np.asarray(ijk_to_ras, dtype=np.float64)[:3, :3]
+    spacing = np.linalg.norm(m, axis=0)
+    d = m / spacing
+    if not np.allclose(d.T @ d, np.eye(3), atol=1e-6):
+        raise InputError("ijk_to_ras: voxel axes are not orthogonal; resample onto an orthogonal grid first")
+    return spacing
+
+
+def _distance_to(target: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Euclidean distance (mm) from every voxel centre to the nearest voxel centre of ``target`` (non-empty)."""
+    return ndimage.distance_transform_edt(~target, sampling=spacing)
 
 
 def dice_score(pred_mask: np.ndarray, ref_mask: np.ndarray) -> Optional[float]:
@@ -70,17 +89,17 @@ def dice_score(pred_mask: np.ndarray, ref_mask: np.ndarray) -> Optional[float]:
 def normalized_surface_dice(pred_mask: np.ndarray, ref_mask: np.ndarray, ijk_to_ras: np.ndarray,
                             tolerance_mm: float) -> Optional[float]:
     """Eq. 2 on two boolean masks; None when both are empty, 0.0 when exactly one is."""
-    s_ref = _world(surface_voxels(ref_mask), ijk_to_ras)
-    s_pred = _world(surface_voxels(pred_mask), ijk_to_ras)
-    if len(s_ref) + len(s_pred) == 0:
+    spacing = _spacing(ijk_to_ras)
+    s_ref, s_pred = _surface_mask(ref_mask), _surface_mask(pred_mask)
+    n_ref, n_pred = int(np.count_nonzero(s_ref)), int(np.count_nonzero(s_pred))
+    if n_ref + n_pred == 0:
         return None
-    if len(s_ref) == 0 or len(s_pred) == 0:
+    if n_ref == 0 or n_pred == 0:
         return 0.0
     bound = tolerance_mm * (1.0 + 1e-9) + 1e-9  # inclusive tolerance
-    d_ref, _ = cKDTree(s_pred).query(s_ref, distance_upper_bound=bound)
-    d_pred, _ = cKDTree(s_ref).query(s_pred, distance_upper_bound=bound)
-    hits = int(np.count_nonzero(np.isfinite(d_ref))) + int(np.count_nonzero(np.isfinite(d_pred)))
-    return hits / (len(s_ref) + len(s_pred))
+    hits = int(np.count_nonzero(_distance_to(s_pred, spacing)[s_ref] <= bound))
+    hits += int(np.count_nonzero(_distance_to(s_ref, spacing)[s_pred] <= bound))
+    return hits / (n_ref + n_pred)
 
 
 def intrusion_branches(tree_mask: np.ndarray, segment_mask: np.ndarray, ijk_to_ras: np.ndarray,
@@ -89,7 +108,7 @@ def intrusion_branches(tree_mask: np.ndarray, segment_mask: np.ndarray, ijk_to_r
 
     Args:
         tree_mask: Boolean reference tree voxels of class i (T_i).
-        segment_mask: Boolean predicted segment i (PS_i).
+        segment_mask: Boolean predicted segment i (PS_i), on the same (orthogonal) grid.
         ijk_to_ras: (4, 4) voxel → RAS mm.
         connectivity: 6, 18 or 26 (the grouping g).
 
@@ -98,17 +117,16 @@ def intrusion_branches(tree_mask: np.ndarray, segment_mask: np.ndarray, ijk_to_r
     """
     if connectivity not in _CONNECTIVITY_RANK:
         raise InputError(f"connectivity: expected 6, 18 or 26, got {connectivity!r}")
+    spacing = _spacing(ijk_to_ras)
     outside = np.asarray(tree_mask, dtype=bool) & ~np.asarray(segment_mask, dtype=bool)
     structure = ndimage.generate_binary_structure(3, _CONNECTIVITY_RANK[connectivity])
     comp, n = ndimage.label(outside, structure=structure)
     if n == 0:
         return []
-    surf = surface_voxels(segment_mask)
-    if len(surf) == 0:
+    surf = _surface_mask(segment_mask)
+    if not surf.any():
         return [float("nan")] * n
-    idx = np.argwhere(comp > 0)
-    dist, _ = cKDTree(_world(surf, ijk_to_ras)).query(_world(idx, ijk_to_ras))
-    per = ndimage.maximum(dist, comp[idx[:, 0], idx[:, 1], idx[:, 2]], index=np.arange(1, n + 1))
+    per = ndimage.maximum(_distance_to(surf, spacing), comp, index=np.arange(1, n + 1))
     return [float(v) for v in np.atleast_1d(per)]
 
 

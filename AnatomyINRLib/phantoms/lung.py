@@ -27,6 +27,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from AnatomyINRLib.core.config import check_choice
+from AnatomyINRLib.core.device import restore_ieee_denormals
 from AnatomyINRLib.core.seeding import numpy_rng
 from AnatomyINRLib.core.types import ImageGrid, PointSet
 from AnatomyINRLib.phantoms.lung_shape import SEGMENT_ANCHORS, SEGMENT_WEIGHTS, LungShape, lobe_box_point
@@ -80,6 +81,7 @@ def make_lung_phantom(seed: int = 0, size: str = "small") -> LungPhantom:
     Returns:
         LungPhantom; ``info`` holds the spacing, visible radius and per-segment volumes.
     """
+    restore_ieee_denormals()  # scipy's KD-tree crashes under flush-to-zero
     rng = numpy_rng(seed)
     shape, affine = lung_grid(size)
     s = LUNG_SIZES[size]

@@ -19,6 +19,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from AnatomyINRLib.core.device import restore_ieee_denormals
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.types import ImageGrid, PointSet
@@ -121,6 +122,7 @@ def segment_lungs(lobes: ImageGrid, airways: ImageGrid, *, segmental_labels: Opt
         Cancelled: when ``should_cancel`` returns True.
     """
     cfg = _resolve_config(config, preset)
+    restore_ieee_denormals()  # scipy's KD-tree crashes under flush-to-zero
     reporter = ProgressReporter.wrap(progress, should_cancel)
     t0, times = time.perf_counter(), {}
     _inputs.check_geometry({"lobes": lobes, "airways": airways, "segmental_labels": segmental_labels,
@@ -182,6 +184,7 @@ def plan_segments(segments: ImageGrid, *, nodule: "PointSet | ImageGrid | None" 
         InputError: a nodule outside the lungs, unknown or repeated segment names.
     """
     reporter = ProgressReporter.wrap(progress, should_cancel)
+    restore_ieee_denormals()
     if not isinstance(segments, ImageGrid):
         raise InputError(f"segments: expected an ImageGrid, got {type(segments).__name__}")
     report = planning_report(segments, nodule, resect)
@@ -199,6 +202,7 @@ def evaluate_segments(prediction: ImageGrid, reference: ImageGrid, *, bronchi: O
     """
     from AnatomyINRLib.metrics.segments import segment_metrics
 
+    restore_ieee_denormals()
     _inputs.check_geometry({"reference": reference, "prediction": prediction, "bronchi": bronchi,
                             "arteries": arteries})
     names = {v: SEGMENTS[v][0] for v in SEGMENTS}
