@@ -172,8 +172,9 @@ def run_segments(args, progress) -> int:
     nodule = _read_nodule(args.nodule) if args.nodule else None
     result = segment_lungs(images["lobes"], images["airways"], segmental_labels=images["segmental_labels"],
                            segment_points=points, arteries=images["arteries"], veins=images["veins"],
-                           ct=images["ct"], config=cfg, seed=args.seed, progress=progress)
-    plan = plan_segments(result.labels, nodule=nodule, resect=args.resect).report
+                           ct=images["ct"], nodule=nodule, resect=args.resect, config=cfg, seed=args.seed,
+                           progress=progress)
+    plan = result.report.pop("planning", None) or plan_segments(result.labels).report
     if io.file_extension(args.output) == ".seg.nrrd":
         write_segmentation(result.labels, args.output, {v: (SEGMENTS[v][0], SEGMENT_COLORS[v]) for v in SEGMENTS})
     else:

@@ -88,8 +88,7 @@ def _half_voxel(labels: ImageGrid, delta: np.ndarray) -> float:
     return 0.5 * float(np.min(labels.spacing[u > 1e-9] / u[u > 1e-9]))
 
 
-def resection_report(volumes: dict, resect: Sequence) -> dict:
-    """Resected volume and the remaining lung volume (% of both lungs) for a set of segments."""
+def _resect_labels(resect: Sequence) -> list:
     labs = []
     for item in resect:
         lab = segment_label(item, argument="resect")
@@ -98,6 +97,20 @@ def resection_report(volumes: dict, resect: Sequence) -> dict:
         labs.append(lab)
     if not labs:
         raise InputError("resect: expected at least one segment name")
+    return labs
+
+
+def check_plan_inputs(lobes: ImageGrid, nodule=None, resect: Optional[Sequence] = None) -> None:
+    """Refuse, before any work, a nodule outside the lungs (or on another grid) and bad segment names."""
+    if nodule is not None:
+        _nodule_voxels(lobes, nodule)
+    if resect is not None:
+        _resect_labels(resect)
+
+
+def resection_report(volumes: dict, resect: Sequence) -> dict:
+    """Resected volume and the remaining lung volume (% of both lungs) for a set of segments."""
+    labs = _resect_labels(resect)
     names = [SEGMENTS[v][0] for v in sorted(labs)]
     removed = sum(volumes["segments"][n]["ml"] for n in names)
     total = volumes["total_ml"]

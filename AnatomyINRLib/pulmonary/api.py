@@ -25,7 +25,7 @@ from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.types import ImageGrid, PointSet
 from AnatomyINRLib.pulmonary import _inputs
 from AnatomyINRLib.pulmonary._field import SegmentField
-from AnatomyINRLib.pulmonary._planning import planning_report
+from AnatomyINRLib.pulmonary._planning import check_plan_inputs, planning_report
 from AnatomyINRLib.pulmonary._skeleton import propagate_point_labels
 from AnatomyINRLib.pulmonary._territory import WorkGrid, lobe_territories, work_sources
 from AnatomyINRLib.pulmonary.config import SEGMENTS, TerritoryConfig, preset_config, segment_lobe
@@ -98,6 +98,7 @@ def _artery_seeds(arteries: np.ndarray, bronchi: np.ndarray, lobe_arr: np.ndarra
 def segment_lungs(lobes: ImageGrid, airways: ImageGrid, *, segmental_labels: Optional[ImageGrid] = None,
                   segment_points: Optional[PointSet] = None, arteries: Optional[ImageGrid] = None,
                   veins: Optional[ImageGrid] = None, ct: Optional[ImageGrid] = None,
+                  nodule: "PointSet | ImageGrid | None" = None, resect: Optional[Sequence] = None,
                   config: Optional[TerritoryConfig] = None, preset: str = "default", seed: int = 0,
                   device: str = "cpu", progress=None,
                   should_cancel: Optional[Callable[[], bool]] = None) -> SegmentsResult:
@@ -110,6 +111,8 @@ def segment_lungs(lobes: ImageGrid, airways: ImageGrid, *, segmental_labels: Opt
         segment_points: One RAS point per segmental bronchus, labelled with the segment name.
         arteries, veins: Optional binary masks (arteries become extra seeds, veins raise the path cost).
         ct: Optional CT; only its geometry is checked (Method A does not use intensities).
+        nodule, resect: Optional planning inputs (see :func:`plan_segments`), checked before any
+            work; the report then has a ``planning`` section.
         config / preset: :class:`TerritoryConfig` or a preset name ("fast", "default", "fine").
         seed, device: Recorded only (Method A is deterministic, CPU).
         progress / should_cancel: Progress callback or reporter; cancel check.
@@ -128,6 +131,7 @@ def segment_lungs(lobes: ImageGrid, airways: ImageGrid, *, segmental_labels: Opt
     _inputs.check_geometry({"lobes": lobes, "airways": airways, "segmental_labels": segmental_labels,
                             "arteries": arteries, "veins": veins, "ct": ct})
     lobe_arr = _inputs.check_lobes(lobes)
+    check_plan_inputs(lobes, nodule, resect)
     airway_mask = _inputs.binary("airways", airways)
     bronchi, identity = _identity(lobes, lobe_arr, airway_mask, segmental_labels, segment_points, cfg, reporter)
     times["identity_s"] = time.perf_counter() - t0
@@ -155,6 +159,8 @@ def segment_lungs(lobes: ImageGrid, airways: ImageGrid, *, segmental_labels: Opt
     labels = fld.sample(lobes, cfg.chunk_voxels, progress=reporter)
     times["field_and_sampling_s"] = time.perf_counter() - t0 - sum(times.values())
     report = _report(cfg, lobes, work, identity, n_artery, veins is not None, labels, seed, device, times)
+    if nodule is not None or resect is not None:
+        report["planning"] = planning_report(labels, nodule, resect)
     return SegmentsResult(labels, fld, bronchi_img, report)
 
 

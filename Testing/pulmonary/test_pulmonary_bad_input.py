@@ -90,3 +90,13 @@ def test_inputs_untouched(phantom):
     run(phantom, config=None, preset="fast")
     assert np.array_equal(phantom.lobes.array, before[0])
     assert np.array_equal(phantom.airways_labeled.array, before[1])
+
+
+def test_nodule_and_resection_checked_before_any_work(phantom):
+    calls = []
+    outside = PointSet(np.array([[0.0, 0.0, -120.0]]), None, None)
+    with pytest.raises(InputError, match="nodule: it lies outside the lungs"):
+        run(phantom, nodule=outside, progress=calls.append)
+    with pytest.raises(InputError, match="resect: unknown segment name 'LUL S9'"):
+        run(phantom, resect=["LUL S9"], progress=calls.append)
+    assert calls == []  # refused before the first progress event
