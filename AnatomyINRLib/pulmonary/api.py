@@ -28,7 +28,7 @@ from AnatomyINRLib.pulmonary._field import SegmentField
 from AnatomyINRLib.pulmonary._planning import check_plan_inputs, planning_report
 from AnatomyINRLib.pulmonary._skeleton import propagate_point_labels
 from AnatomyINRLib.pulmonary._territory import WorkGrid, lobe_territories, work_sources
-from AnatomyINRLib.pulmonary.config import SEGMENTS, TerritoryConfig, preset_config, segment_lobe
+from AnatomyINRLib.pulmonary.config import SEGMENTS, TerritoryConfig, preset_config
 
 
 @dataclass

@@ -11,7 +11,7 @@ from AnatomyINRLib.cli import main
 from AnatomyINRLib.core.errors import InputError, OutputError
 from AnatomyINRLib.core.types import ImageGrid
 from AnatomyINRLib.io.segmentation import read_segment_names, segmentation_header, write_segmentation
-from AnatomyINRLib.pulmonary import SEGMENT_COLORS, SEGMENTS
+from AnatomyINRLib.pulmonary import SEGMENTS
 
 PHANTOM_FILES = ["airways.nrrd", "airways_labeled.nrrd", "arteries.nrrd", "arteries_labeled.nrrd", "ct.nrrd",
                  "lobes.nrrd", "phantom.config.json", "segment_points.mrk.json", "segments.nrrd", "veins.nrrd"]
