@@ -4,7 +4,8 @@
    skeleton (``skimage.morphology.skeletonize``, Lee et al. 1994 in 3-D).
 2. The skeleton voxels form a graph (26-neighbourhood); the root is the skeleton
    voxel deepest inside the airways (largest distance to the wall: the trachea).
-3. A breadth-first traversal from the root gives every skeleton voxel a parent;
+3. A shortest-path tree from the root (a step costs length / local radius², so
+   thin contacts between touching bronchi are avoided) gives every skeleton voxel a parent;
    each point is snapped to its nearest skeleton voxel and its label is carried
    up to the bronchus' origin (where its path to the root meets another point's
    path); a voxel's label is the label of the nearest labelled ancestor, so a
@@ -79,7 +80,7 @@ def propagate_point_labels(airways: np.ndarray, grid: ImageGrid, lobes: np.ndarr
     world = grid.index_to_world(idx + offset)
     depth = ndimage.distance_transform_edt(mask, sampling=grid.spacing)
     root = int(np.argmax(depth[tuple(idx.T)]))
-    order, parent = csgraph.breadth_first_order(adj, root, directed=False, return_predecessors=True)
+    order, parent = _root_tree(adj, idx, grid, depth[tuple(idx.T)], root)
     tree = cKDTree(world)
     seeds, snaps = np.zeros(len(idx), dtype=np.uint8), {}
     for lab, p in points.items():
@@ -89,6 +90,7 @@ def propagate_point_labels(airways: np.ndarray, grid: ImageGrid, lobes: np.ndarr
                              f"skeleton (at most {max_distance_mm:g} mm allowed); place it on its segmental bronchus")
         seeds[n] = lab
         snaps[SEGMENTS[lab][0]] = round(float(d), 2)
+    moved = _resolve_nested(seeds, parent, order)
     _extend_to_origin(seeds, parent)
     node_label = np.zeros(len(idx), dtype=np.uint8)
     for n in order:  # parents come before children in breadth-first order
@@ -101,7 +103,64 @@ def propagate_point_labels(airways: np.ndarray, grid: ImageGrid, lobes: np.ndarr
                          + " is empty inside its lobe; these segments cannot be produced "
                          "(move the point onto the segmental bronchus)")
     return labelled, {"skeleton_voxels": int(len(idx)), "root_ras": world[root].round(2).tolist(),
-                      "snap_distance_mm": snaps}
+                      "snap_distance_mm": snaps, "moved_off_another_path": moved}
+
+
+def _root_tree(adj, idx: np.ndarray, grid: ImageGrid, radius: np.ndarray, root: int):
+    """(order, parent): shortest-path tree from the root where a step costs length / radius².
+
+    Touching bronchi make loops in the skeleton; a plain breadth-first tree may then route a
+    bronchus through the thin contact. Thin passages are expensive here, so each skeleton voxel
+    hangs from its own bronchus. ``order`` lists nodes by increasing cost (parents first).
+    """
+    coo = sparse.triu(adj, k=1).tocoo()
+    step = grid.index_to_world(idx[coo.row]) - grid.index_to_world(idx[coo.col])
+    r = np.maximum(np.minimum(radius[coo.row], radius[coo.col]), 0.5)
+    w = np.linalg.norm(step, axis=1) / r**2
+    graph = sparse.coo_matrix((w, (coo.row, coo.col)), shape=adj.shape).tocsr()
+    dist, parent = csgraph.dijkstra(graph, directed=False, indices=root, return_predecessors=True)
+    reached = np.isfinite(dist)
+    order = np.nonzero(reached)[0][np.argsort(dist[reached], kind="stable")]
+    return order, np.where(parent < 0, -1, parent)
+
+
+def _resolve_nested(seeds: np.ndarray, parent: np.ndarray, order: np.ndarray, min_nodes: int = 5) -> list:
+    """Move a point that snapped onto another segment's path into its own branch, in place.
+
+    Where two segmental bronchi leave together, they can merge into one tube on the skeleton
+    and a point on the first bronchus snaps onto the path down to the second one. That point
+    (an ancestor of another point) is moved down its path to the first branching and onto
+    the largest side branch not leading to another point (branches under ``min_nodes``
+    skeleton voxels are spurs and skipped). Returns the labels that were moved.
+    """
+    children: dict = {}
+    for n in order[1:]:
+        children.setdefault(int(parent[n]), []).append(int(n))
+    size = np.ones(len(seeds), dtype=np.int64)
+    for n in order[::-1][:-1]:
+        size[parent[n]] += size[n]
+    on_path = np.zeros(len(seeds), dtype=bool)  # nodes strictly above some point
+    for start in np.nonzero(seeds)[0]:
+        n = parent[start]
+        while n >= 0 and not on_path[n]:
+            on_path[n] = True
+            n = parent[n]
+    moved = []
+    for start in np.nonzero(seeds & on_path)[0] if seeds.dtype == bool else np.nonzero((seeds > 0) & on_path)[0]:
+        n = int(start)
+        while True:
+            kids = children.get(n, [])
+            side = [k for k in kids if not on_path[k] and not seeds[k] and size[k] >= min_nodes]
+            if side:
+                target = max(side, key=lambda k: size[k])
+                seeds[target], seeds[start] = seeds[start], 0
+                moved.append(SEGMENTS[int(seeds[target])][0])
+                break
+            nxt = [k for k in kids if on_path[k] or seeds[k]]
+            if not nxt or seeds[nxt[0]]:
+                break
+            n = nxt[0]
+    return moved
 
 
 def _extend_to_origin(seeds: np.ndarray, parent: np.ndarray) -> None:
