@@ -107,20 +107,24 @@ def propagate_point_labels(airways: np.ndarray, grid: ImageGrid, lobes: np.ndarr
 
 
 def _root_tree(adj, idx: np.ndarray, grid: ImageGrid, radius: np.ndarray, root: int):
-    """(order, parent): shortest-path tree from the root where a step costs length / radius².
+    """(order, parent): shortest-path forest where a step costs length / radius².
 
     Touching bronchi make loops in the skeleton; a plain breadth-first tree may then route a
     bronchus through the thin contact. Thin passages are expensive here, so each skeleton voxel
-    hangs from its own bronchus. ``order`` lists nodes by increasing cost (parents first).
+    hangs from its own bronchus. A piece of the airways cut off from the trachea (a gap in the
+    segmentation) is rooted at its own widest voxel. ``order`` lists nodes parents first.
     """
+    n_comp, comp = csgraph.connected_components(adj, directed=False)
+    roots = [root] + [int(np.flatnonzero(comp == c)[np.argmax(radius[comp == c])])
+                      for c in range(n_comp) if c != comp[root]]
     coo = sparse.triu(adj, k=1).tocoo()
     step = grid.index_to_world(idx[coo.row]) - grid.index_to_world(idx[coo.col])
     r = np.maximum(np.minimum(radius[coo.row], radius[coo.col]), 0.5)
     w = np.linalg.norm(step, axis=1) / r**2
     graph = sparse.coo_matrix((w, (coo.row, coo.col)), shape=adj.shape).tocsr()
-    dist, parent = csgraph.dijkstra(graph, directed=False, indices=root, return_predecessors=True)
-    reached = np.isfinite(dist)
-    order = np.nonzero(reached)[0][np.argsort(dist[reached], kind="stable")]
+    dist, parent, _ = csgraph.dijkstra(graph, directed=False, indices=roots, min_only=True,
+                                       return_predecessors=True)
+    order = np.argsort(dist, kind="stable")
     return order, np.where(parent < 0, -1, parent)
 
 

@@ -1,6 +1,7 @@
 """Method A on an unseen phantom: accuracy, the bronchus guarantee, the field, progress and cancel."""
 
 import numpy as np
+from scipy import ndimage
 import pytest
 
 from AnatomyINRLib.core.errors import Cancelled
@@ -92,3 +93,20 @@ def test_cancel(unseen_phantom):
     with pytest.raises(Cancelled):
         segment_lungs(unseen_phantom.lobes, unseen_phantom.airways, segmental_labels=unseen_phantom.airways_labeled,
                       should_cancel=stop)
+
+
+def test_points_on_an_airway_mask_with_a_gap(unseen_phantom):
+    """A segmentation gap in the bronchus intermedius cuts the middle and lower lobe airways off the trachea."""
+    ph = unseen_phantom
+    airways = ph.airways.array.copy()
+    ras = ph.lobes.index_to_world(np.argwhere(airways > 0))
+    gap = (np.abs(ras[:, 2] - 11.0) < 2.0) & (ras[:, 0] > 24) & (ras[:, 0] < 45) & (np.abs(ras[:, 1] - 3) < 11)
+    airways[tuple(np.argwhere(airways > 0)[gap].T)] = 0
+    comp, _ = ndimage.label(airways > 0, np.ones((3, 3, 3)))
+    trachea = comp[tuple(np.rint(ph.lobes.world_to_index([[0.0, 10.0, 110.0]])[0]).astype(int))]
+    lower = (ph.airways_labeled.array >= 4) & (ph.airways_labeled.array <= 10)
+    assert trachea > 0 and not np.any(comp[lower] == trachea)
+    result = segment_lungs(ph.lobes, ph.airways.with_array(airways), segment_points=ph.segment_points)
+    m = evaluate_segments(result.labels, ph.segments)
+    assert m["dice"] >= 0.9
+    assert min(m["per_segment"][name]["dice"] for name in ("RML S4", "RML S5", "RLL S6", "RLL S8", "RLL S10")) > 0.85
