@@ -110,3 +110,12 @@ def test_points_on_an_airway_mask_with_a_gap(unseen_phantom):
     m = evaluate_segments(result.labels, ph.segments)
     assert m["dice"] >= 0.9
     assert min(m["per_segment"][name]["dice"] for name in ("RML S4", "RML S5", "RLL S6", "RLL S8", "RLL S10")) > 0.85
+
+
+def test_arteries_as_extra_seeds(unseen_phantom):
+    ph = unseen_phantom
+    cfg = TerritoryConfig(vein_cost=5.0, use_arteries=True)
+    result = segment_lungs(ph.lobes, ph.airways, segmental_labels=ph.airways_labeled, veins=ph.veins,
+                           arteries=ph.arteries, config=cfg)
+    assert result.report["veins_used"] and result.report["artery_seed_voxels"] > 1000
+    assert evaluate_segments(result.labels, ph.segments)["dice"] >= 0.9
