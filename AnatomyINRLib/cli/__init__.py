@@ -36,6 +36,7 @@ SUBCOMMAND_MODULES = (
     "AnatomyINRLib.cli.demo",
     "AnatomyINRLib.cli.fit_nested",
     "AnatomyINRLib.cli.blend",
+    "AnatomyINRLib.cli.pulmonary",
     "AnatomyINRLib.cli.serve",
 )
 

@@ -85,3 +85,18 @@ def configure_threads(num_threads: int | None = None, interactive: bool = False)
     if torch.get_num_threads() != num_threads:
         torch.set_num_threads(int(num_threads))
     return int(num_threads)
+
+
+def restore_ieee_denormals() -> None:
+    """Turn flush-to-zero off again if torch is loaded (no-op otherwise).
+
+    :func:`configure_threads` sets flush-to-zero for the networks' speed; scipy's
+    balanced ``cKDTree`` then crashes (segfault) on voxel-grid coordinates, so
+    numpy/scipy algorithms that may run in the same process after a fit call
+    this first. The next :func:`configure_threads` turns it back on.
+    """
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_flush_denormal(False)

@@ -1,0 +1,177 @@
+"""Benchmark: Method A (training-free pulmonary segments) on unseen lung phantoms.
+
+For each seed, a lung phantom is built and written to a scratch folder; then
+each identity mode runs in a fresh process (so time and peak memory belong to
+Method A alone, inputs read from disk as the CLI would):
+
+* ``labels``: lobes + airways + the airway mask with segmental subtrees labelled;
+* ``points``: lobes + airways + one point per segmental bronchus (labels
+  propagated down the skeleton).
+
+Metrics (ImPulSe+ §3.2, :mod:`AnatomyINRLib.metrics.segments`) against the
+phantom's ground truth: Dice, NSD at 1 and 2 mm, NIB/IDB against the labelled
+bronchi, NIA/IDA against the labelled arteries (26-connectivity). Time is the
+wall time of ``segment_lungs`` (reading excluded); peak memory is the child's
+peak resident set (VmHWM: reading, Method A and the metrics).
+Seeds 0, 1, 3, 5, 7, 11 and 20-22 were looked at while building Method A (21
+revealed the loop-routing bug of the point propagation); the default seeds
+30-33 were not. Writes
+benchmarks/results/pulmonary_segments.{json,md}.
+
+    python benchmarks/pulmonary_segments.py                          # full, 4 seeds, 2 threads (~8 min)
+    python benchmarks/pulmonary_segments.py --size small --seeds 20  # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+RESULTS = HERE / "results"
+KEYS = ("dice", "nsd", "nsd_2mm", "NIB", "IDB", "NIA", "IDA")
+
+
+def _write_phantom(seed: int, size: str, folder: Path) -> dict:
+    from AnatomyINRLib import io
+    from AnatomyINRLib.phantoms.lung import make_lung_phantom
+
+    t0 = time.perf_counter()
+    ph = make_lung_phantom(seed, size)
+    seconds = time.perf_counter() - t0
+    for name in ("lobes", "airways", "airways_labeled", "arteries_labeled", "segments"):
+        io.write_image(getattr(ph, name), folder / f"{name}.nrrd")
+    io.write_points(ph.segment_points, folder / "segment_points.mrk.json")
+    return {"phantom_s": round(seconds, 2), "shape": list(ph.lobes.shape), "spacing_mm": ph.info["spacing_mm"]}
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (MB). VmHWM belongs to the address space, so unlike
+    ru_maxrss it does not inherit the parent's peak across fork + exec."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1]) / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _child(folder: str, mode: str, queue) -> None:
+    """Run Method A in this (fresh) process and report time, memory and metrics."""
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    from AnatomyINRLib import io
+    from AnatomyINRLib.pulmonary import evaluate_segments, segment_lungs
+
+    f = Path(folder)
+    lobes, airways = io.read_image(f / "lobes.nrrd"), io.read_image(f / "airways.nrrd")
+    ident = ({"segmental_labels": io.read_image(f / "airways_labeled.nrrd")} if mode == "labels"
+             else {"segment_points": io.read_points(f / "segment_points.mrk.json")})
+    t0 = time.perf_counter()
+    result = segment_lungs(lobes, airways, **ident)
+    seconds = time.perf_counter() - t0
+    peak_mb = _peak_rss_mb()
+    ref = io.read_image(f / "segments.nrrd")
+    trees = {"bronchi": io.read_image(f / "airways_labeled.nrrd"), "arteries": io.read_image(f / "arteries_labeled.nrrd")}
+    m1 = evaluate_segments(result.labels, ref, nsd_tolerance_mm=1.0, **trees)
+    m2 = evaluate_segments(result.labels, ref, nsd_tolerance_mm=2.0)
+    row = {k: m1[k] for k in ("dice", "nsd", "NIB", "IDB", "NIA", "IDA")}
+    row.update({"nsd_2mm": m2["nsd"], "seconds": round(seconds, 2), "peak_memory_mb": round(peak_mb, 1),
+                "timings_s": result.report["timings_s"],
+                "per_segment_dice": {k: round(v["dice"], 4) for k, v in m1["per_segment"].items()}})
+    queue.put(row)
+
+
+def run_mode(folder: Path, mode: str) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(str(folder), mode, queue))
+    proc.start()
+    row = queue.get()
+    proc.join()
+    return row
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return str(v)
+
+
+def _markdown(result: dict) -> str:
+    lines = ["# Pulmonary segments benchmark (Method A)", "",
+             f"Lung phantom `{result['size']}` ({result['shape'][0]}×{result['shape'][1]}×{result['shape'][2]}, "
+             f"{result['spacing_mm']} mm), unseen seeds {result['seeds']}, preset `default`, "
+             f"{result['threads']} threads, each run in a fresh process. Produced by "
+             "`benchmarks/pulmonary_segments.py`. NSD at 1 mm and 2 mm; IDB/IDA in mm; "
+             "intrusions with 26-connectivity.", "",
+             "| identity | seed | Dice | NSD 1 mm | NSD 2 mm | NIB | IDB | NIA | IDA | time s | peak MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for mode in ("labels", "points"):
+        for seed, row in zip(result["seeds"], result["runs"][mode]):
+            lines.append(f"| {mode} | {seed} | " + " | ".join(_fmt(row[k]) for k in KEYS)
+                         + f" | {row['seconds']:.1f} | {row['peak_memory_mb']:.0f} |")
+    lines += ["", "| identity | mean Dice | min segment Dice | total NIB | max time s | max peak MB |",
+              "|---|---|---|---|---|---|"]
+    for mode in ("labels", "points"):
+        rows = result["runs"][mode]
+        mean = sum(r["dice"] for r in rows) / len(rows)
+        worst = min(min(r["per_segment_dice"].values()) for r in rows)
+        lines.append(f"| {mode} | {mean:.3f} | {worst:.3f} | {sum(r['NIB'] for r in rows)} | "
+                     f"{max(r['seconds'] for r in rows):.1f} | {max(r['peak_memory_mb'] for r in rows):.0f} |")
+    lines += ["", "Reading the numbers:", "",
+              "- `labels`: the labelled bronchi are a hard constraint of the field, so NIB = 0 by construction.",
+              "- `points`: diagnosed on seed 11 (full, not in this table): its 15 bronchus intrusions were pieces "
+              "of 1-12 voxels (one of 42) within 2-8 mm of their segment's point, where the label propagated to the "
+              "first millimetres of a segmental bronchus differs from the phantom's (near a branching the skeletons "
+              "of touching bronchi merge; the phantom gives each voxel to the tube it is deepest in).",
+              "- NIA: the arteries run beside the bronchi, 1.9 r + 1 mm off their axis, so near the lobar branching "
+              "a segment's artery crosses the neighbour's territory; Method A does not use the arteries by default "
+              "(as seeds they lowered Dice and did not reduce NIA).",
+              "", f"Phantom build time per seed (s): {', '.join(str(p['phantom_s']) for p in result['phantoms'])}.",
+              f"Machine: {result['machine']}.", ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=("small", "full"), default="full")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[30, 31, 32, 33])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--name", default="pulmonary_segments", help="results file stem")
+    parser.add_argument("--markdown-only", action="store_true", help="rewrite the markdown from the saved JSON")
+    args = parser.parse_args()
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    if args.markdown_only:
+        saved = json.loads((RESULTS / f"{args.name}.json").read_text())
+        (RESULTS / f"{args.name}.md").write_text(_markdown(saved))
+        return 0
+    result = {"size": args.size, "seeds": args.seeds, "threads": args.threads, "phantoms": [],
+              "runs": {"labels": [], "points": []},
+              "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores shared"}
+    for seed in args.seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            info = _write_phantom(seed, args.size, Path(tmp))
+            result["phantoms"].append(info)
+            result.update({"shape": info["shape"], "spacing_mm": info["spacing_mm"]})
+            for mode in ("labels", "points"):
+                row = run_mode(Path(tmp), mode)
+                result["runs"][mode].append(row)
+                print(f"seed {seed} {mode}: " + ", ".join(f"{k}={_fmt(row[k])}" for k in KEYS)
+                      + f", {row['seconds']} s, {row['peak_memory_mb']} MB", flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / f"{args.name}.md").write_text(_markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
