@@ -49,7 +49,8 @@ def test_markups_curve_skips_undefined_and_reads_first_markup_only(tmp_path):
     data["markups"][0]["type"] = "ClosedCurve"
     data["markups"][0]["controlPoints"][1] = {"id": "2", "label": "gap", "positionStatus": "undefined"}
     data["markups"].append(_markups([[9, 9, 9]])["markups"][0])
-    ps = read_points(_write_json(tmp_path / "c.mrk.json", data))
+    with pytest.warns(UserWarning, match="holds 2 markups .*using only the first"):
+        ps = read_points(_write_json(tmp_path / "c.mrk.json", data))
     np.testing.assert_array_equal(ps.points, [[0, 0, 0], [2, 2, 2]])
     assert ps.labels == ["F-1", "F-3"]
 
