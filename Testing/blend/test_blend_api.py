@@ -13,17 +13,6 @@ from AnatomyINRLib.core.types import PointSet, TriangleMesh
 from AnatomyINRLib.surface.config import PRESETS, preset_config
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """2 OpenMP threads collapse on a shared 2-core machine (PERFORMANCE.md): use one."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _sphere_mesh(center, radius=5.0):
     ico = trimesh.creation.icosphere(subdivisions=3, radius=radius)
     return TriangleMesh(ico.vertices + center, ico.faces)

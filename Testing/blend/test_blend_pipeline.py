@@ -16,17 +16,6 @@ from AnatomyINRLib.core.types import PointSet, TriangleMesh
 ORIGIN = np.array([-40.0, 15.0, 60.0])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """2 OpenMP threads collapse on a shared 2-core machine (PERFORMANCE.md): use one."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _capsule(axis, length=20.0, radius=3.0):
     cap = trimesh.creation.capsule(height=length, radius=radius, count=[24, 24])
     z = np.array([0.0, 0.0, 1.0])

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
 from AnatomyINRLib.core.errors import Cancelled, FitError, InputError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.fitting import ConvergenceMonitor, OptimConfig, StepLoss, budget, learning_rate_at, optimise
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _stop_window(means, rel_tol, patience, min_iterations, check_every):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from AnatomyINRLib.core.errors import Cancelled
 from AnatomyINRLib.core.progress import ProgressReporter
@@ -12,14 +11,6 @@ from AnatomyINRLib.nested.fit import fit_nested
 from AnatomyINRLib.phantoms.nested import NestedAAAPhantom
 from AnatomyINRLib.surface import api
 from AnatomyINRLib.surface.config import preset_config
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -12,17 +12,6 @@ from AnatomyINRLib.nested.config import nested_preset
 from AnatomyINRLib.phantoms.nested import NestedAAAPhantom
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """2 OpenMP threads collapse on a shared 2-core machine (PERFORMANCE.md): use one."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def points():
     return NestedAAAPhantom().sample_surfaces(120, seed=1)

@@ -27,16 +27,6 @@ CENTER, RADIUS = np.array([10.0, -20.0, 30.0]), 12.0
 SPACING = (1.5, 1.5, 2.0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def sphere_points(count=100, noise=0.0, seed=0):
     rng = np.random.default_rng(seed)
     directions = rng.normal(size=(count, 3))

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from AnatomyINRLib.core.errors import Cancelled, InputError
 from AnatomyINRLib.core.progress import Progress
@@ -13,11 +12,6 @@ CENTER = np.array([112.0, -47.0, 305.0])  # far from the origin: frame bugs show
 RADIUS = 18.0
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
-
-
 def _sphere_points(n, seed=0):
     rng = np.random.default_rng(seed)
     v = rng.normal(size=(n, 3))
@@ -26,7 +20,6 @@ def _sphere_points(n, seed=0):
 
 @pytest.fixture(scope="module")
 def sphere_fit():
-    torch.set_num_threads(1)
     return api.fit_points(_sphere_points(150), preset="fast", seed=0, device="cpu", iterations=250)
 
 
