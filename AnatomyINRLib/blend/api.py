@@ -16,7 +16,7 @@ result is from every input away from junctions.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -40,11 +40,13 @@ class PreparedInputs:
         items: The BlendInputs.
         sources: One SourceField per input (field in RAS mm, method, fit details).
         seconds: Time spent building the fields.
+        report: JSON-ready dict: per input, its name, how its field was built and the details.
     """
 
     items: list[BlendInput]
     sources: list[SourceField]
     seconds: float
+    report: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -105,7 +107,11 @@ def prepare_inputs(
         radius = config.radius_mm if item.radius_mm is None else float(item.radius_mm)
         sub = sub_progress(reporter, "fit", i / len(items), (i + 1) / len(items), item.name)
         sources.append(make_source(item, config, radius, seed, device, sub))
-    return PreparedInputs(items, sources, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    report = {"seconds": round(seconds, 3), "inputs": [{"name": item.name, "method": src.method,
+                                                        "seconds": round(src.seconds, 3), **src.info}
+                                                       for item, src in zip(items, sources)]}
+    return PreparedInputs(items, sources, seconds, report)
 
 
 def blend_prepared(
