@@ -1,0 +1,42 @@
+"""More hostile and careless input (issue 11, second round): one stderr line, a documented exit
+code, every pre-existing file untouched, no temporary left behind. Each test failed before its fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from AnatomyINRLib.cli import main
+from AnatomyINRLib.phantoms import get_phantom
+
+FAST = ["--iterations", "20", "--spacing", "2.0", "--threads", "1"]
+
+
+@pytest.fixture()
+def points_csv(tmp_path):
+    pts = get_phantom("aaa").sample_surface(120, seed=0).points
+    path = tmp_path / "p.csv"
+    np.savetxt(path, pts, delimiter=",")
+    return path
+
+
+def _snapshot(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _run(capsys, *argv) -> tuple[int, list]:
+    code = main([str(a) for a in argv])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    return code, err
+
+
+def test_identical_points_give_one_line_naming_the_duplicates(capsys, tmp_path):
+    np.savetxt(tmp_path / "same.csv", np.tile([[1.0, 2.0, 3.0]], (300, 1)), delimiter=",")
+    before = _snapshot(tmp_path)
+    code, err = _run(capsys, "fit-points", tmp_path / "same.csv", "--output", tmp_path / "m.vtp", *FAST)
+    assert code == 2 and len(err) == 1, err
+    assert "at least 10 distinct points, got 1" in err[0] and "299 duplicate" in err[0]
+    assert _snapshot(tmp_path) == before
