@@ -27,6 +27,7 @@ from AnatomyINRLib.blend.openmesh import ClipPlane
 from AnatomyINRLib.blend.pipeline import as_inputs, end_planes, extract, input_fidelity, mean_edge, sub_progress, widen_bands
 from AnatomyINRLib.blend.sources import BlendInput, SourceField, make_source
 from AnatomyINRLib.blend.union import BlendedField
+from AnatomyINRLib.core.config import check_seed
 from AnatomyINRLib.core.errors import FitError, InputError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.types import TriangleMesh
@@ -96,6 +97,7 @@ def prepare_inputs(
         should_cancel: Polled at every progress event; True raises Cancelled.
     """
     config = _resolve(config)
+    seed = check_seed(seed)
     reporter = ProgressReporter.wrap(progress, should_cancel)
     items = as_inputs(inputs)
     start = time.perf_counter()

@@ -23,9 +23,22 @@ def make_progress(json_lines: bool) -> ProgressReporter:
     return ProgressReporter(emit)
 
 
+def seed_arg(text: str) -> int:
+    """argparse type of every --seed: core.config.check_seed's rule, a one-line exit-2 error otherwise."""
+    import argparse
+
+    from AnatomyINRLib.core.config import SEED_MAX, check_seed
+    from AnatomyINRLib.core.errors import InputError
+
+    try:
+        return check_seed(int(text))
+    except (ValueError, InputError):
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, {SEED_MAX}], got {text!r}") from None
+
+
 def add_common_run_args(parser, *, iterations: bool = True) -> None:
     """--seed, --device, --report, --json-progress (and --iterations) for fitting commands."""
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=seed_arg, default=0, help="random seed (default 0)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="compute device")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     parser.add_argument("--report", default=None, metavar="JSON", help="write a JSON report here")

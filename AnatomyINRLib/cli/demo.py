@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from AnatomyINRLib.cli.common import config_path, write_config, write_json
+from AnatomyINRLib.cli.common import config_path, seed_arg, write_config, write_json
 from AnatomyINRLib.core.errors import InputError, OutputError
 
 DEMO_POINTS = 300
@@ -21,7 +21,7 @@ def register(sub) -> None:
     p.add_argument("--points", type=int, default=DEMO_POINTS, help=f"number of surface points (default {DEMO_POINTS})")
     p.add_argument("--preset", default="default", choices=("fast", "default", "accurate", "paper"))
     p.add_argument("--spacing", type=float, default=0.5, metavar="MM", help="mesh spacing in mm (default 0.5)")
-    p.add_argument("--seed", type=int, default=DEMO_SEED, help="random seed")
+    p.add_argument("--seed", type=seed_arg, default=DEMO_SEED, help="random seed")
     p.add_argument("--iterations", type=int, default=None, help="override the preset's iteration budget")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--json-progress", action="store_true", help="one JSON progress event per line on stdout")

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
-from AnatomyINRLib.core.config import check_int, check_positive
+from AnatomyINRLib.core.config import check_int, check_positive, check_seed
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.types import TriangleMesh
@@ -105,6 +105,7 @@ def reconstruct_nested(
         Cancelled: cancelled by the caller.
     """
     reporter = ProgressReporter.wrap(progress, should_cancel)
+    seed = check_seed(seed)
     cfg = resolve_config(preset, config, min_thickness_mm)
     if iterations is not None:
         check_int("iterations", iterations)   # 0 must not silently mean "the full budget"

@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from AnatomyINRLib import __version__
-from AnatomyINRLib.core.config import check_int, check_positive
+from AnatomyINRLib.core.config import check_int, check_positive, check_seed
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.types import ImageGrid, PointSet, TriangleMesh
@@ -102,6 +102,7 @@ def fit_points(
         Cancelled: cancelled by the caller.
     """
     reporter = ProgressReporter.wrap(progress, should_cancel)
+    seed = check_seed(seed)
     cfg = resolve_config(preset, config)
     if iterations is not None:
         check_int("iterations", iterations)
