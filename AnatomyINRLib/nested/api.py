@@ -90,7 +90,8 @@ def reconstruct_nested(
         min_thickness_mm: Minimum gap between consecutive surfaces (ignored with ``config``).
         spacing_mm: Mesh grid spacing (all surfaces on one grid).
         iterations: Iteration budget; None = the config's (0 or negative is rejected).
-        measure_dmax: Measure the maximum diameter of the outer surface.
+        measure_dmax: Measure the maximum diameter of the outer surface (a failed measurement,
+            e.g. a shape without a centreline, is a warning in ``report["warnings"]``, not an error).
         seed: Seed of initialisation and sampling.
         device: "auto", "cpu", "cuda" or "mps".
         progress: ProgressReporter or callback ("fit", "extract", "measure").

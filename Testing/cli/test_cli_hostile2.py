@@ -67,3 +67,28 @@ def test_the_largest_seed_is_usable_by_numpy_and_torch(capsys, tmp_path):
 
     make_generator(2**63 - 1)
     numpy_rng(2**63 - 1)
+
+
+def _sphere(radius: float, n: int, seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=(n, 3))
+    return radius * v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_a_failed_dmax_keeps_the_surfaces_and_warns(capsys, tmp_path):
+    """Concentric spheres have no centreline, so Dmax cannot be measured: that must not cost the meshes."""
+    import json
+
+    from AnatomyINRLib.io import read_mesh
+
+    np.savetxt(tmp_path / "inner.csv", _sphere(10.0, 150, 0), delimiter=",")
+    np.savetxt(tmp_path / "outer.csv", _sphere(16.0, 150, 1), delimiter=",")
+    code, err = _run(capsys, "fit-nested", "--points", tmp_path / "inner.csv", tmp_path / "outer.csv",
+                     "--output-prefix", tmp_path / "sp", "--preset", "fast", "--iterations", "100",
+                     "--spacing", "1.5", "--threads", "1", "--report", tmp_path / "r.json")
+    assert code == 0, err
+    assert len(err) == 1 and "warning" in err[0] and "Dmax" in err[0] and "centreline" in err[0]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["dmax"] is None and len(report["warnings"]) == 1 and "Dmax" in report["warnings"][0]
+    volumes = [read_mesh(tmp_path / f"sp_{n}.vtp").signed_volume() for n in ("lumen", "outer")]
+    exact = [4 / 3 * np.pi * r**3 for r in (10.0, 16.0)]
+    assert all(abs(v - e) < 0.15 * e for v, e in zip(volumes, exact)), volumes
