@@ -128,6 +128,7 @@ def _report(fit: SDFFit, prepared, cfg: SurfaceFitConfig, residuals, outliers, s
         "iterations": int(fit.iterations),
         "converged": bool(fit.converged),
         "warm_started": bool(fit.warm_started),
+        "warm_start_note": fit.warm_start_note,
         "fit_seconds": round(fit.seconds, 3),
         "final_loss": float(fit.final_loss),
         "n_points_input": int(prepared.n_input),

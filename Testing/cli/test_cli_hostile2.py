@@ -92,3 +92,20 @@ def test_a_failed_dmax_keeps_the_surfaces_and_warns(capsys, tmp_path):
     volumes = [read_mesh(tmp_path / f"sp_{n}.vtp").signed_volume() for n in ("lumen", "outer")]
     exact = [4 / 3 * np.pi * r**3 for r in (10.0, 16.0)]
     assert all(abs(v - e) < 0.15 * e for v, e in zip(volumes, exact)), volumes
+
+
+def test_a_nested_field_cannot_warm_start_and_the_report_agrees(capsys, tmp_path, points_csv):
+    """The warning said "fitting from scratch" while the report said warm_started: both must tell the truth."""
+    import json
+
+    np.savetxt(tmp_path / "inner.csv", np.loadtxt(points_csv, delimiter=",") * 0.8, delimiter=",")
+    code, err = _run(capsys, "fit-nested", "--points", tmp_path / "inner.csv", points_csv, "--output-prefix",
+                     tmp_path / "n", "--save-inr", tmp_path / "n.safetensors", "--no-dmax", *FAST)
+    assert code == 0, err
+    code, err = _run(capsys, "fit-points", points_csv, "--output", tmp_path / "m.vtp", "--init-inr",
+                     tmp_path / "n.safetensors", "--report", tmp_path / "r.json", *FAST)
+    assert code == 0, err
+    assert len(err) == 1 and "2 outputs" in err[0] and "nested" in err[0] and "from scratch" in err[0], err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["warm_started"] is False and report["iterations"] == 20
+    assert "2 outputs" in report["warm_start_note"]
