@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
+from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.progress import Progress, ProgressReporter
 from AnatomyINRLib.io.atomic import atomic_path, check_writable
 
@@ -45,6 +46,35 @@ def add_common_run_args(parser, *, iterations: bool = True) -> None:
     parser.add_argument("--json-progress", action="store_true", help="print one JSON progress event per line on stdout")
     if iterations:
         parser.add_argument("--iterations", type=int, default=None, help="override the preset's iteration budget")
+
+
+def _box(lo, hi) -> str:
+    return f"[{', '.join(f'{v:.1f}' for v in lo)}] to [{', '.join(f'{v:.1f}' for v in hi)}]"
+
+
+def check_reference_overlap(reference, lo, hi, what: str) -> None:
+    """InputError unless the reference image's box meets the object's box (both RAS mm).
+
+    A reference that misses the object gives an all-zero labelmap; saying so
+    (with both boxes) before any work beats writing an empty image.
+
+    Args:
+        reference: ImageGrid (may be oblique: its voxel corners' box is used).
+        lo, hi: (3,) corners of the object's box in RAS mm.
+        what: What the object box is, for the message ("the points", "the surface").
+    """
+    import itertools
+
+    import numpy as np
+
+    corners = np.array(list(itertools.product(*[(-0.5, n - 0.5) for n in reference.shape])))
+    world = reference.index_to_world(corners)
+    rlo, rhi = world.min(axis=0), world.max(axis=0)
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    if np.any(hi < rlo) or np.any(lo > rhi):
+        raise InputError(f"--reference: the image covers {_box(rlo, rhi)} mm (RAS) but {what} lie in "
+                         f"{_box(lo, hi)} mm: they do not overlap, so the labelmap would be empty "
+                         f"(another image, or points in another frame?)")
 
 
 def check_outputs(*paths: Optional[str]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from AnatomyINRLib.cli.common import check_outputs, config_path, write_config, write_json
+from AnatomyINRLib.cli.common import check_outputs, check_reference_overlap, config_path, write_config, write_json
 from AnatomyINRLib.core.errors import InputError
 
 
@@ -65,6 +65,8 @@ def run(args, progress) -> int:
     scalar = _select_output(field, args.output_index)
     bounds = api.extraction_bounds(field, None)
     mesh = api.extract_mesh(scalar, bounds=bounds, config=config, progress=progress)
+    if reference is not None:
+        check_reference_overlap(reference, *mesh.bounds(), "the surface")
     labels = api.labelmap(scalar, reference, progress=progress) if reference is not None else None
     io.write_mesh(mesh, args.output)
     if labels is not None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from AnatomyINRLib.cli.common import add_common_run_args, check_outputs, config_path, write_config, write_json
+from AnatomyINRLib.cli.common import (add_common_run_args, check_outputs, check_reference_overlap, config_path,
+                                      write_config, write_json)
 from AnatomyINRLib.core.errors import InputError
 
 
@@ -95,6 +96,8 @@ def run(args, progress) -> int:
     cfg = load_config(args)
     points = io.read_points(args.points)
     reference = io.read_image(args.reference) if args.reference else None
+    if reference is not None:
+        check_reference_overlap(reference, points.points.min(axis=0), points.points.max(axis=0), "the points")
     init = io.load_inr(args.init_inr)[0] if args.init_inr else None
     configure_threads(args.threads)
     t0 = time.perf_counter()

@@ -281,6 +281,14 @@ def labelmap(
     if largest_component:
         keep = keep_largest_region(image.array > 0)
         image = image.with_array(np.where(keep, image.array, 0).astype(np.uint8))
+    if not np.any(image.array):
+        import itertools
+        import warnings
+
+        corners = reference.index_to_world(np.array(list(itertools.product(*[(-0.5, n - 0.5) for n in reference.shape]))))
+        warnings.warn(f"labelmap: no voxel of the reference (RAS {corners.min(axis=0).round(1).tolist()} to "
+                      f"{corners.max(axis=0).round(1).tolist()} mm) is inside the surface; the labelmap is empty",
+                      stacklevel=2)
     return image
 
 

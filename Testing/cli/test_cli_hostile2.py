@@ -109,3 +109,35 @@ def test_a_nested_field_cannot_warm_start_and_the_report_agrees(capsys, tmp_path
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["warm_started"] is False and report["iterations"] == 20
     assert "2 outputs" in report["warm_start_note"]
+
+
+def _far_reference(path: Path) -> Path:
+    """A 20 mm image 1 m away from the phantom."""
+    from AnatomyINRLib.core.types import ImageGrid
+    from AnatomyINRLib.io import write_image
+
+    write_image(ImageGrid(np.zeros((10, 10, 10), np.uint8), ImageGrid.make_affine([1000.0] * 3, [2.0] * 3)), path)
+    return path
+
+
+def test_a_reference_that_misses_the_points_is_refused_before_fitting(capsys, tmp_path, points_csv):
+    ref = _far_reference(tmp_path / "ref.nrrd")
+    before = _snapshot(tmp_path)
+    code, err = _run(capsys, "fit-points", points_csv, "--output", tmp_path / "m.vtp", "--reference", ref,
+                     "--output-labelmap", tmp_path / "l.nrrd", *FAST)
+    assert code == 2 and len(err) == 1, err
+    assert "--reference" in err[0] and "do not overlap" in err[0] and "[999.0, 999.0, 999.0]" in err[0], err
+    assert _snapshot(tmp_path) == before
+
+
+def test_extract_with_a_reference_that_misses_the_object_is_refused(capsys, tmp_path, points_csv):
+    code, err = _run(capsys, "fit-points", points_csv, "--output", tmp_path / "m.vtp",
+                     "--save-inr", tmp_path / "f.safetensors", *FAST)
+    assert code == 0, err
+    ref = _far_reference(tmp_path / "ref.nrrd")
+    before = _snapshot(tmp_path)
+    code, err = _run(capsys, "extract", tmp_path / "f.safetensors", "--output", tmp_path / "e.vtp", "--spacing", "2",
+                     "--reference", ref, "--output-labelmap", tmp_path / "l.nrrd")
+    assert code == 2 and len(err) == 1, err
+    assert "--reference" in err[0] and "do not overlap" in err[0] and "[999.0, 999.0, 999.0]" in err[0], err
+    assert _snapshot(tmp_path) == before
