@@ -37,6 +37,23 @@ def seed_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer in [0, {SEED_MAX}], got {text!r}") from None
 
 
+# 40x the paper preset's 25k iterations (hours of CPU time); more is a typo, not a plan.
+MAX_ITERATIONS = 1_000_000
+
+
+def iterations_arg(text: str) -> int:
+    """argparse type of every --iterations: an integer in [1, MAX_ITERATIONS]."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 1 <= value <= MAX_ITERATIONS:
+        raise argparse.ArgumentTypeError(f"expected an integer in [1, {MAX_ITERATIONS}], got {text!r}")
+    return value
+
+
 def add_common_run_args(parser, *, iterations: bool = True) -> None:
     """--seed, --device, --report, --json-progress (and --iterations) for fitting commands."""
     parser.add_argument("--seed", type=seed_arg, default=0, help="random seed (default 0)")
@@ -45,7 +62,7 @@ def add_common_run_args(parser, *, iterations: bool = True) -> None:
     parser.add_argument("--report", default=None, metavar="JSON", help="write a JSON report here")
     parser.add_argument("--json-progress", action="store_true", help="print one JSON progress event per line on stdout")
     if iterations:
-        parser.add_argument("--iterations", type=int, default=None, help="override the preset's iteration budget")
+        parser.add_argument("--iterations", type=iterations_arg, default=None, help="override the preset's iteration budget")
 
 
 def _box(lo, hi) -> str:

@@ -141,3 +141,39 @@ def test_extract_with_a_reference_that_misses_the_object_is_refused(capsys, tmp_
     assert code == 2 and len(err) == 1, err
     assert "--reference" in err[0] and "do not overlap" in err[0] and "[999.0, 999.0, 999.0]" in err[0], err
     assert _snapshot(tmp_path) == before
+
+
+def test_demo_refuses_more_points_than_memory_holds(capsys, tmp_path):
+    code, err = _run(capsys, "demo", "--output-dir", tmp_path / "demo", "--points", "100000000")
+    assert code == 2 and len(err) == 1, err
+    assert "--points" in err[0] and "476,837 MB" in err[0] and "MB available" in err[0]
+    assert not (tmp_path / "demo").exists()
+
+
+def test_threads_beyond_the_cores_are_capped_with_a_warning():
+    import os
+
+    import torch
+
+    from AnatomyINRLib.core.device import configure_threads
+
+    before = torch.get_num_threads()
+    try:
+        with pytest.warns(UserWarning, match=rf"threads: 1000 requested but this machine has {os.cpu_count()} cores"):
+            assert configure_threads(1000) == os.cpu_count()
+        assert torch.get_num_threads() == os.cpu_count()
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("command", ["fit-points", "demo", "fit-nested", "blend"])
+def test_iterations_are_bounded(capsys, tmp_path, points_csv, command):
+    argv = {"fit-points": ["fit-points", points_csv, "--output", tmp_path / "m.vtp"],
+            "demo": ["demo", "--output-dir", tmp_path / "demo"],
+            "fit-nested": ["fit-nested", "--points", points_csv, points_csv, "--output-prefix", tmp_path / "n"],
+            "blend": ["blend", points_csv, "--output", tmp_path / "b.vtp"]}[command]
+    for bad in ("99999999999", "0"):
+        with pytest.raises(SystemExit) as exc:
+            main([str(a) for a in argv] + ["--iterations", bad])
+        err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert exc.value.code == 2 and len(err) == 1 and "--iterations" in err[0] and "[1, 1000000]" in err[0], err
