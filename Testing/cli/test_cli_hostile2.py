@@ -177,3 +177,72 @@ def test_iterations_are_bounded(capsys, tmp_path, points_csv, command):
             main([str(a) for a in argv] + ["--iterations", bad])
         err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
         assert exc.value.code == 2 and len(err) == 1 and "--iterations" in err[0] and "[1, 1000000]" in err[0], err
+
+
+def _capsule(path: Path, axis, offset=(0.0, 0.0, 0.0), frame: str = "LPS") -> Path:
+    import trimesh
+
+    from AnatomyINRLib.core.types import TriangleMesh
+    from AnatomyINRLib.io import write_mesh
+
+    cap = trimesh.creation.capsule(height=24.0, radius=3.0, count=[20, 20])
+    rot = trimesh.geometry.align_vectors([0, 0, 1.0], np.asarray(axis, float) / np.linalg.norm(axis))[:3, :3]
+    write_mesh(TriangleMesh(cap.vertices @ rot.T + np.asarray(offset) + [10.0, -20.0, 5.0], cap.faces), path,
+               coordinate_system=frame)
+    return path
+
+
+def test_blend_refuses_an_input_that_touches_no_other(capsys, tmp_path):
+    a = _capsule(tmp_path / "a.vtp", [0, 0, 1])
+    b = _capsule(tmp_path / "b.vtp", [1, 0, 0], offset=(0.0, 60.0, 0.0))
+    before = _snapshot(tmp_path)
+    code, err = _run(capsys, "blend", a, b, "--output", tmp_path / "out.vtp", "--spacing", "1.0",
+                     "--report", tmp_path / "r.json")
+    assert code == 2, err
+    errors = [line for line in err if "error" in line]
+    assert len(errors) == 1 and "2 separate pieces" in errors[0] and "--allow-disjoint" in errors[0], err
+    assert "(a.vtp | b.vtp)" in errors[0] or "(b.vtp | a.vtp)" in errors[0]
+    assert any("bounding boxes meet no other" in line for line in err)
+    assert _snapshot(tmp_path) == before
+
+
+def test_blend_allow_disjoint_keeps_every_piece_and_says_not_ok(capsys, tmp_path):
+    import json
+
+    from AnatomyINRLib.io import read_mesh
+
+    a = _capsule(tmp_path / "a.vtp", [0, 0, 1])
+    b = _capsule(tmp_path / "b.vtp", [1, 0, 0], offset=(0.0, 60.0, 0.0))
+    code, err = _run(capsys, "blend", a, b, "--output", tmp_path / "out.vtp", "--spacing", "1.0",
+                     "--report", tmp_path / "r.json", "--allow-disjoint")
+    assert code == 0, err
+    assert any("2 separate pieces" in line and "all kept" in line for line in err), err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["surface"]["ok"] is False and report["inputs_apart"] in (["a.vtp"], ["b.vtp"])
+    assert report["surface"]["n_components"] == 2
+    volume = read_mesh(tmp_path / "out.vtp").signed_volume()
+    capsule = np.pi * 9.0 * 24.0 + 4 / 3 * np.pi * 27.0
+    assert abs(volume - 2 * capsule) < 0.05 * 2 * capsule, volume
+
+
+def test_blend_says_which_frame_each_input_was_read_in(capsys, tmp_path):
+    """An untagged file (read as LPS) next to a RAS one: the pieces miss each other; --input-frame fixes it."""
+    import json
+
+    a = _capsule(tmp_path / "a.obj", [0, 0, 1], frame="RAS")
+    lines = a.read_text().splitlines(keepends=True)
+    assert "SPACE=RAS" in lines[0]
+    a.write_text("".join(lines[1:]))  # as a tool that knows nothing of frames would write it
+    b = _capsule(tmp_path / "b.vtp", [1, 0, 0], frame="RAS")
+    code, err = _run(capsys, "blend", a, b, "--output", tmp_path / "out.vtp", "--spacing", "1.0")
+    assert code == 2
+    mixed = [line for line in err if "read in different frames" in line]
+    assert len(mixed) == 1 and "a.obj LPS (no frame in the file: assumed)" in mixed[0]
+    assert "b.vtp RAS (stated in the file)" in mixed[0] and "--input-frame" in mixed[0]
+    code, err = _run(capsys, "blend", a, b, "--output", tmp_path / "out.vtp", "--spacing", "1.0",
+                     "--input-frame", "0", "RAS", "--report", tmp_path / "r.json")
+    assert code == 0 and err == [], err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["frames"] == [{"input": "a.obj", "frame": "RAS", "source": "given"},
+                                {"input": "b.vtp", "frame": "RAS", "source": "file"}]
+    assert report["surface"]["ok"] is True and report["inputs_apart"] == []
