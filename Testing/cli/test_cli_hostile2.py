@@ -246,3 +246,29 @@ def test_blend_says_which_frame_each_input_was_read_in(capsys, tmp_path):
     assert report["frames"] == [{"input": "a.obj", "frame": "RAS", "source": "given"},
                                 {"input": "b.vtp", "frame": "RAS", "source": "file"}]
     assert report["surface"]["ok"] is True and report["inputs_apart"] == []
+
+
+@pytest.mark.parametrize("corners", [[[1.0, 1.0, 1.0]] * 3, [[1.0, 1.0, 1.0], [1.5, 1.0, 1.0], [2.0, 1.0, 1.0]]],
+                         ids=["one-point", "collinear"])
+def test_blend_input_of_one_zero_area_triangle_is_one_line(capsys, tmp_path, corners):
+    from AnatomyINRLib.core.types import TriangleMesh
+    from AnatomyINRLib.io import write_mesh
+
+    a = _capsule(tmp_path / "a.vtp", [0, 0, 1])
+    write_mesh(TriangleMesh(np.array(corners) + [10.0, -20.0, 5.0], np.array([[0, 1, 2]])), tmp_path / "flat.vtp")
+    before = _snapshot(tmp_path)
+    code, err = _run(capsys, "blend", a, tmp_path / "flat.vtp", "--output", tmp_path / "out.vtp", "--spacing", "1.0",
+                     "--iterations", "20")
+    assert code == 2 and len(err) == 1, err
+    assert "flat.vtp" in err[0] and "zero area" in err[0]
+    assert _snapshot(tmp_path) == before
+
+
+def test_blend_drops_zero_area_triangles_of_an_open_mesh_with_a_warning():
+    from AnatomyINRLib.blend.sources import BlendInput
+    from AnatomyINRLib.core.types import TriangleMesh
+
+    vertices = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [5, 5, 5], [6, 5, 5], [7, 5, 5]])
+    with pytest.warns(UserWarning, match=r"open: dropped 1 zero-area triangle\(s\) of 2"):
+        item = BlendInput(TriangleMesh(vertices, np.array([[0, 1, 2], [3, 4, 5]])), name="open")
+    assert item.kind == "open_mesh" and item.data.n_faces == 1 and len(item.points()) == 3
