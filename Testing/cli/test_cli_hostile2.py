@@ -272,3 +272,26 @@ def test_blend_drops_zero_area_triangles_of_an_open_mesh_with_a_warning():
     with pytest.warns(UserWarning, match=r"open: dropped 1 zero-area triangle\(s\) of 2"):
         item = BlendInput(TriangleMesh(vertices, np.array([[0, 1, 2], [3, 4, 5]])), name="open")
     assert item.kind == "open_mesh" and item.data.n_faces == 1 and len(item.points()) == 3
+
+
+def test_fit_nested_with_the_outer_wall_first_is_reordered_and_names_follow(capsys, tmp_path):
+    """Given outer first, the joint fit squeezed every wall onto one surface with exit 0."""
+    import json
+
+    from AnatomyINRLib.io import read_mesh, write_points
+    from AnatomyINRLib.phantoms.nested import NestedAAAPhantom
+
+    files = []
+    for name, ps in zip(("lumen", "inner", "outer"), NestedAAAPhantom().sample_surfaces(200, seed=5)):
+        write_points(ps, tmp_path / f"{name}.csv")
+        files.append(tmp_path / f"{name}.csv")
+    code, err = _run(capsys, "fit-nested", "--points", *files[::-1], "--names", "wall", "thrombus", "blood",
+                     "--output-prefix", tmp_path / "n", "--preset", "fast", "--iterations", "120", "--spacing", "1.5",
+                     "--no-dmax", "--threads", "1", "--report", tmp_path / "r.json")
+    assert code == 0, err
+    assert len(err) == 1 and "not innermost first" in err[0] and "[2, 1, 0]" in err[0] and "names follow" in err[0]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["names"] == ["blood", "thrombus", "wall"] and report["input_order"] == [2, 1, 0]
+    assert report["points_files"] == [str(f) for f in files]
+    volumes = [read_mesh(tmp_path / f"n_{n}.vtp").signed_volume() for n in report["names"]]
+    assert volumes[0] * 1.3 < volumes[1] and volumes[1] * 1.1 < volumes[2], volumes
