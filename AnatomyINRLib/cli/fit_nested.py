@@ -77,6 +77,8 @@ def _validate(args) -> list:
 
 def run(args, progress) -> int:
     """Read the point sets, reconstruct, write one mesh per surface and the report."""
+    import numpy as np
+
     from AnatomyINRLib import io
     from AnatomyINRLib.core.device import configure_threads
     from AnatomyINRLib.nested.api import reconstruct_nested, resolve_config
@@ -94,7 +96,9 @@ def run(args, progress) -> int:
     for mesh, path in zip(result.meshes, paths):
         io.write_mesh(mesh, path)
     if args.save_inr:
+        pts = np.concatenate([p.points for p in point_sets])   # lets `extract` mesh the data, not the cube
         io.save_inr(result.fit.field, args.save_inr, {"names": names, "min_thickness_mm": args.min_thickness,
+                                                       "points_bounds_mm": [pts.min(axis=0), pts.max(axis=0)],
                                                        "config": result.report["config"]})
     report = {"command": "fit-nested", "points_files": [str(args.points[i]) for i in result.report["input_order"]],
               "outputs": paths,

@@ -23,7 +23,7 @@ from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.types import ImageGrid, PointSet, TriangleMesh
 from AnatomyINRLib.meshing.config import MeshingConfig
 from AnatomyINRLib.fitting.points import as_point_set, prepare_points
-from AnatomyINRLib.nn.field import NeuralField
+from AnatomyINRLib.nn.field import NeuralField, Normalization
 from AnatomyINRLib.surface.config import PRESETS, SurfaceFitConfig, preset_config
 from AnatomyINRLib.surface.fit import SDFFit, fit_sdf
 
@@ -149,9 +149,13 @@ def _report(fit: SDFFit, prepared, cfg: SurfaceFitConfig, residuals, outliers, s
     }
 
 
-def extraction_bounds(field: NeuralField, points: Optional[np.ndarray] = None) -> np.ndarray:
-    """(2, 3) RAS mm box to mesh in: the points' box padded, clipped to the field's frame."""
-    norm = field.normalization
+def extraction_bounds(field: "NeuralField | Normalization", points: Optional[np.ndarray] = None) -> np.ndarray:
+    """(2, 3) RAS mm box to mesh in: the points' box padded, clipped to the field's frame.
+
+    ``field`` may be the field's Normalization (to plan the box before fitting);
+    ``points`` may be just the two corners of the points' box (what a saved field stores).
+    """
+    norm = getattr(field, "normalization", field)
     frame = np.stack([norm.center - norm.scale, norm.center + norm.scale])
     if points is None:
         return frame
@@ -246,6 +250,29 @@ def _touches_box(mesh: TriangleMesh, bounds: np.ndarray, spacing_mm: float) -> b
         return False
     tol = 1.01 * spacing_mm
     return bool(np.any(mesh.vertices <= bounds[0] + tol) or np.any(mesh.vertices >= bounds[1] - tol))
+
+
+def check_extraction_memory(points: np.ndarray, spacing_mm: float, config: Optional[SurfaceFitConfig] = None,
+                            argument: str = "spacing_mm") -> None:
+    """Before fitting: InputError if meshing the fitted surface at ``spacing_mm`` cannot fit in memory.
+
+    Plans the box :func:`extract_mesh` will use (the points' box padded, in the
+    frame the fit will choose) and applies the extraction's own memory rule
+    (``MeshingConfig.max_memory_mb``, or less if the machine has less available),
+    so a hopeless spacing fails in milliseconds instead of after the fit.
+    """
+    from AnatomyINRLib.core.resources import available_memory_mb
+    from AnatomyINRLib.meshing.grid import check_memory
+
+    cfg = config if config is not None else SurfaceFitConfig()
+    pts = np.asarray(points, dtype=np.float64)
+    bounds = extraction_bounds(Normalization.fit(pts, cfg.extent), pts)
+    meshing = MeshingConfig(spacing_mm=float(spacing_mm))
+    limit = min(meshing.max_memory_mb, available_memory_mb() or meshing.max_memory_mb)
+    try:
+        check_memory(bounds, meshing.spacing_mm, meshing.padding_mm, 1, limit)
+    except InputError as exc:
+        raise InputError(str(exc).replace("spacing_mm", argument)) from None
 
 
 def keep_largest_region(mask: np.ndarray) -> np.ndarray:

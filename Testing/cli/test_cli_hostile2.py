@@ -295,3 +295,44 @@ def test_fit_nested_with_the_outer_wall_first_is_reordered_and_names_follow(caps
     assert report["points_files"] == [str(f) for f in files]
     volumes = [read_mesh(tmp_path / f"n_{n}.vtp").signed_volume() for n in report["names"]]
     assert volumes[0] * 1.3 < volumes[1] and volumes[1] * 1.1 < volumes[2], volumes
+
+
+def test_extract_meshes_the_stored_data_box_like_fit_points(capsys, tmp_path, points_csv):
+    """extract meshed the whole normalisation cube, so it refused spacings fit-points could mesh."""
+    import json
+
+    from AnatomyINRLib.io import read_mesh
+
+    code, err = _run(capsys, "fit-points", points_csv, "--output", tmp_path / "m.vtp",
+                     "--save-inr", tmp_path / "f.safetensors", *FAST)
+    assert code == 0, err
+    meta = json.loads((tmp_path / "f.json").read_text())
+    pts = np.loadtxt(points_csv, delimiter=",")
+    assert np.allclose(meta["points_bounds_mm"], [pts.min(axis=0), pts.max(axis=0)])
+    code, err = _run(capsys, "extract", tmp_path / "f.safetensors", "--output", tmp_path / "e.vtp", "--spacing", "2.0")
+    assert code == 0 and err == [], err
+    fitted, extracted = read_mesh(tmp_path / "m.vtp"), read_mesh(tmp_path / "e.vtp")
+    assert extracted.n_faces == fitted.n_faces and np.allclose(extracted.vertices, fitted.vertices, atol=1e-9)
+
+
+def test_extract_of_a_field_without_a_data_box_says_it_meshes_the_cube(capsys, tmp_path, points_csv):
+    code, err = _run(capsys, "fit-points", points_csv, "--output", tmp_path / "m.vtp",
+                     "--save-inr", tmp_path / "f.safetensors", *FAST)
+    assert code == 0, err
+    from AnatomyINRLib.io import load_inr, save_inr
+
+    field, meta = load_inr(tmp_path / "f.safetensors")
+    save_inr(field, tmp_path / "old.safetensors", {"config": meta["config"]})   # as older versions wrote it
+    code, err = _run(capsys, "extract", tmp_path / "old.safetensors", "--output", tmp_path / "e.vtp", "--spacing", "2.0")
+    assert code == 0 and len(err) == 1 and "no data box" in err[0] and "normalisation cube" in err[0], err
+
+
+def test_fit_points_refuses_a_spacing_too_fine_for_memory_before_fitting(capsys, tmp_path, points_csv):
+    before = _snapshot(tmp_path)
+    code, err = _run(capsys, "fit-points", points_csv, "--output", tmp_path / "m.vtp", "--iterations", "20",
+                     "--spacing", "0.02", "--threads", "1", "--json-progress")
+    out = capsys.readouterr().out
+    assert code == 2 and len(err) == 1 and err[0].startswith("anatomy-inr: error: --spacing: a "), err
+    assert "MB" in err[0] and "use --spacing >= " in err[0]
+    assert '"stage": "fit"' not in out  # refused before the fit
+    assert _snapshot(tmp_path) == before
