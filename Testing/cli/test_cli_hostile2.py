@@ -336,3 +336,17 @@ def test_fit_points_refuses_a_spacing_too_fine_for_memory_before_fitting(capsys,
     assert "MB" in err[0] and "use --spacing >= " in err[0]
     assert '"stage": "fit"' not in out  # refused before the fit
     assert _snapshot(tmp_path) == before
+
+
+def test_readme_documents_every_exit_code_as_the_help_does():
+    import re
+
+    from AnatomyINRLib.cli import EXIT_CODES_HELP
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("| exit code | meaning |"):]
+    section = section[:section.index("\n\n")]
+    table = dict(re.findall(r"^\| (\d+) \| (.+) \|$", section, re.M))
+    helped = dict(re.findall(r"^\s+(\d+)\s+(.+)$", EXIT_CODES_HELP, re.M))
+    assert table == helped
+    assert "All or nothing" in readme and "No collisions" in readme
