@@ -33,6 +33,7 @@ from AnatomyINRLib.core.config import check_seed
 from AnatomyINRLib.core.errors import FitError, InputError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.types import TriangleMesh
+from AnatomyINRLib.meshing.grid import check_planned_grid
 from AnatomyINRLib.meshing.postprocess import largest_component
 
 
@@ -103,6 +104,9 @@ def prepare_inputs(
     seed = check_seed(seed)
     reporter = ProgressReporter.wrap(progress, should_cancel)
     items = as_inputs(inputs)
+    # The output grid must fit in memory: know it before the fits, not after.
+    bounds = np.stack([np.min([it.bounds()[0] for it in items], axis=0), np.max([it.bounds()[1] for it in items], axis=0)])
+    check_planned_grid(bounds, config.spacing_mm, config.padding_mm)
     apart = bounding_boxes_apart(items, config.radius_mm + config.spacing_mm)
     if apart:  # before the slow fits: the usual cause is inputs read in different frames
         warnings.warn(f"inputs {apart}: their bounding boxes meet no other input's box, so they cannot join "

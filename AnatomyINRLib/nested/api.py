@@ -21,6 +21,8 @@ from AnatomyINRLib.core.types import TriangleMesh
 from AnatomyINRLib.nested.config import NestedFitConfig, nested_preset
 from AnatomyINRLib.nested.diameter import DiameterResult
 from AnatomyINRLib.nested.fit import NestedFit, fit_nested
+from AnatomyINRLib.meshing.config import MeshingConfig
+from AnatomyINRLib.meshing.grid import check_planned_grid
 from AnatomyINRLib.nested.order import innermost_first
 from AnatomyINRLib.nested.pipeline import check_closed, extract_nested, measure, residuals, surface_bounds
 from AnatomyINRLib.nn.field import NeuralField
@@ -128,6 +130,8 @@ def reconstruct_nested(
         check_int("iterations", iterations)   # 0 must not silently mean "the full budget"
     check_positive("spacing_mm", spacing_mm)
     point_sets, names, order = _innermost_first(list(point_sets), names)
+    # The surfaces' grid must fit in memory: know it before the fit, not after.
+    check_planned_grid(surface_bounds(point_sets), spacing_mm, MeshingConfig().padding_mm, len(point_sets))
     t0 = time.perf_counter()
     fit = fit_nested(point_sets, cfg, names=names, seed=seed, device=device, iterations=iterations,
                      progress=reporter)

@@ -261,18 +261,12 @@ def check_extraction_memory(points: np.ndarray, spacing_mm: float, config: Optio
     (``MeshingConfig.max_memory_mb``, or less if the machine has less available),
     so a hopeless spacing fails in milliseconds instead of after the fit.
     """
-    from AnatomyINRLib.core.resources import available_memory_mb
-    from AnatomyINRLib.meshing.grid import check_memory
+    from AnatomyINRLib.meshing.grid import check_planned_grid
 
     cfg = config if config is not None else SurfaceFitConfig()
     pts = np.asarray(points, dtype=np.float64)
     bounds = extraction_bounds(Normalization.fit(pts, cfg.extent), pts)
-    meshing = MeshingConfig(spacing_mm=float(spacing_mm))
-    limit = min(meshing.max_memory_mb, available_memory_mb() or meshing.max_memory_mb)
-    try:
-        check_memory(bounds, meshing.spacing_mm, meshing.padding_mm, 1, limit)
-    except InputError as exc:
-        raise InputError(str(exc).replace("spacing_mm", argument)) from None
+    check_planned_grid(bounds, float(spacing_mm), MeshingConfig().padding_mm, 1, argument)
 
 
 def keep_largest_region(mask: np.ndarray) -> np.ndarray:

@@ -28,9 +28,14 @@ def _snapshot(folder: Path) -> dict:
 
 
 def _run(capsys, *argv) -> tuple[int, list]:
+    return _run_out(capsys, *argv)[:2]
+
+
+def _run_out(capsys, *argv) -> tuple[int, list, str]:
+    """Exit code, stderr lines and stdout of one CLI run."""
     code = main([str(a) for a in argv])
-    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    return code, err
+    captured = capsys.readouterr()
+    return code, [line for line in captured.err.splitlines() if line.strip()], captured.out
 
 
 def test_identical_points_give_one_line_naming_the_duplicates(capsys, tmp_path):
@@ -329,12 +334,11 @@ def test_extract_of_a_field_without_a_data_box_says_it_meshes_the_cube(capsys, t
 
 def test_fit_points_refuses_a_spacing_too_fine_for_memory_before_fitting(capsys, tmp_path, points_csv):
     before = _snapshot(tmp_path)
-    code, err = _run(capsys, "fit-points", points_csv, "--output", tmp_path / "m.vtp", "--iterations", "20",
-                     "--spacing", "0.02", "--threads", "1", "--json-progress")
-    out = capsys.readouterr().out
+    code, err, out = _run_out(capsys, "fit-points", points_csv, "--output", tmp_path / "m.vtp", "--iterations", "20",
+                              "--spacing", "0.02", "--threads", "1", "--json-progress")
     assert code == 2 and len(err) == 1 and err[0].startswith("anatomy-inr: error: --spacing: a "), err
     assert "MB" in err[0] and "use --spacing >= " in err[0]
-    assert '"stage": "fit"' not in out  # refused before the fit
+    assert '"stage":"fit"' not in out  # refused before the fit
     assert _snapshot(tmp_path) == before
 
 
@@ -350,3 +354,17 @@ def test_readme_documents_every_exit_code_as_the_help_does():
     helped = dict(re.findall(r"^\s+(\d+)\s+(.+)$", EXIT_CODES_HELP, re.M))
     assert table == helped
     assert "All or nothing" in readme and "No collisions" in readme
+
+
+@pytest.mark.parametrize("command", ["fit-nested", "blend"])
+def test_a_spacing_too_fine_for_memory_is_refused_before_fitting(capsys, tmp_path, points_csv, command):
+    inner = tmp_path / "inner.csv"
+    np.savetxt(inner, np.loadtxt(points_csv, delimiter=",") * 0.8, delimiter=",")
+    argv = {"fit-nested": ["fit-nested", "--points", inner, points_csv, "--output-prefix", tmp_path / "n"],
+            "blend": ["blend", points_csv, "--output", tmp_path / "b.vtp"]}[command]
+    before = _snapshot(tmp_path)
+    code, err, out = _run_out(capsys, *argv, "--spacing", "0.02", "--iterations", "20", "--threads", "1",
+                              "--json-progress")
+    assert code == 2 and len(err) == 1 and "grid at 0.02 mm needs about" in err[0] and "MB" in err[0], err
+    assert '"stage":"fit"' not in out  # refused before the fit
+    assert _snapshot(tmp_path) == before
