@@ -21,6 +21,7 @@ from AnatomyINRLib.core.types import TriangleMesh
 from AnatomyINRLib.nested.config import NestedFitConfig, nested_preset
 from AnatomyINRLib.nested.diameter import DiameterResult
 from AnatomyINRLib.nested.fit import NestedFit, fit_nested
+from AnatomyINRLib.fitting.points import as_point_set
 from AnatomyINRLib.meshing.config import MeshingConfig
 from AnatomyINRLib.meshing.grid import check_planned_grid
 from AnatomyINRLib.nested.order import innermost_first
@@ -129,7 +130,10 @@ def reconstruct_nested(
     if iterations is not None:
         check_int("iterations", iterations)   # 0 must not silently mean "the full budget"
     check_positive("spacing_mm", spacing_mm)
-    point_sets, names, order = _innermost_first(list(point_sets), names)
+    point_sets = [as_point_set(p, f"point_sets[{i}]") for i, p in enumerate(point_sets)]
+    if not 2 <= len(point_sets) <= 3:
+        raise InputError(f"points: expected 2 or 3 point sets (innermost first), got {len(point_sets)}")
+    point_sets, names, order = _innermost_first(point_sets, names)
     # The surfaces' grid must fit in memory: know it before the fit, not after.
     check_planned_grid(surface_bounds(point_sets), spacing_mm, MeshingConfig().padding_mm, len(point_sets))
     t0 = time.perf_counter()
