@@ -16,6 +16,7 @@ result is from every input away from junctions.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
@@ -24,12 +25,16 @@ import numpy as np
 from AnatomyINRLib.blend.checks import surface_report
 from AnatomyINRLib.blend.config import BlendConfig
 from AnatomyINRLib.blend.openmesh import ClipPlane
-from AnatomyINRLib.blend.pipeline import as_inputs, end_planes, extract, input_fidelity, mean_edge, sub_progress, widen_bands
+from AnatomyINRLib.blend.pipeline import (as_inputs, bounding_boxes_apart, end_planes, extract, input_fidelity, mean_edge,
+                                          input_pieces, sub_progress, widen_bands)
 from AnatomyINRLib.blend.sources import BlendInput, SourceField, make_source
 from AnatomyINRLib.blend.union import BlendedField
+from AnatomyINRLib.core.config import check_seed
 from AnatomyINRLib.core.errors import FitError, InputError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.types import TriangleMesh
+from AnatomyINRLib.meshing.grid import check_planned_grid
+from AnatomyINRLib.meshing.postprocess import largest_component
 
 
 @dataclass
@@ -98,8 +103,16 @@ def prepare_inputs(
         should_cancel: Polled at every progress event; True raises Cancelled.
     """
     config = _resolve(config)
+    seed = check_seed(seed)
     reporter = ProgressReporter.wrap(progress, should_cancel)
     items = as_inputs(inputs)
+    # The output grid must fit in memory: know it before the fits, not after.
+    bounds = np.stack([np.min([it.bounds()[0] for it in items], axis=0), np.max([it.bounds()[1] for it in items], axis=0)])
+    check_planned_grid(bounds, config.spacing_mm, config.padding_mm)
+    apart = bounding_boxes_apart(items, config.radius_mm + config.spacing_mm)
+    if apart:  # before the slow fits: the usual cause is inputs read in different frames
+        warnings.warn(f"inputs {apart}: their bounding boxes meet no other input's box, so they cannot join "
+                      f"the blend (inputs in different frames, LPS vs RAS?)", stacklevel=2)
     start = time.perf_counter()
     sources = []
     for i, item in enumerate(items):
@@ -133,9 +146,11 @@ def blend_prepared(
     blended = BlendedField([s.field for s in sources], radii, end_planes(items, sources, config), planes)
     bounds = np.stack([np.min([it.bounds()[0] for it in items], axis=0), np.max([it.bounds()[1] for it in items], axis=0)])
     mesh, n_before, result = extract(blended, bounds, config.spacing_mm, config, reporter)
+    mesh, apart = _pieces(items, mesh, config)
     if config.remesh_edge_mm > 0:
         spacing = config.spacing_mm * config.remesh_edge_mm / mean_edge(mesh)
         mesh, n_before, result = extract(blended, bounds, spacing, config, reporter)
+        mesh, apart = _pieces(items, mesh, config)
     t_extract = time.perf_counter() - start
     if mesh.n_faces == 0:
         raise FitError("blend produced an empty surface")
@@ -143,6 +158,7 @@ def blend_prepared(
     quality = surface_report(mesh, n_before)
     report = {
         "surface": quality,
+        "inputs_apart": apart,
         "inputs": [{"name": it.name, "kind": it.kind, "radius_mm": r, "method": s.method,
                     "seconds": s.seconds, **s.info} for it, s, r in zip(items, sources, radii)],
         "fidelity_away_from_junctions": input_fidelity(items, blended, mesh),
@@ -156,6 +172,23 @@ def blend_prepared(
     }
     reporter.report("check", 1.0, "surface ok" if quality["ok"] else "surface check FAILED")
     return BlendResult(mesh, blended, config, report)
+
+
+def _pieces(items, mesh: TriangleMesh, config: BlendConfig) -> tuple[TriangleMesh, list]:
+    """The largest piece, unless the inputs lie on several pieces: then refuse, or keep every piece
+    with ``config.allow_disjoint`` (never drop an input silently). Also returns the names of the
+    inputs off the largest piece."""
+    groups = input_pieces(items, mesh)
+    if len(groups) == 1:
+        return largest_component(mesh), []
+    listed = " | ".join(", ".join(g) for g in groups)
+    if not config.allow_disjoint:
+        raise InputError(f"inputs: they form {len(groups)} separate pieces ({listed}) and a blend keeps one; check "
+                         f"their position and frame (LPS/RAS), or keep separate pieces (allow_disjoint, "
+                         f"CLI --allow-disjoint)")
+    warnings.warn(f"inputs: they form {len(groups)} separate pieces ({listed}); all kept (the surface check fails)",
+                  stacklevel=3)
+    return mesh, [name for g in groups[1:] for name in g]
 
 
 def blend_surfaces(

@@ -50,6 +50,9 @@ class BlendConfig(ConfigBase):
     """Target mean edge length of the output (0 = keep the extraction's): re-extracts at a matched spacing."""
     padding_mm: float = 3.0
     """Margin around the union of the input bounds."""
+    allow_disjoint: bool = False
+    """Keep inputs that touch no other input as separate pieces (warning; the report says ok: false).
+    False: such inputs are refused (InputError naming them): a blend never drops an input silently."""
 
     def validate(self) -> None:
         """Raise InputError naming the first invalid field."""
@@ -60,7 +63,7 @@ class BlendConfig(ConfigBase):
         for name, low in (("fit_iterations", 1), ("fit_surface_batch", 16), ("fit_local_per_point", 1)):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), minimum=low)
-        for name in ("use_mesh_normals", "clip_free_ends", "clip_shared_ends"):
+        for name in ("use_mesh_normals", "clip_free_ends", "clip_shared_ends", "allow_disjoint"):
             if not isinstance(getattr(self, name), bool):
                 raise InputError(f"{name}: expected true or false, got {getattr(self, name)!r}")
         check_positive("shared_end_tol_mm", self.shared_end_tol_mm, allow_zero=True)

@@ -21,7 +21,6 @@ from AnatomyINRLib.blend.sources import BlendInput
 from AnatomyINRLib.blend.union import BlendedField
 from AnatomyINRLib.meshing.config import MeshingConfig
 from AnatomyINRLib.meshing.extract import extract_surface
-from AnatomyINRLib.meshing.postprocess import largest_component
 from AnatomyINRLib.meshing.topology import edge_table, face_components
 from AnatomyINRLib.core.types import TriangleMesh
 from AnatomyINRLib.metrics.proximity import MeshProximity
@@ -74,7 +73,7 @@ def end_planes(items, sources, config: BlendConfig) -> list:
 def extract(blended: BlendedField, bounds: np.ndarray, spacing: float, config: BlendConfig, progress,
              max_grow: int = 2):
     """Mesh the blended field; grow the box where the surface leaves it (a fitted INR may bulge
-    past its points), then keep the largest component."""
+    past its points). Every component is returned (the caller decides, see :func:`separate_inputs`)."""
     cfg = MeshingConfig(spacing_mm=spacing, largest_component=False, padding_mm=config.padding_mm)
     bounds = np.asarray(bounds, dtype=np.float64).copy()
     for attempt in range(max_grow + 1):
@@ -88,7 +87,45 @@ def extract(blended: BlendedField, bounds: np.ndarray, spacing: float, config: B
         step = 0.25 * (bounds[1] - bounds[0])
         bounds += np.where(grow, 1.0, 0.0) * np.stack([-step, step])
     n_before, _ = face_components(result.mesh.faces, result.mesh.n_vertices)
-    return largest_component(result.mesh), n_before, result
+    return result.mesh, n_before, result
+
+
+def input_pieces(items, mesh: TriangleMesh) -> list:
+    """Names of the inputs on each separate piece of the extracted union, the largest piece first.
+
+    Each input belongs to the piece nearest to the majority of its points (mesh
+    inputs: vertices; point sets: points); the pieces are the face-connected
+    components of ``mesh``, ordered by area as ``largest_component`` does.
+    Pieces that hold no input (specks) are not listed.
+    """
+    from scipy.spatial import cKDTree
+
+    n, labels = face_components(mesh.faces, mesh.n_vertices)
+    if n <= 1:
+        return [[it.name for it in items]]
+    tri = mesh.vertices[mesh.faces]
+    areas = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
+    rank = np.argsort(-np.bincount(labels, weights=areas, minlength=n))
+    vertex_piece = np.empty(mesh.n_vertices, dtype=np.int64)
+    vertex_piece[mesh.faces.ravel()] = np.repeat(labels, 3)
+    used = np.unique(mesh.faces)
+    tree = cKDTree(mesh.vertices[used])
+    groups: dict = {}
+    for item in items:
+        piece = int(np.bincount(vertex_piece[used[tree.query(item.points())[1]]], minlength=n).argmax())
+        groups.setdefault(piece, []).append(item.name)
+    return [groups[int(p)] for p in rank if int(p) in groups]
+
+
+def bounding_boxes_apart(items, margin_mm: float) -> list:
+    """Names of the inputs whose box (grown by ``margin_mm``) meets no other input's box."""
+    boxes = [it.bounds() for it in items]
+    apart = []
+    for i, (lo, hi) in enumerate(boxes):
+        others = [b for j, b in enumerate(boxes) if j != i]
+        if others and not any(np.all(lo - margin_mm <= b[1]) and np.all(b[0] <= hi + margin_mm) for b in others):
+            apart.append(items[i].name)
+    return apart
 
 
 def mean_edge(mesh) -> float:

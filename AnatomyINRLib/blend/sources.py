@@ -13,6 +13,7 @@ and ``NeuralField`` maps it back to mm, so every field speaks mm in RAS.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -54,6 +55,7 @@ class BlendInput:
         if isinstance(self.data, TriangleMesh):
             if self.data.n_faces == 0:
                 raise InputError(f"{self.name}: mesh has no triangles")
+            self.data = _without_zero_area(self.data, self.name, self.kind)
             if self.kind == "auto":
                 counts = edge_table(self.data.faces).counts
                 self.kind = "closed_mesh" if np.all(counts == 2) else "open_mesh"
@@ -76,6 +78,26 @@ class BlendInput:
         """(2, 3) bounding box in mm."""
         pts = self.points()
         return np.stack([pts.min(axis=0), pts.max(axis=0)])
+
+
+def _without_zero_area(mesh: TriangleMesh, name: str, kind: str) -> TriangleMesh:
+    """The mesh without zero-area triangles (warning), or InputError if every triangle has zero area.
+
+    A closed mesh keeps them: its exact SDF ignores them, and dropping them
+    would open it (turning it into a slower, less exact INR input).
+    """
+    tri = mesh.vertices[mesh.faces]
+    area2 = np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
+    extent = float(np.ptp(mesh.vertices, axis=0).max())
+    flat = area2 <= 1e-12 * max(extent, 1e-12) ** 2   # relative: the mesh's own scale
+    if flat.all():
+        raise InputError(f"{name}: every triangle ({mesh.n_faces}) has zero area; there is no surface to blend")
+    if not flat.any() or kind == "closed_mesh" or (kind == "auto" and np.all(edge_table(mesh.faces).counts == 2)):
+        return mesh
+    warnings.warn(f"{name}: dropped {int(flat.sum())} zero-area triangle(s) of {mesh.n_faces}", stacklevel=4)
+    used, inverse = np.unique(mesh.faces[~flat], return_inverse=True)
+    data = {k: np.asarray(v)[used] for k, v in mesh.point_data.items()}
+    return TriangleMesh(mesh.vertices[used], inverse.reshape(-1, 3), data)
 
 
 @dataclass

@@ -43,10 +43,10 @@ SUBCOMMAND_MODULES = (
 
 EXIT_CODES_HELP = """exit codes:
   0    success
-  2    bad input or arguments (nothing was written)
+  2    bad input or arguments, including a `--device` this machine lacks (nothing was written)
   3    an output cannot be written (nothing was written)
   4    the fit or computation failed, or memory ran out (nothing was written)
-  5    a required Python package is missing (install the requirements)
+  5    a required Python package is missing or broken (the line names it; install the requirements)
   130  cancelled (Ctrl-C, SIGTERM, or a cancel request; nothing was written)"""
 
 

@@ -31,6 +31,13 @@ def register(sub) -> None:
     p.add_argument("--preset", default=None, choices=("fast", "default", "accurate", "paper"),
                    help="INR fit preset for open meshes and point sets, used as defined (default: blend's own "
                         "settings, the default preset with 400 iterations and lighter sampling)")
+    p.add_argument("--input-frame", nargs=2, action="append", default=[], metavar=("INDEX", "FRAME"),
+                   help="read INPUT number INDEX (0 = first) in FRAME, LPS or RAS, whatever the file says; "
+                        "repeatable. Files without a frame tag are read as LPS (meshes, like Slicer) or RAS "
+                        "(.csv .txt .npy); the report says which frame each input was read in")
+    p.add_argument("--allow-disjoint", action="store_true",
+                   help="keep inputs that touch no other input as separate pieces (the report then says ok: false); "
+                        "by default such inputs are refused with exit 2, naming them")
     add_common_run_args(p)
     p.set_defaults(func=run, paths=paths)
 
@@ -59,27 +66,60 @@ def _validate(args) -> None:
     check_outputs(args.output, args.report, str(config_path(args.output)))
 
 
-def read_inputs(paths, split_by=None) -> list:
-    """BlendInputs from files (kind by extension); mesh files optionally split into branches."""
+def input_frames(pairs, n_inputs: int) -> dict:
+    """--input-frame INDEX FRAME pairs → {index: "LPS"|"RAS"}."""
+    frames = {}
+    for index, frame in pairs:
+        if not index.isdigit() or int(index) >= n_inputs:
+            raise InputError(f"--input-frame: INDEX expected an integer in [0, {n_inputs - 1}], got {index!r}")
+        if frame.upper() not in ("LPS", "RAS"):
+            raise InputError(f"--input-frame: FRAME expected LPS or RAS, got {frame!r}")
+        frames[int(index)] = frame.upper()
+    return frames
+
+
+def read_inputs(paths, split_by=None, frames=None, read_in=None) -> list:
+    """BlendInputs from files (kind by extension); mesh files optionally split into branches.
+
+    ``frames`` maps an input index to the frame to read it in (default: the file's);
+    ``read_in``, if given, receives one {"input", "frame", "source"} per file.
+    """
     from AnatomyINRLib import io
     from AnatomyINRLib.blend.sources import BlendInput, split_by_label
 
-    items = []
-    for path in paths:
+    items, frames = [], frames or {}
+    for index, path in enumerate(paths):
         ext = io.file_extension(path)
         name = Path(path).name
+        system = frames.get(index, "auto")
         if ext in io.SUPPORTED["mesh"]:
-            mesh = io.read_mesh(path)
+            mesh, frame, source = io.read_mesh_with_frame(path, coordinate_system=system)
             if split_by:
                 items += [BlendInput(part, name=f"{name}[{split_by}={lab}]") for lab, part in split_by_label(mesh, split_by)]
             else:
                 items.append(BlendInput(mesh, name=name))
         elif ext in io.SUPPORTED["points"]:
-            items.append(BlendInput(io.read_points(path), name=name))
+            points, frame, source = io.read_points_with_frame(path, coordinate_system=system)
+            items.append(BlendInput(points, name=name))
         else:
             known = ", ".join(io.SUPPORTED["mesh"] + io.SUPPORTED["points"])
             raise InputError(f"INPUT {path!r}: unknown extension {ext or '(none)'!r}; expected one of {known}")
+        if read_in is not None:
+            read_in.append({"input": name, "frame": frame, "source": source})
     return items
+
+
+_SOURCE = {"file": "stated in the file", "default": "no frame in the file: assumed", "given": "--input-frame"}
+
+
+def _warn_mixed_frames(read_in: list) -> None:
+    """Inputs read in different frames are the usual cause of pieces that miss each other: say so."""
+    import warnings
+
+    if len({r["frame"] for r in read_in}) > 1:
+        listed = ", ".join(f"{r['input']} {r['frame']} ({_SOURCE[r['source']]})" for r in read_in)
+        warnings.warn(f"inputs read in different frames: {listed}; if one is wrong use --input-frame INDEX LPS|RAS",
+                      stacklevel=2)
 
 
 def run(args, progress) -> int:
@@ -91,10 +131,13 @@ def run(args, progress) -> int:
     _validate(args)
     config = BlendConfig(radius_mm=args.radius, spacing_mm=args.spacing, fit_preset=args.preset,
                          clip_free_ends=not args.no_clip_ends, clip_shared_ends=not args.no_clip_ends,
-                         remesh_edge_mm=args.remesh_edge, fit_iterations=args.iterations)
+                         remesh_edge_mm=args.remesh_edge, fit_iterations=args.iterations,
+                         allow_disjoint=args.allow_disjoint)
     config.validate()
     planes = [ClipPlane(p[:3], p[3:]) for p in args.clip_plane]
-    items = read_inputs(args.inputs, args.split_by)
+    read_in: list = []
+    items = read_inputs(args.inputs, args.split_by, input_frames(args.input_frame, len(args.inputs)), read_in)
+    _warn_mixed_frames(read_in)
     if args.radii is not None:
         if len(args.radii) != len(items):
             raise InputError(f"--radii: expected {len(items)} values (one per input), got {len(args.radii)}")
@@ -104,7 +147,7 @@ def run(args, progress) -> int:
     result = blend_surfaces(items, config=config, global_planes=planes, seed=args.seed, device=args.device, progress=progress)
     io.write_mesh(result.mesh, args.output)
     report = {"command": "blend", "inputs": list(map(str, args.inputs)), "output": str(args.output),
-              "seed": args.seed, **result.report}
+              "seed": args.seed, "frames": read_in, **result.report}
     if args.report:
         write_json(args.report, report)
     write_config(config_path(args.output), "blend", config, inputs=list(map(str, args.inputs)), seed=args.seed,

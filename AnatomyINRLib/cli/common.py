@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
+from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.progress import Progress, ProgressReporter
 from AnatomyINRLib.io.atomic import atomic_path, check_writable
 
@@ -47,15 +48,74 @@ def add_device_arg(parser) -> None:
                         help="compute device: auto, cpu, cuda, cuda:N or mps (default auto)")
 
 
+def seed_arg(text: str) -> int:
+    """argparse type of every --seed: core.config.check_seed's rule, a one-line exit-2 error otherwise."""
+    import argparse
+
+    from AnatomyINRLib.core.config import SEED_MAX, check_seed
+    from AnatomyINRLib.core.errors import InputError
+
+    try:
+        return check_seed(int(text))
+    except (ValueError, InputError):
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, {SEED_MAX}], got {text!r}") from None
+
+
+# 40x the paper preset's 25k iterations (hours of CPU time); more is a typo, not a plan.
+MAX_ITERATIONS = 1_000_000
+
+
+def iterations_arg(text: str) -> int:
+    """argparse type of every --iterations: an integer in [1, MAX_ITERATIONS]."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 1 <= value <= MAX_ITERATIONS:
+        raise argparse.ArgumentTypeError(f"expected an integer in [1, {MAX_ITERATIONS}], got {text!r}")
+    return value
+
+
 def add_common_run_args(parser, *, iterations: bool = True) -> None:
     """--seed, --device, --report, --json-progress (and --iterations) for fitting commands."""
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=seed_arg, default=0, help="random seed (default 0)")
     add_device_arg(parser)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     parser.add_argument("--report", default=None, metavar="JSON", help="write a JSON report here")
     parser.add_argument("--json-progress", action="store_true", help="print one JSON progress event per line on stdout")
     if iterations:
-        parser.add_argument("--iterations", type=int, default=None, help="override the preset's iteration budget")
+        parser.add_argument("--iterations", type=iterations_arg, default=None, help="override the preset's iteration budget")
+
+
+def _box(lo, hi) -> str:
+    return f"[{', '.join(f'{v:.1f}' for v in lo)}] to [{', '.join(f'{v:.1f}' for v in hi)}]"
+
+
+def check_reference_overlap(reference, lo, hi, what: str) -> None:
+    """InputError unless the reference image's box meets the object's box (both RAS mm).
+
+    A reference that misses the object gives an all-zero labelmap; saying so
+    (with both boxes) before any work beats writing an empty image.
+
+    Args:
+        reference: ImageGrid (may be oblique: its voxel corners' box is used).
+        lo, hi: (3,) corners of the object's box in RAS mm.
+        what: What the object box is, for the message ("the points", "the surface").
+    """
+    import itertools
+
+    import numpy as np
+
+    corners = np.array(list(itertools.product(*[(-0.5, n - 0.5) for n in reference.shape])))
+    world = reference.index_to_world(corners)
+    rlo, rhi = world.min(axis=0), world.max(axis=0)
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    if np.any(hi < rlo) or np.any(lo > rhi):
+        raise InputError(f"--reference: the image covers {_box(rlo, rhi)} mm (RAS) but {what} lie in "
+                         f"{_box(lo, hi)} mm: they do not overlap, so the labelmap would be empty "
+                         f"(another image, or points in another frame?)")
 
 
 def check_outputs(*paths: Optional[str]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from AnatomyINRLib.cli.common import check_outputs, config_path, write_config, write_json
+from AnatomyINRLib.cli.common import check_outputs, check_reference_overlap, config_path, write_config, write_json
 from AnatomyINRLib.core.errors import InputError
 
 
@@ -63,8 +63,9 @@ def run(args, progress) -> int:
     field, meta = io.load_inr(args.inr)
     reference = io.read_image(args.reference) if args.reference else None
     scalar = _select_output(field, args.output_index)
-    bounds = api.extraction_bounds(field, None)
-    mesh = api.extract_mesh(scalar, bounds=bounds, config=config, progress=progress)
+    mesh = _extract(field, scalar, meta, config, progress)
+    if reference is not None:
+        check_reference_overlap(reference, *mesh.bounds(), "the surface")
     labels = api.labelmap(scalar, reference, progress=progress) if reference is not None else None
     io.write_mesh(mesh, args.output)
     if labels is not None:
@@ -77,6 +78,27 @@ def run(args, progress) -> int:
                                  "field_metadata": meta})
     write_config(config_path(args.output), "extract", config, inr=str(args.inr), output_index=args.output_index)
     return 0
+
+
+def _extract(field, scalar, meta: dict, config, progress):
+    """Mesh the box the fit meshed (the stored points' box, padded); older files without it: the cube."""
+    import warnings
+
+    import numpy as np
+
+    from AnatomyINRLib.surface import api
+
+    corners = meta.get("points_bounds_mm")
+    if corners is None:
+        warnings.warn("INR: no data box stored (a file from an older version): meshing the field's whole "
+                      "normalisation cube, which needs more memory than the fit's own mesh", stacklevel=2)
+        return api.extract_mesh(scalar, bounds=api.extraction_bounds(field, None), config=config, progress=progress)
+    corners = np.asarray(corners, dtype=np.float64)
+    if corners.shape != (2, 3) or not np.all(np.isfinite(corners)):
+        raise InputError(f"INR: metadata points_bounds_mm: expected 2 corners of 3 numbers, got {meta['points_bounds_mm']!r}")
+    if scalar is field:   # a single-output field: exactly fit-points' extraction (box, growth)
+        return api.extract_mesh(field, config=config, points=corners, progress=progress)
+    return api.extract_mesh(scalar, bounds=api.extraction_bounds(field, corners), config=config, progress=progress)
 
 
 def _select_output(field, index):

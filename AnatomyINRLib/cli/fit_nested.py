@@ -15,7 +15,9 @@ def register(sub) -> None:
                     "construction), extract them on one grid and report volumes, Dmax, thickness and "
                     "measured nesting violations. Writes PREFIX_<name>.vtp per surface, innermost first, and PREFIX.config.json.")
     p.add_argument("--points", nargs="+", required=True, metavar="P",
-                   help="2 or 3 point files, innermost first (.mrk.json .fcsv .csv .txt .npy)")
+                   help="2 or 3 point files, innermost first (.mrk.json .fcsv .csv .txt .npy); in another order "
+                        "they are reordered by the volume of their convex hulls, with a warning (given --names "
+                        "follow their files)")
     p.add_argument("--names", nargs="+", default=None, metavar="N",
                    help="surface names, innermost first (default lumen inner outer; lumen outer for two)")
     p.add_argument("--output-prefix", required=True, metavar="PREFIX", help="outputs are PREFIX_<name>.vtp")
@@ -75,6 +77,8 @@ def _validate(args) -> list:
 
 def run(args, progress) -> int:
     """Read the point sets, reconstruct, write one mesh per surface and the report."""
+    import numpy as np
+
     from AnatomyINRLib import io
     from AnatomyINRLib.core.device import configure_threads
     from AnatomyINRLib.nested.api import reconstruct_nested, resolve_config
@@ -86,14 +90,18 @@ def run(args, progress) -> int:
     result = reconstruct_nested(point_sets, names=names, config=config, spacing_mm=args.spacing, seed=args.seed,
                                 device=args.device, iterations=args.iterations, measure_dmax=not args.no_dmax,
                                 progress=progress)
+    names = result.names   # reordered with their point sets if the files were not innermost first
     paths = output_paths(args.output_prefix, names)
     # main() runs this inside one output transaction: on any failure nothing here becomes visible.
     for mesh, path in zip(result.meshes, paths):
         io.write_mesh(mesh, path)
     if args.save_inr:
+        pts = np.concatenate([p.points for p in point_sets])   # lets `extract` mesh the data, not the cube
         io.save_inr(result.fit.field, args.save_inr, {"names": names, "min_thickness_mm": args.min_thickness,
+                                                       "points_bounds_mm": [pts.min(axis=0), pts.max(axis=0)],
                                                        "config": result.report["config"]})
-    report = {"command": "fit-nested", "points_files": list(map(str, args.points)), "outputs": paths,
+    report = {"command": "fit-nested", "points_files": [str(args.points[i]) for i in result.report["input_order"]],
+              "outputs": paths,
               "seed": args.seed, "preset": args.preset, **result.report}
     if args.report:
         write_json(args.report, report)

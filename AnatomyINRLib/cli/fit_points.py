@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from AnatomyINRLib.cli.common import add_common_run_args, check_outputs, config_path, write_config, write_json
+from AnatomyINRLib.cli.common import (add_common_run_args, check_outputs, check_reference_overlap, config_path,
+                                      write_config, write_json)
 from AnatomyINRLib.core.errors import InputError
 
 
@@ -95,7 +96,11 @@ def run(args, progress) -> int:
     cfg = load_config(args)
     points = io.read_points(args.points)
     reference = io.read_image(args.reference) if args.reference else None
+    if reference is not None:
+        check_reference_overlap(reference, points.points.min(axis=0), points.points.max(axis=0), "the points")
     init = io.load_inr(args.init_inr)[0] if args.init_inr else None
+    # The mesh's grid must fit in memory: know it now, not after minutes of fitting.
+    api.check_extraction_memory(points.points, args.spacing, cfg, argument="--spacing")
     configure_threads(args.threads)
     t0 = time.perf_counter()
     fit = api.fit_points(points, config=cfg, init_field=init, seed=args.seed, device=args.device,
@@ -129,7 +134,10 @@ def _write_outputs(args, fit, mesh, reference, progress) -> dict:
         io.write_image(image, path)
         written.append(path)
     if args.save_inr:
-        io.save_inr(fit.field, args.save_inr, {"config": fit.config.to_dict(), "fit_report": _short(fit.report)})
+        # The points' box lets `extract` mesh the same box as here (not the whole normalisation cube).
+        pts = fit.points.points
+        io.save_inr(fit.field, args.save_inr, {"config": fit.config.to_dict(), "fit_report": _short(fit.report),
+                                               "points_bounds_mm": [pts.min(axis=0), pts.max(axis=0)]})
         written.append(args.save_inr)
     names = {args.output: "mesh", args.output_labelmap: "labelmap", args.output_sdf: "sdf", args.save_inr: "inr"}
     return {names[p]: p for p in written}

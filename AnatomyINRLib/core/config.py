@@ -118,6 +118,24 @@ def check_int(name: str, value: Any, minimum: int = 1, maximum: Optional[int] = 
         raise InputError(f"{name}: expected {expected}, got {value!r}")
 
 
+# Seeds: integers both numpy (default_rng: >= 0, any size) and torch (manual_seed: below 2**64,
+# stored as int64 in places) accept, so one rule holds for the CLI and every entry function.
+SEED_MAX = 2**63 - 1
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    """The seed as a plain int; InputError unless it is an integer in [0, 2**63 - 1].
+
+    numpy integers are accepted; bools, floats, strings and None are not.
+    """
+    import numbers
+
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = int(value)
+    check_int(name, value, minimum=0, maximum=SEED_MAX)
+    return value
+
+
 def check_choice(name: str, value: Any, choices: typing.Iterable[Any]) -> None:
     """Raise InputError unless ``value`` is one of ``choices``."""
     choices = tuple(choices)

@@ -68,7 +68,8 @@ def configure_threads(num_threads: int | None = None, interactive: bool = False)
     process competes for every core.
 
     Args:
-        num_threads: Explicit thread count; None chooses from ``interactive``.
+        num_threads: Explicit thread count (more than the cores is capped at the core
+            count, with a warning); None chooses from ``interactive``.
         interactive: Leave one core for the GUI.
 
     Returns:
@@ -77,11 +78,18 @@ def configure_threads(num_threads: int | None = None, interactive: bool = False)
     import torch
 
     torch.set_flush_denormal(True)
+    cores = os.cpu_count() or 1
     if num_threads is None:
-        cores = os.cpu_count() or 1
         num_threads = max(1, cores - 1) if interactive else cores
     if num_threads < 1:
         raise InputError(f"num_threads: expected >= 1, got {num_threads}")
+    if num_threads > cores:
+        # More OpenMP threads than cores only oversubscribe them (--threads 1000 ran 9x slower).
+        import warnings
+
+        warnings.warn(f"threads: {num_threads} requested but this machine has {cores} cores; using {cores}",
+                      stacklevel=2)
+        num_threads = cores
     if torch.get_num_threads() != num_threads:
         torch.set_num_threads(int(num_threads))
     return int(num_threads)

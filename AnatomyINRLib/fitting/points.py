@@ -62,10 +62,12 @@ def prepare_points(points, max_points: int = 200_000, seed: int = 0) -> Prepared
     _, first = np.unique(np.round(ps.points, 9), axis=0, return_index=True)
     keep = np.sort(first)
     n_dup = n_input - len(keep)
+    if len(keep) < MIN_POINTS:
+        # One message: the duplicate count belongs to the error, not to a warning before it.
+        dups = f" ({n_dup} duplicate point(s) of {n_input} removed)" if n_dup else ""
+        raise InputError(f"points: expected at least {MIN_POINTS} distinct points, got {len(keep)}{dups}")
     if n_dup:
         warnings.warn(f"points: removed {n_dup} duplicate point(s)", stacklevel=2)
-    if len(keep) < MIN_POINTS:
-        raise InputError(f"points: expected at least {MIN_POINTS} distinct points, got {len(keep)}")
     n_sub = 0
     if len(keep) > max_points:
         rng = np.random.default_rng(seed)

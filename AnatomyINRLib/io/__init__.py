@@ -15,8 +15,8 @@ from AnatomyINRLib.io.atomic import atomic_path, check_writable
 from AnatomyINRLib.io.formats import SUPPORTED, file_extension, format_of
 from AnatomyINRLib.io.images import read_image, write_image
 from AnatomyINRLib.io.inr import load_inr, save_inr
-from AnatomyINRLib.io.meshes import read_mesh, write_mesh
-from AnatomyINRLib.io.points import read_points, write_points
+from AnatomyINRLib.io.meshes import read_mesh, read_mesh_with_frame, write_mesh
+from AnatomyINRLib.io.points import read_points, read_points_with_frame, write_points
 from AnatomyINRLib.io.transaction import check_distinct_paths, output_transaction
 
 __all__ = [
@@ -30,7 +30,9 @@ __all__ = [
     "output_transaction",
     "read_image",
     "read_mesh",
+    "read_mesh_with_frame",
     "read_points",
+    "read_points_with_frame",
     "save_inr",
     "write_image",
     "write_mesh",

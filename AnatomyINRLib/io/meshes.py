@@ -59,6 +59,18 @@ def read_mesh(path: "str | os.PathLike", *, orient_closed: bool = True, coordina
     Raises:
         InputError: missing/unreadable/corrupt file, unknown extension, no triangles.
     """
+    return read_mesh_with_frame(path, orient_closed=orient_closed, coordinate_system=coordinate_system)[0]
+
+
+def read_mesh_with_frame(path: "str | os.PathLike", *, orient_closed: bool = True,
+                         coordinate_system: str = "auto") -> tuple:
+    """:func:`read_mesh`, also saying which frame the file was read in and why.
+
+    Returns:
+        (TriangleMesh in RAS mm, frame "LPS" or "RAS", source) with source one of
+        "file" (a SPACE tag), "default" (no tag: LPS assumed, as Slicer does) or
+        "given" (``coordinate_system`` chose it).
+    """
     ext = format_of(path, "mesh")
     path = check_readable(path)
     frame = _check_frame(coordinate_system, allow_auto=True)
@@ -67,13 +79,14 @@ def read_mesh(path: "str | os.PathLike", *, orient_closed: bool = True, coordina
     if poly is None or poly.GetNumberOfPoints() == 0:
         detail = _first_error(messages) or "no points found"
         raise InputError(f"path {str(path)!r}: could not read a {ext} mesh ({detail})")
+    source = "given"
     if frame == "auto":
-        frame = file_frame or "LPS"
+        frame, source = (file_frame, "file") if file_frame else ("LPS", "default")
     vertices, faces, point_data = _polydata_to_arrays(path, poly, lps=(frame == "LPS"))
     mesh = TriangleMesh(vertices, faces, point_data)
     if orient_closed:
         mesh = orient_outward(mesh, _direction_names(poly))
-    return mesh
+    return mesh, frame, source
 
 
 def write_mesh(mesh: TriangleMesh, path: "str | os.PathLike", *, coordinate_system: str = "LPS") -> None:

@@ -51,11 +51,13 @@ _UNITS_TO_MM = {"mm": 1.0, "um": 1e-3}
 _FRAME_COMMENT = re.compile(r"(coordinate\s*system|space|frame)\s*[=:]\s*(lps|ras|0|1)\b", re.IGNORECASE)
 
 
-def read_points(path: "str | os.PathLike") -> PointSet:
+def read_points(path: "str | os.PathLike", *, coordinate_system: str = "auto") -> PointSet:
     """Read a point set and return it in RAS mm.
 
     Args:
         path: ``.mrk.json``, ``.fcsv``, ``.csv``, ``.txt`` or ``.npy`` file.
+        coordinate_system: "auto" (the file's own frame, see the module docstring),
+            or "LPS"/"RAS" to override it.
 
     Returns:
         PointSet with (N, 3) RAS mm points, normals if the file has them,
@@ -65,15 +67,28 @@ def read_points(path: "str | os.PathLike") -> PointSet:
         InputError: missing/unreadable file, unknown extension, corrupt
             content, wrong shape, NaN/inf, or no points; the message names the path.
     """
+    return read_points_with_frame(path, coordinate_system=coordinate_system)[0]
+
+
+def read_points_with_frame(path: "str | os.PathLike", *, coordinate_system: str = "auto") -> tuple:
+    """:func:`read_points`, also saying which frame the file was read in and why.
+
+    Returns:
+        (PointSet in RAS mm, frame "LPS" or "RAS", source) with source one of
+        "file" (the file states its frame), "default" (it does not; the format's
+        default was assumed) or "given" (``coordinate_system`` overrode it).
+    """
     ext = format_of(path, "points")
     path = check_readable(path)
-    if ext == ".npy":
-        return _read_npy(path)
-    if ext == ".mrk.json":
-        return _read_markups_json(path)
-    if ext == ".fcsv":
-        return _read_fcsv(path)
-    return _read_text_points(path)
+    want = _check_frame(None if coordinate_system == "auto" else coordinate_system, "auto")
+    reader = {".npy": _read_npy, ".mrk.json": _read_markups_json, ".fcsv": _read_fcsv}.get(ext, _read_text_points)
+    points, frame, stated = reader(path)
+    if want == "auto":
+        return points, frame, "file" if stated else "default"
+    if want != frame:  # the file was converted from the wrong frame: LPS <-> RAS is its own inverse
+        points = PointSet(points.points * _FLIP, None if points.normals is None else points.normals * _FLIP,
+                          points.labels)
+    return points, want, "given"
 
 
 def write_points(points: PointSet, path: "str | os.PathLike", *, coordinate_system: Optional[str] = None) -> None:
@@ -172,7 +187,7 @@ def _read_npy(path: Path) -> PointSet:
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise InputError(f"path {str(path)!r}: expected a real numeric array, got dtype {arr.dtype}")
     arr = arr.astype(np.float64)
-    return _make_pointset(path, arr[:, :3], arr[:, 3:] if arr.shape[1] == 6 else None)
+    return _make_pointset(path, arr[:, :3], arr[:, 3:] if arr.shape[1] == 6 else None), "RAS", False
 
 
 # ----------------------------------------------------------------------------- .mrk.json
@@ -190,6 +205,7 @@ def _read_markups_json(path: Path) -> PointSet:
     if len(markups) > 1:
         names = ", ".join(repr(m.get("name", f"#{i}")) if isinstance(m, dict) else f"#{i}" for i, m in enumerate(markups))
         warnings.warn(f"path {str(path)!r}: holds {len(markups)} markups ({names}); using only the first", stacklevel=3)
+    stated = "coordinateSystem" in markup
     frame = str(markup.get("coordinateSystem", "LPS")).upper()
     if frame not in ("LPS", "RAS"):
         raise InputError(f"path {str(path)!r}: coordinateSystem must be LPS or RAS, got {markup.get('coordinateSystem')!r}")
@@ -213,7 +229,7 @@ def _read_markups_json(path: Path) -> PointSet:
         raise InputError(f"path {str(path)!r}: the first markup has no defined control points")
     if frame == "LPS":
         xyz = xyz * _FLIP
-    return _make_pointset(path, xyz, None, labels)
+    return _make_pointset(path, xyz, None, labels), frame, stated
 
 
 def _position(path: Path, index: int, value) -> list:
@@ -270,13 +286,13 @@ def _fcsv_frame(path: Path, value: str) -> str:
 
 
 def _read_fcsv(path: Path) -> PointSet:
-    frame, columns, versioned, rows = "RAS", None, False, []
+    frame, columns, versioned, rows, stated = "RAS", None, False, [], False
     for lineno, line in enumerate(_read_text(path).splitlines(), 1):
         if line.startswith("#"):
             key, _, value = line[1:].partition("=")
             key = key.strip().lower()
             if key == "coordinatesystem":
-                frame = _fcsv_frame(path, value)
+                frame, stated = _fcsv_frame(path, value), True
             elif key == "columns":
                 columns = [c.strip().lower() for c in value.split(",")]
             elif key.startswith("markups fiducial file version"):
@@ -296,7 +312,7 @@ def _read_fcsv(path: Path) -> PointSet:
         labels.append(fields[ix[3]] if 0 <= ix[3] < len(fields) else "")
     if frame == "LPS" and len(xyz):
         xyz = xyz * _FLIP
-    return _make_pointset(path, xyz, None, labels)
+    return _make_pointset(path, xyz, None, labels), frame, stated
 
 
 def _fcsv_text(xyz: np.ndarray, labels, frame: str) -> str:
@@ -345,7 +361,7 @@ def _parse_rows(path: Path, rows: list, cols: list) -> np.ndarray:
 
 
 def _read_text_points(path: Path) -> PointSet:
-    frame, header, rows = "RAS", None, []
+    frame, header, rows, stated = "RAS", None, [], False
     for lineno, line in enumerate(_read_text(path).splitlines(), 1):
         text = line.strip()
         if not text:
@@ -353,7 +369,7 @@ def _read_text_points(path: Path) -> PointSet:
         if text.startswith("#"):
             match = _FRAME_COMMENT.search(text)
             if match:
-                frame = "LPS" if match.group(2).upper() in ("LPS", "1") else "RAS"
+                frame, stated = ("LPS" if match.group(2).upper() in ("LPS", "1") else "RAS"), True
             continue
         fields = _split_fields(text)
         if header is None and not rows and not all(_is_number(f) for f in fields):
@@ -367,7 +383,7 @@ def _read_text_points(path: Path) -> PointSet:
     if frame == "LPS":
         xyz = xyz * _FLIP
         normals = None if normals is None else normals * _FLIP
-    return _make_pointset(path, xyz, normals, labels)
+    return _make_pointset(path, xyz, normals, labels), frame, stated
 
 
 def _text_columns(path: Path, header, rows):

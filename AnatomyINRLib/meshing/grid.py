@@ -100,6 +100,25 @@ def check_memory(bounds, spacing_mm: float, padding_mm: float, n_outputs: int, m
     )
 
 
+def check_planned_grid(bounds, spacing_mm: float, padding_mm: float, n_outputs: int = 1,
+                       argument: str = "spacing_mm") -> None:
+    """Before a fit: :func:`check_memory` with the extraction's limit (``MeshingConfig.max_memory_mb``,
+    or less if the machine has less available); the message names ``argument``.
+
+    Fitting takes minutes, extraction refuses a grid that cannot fit: checking
+    the planned grid first makes a hopeless spacing fail in milliseconds.
+    """
+    from AnatomyINRLib.core.resources import available_memory_mb
+    from AnatomyINRLib.meshing.config import MeshingConfig
+
+    limit = MeshingConfig().max_memory_mb
+    limit = min(limit, available_memory_mb() or limit)
+    try:
+        check_memory(bounds, spacing_mm, padding_mm, n_outputs, limit)
+    except InputError as exc:
+        raise InputError(str(exc).replace("spacing_mm", argument)) from None
+
+
 def max_cell_diagonal(ijk_to_ras: np.ndarray) -> float:
     """Longest body diagonal of one grid cell in mm (oblique/sheared grids included)."""
     cols = np.asarray(ijk_to_ras, dtype=np.float64)[:3, :3]

@@ -7,6 +7,7 @@ violations (on the field and on the meshes).
 
 from __future__ import annotations
 
+import warnings
 from typing import Optional, Sequence
 
 import numpy as np
@@ -104,10 +105,25 @@ def measure(fit: NestedFit, meshes: list, bounds: np.ndarray, spacing_mm: float,
     thick = add_thickness_maps(meshes, signed)
     violations = mesh_violations(meshes, names, spacing_mm, signed)
     reporter.report("measure", 0.5, "maximum diameter")
-    diameter = max_diameter(lambda p: fit.field(p)[:, -1], bounds, spacing_mm=spacing_mm) if measure_dmax else None
+    diameter, notes = _dmax(fit, bounds, spacing_mm) if measure_dmax else (None, [])
     return thick, {
+        "warnings": notes,
         "volumes": volumes(thick, names),
         "thickness": thickness_stats(thick, names),
         "dmax": None if diameter is None else diameter.to_dict(),
         "violations": {"meshes": violations, "field": field_violation_rate(fit.field, bounds, seed=seed)},
     }, diameter
+
+
+def _dmax(fit: NestedFit, bounds: np.ndarray, spacing_mm: float) -> tuple[Optional[DiameterResult], list]:
+    """Dmax of the outermost surface, or (None, [warning]) when it cannot be measured.
+
+    A measurement is an extra: a shape without a centreline (a sphere, a blob)
+    must not throw away the fitted surfaces, so the failure becomes a warning.
+    """
+    try:
+        return max_diameter(lambda p: fit.field(p)[:, -1], bounds, spacing_mm=spacing_mm), []
+    except FitError as exc:
+        note = f"{exc}; the surfaces are kept and Dmax is not reported"
+        warnings.warn(note, stacklevel=2)
+        return None, [note]

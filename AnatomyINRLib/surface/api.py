@@ -17,13 +17,13 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from AnatomyINRLib import __version__
-from AnatomyINRLib.core.config import check_int, check_positive
+from AnatomyINRLib.core.config import check_int, check_positive, check_seed
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.types import ImageGrid, PointSet, TriangleMesh
 from AnatomyINRLib.meshing.config import MeshingConfig
 from AnatomyINRLib.fitting.points import as_point_set, prepare_points
-from AnatomyINRLib.nn.field import NeuralField
+from AnatomyINRLib.nn.field import NeuralField, Normalization
 from AnatomyINRLib.surface.config import PRESETS, SurfaceFitConfig, preset_config
 from AnatomyINRLib.surface.fit import SDFFit, fit_sdf
 
@@ -102,6 +102,7 @@ def fit_points(
         Cancelled: cancelled by the caller.
     """
     reporter = ProgressReporter.wrap(progress, should_cancel)
+    seed = check_seed(seed)
     cfg = resolve_config(preset, config)
     if iterations is not None:
         check_int("iterations", iterations)
@@ -127,6 +128,7 @@ def _report(fit: SDFFit, prepared, cfg: SurfaceFitConfig, residuals, outliers, s
         "iterations": int(fit.iterations),
         "converged": bool(fit.converged),
         "warm_started": bool(fit.warm_started),
+        "warm_start_note": fit.warm_start_note,
         "fit_seconds": round(fit.seconds, 3),
         "final_loss": float(fit.final_loss),
         "n_points_input": int(prepared.n_input),
@@ -147,9 +149,13 @@ def _report(fit: SDFFit, prepared, cfg: SurfaceFitConfig, residuals, outliers, s
     }
 
 
-def extraction_bounds(field: NeuralField, points: Optional[np.ndarray] = None) -> np.ndarray:
-    """(2, 3) RAS mm box to mesh in: the points' box padded, clipped to the field's frame."""
-    norm = field.normalization
+def extraction_bounds(field: "NeuralField | Normalization", points: Optional[np.ndarray] = None) -> np.ndarray:
+    """(2, 3) RAS mm box to mesh in: the points' box padded, clipped to the field's frame.
+
+    ``field`` may be the field's Normalization (to plan the box before fitting);
+    ``points`` may be just the two corners of the points' box (what a saved field stores).
+    """
+    norm = getattr(field, "normalization", field)
     frame = np.stack([norm.center - norm.scale, norm.center + norm.scale])
     if points is None:
         return frame
@@ -246,6 +252,23 @@ def _touches_box(mesh: TriangleMesh, bounds: np.ndarray, spacing_mm: float) -> b
     return bool(np.any(mesh.vertices <= bounds[0] + tol) or np.any(mesh.vertices >= bounds[1] - tol))
 
 
+def check_extraction_memory(points: np.ndarray, spacing_mm: float, config: Optional[SurfaceFitConfig] = None,
+                            argument: str = "spacing_mm") -> None:
+    """Before fitting: InputError if meshing the fitted surface at ``spacing_mm`` cannot fit in memory.
+
+    Plans the box :func:`extract_mesh` will use (the points' box padded, in the
+    frame the fit will choose) and applies the extraction's own memory rule
+    (``MeshingConfig.max_memory_mb``, or less if the machine has less available),
+    so a hopeless spacing fails in milliseconds instead of after the fit.
+    """
+    from AnatomyINRLib.meshing.grid import check_planned_grid
+
+    cfg = config if config is not None else SurfaceFitConfig()
+    pts = np.asarray(points, dtype=np.float64)
+    bounds = extraction_bounds(Normalization.fit(pts, cfg.extent), pts)
+    check_planned_grid(bounds, float(spacing_mm), MeshingConfig().padding_mm, 1, argument)
+
+
 def keep_largest_region(mask: np.ndarray) -> np.ndarray:
     """Largest 26-connected foreground region of a boolean (I, J, K) mask."""
     from scipy import ndimage
@@ -279,6 +302,14 @@ def labelmap(
     if largest_component:
         keep = keep_largest_region(image.array > 0)
         image = image.with_array(np.where(keep, image.array, 0).astype(np.uint8))
+    if not np.any(image.array):
+        import itertools
+        import warnings
+
+        corners = reference.index_to_world(np.array(list(itertools.product(*[(-0.5, n - 0.5) for n in reference.shape]))))
+        warnings.warn(f"labelmap: no voxel of the reference (RAS {corners.min(axis=0).round(1).tolist()} to "
+                      f"{corners.max(axis=0).round(1).tolist()} mm) is inside the surface; the labelmap is empty",
+                      stacklevel=2)
     return image
 
 

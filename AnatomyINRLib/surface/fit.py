@@ -40,6 +40,7 @@ class SDFFit:
         converged: True if stopped by the convergence test.
         warm_started: True if initialised from a previous field.
         history: Loss trace.
+        warm_start_note: Why a given init field was not used (None if it was, or none was given).
     """
 
     field: NeuralField
@@ -49,27 +50,37 @@ class SDFFit:
     converged: bool
     warm_started: bool
     history: FitHistory
+    warm_start_note: Optional[str] = None
 
 
-def _frame(points: np.ndarray, config: SurfaceFitConfig, init: Optional[NeuralField]) -> tuple[Normalization, bool]:
-    """Normalisation to use, and whether the warm-start network can be reused in it."""
+def _warm_start(points: np.ndarray, config: SurfaceFitConfig, init: Optional[NeuralField], seed: int,
+                device) -> tuple[Normalization, MLP, Optional[str]]:
+    """Frame and network to fit; the third item says why ``init`` was not used (None: warm start).
+
+    A warm start needs a single-output MLP of the config's architecture whose
+    frame still holds the points. Otherwise the fit starts from scratch in a
+    frame of its own and with the full budget, and the returned note (also
+    warned) is what the report carries, so message and report agree.
+    """
+    note = None
     if init is not None:
-        norm_pts = init.normalization.to_normalized(points)
-        if np.abs(norm_pts).max() <= _WARM_START_MAX_EXTENT:
-            return init.normalization, True
-        warnings.warn("init field: points moved outside its frame; fitting from scratch", stacklevel=3)
-    return Normalization.fit(points, config.extent), False
+        note = _unusable(points, config, init)
+        if note is None:
+            return init.normalization, copy.deepcopy(init.network).to(device), None
+        warnings.warn(note, stacklevel=3)
+    net = MLP(config.network, generator=torch.Generator().manual_seed(int(seed))).to(device)
+    return Normalization.fit(points, config.extent), net, note
 
 
-def _build_network(config: SurfaceFitConfig, init: Optional[NeuralField], reuse: bool, seed: int, device) -> MLP:
-    if reuse and isinstance(init.network, MLP) and init.network.config.to_dict() == config.network.to_dict():
-        net = copy.deepcopy(init.network)
-        return net.to(device)
-    if reuse:
-        warnings.warn("init field: architecture differs from the preset; fitting from scratch", stacklevel=3)
-    net = MLP(config.network, generator=torch.Generator().manual_seed(int(seed)))
-    return net.to(device)
-
+def _unusable(points: np.ndarray, config: SurfaceFitConfig, init: NeuralField) -> Optional[str]:
+    if init.out_dim != 1:
+        return (f"init field: it has {init.out_dim} outputs (a nested field); a single surface cannot warm-start "
+                "from a multi-output network; fitting from scratch")
+    if not isinstance(init.network, MLP) or init.network.config.to_dict() != config.network.to_dict():
+        return "init field: architecture differs from the preset; fitting from scratch"
+    if np.abs(init.normalization.to_normalized(points)).max() > _WARM_START_MAX_EXTENT:
+        return "init field: points moved outside its frame; fitting from scratch"
+    return None
 
 
 def fit_sdf(
@@ -103,11 +114,11 @@ def fit_sdf(
     config.validate()
     progress = ProgressReporter.wrap(progress)
     dev = resolve_device(device)
-    normalization, reuse = _frame(points.points, config, init_field)
-    net = _build_network(config, init_field, reuse, seed, dev)
+    normalization, net, note = _warm_start(points.points, config, init_field, seed, dev)
+    reuse = init_field is not None and note is None
     total, lr = budget(config.optim, iterations, warm_start=reuse)
     objective = IGRObjective.from_points([normalization.to_normalized(points.points)], [points.normals],
                                          config.sampling, config.loss, make_generator(seed, dev), dev)
     run = optimise(net, objective, config.optim, total=total, lr=lr, scale=normalization.scale, progress=progress)
     fitted = NeuralField(net, normalization)
-    return SDFFit(fitted, run.iterations, run.seconds, run.final_loss, run.converged, reuse, run.history)
+    return SDFFit(fitted, run.iterations, run.seconds, run.final_loss, run.converged, reuse, run.history, note)

@@ -55,10 +55,15 @@ def test_clip_plane_cuts_flat_end_and_disjoint_inputs_are_reported():
     assert top == pytest.approx(ORIGIN[2] + 5.0, abs=0.3)
     assert res.report["surface"]["ok"]
     far = TriangleMesh(a.vertices + [40.0, 0, 0], a.faces)
-    split = blend_surfaces([a, far], config=BlendConfig(spacing_mm=0.75))
-    # Two separate vessels cannot make one surface: the largest is kept and the report says so.
+    # Two separate vessels cannot make one surface: refused by default (never drop one silently)...
+    with pytest.raises(InputError, match=r"form 2 separate pieces \((input0 \| input1|input1 \| input0)\)"):
+        blend_surfaces([a, far], config=BlendConfig(spacing_mm=0.75))
+    # ... or both kept on request, and the report says the promise of one surface fails.
+    with pytest.warns(UserWarning, match="2 separate pieces"):
+        split = blend_surfaces([a, far], config=BlendConfig(spacing_mm=0.75, allow_disjoint=True))
     assert split.report["surface"]["n_components_before_selection"] == 2
-    assert split.report["surface"]["n_components"] == 1
+    assert split.report["surface"]["n_components"] == 2 and not split.report["surface"]["ok"]
+    assert split.report["inputs_apart"] in (["input0"], ["input1"])
 
 
 def test_point_set_input_is_fitted_and_blended():
