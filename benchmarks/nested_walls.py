@@ -54,7 +54,7 @@ def _fit(method: str, points, preset: str, iterations: int, seed: int):
     from AnatomyINRLib.surface.api import fit_points
 
     if method == "separate":
-        fits = [fit_points(p, preset, seed=seed, device="cpu", iterations=iterations) for p in points]
+        fits = [fit_points(p, preset=preset, seed=seed, device="cpu", iterations=iterations) for p in points]
         return _Stacked([f.field for f in fits])
     cfg = nested_preset(preset).replace(nesting=(method == "nested"))
     return fit_nested(points, cfg, seed=seed, device="cpu", iterations=iterations).field
