@@ -108,6 +108,7 @@ def fit_sdf(
     device: str = "auto",
     iterations: Optional[int] = None,
     progress: Optional[ProgressReporter] = None,
+    extra_loss=None,
 ) -> SDFFit:
     """Optimise an SDF network so its zero level set passes through ``points``.
 
@@ -119,6 +120,9 @@ def fit_sdf(
         device: "auto", "cpu", "cuda" or "mps".
         iterations: Override of ``config.optim.iterations``.
         progress: Reporter for "fit" events (may cancel).
+        extra_loss: Optional object with ``bind(normalization, device, generator)``
+            returning ``loss(network) -> tensor`` added to every iteration's loss
+            (slice-click supervision, surface/slice_loss.py).
 
     Returns:
         SDFFit with the field in RAS mm.
@@ -145,10 +149,11 @@ def fit_sdf(
     normals = None if points.normals is None else torch.tensor(points.normals, dtype=torch.float32, device=dev)
     sampler = OffSurfaceSampler(x, torch.tensor(sigma, dtype=torch.float32, device=dev), config.sampling, gen)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    return _optimise(net, sampler, normals, optimizer, config, total, lr, normalization, reuse, progress)
+    extra = None if extra_loss is None else extra_loss.bind(normalization, dev, gen)  # slice clicks
+    return _optimise(net, sampler, normals, optimizer, config, total, lr, normalization, reuse, progress, extra)
 
 
-def _optimise(net, sampler, normals, optimizer, config, total, lr, normalization, reuse, progress) -> SDFFit:
+def _optimise(net, sampler, normals, optimizer, config, total, lr, normalization, reuse, progress, extra=None) -> SDFFit:
     opt_cfg = config.optim
     history = FitHistory()
     window, best, stale, converged = [], float("inf"), 0, False
@@ -161,6 +166,8 @@ def _optimise(net, sampler, normals, optimizer, config, total, lr, normalization
         idx, surf = sampler.surface_batch()
         terms = igr_loss(net, surf, sampler.local(idx), sampler.global_(), config.loss,
                          None if normals is None else normals[idx])
+        if extra is not None:  # slice-click supervision (surface/slice_loss.py)
+            terms.total = terms.total + extra(net)
         if not torch.isfinite(terms.total):
             raise FitError(f"fit diverged at iteration {it} (loss is not finite); try a lower learning rate")
         optimizer.zero_grad(set_to_none=True)
