@@ -23,7 +23,8 @@ import torch
 from AnatomyINRLib.surface.config import SliceConfig
 from AnatomyINRLib.surface.slices import SliceContours, detect_slices, distance_to_polygon, points_in_polygon, slice_contours
 
-_POOL_PER_SLICE = 4000  # labelled plane samples drawn once per slice
+_POOL_PER_SLICE = 6000  # labelled plane samples drawn once per slice
+_MINE_EVERY = 10  # iterations between searches of the pool for sign violations
 _PAD_FRACTION = 0.5  # plane samples cover the slice's contours' box grown by this share (and >= 5 mm)
 _MIN_PAD_MM = 5.0
 
@@ -36,13 +37,13 @@ def _box(polys: list) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _plane_samples(contours: SliceContours, polys: list, rng: np.random.Generator) -> np.ndarray:
-    """(K, 2) in-plane samples: 2/3 in the box of this slice's polygons, 1/3 in the box of all slices'.
+    """(K, 2) in-plane samples: half in the box of this slice's polygons, half in the box of all slices'.
 
     The wide share reaches where a neighbouring slice's contour was and this
     slice has none (a branch that ended between the slices).
     """
     local, wide = _box(polys), _box([c.polygon for c in contours.contours])
-    n_local = 2 * _POOL_PER_SLICE // 3
+    n_local = _POOL_PER_SLICE // 2
     return np.concatenate([rng.uniform(*local, size=(n_local, 2)),
                            rng.uniform(*wide, size=(_POOL_PER_SLICE - n_local, 2))])
 
@@ -132,11 +133,30 @@ class SliceSupervision:
 
 
 class SliceLoss:
-    """Callable ``loss(network) -> scalar tensor`` (normalised frame; module docstring)."""
+    """Callable ``loss(network) -> scalar tensor`` (normalised frame; module docstring).
+
+    Half of each iteration's plane samples are drawn at random from the
+    labelled pool, half are the pool's worst sign violations, refreshed every
+    ``_MINE_EVERY`` calls: a surface poking through a slice plane outside the
+    contours covers a tiny share of the plane and random draws alone miss it.
+    """
 
     def __init__(self, x, n, axis, y, s, cfg: SliceConfig, generator: torch.Generator) -> None:
         self.x, self.n, self.axis, self.y, self.s = x, n, axis, y, s
         self.cfg, self.gen = cfg, generator
+        self.calls, self.hard = 0, torch.zeros(0, dtype=torch.long, device=y.device)
+
+    def _plane_batch(self, network: torch.nn.Module, output: int) -> torch.Tensor:
+        k = min(self.cfg.plane_samples, len(self.y))
+        if self.calls % _MINE_EVERY == 0:
+            with torch.no_grad():
+                violation = -self.s * network(self.y)[:, output]
+            bad = torch.nonzero(violation > 0).squeeze(1)
+            top = torch.argsort(violation[bad], descending=True)[: k // 2]
+            self.hard = bad[top]
+        self.calls += 1
+        rand = torch.randint(len(self.y), (k - len(self.hard),), generator=self.gen, device=self.y.device)
+        return torch.cat([rand, self.hard])
 
     def __call__(self, network: torch.nn.Module, output: int = 0) -> torch.Tensor:
         total = torch.zeros((), device=self.x.device)
@@ -148,8 +168,7 @@ class SliceLoss:
             cos = (gp * self.n).sum(-1) / (gp.norm(dim=-1) + 1e-8)
             total = total + self.cfg.normal_weight * (1.0 - cos).mean()
         if self.cfg.inside_weight > 0 and len(self.y):
-            k = min(self.cfg.plane_samples, len(self.y))
-            idx = torch.randint(len(self.y), (k,), generator=self.gen, device=self.y.device)
+            idx = self._plane_batch(network, output)
             f = network(self.y[idx])[:, output]
             total = total + self.cfg.inside_weight * torch.relu(-self.s[idx] * f).mean()
         return total

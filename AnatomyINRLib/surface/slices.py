@@ -154,13 +154,13 @@ def _verify(points: np.ndarray, axis: np.ndarray, cfg: SliceConfig) -> Optional[
     labels = _groups(t, cfg.tolerance_mm)
     counts = np.bincount(labels)
     widths = np.array([np.ptp(t[labels == g]) for g in range(len(counts))])
-    good = (counts >= cfg.min_points_per_slice) & (widths <= cfg.tolerance_mm)
+    good = (counts >= cfg.min_points_per_slice) & (widths <= 2.0 * cfg.tolerance_mm)  # ~±3σ of 0.3 mm noise
     n_on = int(counts[good].sum())
     if good.sum() < cfg.min_slices or n_on < cfg.min_fraction_on_slices * len(points):
         return None
     ids = np.flatnonzero(good)
     centres = np.array([np.median(t[labels == g]) for g in ids])
-    if len(centres) > 1 and np.min(np.diff(centres)) < 2.0 * cfg.tolerance_mm:
+    if len(centres) > 1 and np.min(np.diff(centres)) < 3.0 * cfg.tolerance_mm:
         return None
     remap = -np.ones(len(counts), dtype=np.int64)
     remap[ids] = np.arange(len(ids))
