@@ -41,6 +41,10 @@ VARIANTS = {
     "normals_only": {"slices.inside_weight": 0.0},
     "inside_only": {"slices.normal_weight": 0.0},
     "no_end_planes": {"slices.end_gap": 0.0},
+    "wide": {"network.width": 128, "network.depth": 6},
+    "wide_long": {"network.width": 128, "network.depth": 6, "optim.iterations": 1600, "optim.min_iterations": 1200},
+    "long": {"optim.iterations": 1600, "optim.min_iterations": 1200},
+    "no_thin_sigma": {"sampling.thin_aware": False},
 }
 
 
