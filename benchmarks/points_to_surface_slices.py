@@ -44,7 +44,6 @@ VARIANTS = {
     "wide": {"network.width": 128, "network.depth": 6},
     "wide_long": {"network.width": 128, "network.depth": 6, "optim.iterations": 1600, "optim.min_iterations": 1200},
     "long": {"optim.iterations": 1600, "optim.min_iterations": 1200},
-    "no_thin_sigma": {"sampling.thin_aware": False},
 }
 
 

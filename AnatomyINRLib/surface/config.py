@@ -34,8 +34,6 @@ class SamplingConfig(ConfigBase):
     """Half side of the uniform-sampling box (points span ±``Normalization`` extent)."""
     max_surface_batch: int = 4096
     """Surface points per iteration; more are subsampled per step (IGR's batch)."""
-    thin_aware: bool = True
-    """On thin tubes use the local thickness as σᵢ (surface/local_scale.py); broad surfaces unchanged."""
 
     def validate(self) -> None:
         """Check ranges."""

@@ -25,7 +25,6 @@ from AnatomyINRLib.core.types import PointSet
 from AnatomyINRLib.nn.field import NeuralField, Normalization
 from AnatomyINRLib.nn.mlp import MLP
 from AnatomyINRLib.surface.config import SurfaceFitConfig
-from AnatomyINRLib.surface.local_scale import thin_aware_sigma
 from AnatomyINRLib.surface.loss import igr_loss
 from AnatomyINRLib.surface.sampling import OffSurfaceSampler, knn_sigma
 
@@ -146,8 +145,6 @@ def fit_sdf(
     gen = make_generator(seed, dev)
     pts_n = normalization.to_normalized(points.points)
     sigma = knn_sigma(pts_n, config.sampling.knn)
-    if config.sampling.thin_aware:  # σ follows thin tubes (surface/local_scale.py)
-        sigma = thin_aware_sigma(pts_n, sigma)[0]
     x = torch.tensor(pts_n, dtype=torch.float32, device=dev)
     normals = None if points.normals is None else torch.tensor(points.normals, dtype=torch.float32, device=dev)
     sampler = OffSurfaceSampler(x, torch.tensor(sigma, dtype=torch.float32, device=dev), config.sampling, gen)

@@ -18,6 +18,9 @@ from AnatomyINRLib.phantoms.slice_clicks import slice_click_points
 from AnatomyINRLib.surface import api
 
 AORTA = Path(__file__).resolve().parents[1] / "Data" / "vmtk" / "aorta-surface.stl"
+# The plain fit (slice support off), default preset, 5 seeds: Dice 0.848-0.921, HD95 2.8-9.3 mm.
+DICE_MIN = 0.935
+HD95_MAX = 2.0
 
 
 @pytest.fixture(scope="module")
