@@ -183,7 +183,20 @@ def _markdown(summary: list, meta: dict) -> str:
         lines.append(f"| {s['protocol']} | {s['method']} | {s['n_points_median']:.0f} | {s['runs']} | "
                      f"{s['dice_median']:.4f} | {s['dice_min']:.4f} | {s['asd_median']:.3f} | "
                      f"{s['hd95_median']:.2f} | {s['seconds_median']:.1f} | {', '.join(s['slices_detected'])} |")
+    lines += ["", "Methods: " + "; ".join(f"`{k}`: {v}" for k, v in _METHOD_NOTES.items()
+                                          if any(s["method"] == k for s in summary)) + ".",
+              "Seconds were measured on a shared, heavily loaded machine (compare within a row only)."]
     return "\n".join(lines) + "\n"
+
+
+_METHOD_NOTES = {
+    "default": "default preset; slice structure detected automatically (in-plane normals, on-slice signs, end planes)",
+    "default_noslices": "default preset with slice detection off (the plain IGR fit, as before)",
+    "inside_only": "slice supervision without the in-plane normal term (signs and end planes only)",
+    "normals_only": "slice supervision with the in-plane normal term only",
+    "contour_interp": "shape-based interpolation of the true cross-sections of the same slices (2D signed "
+                      "distance per slice, linear between slices; Slicer's fill between slices)",
+}
 
 
 def main(argv=None) -> int:
@@ -195,7 +208,12 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--name", default="points_to_surface_slices")
+    p.add_argument("--rewrite-md", action="store_true", help="only rewrite the markdown from the JSON of --name")
     args = p.parse_args(argv)
+    if args.rewrite_md:
+        data = json.loads((RESULTS / f"{args.name}.json").read_text())
+        (RESULTS / f"{args.name}.md").write_text(_markdown(data["summary"], data["meta"]))
+        return 0
     cases = []
     for protocol in args.protocol:
         n = args.n or {"slices": 0, "uniform": 200, "thin": 1000}[protocol]

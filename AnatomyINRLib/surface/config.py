@@ -133,7 +133,7 @@ class SliceConfig(ConfigBase):
     normal_weight: float = 1.0
     """Weight of mean (1 − cos(P∇f, nᵢ)), P = projection onto the slice plane (0 disables)."""
     inside_weight: float = 1.0
-    """Weight of the on-slice sign term mean relu(−sⱼ f(yⱼ)) / scale (0 disables)."""
+    """Weight of the on-slice sign term mean relu(−sⱼ f(yⱼ)), f in normalised units (0 disables)."""
     inside_margin: float = 0.25
     """Plane samples closer than this × the mean polygon edge to a polygon are not labelled."""
     plane_samples: int = 512
