@@ -18,7 +18,8 @@ from AnatomyINRLib.phantoms.slice_clicks import slice_click_points
 from AnatomyINRLib.surface import api
 
 AORTA = Path(__file__).resolve().parents[1] / "Data" / "vmtk" / "aorta-surface.stl"
-# The plain fit (slice support off), default preset, 5 seeds: Dice 0.848-0.921, HD95 2.8-9.3 mm.
+# Measured (seed 0, fast preset): slice-aware Dice 0.950, HD95 0.90 mm; the plain fit (slice
+# support off) 0.899 / 4.5 mm, and with the default preset over 5 seeds 0.848-0.921 / 2.8-9.3 mm.
 DICE_MIN = 0.935
 HD95_MAX = 2.0
 
