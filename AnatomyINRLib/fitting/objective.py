@@ -8,7 +8,7 @@ off-surface samples and sum them (§2.4).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -42,6 +42,10 @@ class IGRObjective:
         normals: Per output, (N_k, 3) unit normals on the device or None.
         loss: Term weights.
         weights: Per-output weight w_k (default all 1).
+
+    ``extra_terms`` holds further loss terms ``term(network) -> scalar tensor``
+    added to every iteration's total after the IGR terms (e.g. the slice-click
+    supervision of ``surface/slice_loss.py``).
     """
 
     def __init__(self, samplers: Sequence[OffSurfaceSampler], normals: Sequence[Optional[torch.Tensor]],
@@ -50,6 +54,7 @@ class IGRObjective:
         self.normals = list(normals)
         self.loss = loss
         self.weights = [1.0] * len(self.samplers) if weights is None else [float(w) for w in weights]
+        self.extra_terms: list[Callable[[torch.nn.Module], torch.Tensor]] = []
 
     @classmethod
     def from_points(cls, points_norm: Sequence[np.ndarray], normals: Sequence[Optional[np.ndarray]],
@@ -86,4 +91,6 @@ class IGRObjective:
             total = part if total is None else total + part
             surface.append(terms.surface)
             eikonal.append(terms.eikonal)
+        for term in self.extra_terms:
+            total = total + term(network)
         return StepLoss(total, surface, eikonal)

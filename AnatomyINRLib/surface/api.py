@@ -26,6 +26,7 @@ from AnatomyINRLib.fitting.points import as_point_set, prepare_points
 from AnatomyINRLib.nn.field import NeuralField, Normalization
 from AnatomyINRLib.surface.config import PRESETS, SurfaceFitConfig, preset_config
 from AnatomyINRLib.surface.fit import SDFFit, fit_sdf
+from AnatomyINRLib.surface.slice_loss import slice_supervision
 
 # Extraction box = point bounding box grown by this share of its largest side (and
 # at least _MIN_PAD_MM): IGR surfaces bulge a little past the outermost points.
@@ -111,11 +112,15 @@ def fit_points(
     original = as_point_set(points)
     prepared = prepare_points(original, cfg.max_points, seed)
     reporter.report("prepare", 1.0, f"{len(prepared.points)} points ready")
+    # Points clicked on parallel slices (detected from the coordinates) add in-plane
+    # normal and on-slice sign terms; given normals take precedence.
+    slices = None if prepared.points.normals is not None else slice_supervision(prepared.points.points, cfg.slices, seed)
     fit = fit_sdf(prepared.points, cfg, init_field=init_field, seed=seed, device=device,
-                  iterations=iterations, progress=reporter)
+                  iterations=iterations, progress=reporter, extra_loss=slices)
     residuals = np.abs(fit.field(original.points))
     outliers = residuals > cfg.outlier_threshold_mm
     report = _report(fit, prepared, cfg, residuals, outliers, seed)
+    report["slices"] = slices.summary() if slices is not None else {"detected": False}
     return SurfaceFit(fit.field, original, residuals, outliers, cfg, report)
 
 

@@ -21,6 +21,55 @@ from AnatomyINRLib.nn.mlp import MLPConfig
 
 
 @dataclass
+# --- slice clicks (surface/slices.py, surface/slice_loss.py) ---
+@dataclass
+class SliceConfig(ConfigBase):
+    """Points clicked on parallel image slices: detection thresholds and extra loss terms.
+
+    When detected, each slice's points are ordered into contours whose outward
+    in-plane normals supervise the in-plane direction of ∇f, and points of the
+    slice plane inside/outside the contour polygons supervise the sign of f.
+    """
+
+    enabled: bool = True
+    """Detect slices automatically (False: treat all points as unstructured)."""
+    tolerance_mm: float = 1.0
+    """Points within this distance along the slice normal belong to one slice (level width)."""
+    min_points_per_slice: int = 5
+    """A level needs this many points to count as a slice."""
+    min_slices: int = 3
+    """Fewer slices than this is not a slice stack."""
+    min_fraction_on_slices: float = 0.8
+    """Share of all points that must lie on slices."""
+    cut_factor: float = 2.0
+    """Contours on a slice are split at spanning-tree edges longer than this × the median edge."""
+    normal_weight: float = 1.0
+    """Weight of mean (1 − cos(P∇f, nᵢ)), P = projection onto the slice plane (0 disables)."""
+    inside_weight: float = 1.0
+    """Weight of the on-slice sign term mean relu(−sⱼ f(yⱼ)), f in normalised units (0 disables)."""
+    inside_margin: float = 0.25
+    """Plane samples closer than this × the mean polygon edge to a polygon are not labelled."""
+    plane_samples: int = 512
+    """Labelled slice-plane samples per iteration."""
+    end_gap: float = 0.5
+    """Planes this fraction of the slice spacing beyond the first/last slice are outside (0 disables)."""
+
+    def validate(self) -> None:
+        """Check ranges."""
+        check_positive("slices.tolerance_mm", self.tolerance_mm)
+        check_int("slices.min_points_per_slice", self.min_points_per_slice, minimum=3)
+        check_int("slices.min_slices", self.min_slices, minimum=2)
+        check_positive("slices.min_fraction_on_slices", self.min_fraction_on_slices)
+        check_positive("slices.cut_factor", self.cut_factor)
+        check_positive("slices.normal_weight", self.normal_weight, allow_zero=True)
+        check_positive("slices.inside_weight", self.inside_weight, allow_zero=True)
+        check_positive("slices.inside_margin", self.inside_margin, allow_zero=True)
+        check_int("slices.plane_samples", self.plane_samples)
+        check_positive("slices.end_gap", self.end_gap, allow_zero=True)
+# --- end slice clicks ---
+
+
+@dataclass
 class SurfaceFitConfig(ConfigBase):
     """Everything that defines a points-to-surface fit."""
 
@@ -30,6 +79,7 @@ class SurfaceFitConfig(ConfigBase):
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    slices: SliceConfig = field(default_factory=SliceConfig)  # slice-click supervision (slices.py)
     extent: float = 0.7
     """Point bounding box is mapped into [−extent, extent]³ (aspect kept)."""
     outlier_threshold_mm: float = 1.0

@@ -92,6 +92,7 @@ def fit_sdf(
     device: str = "auto",
     iterations: Optional[int] = None,
     progress: "ProgressReporter | Callable | None" = None,
+    extra_loss=None,
 ) -> SDFFit:
     """Optimise an SDF network so its zero level set passes through ``points``.
 
@@ -103,6 +104,9 @@ def fit_sdf(
         device: "auto", "cpu", "cuda" or "mps".
         iterations: Override of ``config.optim.iterations``.
         progress: Reporter or callback for "fit" events (may cancel).
+        extra_loss: Optional object with ``bind(normalization, device, generator)``
+            returning ``loss(network) -> tensor`` added to every iteration's loss
+            (slice-click supervision, surface/slice_loss.py).
 
     Returns:
         SDFFit with the field in RAS mm.
@@ -117,8 +121,11 @@ def fit_sdf(
     normalization, net, note = _warm_start(points.points, config, init_field, seed, dev)
     reuse = init_field is not None and note is None
     total, lr = budget(config.optim, iterations, warm_start=reuse)
+    gen = make_generator(seed, dev)
     objective = IGRObjective.from_points([normalization.to_normalized(points.points)], [points.normals],
-                                         config.sampling, config.loss, make_generator(seed, dev), dev)
+                                         config.sampling, config.loss, gen, dev)
+    if extra_loss is not None:  # slice clicks: drawn after the IGR samples, from the same generator
+        objective.extra_terms.append(extra_loss.bind(normalization, dev, gen))
     run = optimise(net, objective, config.optim, total=total, lr=lr, scale=normalization.scale, progress=progress)
     fitted = NeuralField(net, normalization)
     return SDFFit(fitted, run.iterations, run.seconds, run.final_loss, run.converged, reuse, run.history, note)
