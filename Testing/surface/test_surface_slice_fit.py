@@ -32,7 +32,7 @@ def aorta():
 def test_slice_clicks_on_the_aorta_are_detected_and_fit_well(aorta):
     torch.set_num_threads(1)
     points = slice_click_points(aorta, spacing_mm=5.0, per_slice=12, noise_mm=0.3, seed=0)
-    fit = api.fit_points(points, "fast", seed=0, device="cpu")
+    fit = api.fit_points(points, preset="fast", seed=0, device="cpu")
     report = fit.report["slices"]
     assert report["detected"] and report["n_slices"] == 17
     assert abs(report["median_spacing_mm"] - 5.0) < 0.05

@@ -186,7 +186,7 @@ def test_unstructured_points_fit_exactly_as_without_slice_support():
 
     torch.set_num_threads(1)
     pts = get_phantom("aaa").sample_surface(200, seed=4).points
-    on = api.fit_points(pts, "fast", seed=0, device="cpu", iterations=30)
+    on = api.fit_points(pts, preset="fast", seed=0, device="cpu", iterations=30)
     cfg = preset_config("fast")
     cfg.slices.enabled = False
     off = api.fit_points(pts, config=cfg, seed=0, device="cpu", iterations=30)
