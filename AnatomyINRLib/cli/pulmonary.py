@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from AnatomyINRLib.cli.common import check_outputs, write_json
+from AnatomyINRLib.cli.common import check_outputs, device_arg, write_json
 from AnatomyINRLib.core.errors import InputError, OutputError
 
 PHANTOM_FILES = ("ct", "lobes", "airways", "arteries", "veins", "airways_labeled", "arteries_labeled", "segments")
@@ -75,7 +75,8 @@ def _register_segments(cmds) -> None:
     p.add_argument("--ct", metavar="CT", help="CT volume (Method A checks its geometry; Method B may use it)")
     p.add_argument("--checkpoint", metavar="CKPT", help="Method B: a checkpoint from 'pulmonary train' "
                    "(then no segmental identity; give the volumes it was trained on)")
-    p.add_argument("--device", default="cpu", help="Method B compute device: cpu, cuda, auto (default cpu)")
+    p.add_argument("--device", default="cpu", type=device_arg,
+                   help="Method B compute device: cpu, cuda, cuda:N, mps, auto (default cpu)")
     ident = p.add_mutually_exclusive_group()
     ident.add_argument("--segmental-labels", metavar="SL", help="airway mask with segmental subtrees labelled 1-18")
     ident.add_argument("--segment-points", metavar="P", help="one point per segmental bronchus, labelled by name")
@@ -104,8 +105,8 @@ def _register_train(cmds) -> None:
     p.add_argument("--config", metavar="JSON", help="full training configuration (overrides --preset)")
     p.add_argument("--epochs", type=int, help="override the preset's number of epochs")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, auto (default cpu; with torchrun and "
-                   "CUDA each rank takes cuda:LOCAL_RANK)")
+    p.add_argument("--device", default="cpu", type=device_arg, help="cpu, cuda, cuda:N, mps, auto (default cpu; "
+                   "with torchrun and 'cuda' each rank takes cuda:LOCAL_RANK)")
     p.add_argument("--threads", type=int, help="CPU threads per process (default: torch's)")
     p.add_argument("--report", metavar="JSON", help="write the training report (rank 0)")
     p.add_argument("--json-progress", action="store_true", help="one JSON progress event per line on stdout")
