@@ -127,12 +127,9 @@ def run_train(args, progress) -> int:
         cfg = cfg.replace(epochs=args.epochs)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = args.device
-    if device == "cuda" and "LOCAL_RANK" in os.environ:
-        device = f"cuda:{os.environ['LOCAL_RANK']}"
     rank0 = os.environ.get("RANK", "0") == "0"
-    check_outputs(args.report if rank0 else None)
-    result = train_segments_model(args.data_dir, args.output, config=cfg, seed=args.seed, device=device,
+    check_outputs(args.output, args.report if rank0 else None)
+    result = train_segments_model(args.data_dir, args.output, config=cfg, seed=args.seed, device=args.device,
                                   progress=progress)
     if args.report and rank0:
         write_json(args.report, {"command": "pulmonary train", "checkpoint": args.output, **result.report})

@@ -200,6 +200,9 @@ def run_training(data_dir, cfg: LearnedTrainConfig, seed: int, device, output: "
     from AnatomyINRLib.pulmonary._learned_data import case_folders, load_cases
 
     path = Path(output)
+    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))  # one GPU per torchrun process
+        torch.cuda.set_device(device)
     rank, world = dist_context(device)
     folders = case_folders(data_dir)
     if len(folders) < world:

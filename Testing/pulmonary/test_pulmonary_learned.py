@@ -98,7 +98,7 @@ def test_sampler_biases():
     assert {tuple(v) for v in vox} <= {tuple(v) for v in case.trees["airways"]}
     assert np.all(labels == 0)  # airway voxels lie where the label is 0
     pts, labels = sample_points(case, 20000, {"airways": 0.15, "arteries": 0.15, "veins": 0.1}, rng)
-    vox = {k: np.rint(to_index(pts, case.lo, case.hi)).astype(int) for k in ("all",)}["all"]
+    vox = np.rint(to_index(pts, case.lo, case.hi)).astype(int)
     for tree, share in (("airways", 0.15), ("arteries", 0.15), ("veins", 0.1)):
         hit = (vox[:, None, :] == case.trees[tree][None]).all(-1).any(1).mean()
         assert share <= hit < share + 0.01  # the uniform 60 % adds ~0.02-0.05 % on these few voxels
@@ -146,8 +146,6 @@ def test_checkpoint_round_trip_and_inference(trained, data_dir, unseen_phantom):
 
 
 def test_mismatched_checkpoints_refused(trained, tmp_path):
-    from AnatomyINRLib.cli import main
-
     _, path = trained
     tensors, meta = load_checkpoint(path)
     bad_labels = dict(meta, labels={**meta["labels"], "18": "LLL S10b"})
