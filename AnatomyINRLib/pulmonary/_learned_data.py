@@ -27,7 +27,6 @@ from typing import Optional
 import numpy as np
 
 from AnatomyINRLib.core.errors import InputError
-from AnatomyINRLib.core.types import ImageGrid
 from AnatomyINRLib.pulmonary.config import LearnedNetworkConfig, LearnedTrainConfig, segment_lobe
 
 FILE_NAMES: dict[str, tuple[str, ...]] = {
@@ -213,7 +212,3 @@ def inference_images_check(images: dict, channels: tuple) -> None:
             raise InputError(f"{key}: this checkpoint was trained on the channels {list(channels)} and needs "
                              f"{key} (Method B)")
 
-
-def crop_grid(images: dict) -> ImageGrid:
-    """The reference grid of an inference run (the lobes')."""
-    return images["lobes"]
