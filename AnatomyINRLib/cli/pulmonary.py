@@ -2,7 +2,10 @@
 
 * ``phantom``  — write a seeded lung phantom (CT, lobes, trees, ground-truth segments, points).
 * ``evaluate`` — Dice, NSD, NIB, IDB, NIA, IDA of a segment labelmap against a reference.
-* ``segments`` — Method A from lobes + airways + segmental identity, with planning numbers.
+* ``segments`` — Method A from lobes + airways + segmental identity, with planning numbers; or
+  Method B (learned) with ``--checkpoint`` from lobes + the volumes the checkpoint was trained on.
+* ``train``    — train Method B (ImPulSe+) on a folder of cases into a safetensors checkpoint;
+  resumes an interrupted run; runs unchanged under ``torchrun`` (only rank 0 writes).
 
 Exit codes as every subcommand: 0 success, 2 bad input, 3 output not writable or of an
 unknown type, 4 runtime failure, 130 cancelled. Nothing is written when an input is bad.
@@ -13,7 +16,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from AnatomyINRLib.cli.common import check_outputs, write_json
+from AnatomyINRLib.cli.common import check_outputs, device_arg, write_json
 from AnatomyINRLib.core.errors import InputError, OutputError
 
 PHANTOM_FILES = ("ct", "lobes", "airways", "arteries", "veins", "airways_labeled", "arteries_labeled", "segments")
@@ -30,6 +33,7 @@ def register(sub) -> None:
     _register_phantom(cmds)
     _register_evaluate(cmds)
     _register_segments(cmds)
+    _register_train(cmds)
 
 
 def _register_phantom(cmds) -> None:
@@ -68,8 +72,12 @@ def _register_segments(cmds) -> None:
     p.add_argument("--airways", required=True, metavar="A", help="binary airway mask")
     p.add_argument("--arteries", metavar="R", help="binary artery mask (used when the config's use_arteries is on)")
     p.add_argument("--veins", metavar="V", help="binary vein mask (used when the config's vein_cost > 1)")
-    p.add_argument("--ct", metavar="CT", help="CT volume (geometry checked; Method A does not use intensities)")
-    ident = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("--ct", metavar="CT", help="CT volume (Method A checks its geometry; Method B may use it)")
+    p.add_argument("--checkpoint", metavar="CKPT", help="Method B: a checkpoint from 'pulmonary train' "
+                   "(then no segmental identity; give the volumes it was trained on)")
+    p.add_argument("--device", default="cpu", type=device_arg,
+                   help="Method B compute device: cpu, cuda, cuda:N, mps, auto (default cpu)")
+    ident = p.add_mutually_exclusive_group()
     ident.add_argument("--segmental-labels", metavar="SL", help="airway mask with segmental subtrees labelled 1-18")
     ident.add_argument("--segment-points", metavar="P", help="one point per segmental bronchus, labelled by name")
     p.add_argument("--output", required=True, metavar="OUT", help="segments: " + " ".join(LABELMAP_TYPES))
@@ -81,6 +89,51 @@ def _register_segments(cmds) -> None:
     p.add_argument("--report", metavar="JSON", help="write the report (volumes, nodule, resection, timings)")
     p.add_argument("--json-progress", action="store_true", help="one JSON progress event per line on stdout")
     p.set_defaults(func=run_segments)
+
+
+def _register_train(cmds) -> None:
+    p = cmds.add_parser("train", help="train Method B (learned, ImPulSe+) into a checkpoint",
+                        description="DATA_DIR holds one folder per case with segments (segments|lungsegment), "
+                                    "lobes (lobes|lobe, else derived from the segments), airways|airway, "
+                                    "arteries|artery, veins|vein and, for the ct channel, ct; each as .nrrd, "
+                                    ".nii.gz, .nii or .mha (the phantom's and Lung3D's names). An unfinished "
+                                    "checkpoint at --output with the same config and seed is resumed. Under "
+                                    "torchrun every process trains on its share of the cases; rank 0 writes.")
+    p.add_argument("data_dir", metavar="DATA_DIR", help="folder of case folders")
+    p.add_argument("--output", required=True, metavar="CKPT", help="checkpoint .safetensors (+ .json sidecar)")
+    p.add_argument("--preset", default="small", choices=("tiny", "small", "paper"), help="Method B preset")
+    p.add_argument("--config", metavar="JSON", help="full training configuration (overrides --preset)")
+    p.add_argument("--epochs", type=int, help="override the preset's number of epochs")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--device", default="cpu", type=device_arg, help="cpu, cuda, cuda:N, mps, auto (default cpu; "
+                   "with torchrun and 'cuda' each rank takes cuda:LOCAL_RANK)")
+    p.add_argument("--threads", type=int, help="CPU threads per process (default: torch's)")
+    p.add_argument("--report", metavar="JSON", help="write the training report (rank 0)")
+    p.add_argument("--json-progress", action="store_true", help="one JSON progress event per line on stdout")
+    p.set_defaults(func=run_train)
+
+
+def run_train(args, progress) -> int:
+    """Read the config, train (resuming when possible), write the report on rank 0."""
+    import os
+
+    import torch
+
+    from AnatomyINRLib.io.configs import read_config
+    from AnatomyINRLib.pulmonary import LearnedTrainConfig, learned_preset, train_segments_model
+
+    cfg = read_config(args.config, LearnedTrainConfig) if args.config else learned_preset(args.preset)
+    if args.epochs is not None:
+        cfg = cfg.replace(epochs=args.epochs)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rank0 = os.environ.get("RANK", "0") == "0"
+    check_outputs(args.output, args.report if rank0 else None)
+    result = train_segments_model(args.data_dir, args.output, config=cfg, seed=args.seed, device=args.device,
+                                  progress=progress)
+    if args.report and rank0:
+        write_json(args.report, {"command": "pulmonary train", "checkpoint": args.output, **result.report})
+    return 0
 
 
 def _config_path(output: str) -> Path:
@@ -165,6 +218,11 @@ def run_segments(args, progress) -> int:
     from AnatomyINRLib.pulmonary import segment_lungs
 
     _validate_segments(args)
+    if args.checkpoint and (args.segmental_labels or args.segment_points):
+        raise InputError("--checkpoint (Method B) takes no --segmental-labels or --segment-points")
+    if not args.checkpoint and not (args.segmental_labels or args.segment_points):
+        raise InputError("segmental identity: Method A needs --segmental-labels or --segment-points "
+                         "(or give --checkpoint for Method B)")
     cfg = read_config(args.config, TerritoryConfig) if args.config else preset_config(args.preset)
     images = {k: io.read_image(getattr(args, k)) if getattr(args, k) else None
               for k in ("lobes", "airways", "arteries", "veins", "ct", "segmental_labels")}
@@ -173,13 +231,15 @@ def run_segments(args, progress) -> int:
     result = segment_lungs(images["lobes"], images["airways"], segmental_labels=images["segmental_labels"],
                            segment_points=points, arteries=images["arteries"], veins=images["veins"],
                            ct=images["ct"], nodule=nodule, resect=args.resect, config=cfg, seed=args.seed,
-                           progress=progress)
+                           device=args.device, progress=progress, checkpoint=args.checkpoint)
     plan = result.report.pop("planning", None) or plan_segments(result.labels).report
     if io.file_extension(args.output) == ".seg.nrrd":
         write_segmentation(result.labels, args.output, {v: (SEGMENTS[v][0], SEGMENT_COLORS[v]) for v in SEGMENTS})
     else:
         io.write_image(result.labels, args.output)
-    write_json(str(_config_path(args.output)), {"command": "pulmonary segments", "config": cfg.to_dict()})
+    used = result.report["config"] if args.checkpoint else cfg.to_dict()
+    write_json(str(_config_path(args.output)), {"command": "pulmonary segments", "config": used,
+                                                "checkpoint": args.checkpoint})
     report = {"command": "pulmonary segments", "output": args.output, **result.report, "planning": plan}
     if args.report:
         write_json(args.report, report)

@@ -8,10 +8,12 @@ Heavy dependencies (VTK, SimpleITK, torch) are imported only when a function
 that needs them is called.
 
 ``SUPPORTED`` maps each kind ("points", "mesh", "image", "inr") to its file
-extensions.
+extensions. Training checkpoints (``save_checkpoint``/``load_checkpoint``) are
+``.safetensors`` files with JSON metadata, like fitted fields never pickled.
 """
 
 from AnatomyINRLib.io.atomic import atomic_path, check_writable
+from AnatomyINRLib.io.checkpoint import load_checkpoint, save_checkpoint
 from AnatomyINRLib.io.formats import SUPPORTED, file_extension, format_of
 from AnatomyINRLib.io.images import read_image, write_image
 from AnatomyINRLib.io.inr import load_inr, save_inr
@@ -26,6 +28,7 @@ __all__ = [
     "check_writable",
     "file_extension",
     "format_of",
+    "load_checkpoint",
     "load_inr",
     "output_transaction",
     "read_image",
@@ -33,6 +36,7 @@ __all__ = [
     "read_mesh_with_frame",
     "read_points",
     "read_points_with_frame",
+    "save_checkpoint",
     "save_inr",
     "write_image",
     "write_mesh",

@@ -5,9 +5,11 @@
   bronchus) → the 18 segments as a labelmap and an implicit soft partition.
 * :func:`plan_segments` — volumes, nodule location and margin, remaining lung.
 * :func:`evaluate_segments` — Dice, NSD, NIB, IDB, NIA, IDA (ImPulSe+ §3.2).
+* :func:`train_segments_model` — Method B (learned, ImPulSe+): train on case folders into a
+  checkpoint; ``segment_lungs(..., checkpoint=...)`` then runs Method B.
 
-Inputs are containers (ImageGrid, PointSet) in RAS mm; nothing here reads files.
-Method A is deterministic and runs on the CPU with numpy/scipy; ``seed`` and
+Inputs are containers (ImageGrid, PointSet) in RAS mm; only Method B reads files (its
+training cases and checkpoint, through ``io``). Method A is deterministic and runs on the CPU with numpy/scipy; ``seed`` and
 ``device`` are accepted for the shared capability signature and recorded.
 """
 
@@ -45,6 +47,20 @@ class SegmentsResult:
     labels: ImageGrid
     field: SegmentField
     airways_labeled: ImageGrid
+    report: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainResult:
+    """Output of :func:`train_segments_model`.
+
+    Attributes:
+        checkpoint: Path of the checkpoint (written by rank 0 after every epoch).
+        report: JSON-ready dict (config, per-epoch losses, template losses, rank, world size, weight digest,
+            whether the run resumed, time).
+    """
+
+    checkpoint: str
     report: dict = field(default_factory=dict)
 
 
@@ -100,9 +116,9 @@ def segment_lungs(lobes: ImageGrid, airways: ImageGrid, *, segmental_labels: Opt
                   veins: Optional[ImageGrid] = None, ct: Optional[ImageGrid] = None,
                   nodule: "PointSet | ImageGrid | None" = None, resect: Optional[Sequence] = None,
                   config: Optional[TerritoryConfig] = None, preset: str = "default", seed: int = 0,
-                  device: str = "cpu", progress=None,
-                  should_cancel: Optional[Callable[[], bool]] = None) -> SegmentsResult:
-    """Method A: the 18 pulmonary segments as geodesic territories of the labelled bronchi, smoothed.
+                  device: str = "cpu", progress=None, should_cancel: Optional[Callable[[], bool]] = None,
+                  checkpoint=None) -> SegmentsResult:
+    """The 18 pulmonary segments: Method A (geodesic territories, smoothed) or, with ``checkpoint``, Method B.
 
     Args:
         lobes: Lobe labelmap (1 RUL, 2 RML, 3 RLL, 4 LUL, 5 LLL; 0 elsewhere).
@@ -116,6 +132,9 @@ def segment_lungs(lobes: ImageGrid, airways: ImageGrid, *, segmental_labels: Opt
         config / preset: :class:`TerritoryConfig` or a preset name ("fast", "default", "fine").
         seed, device: Recorded only (Method A is deterministic, CPU).
         progress / should_cancel: Progress callback or reporter; cancel check.
+        checkpoint: Method B instead: a checkpoint path from :func:`train_segments_model`. It needs the
+            lobes and the volumes the checkpoint was trained on (CT, arteries, veins...), no segmental
+            identity, and labels every voxel of the input grid; ``config``/``preset`` are unused.
 
     Returns:
         SegmentsResult (labels on the lobes grid, the field, the labelled bronchi, the report).
@@ -124,6 +143,10 @@ def segment_lungs(lobes: ImageGrid, airways: ImageGrid, *, segmental_labels: Opt
         InputError: grids differ, bad lobe values or an empty lobe, bad or missing segment identity.
         Cancelled: when ``should_cancel`` returns True.
     """
+    if checkpoint is not None:
+        return _segment_learned(checkpoint, {"lobes": lobes, "airways": airways, "arteries": arteries,
+                                             "veins": veins, "ct": ct}, segmental_labels, segment_points,
+                                nodule, resect, seed, device, ProgressReporter.wrap(progress, should_cancel))
     cfg = _resolve_config(config, preset)
     restore_ieee_denormals()  # scipy's KD-tree crashes under flush-to-zero
     reporter = ProgressReporter.wrap(progress, should_cancel)
@@ -174,6 +197,87 @@ def _report(cfg, lobes, work, identity, n_artery, used_veins, labels, seed, devi
             "identity": identity, "artery_seed_voxels": n_artery, "veins_used": bool(used_veins and cfg.vein_cost > 1),
             "labels": {str(v): SEGMENTS[v][0] for v in SEGMENTS},
             "volumes": segment_volumes(labels), "timings_s": {k: round(v, 3) for k, v in times.items()}}
+
+
+def _segment_learned(checkpoint, images, segmental_labels, segment_points, nodule, resect, seed, device,
+                     reporter) -> SegmentsResult:
+    """Method B inference (see :func:`segment_lungs`)."""
+    import torch
+
+    from AnatomyINRLib.core.device import resolve_device
+    from AnatomyINRLib.pulmonary._learned_data import inference_images_check
+    from AnatomyINRLib.pulmonary._learned_infer import LearnedField, LearnedModel
+
+    if segmental_labels is not None or segment_points is not None:
+        raise InputError("segmental identity: Method B (checkpoint) takes no segmental_labels or segment_points")
+    t0 = time.perf_counter()
+    _inputs.check_geometry(images)
+    _inputs.check_lobes(images["lobes"])
+    check_plan_inputs(images["lobes"], nodule, resect)
+    dev = resolve_device(device)
+    model = LearnedModel.from_checkpoint(checkpoint, dev)
+    inference_images_check(images, tuple(model.config.network.channels))
+    reporter.report("encode", 0.0, "encoding the lung box")
+    with torch.no_grad():
+        fld = LearnedField(model, images, dev)
+        labels = fld.sample(images["lobes"], progress=reporter)
+    seconds = time.perf_counter() - t0
+    restore_ieee_denormals()
+    from AnatomyINRLib.pulmonary._planning import segment_volumes
+
+    airway = _inputs.binary("airways", images["airways"])
+    bronchi = images["lobes"].with_array(np.where(airway, labels.array, 0).astype(np.uint8))
+    report = {"method": "B (learned: ImPulSe+ template deformation + correction)", "checkpoint": str(checkpoint),
+              "config": model.config.to_dict(), "trained_epochs": model.metadata.get("epoch"),
+              "seed": int(seed), "device": str(dev), "grid": {"shape": list(labels.shape)},
+              "labels": {str(v): SEGMENTS[v][0] for v in SEGMENTS}, "volumes": segment_volumes(labels),
+              "timings_s": {"inference_s": round(seconds, 3)}}
+    if nodule is not None or resect is not None:
+        report["planning"] = planning_report(labels, nodule, resect)
+    return SegmentsResult(labels, fld, bronchi, report)
+
+
+def train_segments_model(data_dir, output, *, config=None, preset: str = "small", seed: int = 0,
+                         device: str = "cpu", progress=None,
+                         should_cancel: Optional[Callable[[], bool]] = None) -> TrainResult:
+    """Method B (ImPulSe+ §4.5): pre-train the template, then train encoder + deformation + correction.
+
+    Args:
+        data_dir: Folder of case folders (layout in :mod:`AnatomyINRLib.pulmonary._learned_data`: the
+            phantom's file names, or Lung3D's ``lungsegment/lobe/airway/artery/vein.nii.gz``).
+        output: ``.safetensors`` checkpoint (+ ``.json`` sidecar); an unfinished checkpoint of the same
+            config and seed there is resumed.
+        config / preset: :class:`LearnedTrainConfig` or a preset name ("tiny", "small", "paper").
+        seed: Seeds the initial weights and every sampled point.
+        device: "cpu", "cuda", "auto"...; under ``torchrun`` each process trains on its share of the
+            cases (DistributedDataParallel) and only rank 0 writes.
+        progress / should_cancel: Progress callback or reporter; cancel check (between steps; the last
+            epoch's checkpoint stays and is resumed next time).
+
+    Raises:
+        InputError: bad config, data folder, or an output holding another training's checkpoint.
+        OutputError: the checkpoint cannot be written.
+        Cancelled: when ``should_cancel`` returns True.
+    """
+    from AnatomyINRLib.core.device import resolve_device
+    from AnatomyINRLib.io.formats import file_extension
+    from AnatomyINRLib.pulmonary._learned_train import run_training
+    from AnatomyINRLib.pulmonary.config import LearnedTrainConfig, learned_preset
+
+    cfg = learned_preset(preset) if config is None else config
+    if not isinstance(cfg, LearnedTrainConfig):
+        raise InputError(f"config: expected a LearnedTrainConfig, got {type(cfg).__name__}")
+    cfg.validate()
+    if file_extension(output) != ".safetensors":
+        from AnatomyINRLib.core.errors import OutputError
+
+        raise OutputError(f"output {str(output)!r}: expected a .safetensors checkpoint")
+    reporter = ProgressReporter.wrap(progress, should_cancel)
+    t0 = time.perf_counter()
+    info = run_training(data_dir, cfg, int(seed), resolve_device(device), output, reporter)
+    report = {"method": "B (learned: ImPulSe+)", "config": cfg.to_dict(), "seed": int(seed), "device": str(device),
+              **info, "seconds": round(time.perf_counter() - t0, 2)}
+    return TrainResult(str(output), report)
 
 
 def plan_segments(segments: ImageGrid, *, nodule: "PointSet | ImageGrid | None" = None,

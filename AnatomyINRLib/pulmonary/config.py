@@ -128,3 +128,143 @@ def preset_config(name: str = "default") -> TerritoryConfig:
     cfg = TerritoryConfig(**PRESETS[name])
     cfg.validate()
     return cfg
+
+
+# ----------------------------------------------------------------------------- Method B (learned, ImPulSe+)
+
+#: Input channels Method B may use, in channel order: CT intensity, binary trees, lobe one-hot (6 channels).
+LEARNED_CHANNELS = ("ct", "airways", "arteries", "veins", "lobes")
+
+
+@dataclass
+class LearnedNetworkConfig(ConfigBase):
+    """Method B's network (ImPulSe+ §4.2-4.4): 3D ResNet-18 pyramid encoder, template, two implicit heads.
+
+    A checkpoint stores this config; a checkpoint is refused when it differs from what the code builds.
+    """
+
+    channels: tuple = ("ct", "airways", "arteries", "veins", "lobes")
+    """Volumes fed to the encoder (a subset of LEARNED_CHANNELS, in that order); the paper's IBAV input is
+    CT + bronchi + arteries + veins; its LBAV input adds the 6-channel lobe one-hot."""
+    input_size: int = 32
+    """Edge of the cube the lung box is resampled to for the encoder (paper 128)."""
+    encoder_width: int = 8
+    """Channels of the first ResNet-18 stage (paper 64); stages have width, 2·, 4·, 8·width."""
+    head_width: int = 64
+    """Hidden width of the deformation and correction MLPs (paper 64)."""
+    head_dropout: float = 0.1
+    """Dropout inside the heads (paper code 0.3)."""
+    template_latent: int = 64
+    """Size of the template's latent vector v (paper 1024)."""
+    template_channels: tuple = (64, 32, 16)
+    """Channels of the template decoder's upsampling blocks; the template edge is 2·2^len (paper: 6 blocks,
+    128³)."""
+
+    def validate(self) -> None:
+        """Raise InputError naming the first invalid field."""
+        chans = tuple(self.channels)
+        if not chans or any(c not in LEARNED_CHANNELS for c in chans) or len(set(chans)) != len(chans):
+            raise InputError(f"channels: expected distinct names from {list(LEARNED_CHANNELS)}, got {list(chans)!r}")
+        if list(chans) != [c for c in LEARNED_CHANNELS if c in chans]:
+            raise InputError(f"channels: expected the order {list(LEARNED_CHANNELS)}, got {list(chans)!r}")
+        check_int("input_size", self.input_size, minimum=16)
+        if self.input_size % 8:
+            raise InputError(f"input_size: expected a multiple of 8 (three stride-2 stages), got {self.input_size}")
+        check_int("encoder_width", self.encoder_width, minimum=4)
+        check_int("head_width", self.head_width, minimum=8)
+        if not (isinstance(self.head_dropout, (int, float)) and 0.0 <= self.head_dropout < 1.0):
+            raise InputError(f"head_dropout: expected a number in [0, 1), got {self.head_dropout!r}")
+        check_int("template_latent", self.template_latent, minimum=4)
+        if not self.template_channels or not all(isinstance(c, int) and c >= 4 for c in self.template_channels):
+            raise InputError(f"template_channels: expected integers >= 4, got {self.template_channels!r}")
+
+    @property
+    def n_input_channels(self) -> int:
+        return sum(6 if c == "lobes" else 1 for c in self.channels)
+
+    @property
+    def template_size(self) -> int:
+        return 2 * 2 ** len(self.template_channels)
+
+
+@dataclass
+class LearnedTrainConfig(ConfigBase):
+    """Method B's training (ImPulSe+ §4.5): template pre-training, then the end-to-end stage."""
+
+    network: LearnedNetworkConfig = None  # type: ignore[assignment]
+    epochs: int = 20
+    """Epochs of the end-to-end stage; one epoch = ``steps_per_epoch`` optimiser steps."""
+    steps_per_epoch: int = 8
+    batch_size: int = 2
+    """Cases per step on each process (cycled through the process's shard of the cases)."""
+    points_per_case: int = 4096
+    """Query points per case per step (paper 16³ = 4096)."""
+    bronchus_fraction: float = 0.15
+    """Fraction of the points drawn on airway voxels (jittered within the voxel); same for the two below."""
+    artery_fraction: float = 0.15
+    vein_fraction: float = 0.1
+    learning_rate: float = 1e-3
+    """AdamW, cosine decay to ``min_learning_rate`` over all steps (paper 1e-3 → 1e-6)."""
+    min_learning_rate: float = 1e-6
+    weight_decay: float = 1e-2
+    ce_weight: float = 0.5
+    """α of L = α·CE + β·Dice + γ·‖Δ‖₂ (paper Eq. 10-11: 0.5, 1, 1e-3)."""
+    dice_weight: float = 1.0
+    deformation_weight: float = 1e-3
+    pretrain_template_steps: int = 200
+    """Steps of the template pre-training stage (0 = none: the template starts random)."""
+    freeze_template: bool = True
+    """Keep the pre-trained template fixed in the end-to-end stage (the paper's choice)."""
+    restrict_to_lobes: bool = True
+    """At inference, a lobe voxel takes the best segment of its own lobe and voxels outside the lobes are 0
+    (needs the lobes; not in the paper, whose 19-class argmax may put segments outside their lobe)."""
+    chunk_points: int = 262_144
+    """Points per chunk at inference (memory bound)."""
+
+    def __post_init__(self) -> None:
+        if self.network is None:
+            self.network = LearnedNetworkConfig()
+
+    def validate(self) -> None:
+        """Raise InputError naming the first invalid field."""
+        if not isinstance(self.network, LearnedNetworkConfig):
+            raise InputError(f"network: expected a LearnedNetworkConfig, got {type(self.network).__name__}")
+        self.network.validate()
+        for name in ("epochs", "steps_per_epoch", "batch_size", "points_per_case"):
+            check_int(name, getattr(self, name))
+        check_int("pretrain_template_steps", self.pretrain_template_steps, minimum=0)
+        check_int("chunk_points", self.chunk_points, minimum=1024)
+        fr = (self.bronchus_fraction, self.artery_fraction, self.vein_fraction)
+        for name, v in zip(("bronchus_fraction", "artery_fraction", "vein_fraction"), fr):
+            check_positive(name, v, allow_zero=True)
+        if sum(fr) > 1.0:
+            raise InputError(f"bronchus_fraction + artery_fraction + vein_fraction: expected <= 1, got {sum(fr)}")
+        for name in ("learning_rate", "min_learning_rate"):
+            check_positive(name, getattr(self, name))
+        for name in ("weight_decay", "ce_weight", "dice_weight", "deformation_weight"):
+            check_positive(name, getattr(self, name), allow_zero=True)
+        for name in ("freeze_template", "restrict_to_lobes"):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"{name}: expected true or false, got {getattr(self, name)!r}")
+
+
+#: Method B presets as data: name → (network overrides, training overrides).
+LEARNED_PRESETS: dict[str, tuple[dict, dict]] = {
+    "tiny": ({"input_size": 16, "encoder_width": 4, "head_width": 16, "template_latent": 8,
+              "template_channels": (8, 8)},
+             {"epochs": 1, "steps_per_epoch": 2, "batch_size": 1, "points_per_case": 512,
+              "pretrain_template_steps": 5}),
+    "small": ({}, {}),
+    "paper": ({"input_size": 128, "encoder_width": 64, "head_width": 64, "head_dropout": 0.3,
+               "template_latent": 1024, "template_channels": (1024, 512, 256, 128, 64, 32)},
+              {"epochs": 100, "steps_per_epoch": 140, "batch_size": 4, "pretrain_template_steps": 2000}),
+}
+
+
+def learned_preset(name: str = "small") -> LearnedTrainConfig:
+    """A fresh :class:`LearnedTrainConfig` for preset ``name`` ("tiny" for tests, "small" for CPU, "paper")."""
+    check_choice("preset", name, tuple(LEARNED_PRESETS))
+    net, train = LEARNED_PRESETS[name]
+    cfg = LearnedTrainConfig(network=LearnedNetworkConfig(**net), **train)
+    cfg.validate()
+    return cfg

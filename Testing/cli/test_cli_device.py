@@ -20,6 +20,9 @@ SUBCOMMANDS = {
     "fit-nested": ["fit-nested", "--points", "a.csv", "b.csv", "--output-prefix", "out"],
     "blend": ["blend", "a.vtp", "b.vtp", "--output", "out.vtp"],
     "demo": ["demo", "--output-dir", "demo-out"],
+    "pulmonary train": ["pulmonary", "train", "cases", "--output", "m.safetensors"],
+    "pulmonary segments": ["pulmonary", "segments", "--lobes", "l.nrrd", "--airways", "a.nrrd",
+                           "--checkpoint", "m.safetensors", "--output", "s.nrrd"],
 }
 MISSING = [d for d in ("cuda", "cuda:7", "mps", "foo", "cuda:x", "gpu:0") if d not in available_devices()]
 
