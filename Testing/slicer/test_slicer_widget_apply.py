@@ -1,0 +1,83 @@
+"""Apply follows the inputs in every module's panel (executed against the fake Slicer).
+
+The bug this guards: the parameter-node wrapper stores node references but does
+not observe them, so placing points in the selected list never refreshed Apply
+(Surface from points observed the points only with auto-update on; Nested walls and
+Vessel blend never did). A clinician selected a list, placed points, and Apply
+stayed disabled.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+
+from widget_harness import fakeSlicer, placePoints, spherePoints  # noqa: F401 - fakeSlicer is a fixture
+
+
+def _widget(moduleName: str):
+    module = importlib.import_module(moduleName)
+    widget = getattr(module, f"{moduleName}Widget")()
+    widget.setup()
+    return widget
+
+
+def test_surface_apply_enables_as_points_are_placed_with_auto_update_off(fakeSlicer):
+    widget = _widget("AnatomyINRSurfaceFromPoints")
+    ui = widget.ui
+    assert not ui.applyButton.enabled and ui.applyButton.toolTip == "Select the surface points."
+    points = fakeSlicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "wall")
+    ui.inputPointsSelector.setCurrentNode(points)
+    assert widget._parameterNode.inputPoints is points and not widget._parameterNode.autoUpdate
+    assert not ui.applyButton.enabled and "(0 so far)" in ui.applyButton.toolTip
+    placePoints(points, spherePoints(9))
+    assert not ui.applyButton.enabled and "(9 so far)" in ui.applyButton.toolTip
+    placePoints(points, spherePoints(1, seed=1))
+    assert ui.applyButton.enabled, ui.applyButton.toolTip
+    points.RemoveNthControlPoint(0)
+    assert not ui.applyButton.enabled and "(9 so far)" in ui.applyButton.toolTip
+
+
+def test_surface_apply_follows_a_deleted_input(fakeSlicer):
+    widget = _widget("AnatomyINRSurfaceFromPoints")
+    points = fakeSlicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "wall")
+    widget.ui.inputPointsSelector.setCurrentNode(points)
+    placePoints(points, spherePoints(12))
+    assert widget.ui.applyButton.enabled
+    fakeSlicer.mrmlScene.RemoveNode(points)
+    assert widget._parameterNode.inputPoints is None
+    assert not widget.ui.applyButton.enabled and widget.ui.applyButton.toolTip == "Select the surface points."
+
+
+def test_nested_apply_enables_as_points_are_placed_in_each_list(fakeSlicer):
+    widget = _widget("AnatomyINRNestedWalls")
+    ui = widget.ui
+    lumen = fakeSlicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "lumen")
+    outer = fakeSlicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "outer")
+    ui.lumenPointsSelector.setCurrentNode(lumen)
+    ui.outerPointsSelector.setCurrentNode(outer)
+    assert not ui.applyButton.enabled and ui.applyButton.toolTip.startswith("lumen:")
+    placePoints(lumen, spherePoints(10, radius=7.0))
+    assert not ui.applyButton.enabled and ui.applyButton.toolTip.startswith("outer:"), ui.applyButton.toolTip
+    placePoints(outer, spherePoints(10, radius=12.0))
+    assert ui.applyButton.enabled, ui.applyButton.toolTip
+    outer.RemoveNthControlPoint(3)
+    assert not ui.applyButton.enabled and ui.applyButton.toolTip.startswith("outer:")
+
+
+def test_blend_apply_enables_when_a_point_input_gets_its_points(fakeSlicer):
+    widget = _widget("AnatomyINRVesselBlend")
+    ui = widget.ui
+    first = fakeSlicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "first")
+    second = fakeSlicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "second")
+    for node in (first, second):
+        ui.inputSelector.setCurrentNode(node)
+        ui.addInputButton.click()
+    assert ui.inputsTable.rowCount == 2
+    assert not ui.applyButton.enabled and ui.applyButton.toolTip.startswith("first:")
+    placePoints(first, spherePoints(10))
+    placePoints(second, spherePoints(10, center=(0.0, 0.0, 0.0)))
+    assert ui.applyButton.enabled, ui.applyButton.toolTip
+    second.SetNthControlPointPosition(0, *np.zeros(3))  # a moved point keeps Apply enabled
+    assert ui.applyButton.enabled
