@@ -110,6 +110,9 @@ class AnatomyINRNestedWallsLogic(WorkerModuleLogic):
         nodes = [parameters.lumenPoints, parameters.innerPoints, parameters.outerPoints]
         return [node for node in nodes if node is not None]
 
+    def inputNodes(self, parameters: AnatomyINRNestedWallsParameterNode) -> list:
+        return self.pointNodes(parameters)
+
     def cannotRunReason(self, parameters: Optional[AnatomyINRNestedWallsParameterNode]) -> Optional[str]:
         """Why Apply is not possible yet (None: it is)."""
         if parameters is None or parameters.lumenPoints is None or parameters.outerPoints is None:

@@ -37,6 +37,9 @@ from AnatomyINRSlicerLib.progress import ProgressPresenter
 from AnatomyINRSlicerLib.runner import BackgroundWorker, startWorkerJob
 from AnatomyINRSlicerLib.worker_protocol import WorkerOutcome
 
+POINT_EVENTS = (slicer.vtkMRMLMarkupsNode.PointAddedEvent, slicer.vtkMRMLMarkupsNode.PointModifiedEvent,
+                slicer.vtkMRMLMarkupsNode.PointRemovedEvent)
+
 
 def describeModule(parent, title: str, helpText: str, acknowledgementText: str) -> None:
     """Set a module's metadata on its ``parent`` (the texts come translated from the module file)."""
@@ -73,6 +76,10 @@ class WorkerModuleLogic(ScriptedLoadableModuleLogic):
 
     def cannotRunReason(self, parameters) -> Optional[str]:
         """Why Apply is not possible yet (None: it is)."""
+        raise NotImplementedError
+
+    def inputNodes(self, parameters) -> list:
+        """The selected input nodes whose edits can change ``cannotRunReason`` (observed by the widget)."""
         raise NotImplementedError
 
     def start(self, parameters, onProgress: Callable, onFinished: Callable, *args, **kwargs) -> BackgroundWorker:
@@ -129,6 +136,7 @@ class WorkerModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic: Optional[WorkerModuleLogic] = None
+        self._observedInputs: list = []  # [(node, events)] observed for onInputEdited
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self.applyToolTip = ""
@@ -158,6 +166,7 @@ class WorkerModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self.logic is not None:
             self.logic.cancel()
         self.removeObservers()
+        self._observedInputs = []
 
     def enter(self) -> None:
         self.initializeParameterNode()
@@ -191,6 +200,35 @@ class WorkerModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onParameterNodeModified(self, caller=None, event=None) -> None:
         """The parameters changed; subclasses refresh their own widgets, then call this."""
+        self._updateInputObservation()
+        self.updateButtons()
+
+    def _updateInputObservation(self) -> None:
+        """Observe every selected input (the wrapper stores node references but does not observe them).
+
+        Point lists are observed for added/moved/removed points, other nodes (models,
+        segmentations) for any modification; each edit calls :meth:`onInputEdited`.
+        """
+        wanted = self.logic.inputNodes(self._parameterNode) if self._parameterNode is not None else []
+        kept = []
+        for node, events in self._observedInputs:
+            if any(node is other for other in wanted):
+                kept.append((node, events))
+                continue
+            for event in events:
+                self.removeObserver(node, event, self.onInputEdited)
+        for node in wanted:
+            if any(node is other for other, _events in kept):
+                continue
+            markups = slicer.vtkMRMLMarkupsNode.SafeDownCast(node)
+            events = POINT_EVENTS if markups is not None else (vtk.vtkCommand.ModifiedEvent,)
+            for event in events:
+                self.addObserver(node, event, self.onInputEdited)
+            kept.append((node, events))
+        self._observedInputs = kept
+
+    def onInputEdited(self, caller, event) -> None:
+        """A selected input changed (e.g. a point was placed): Apply may have become possible or not."""
         self.updateButtons()
 
     def updateButtons(self) -> None:

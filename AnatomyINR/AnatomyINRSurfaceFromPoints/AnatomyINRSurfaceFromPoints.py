@@ -42,8 +42,6 @@ neural representations for 3D vascular modeling." STACOM 2022 (MICCAI workshop),
 It builds on A. Gropp, L. Yariv, N. Haim, M. Atzmon, Y. Lipman. "Implicit Geometric
 Regularization for Learning Shapes" (IGR), ICML 2020.
 """
-POINT_EVENTS = (vtkMRMLMarkupsNode.PointAddedEvent, vtkMRMLMarkupsNode.PointModifiedEvent,
-                vtkMRMLMarkupsNode.PointRemovedEvent)
 
 
 class AnatomyINRSurfaceFromPoints(ScriptedLoadableModule):
@@ -77,7 +75,6 @@ class AnatomyINRSurfaceFromPointsWidget(WorkerModuleWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self._observedPoints = None
         self._refitPending = False
 
     def setup(self) -> None:
@@ -91,25 +88,10 @@ class AnatomyINRSurfaceFromPointsWidget(WorkerModuleWidget):
         self.ui.outlierThresholdSpinBox.connect("valueChanged(double)", self.showResults)
         self.initializeParameterNode()
 
-    def onParameterNodeModified(self, caller=None, event=None) -> None:
-        self._updatePointObservation()
-        super().onParameterNodeModified(caller, event)
-
-    def _updatePointObservation(self) -> None:
-        parameters = self._parameterNode
-        wanted = parameters.inputPoints if parameters is not None and parameters.autoUpdate else None
-        if wanted is self._observedPoints:
-            return
-        for event in POINT_EVENTS:
-            if self._observedPoints is not None:
-                self.removeObserver(self._observedPoints, event, self.onPointsModified)
-            if wanted is not None:
-                self.addObserver(wanted, event, self.onPointsModified)
-        self._observedPoints = wanted
-
-    def onPointsModified(self, caller, event) -> None:
-        self.updateButtons()
-        self.autoUpdateTimer.start()  # restarted by every edit: fits once the user pauses
+    def onInputEdited(self, caller, event) -> None:
+        super().onInputEdited(caller, event)
+        if self._parameterNode is not None and self._parameterNode.autoUpdate:
+            self.autoUpdateTimer.start()  # restarted by every edit: fits once the user pauses
 
     def onAutoUpdateTimeout(self) -> None:
         reason = self.logic.cannotRunReason(self._parameterNode)
@@ -171,6 +153,9 @@ class AnatomyINRSurfaceFromPointsLogic(WorkerModuleLogic):
         if parameters.outputSegmentation is not None and parameters.referenceVolume is None:
             return _("A segmentation output needs a reference volume.")
         return None
+
+    def inputNodes(self, parameters: AnatomyINRSurfaceFromPointsParameterNode) -> list:
+        return [parameters.inputPoints] if parameters.inputPoints is not None else []
 
     @staticmethod
     def options(parameters: AnatomyINRSurfaceFromPointsParameterNode) -> compute.SurfaceOptions:

@@ -201,6 +201,9 @@ class AnatomyINRVesselBlendLogic(WorkerModuleLogic):
             return _("segment")
         return _("points") if vtkMRMLMarkupsNode.SafeDownCast(node) is not None else _("model")
 
+    def inputNodes(self, parameters: AnatomyINRVesselBlendParameterNode) -> list:
+        return [node for node, _segmentId, _radius in self.inputEntries(parameters)]
+
     def cannotRunReason(self, parameters: Optional[AnatomyINRVesselBlendParameterNode]) -> Optional[str]:
         """Why Apply is not possible yet (None: it is)."""
         entries = self.inputEntries(parameters) if parameters is not None else []
