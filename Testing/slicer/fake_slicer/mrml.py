@@ -76,10 +76,6 @@ class vtkObject:
     def IsA(self, className: str) -> int:
         return int(any(cls.__name__ == className for cls in type(self).__mro__))
 
-    @classmethod
-    def SafeDownCast(cls, obj):
-        return obj if isinstance(obj, cls) else None
-
 
 def _eventId(event) -> int:
     if isinstance(event, str):
@@ -94,6 +90,10 @@ def _eventName(eventId: int):
 
 class vtkMRMLNode(vtkObject):
     ReferenceRemovedEvent = next(_ENUM)
+
+    @classmethod
+    def SafeDownCast(cls, obj):
+        return obj if isinstance(obj, cls) else None
 
     def __init__(self) -> None:
         super().__init__()
@@ -428,7 +428,7 @@ class vtkMRMLScalarVolumeNode(vtkMRMLVolumeNode):
     pass
 
 
-class vtkMRMLLabelMapVolumeNode(vtkMRMLVolumeNode):
+class vtkMRMLLabelMapVolumeNode(vtkMRMLScalarVolumeNode):
     pass
 
 
