@@ -128,10 +128,10 @@ class AnatomyINRNestedWallsLogic(WorkerModuleLogic):
                     name=markups.GetName(), count=compute.MIN_POINTS, placed=placed)
         return None
 
-    @staticmethod
-    def options(parameters: AnatomyINRNestedWallsParameterNode) -> compute.NestedOptions:
-        return compute.NestedOptions(preset=parameters.preset, minThicknessMm=parameters.minThicknessMm,
-                                     spacingMm=parameters.spacingMm)
+    def options(self, parameters: AnatomyINRNestedWallsParameterNode) -> compute.NestedOptions:
+        chosen = {"preset": parameters.preset, "minThicknessMm": parameters.minThicknessMm,
+                  "spacingMm": parameters.spacingMm}
+        return compute.NestedOptions(**{**chosen, **self.optionOverrides})
 
     def start(self, parameters: AnatomyINRNestedWallsParameterNode, onProgress: Callable, onFinished: Callable,
               options: Optional[compute.NestedOptions] = None) -> BackgroundWorker:

@@ -62,6 +62,9 @@ class WorkerModuleLogic(ScriptedLoadableModuleLogic):
         ScriptedLoadableModuleLogic.__init__(self)
         self.worker: Optional[BackgroundWorker] = None
         self.lastResult = None
+        # Fields of the module's options dataclass replaced in every run started from the
+        # parameters (scripts and tests: e.g. ``{"iterations": 100}`` for a quick run).
+        self.optionOverrides: dict = {}
 
     def isRunning(self) -> bool:
         return self.worker is not None and self.worker.isRunning

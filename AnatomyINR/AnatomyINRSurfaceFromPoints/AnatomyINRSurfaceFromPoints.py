@@ -157,10 +157,9 @@ class AnatomyINRSurfaceFromPointsLogic(WorkerModuleLogic):
     def inputNodes(self, parameters: AnatomyINRSurfaceFromPointsParameterNode) -> list:
         return [parameters.inputPoints] if parameters.inputPoints is not None else []
 
-    @staticmethod
-    def options(parameters: AnatomyINRSurfaceFromPointsParameterNode) -> compute.SurfaceOptions:
-        return compute.SurfaceOptions(preset=parameters.preset, smoothness=parameters.smoothness,
-                                      spacingMm=parameters.spacingMm)
+    def options(self, parameters: AnatomyINRSurfaceFromPointsParameterNode) -> compute.SurfaceOptions:
+        chosen = {"preset": parameters.preset, "smoothness": parameters.smoothness, "spacingMm": parameters.spacingMm}
+        return compute.SurfaceOptions(**{**chosen, **self.optionOverrides})
 
     def start(self, parameters: AnatomyINRSurfaceFromPointsParameterNode, onProgress: Callable,
               onFinished: Callable, warmStart: bool = False) -> BackgroundWorker:

@@ -232,8 +232,9 @@ class AnatomyINRVesselBlendLogic(WorkerModuleLogic):
 
     def options(self, parameters: AnatomyINRVesselBlendParameterNode) -> compute.BlendOptions:
         radii = [r for _n, _s, r in self.inputEntries(parameters)] if parameters.perInputRadii else None
-        return compute.BlendOptions(radiusMm=parameters.radiusMm, spacingMm=parameters.spacingMm, preset=parameters.preset,
-                                    clipOpenEnds=parameters.clipOpenEnds, radiiMm=radii)
+        chosen = {"radiusMm": parameters.radiusMm, "spacingMm": parameters.spacingMm, "preset": parameters.preset,
+                  "clipOpenEnds": parameters.clipOpenEnds, "radiiMm": radii}
+        return compute.BlendOptions(**{**chosen, **self.optionOverrides})
 
     # ---- running ------------------------------------------------------------------------------
     def start(self, parameters: AnatomyINRVesselBlendParameterNode, onProgress: Callable, onFinished: Callable,

@@ -1,0 +1,89 @@
+"""Surface from points, as a clinician drives it: the widget executed against the fake Slicer.
+
+setup → select the point list and a reference volume → place points → Apply (the real
+worker, ``python -m AnatomyINRLib fit-points``, one thread, few iterations) → the
+model, segment and residual table → scene close. The panel state (Apply, Cancel,
+progress, status, summary, table) is asserted at each step.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from widget_harness import errors, fakeSlicer, placePoints, spherePoints, waitForRun  # noqa: F401
+
+CENTER, RADIUS = np.array([10.0, -20.0, 30.0]), 12.0
+
+
+@pytest.fixture(autouse=True)
+def oneThread(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
+def _referenceVolume(slicer):
+    """A 1.5 mm grid around the sphere (axis aligned), as a scalar volume."""
+    ijkToRas = np.diag([1.5, 1.5, 1.5, 1.0])
+    ijkToRas[:3, 3] = CENTER - 1.5 * 12
+    return slicer.util.addVolumeFromArray(np.zeros((25, 25, 25), dtype=np.int16), ijkToRAS=ijkToRas, name="CT")
+
+
+def _setUpPanel(fakeSlicer):
+    import AnatomyINRSurfaceFromPoints as module
+
+    widget = module.AnatomyINRSurfaceFromPointsWidget()
+    widget.setup()
+    widget.logic.optionOverrides = {"iterations": 50}
+    return widget
+
+
+def test_surface_widget_setup_apply_results_and_scene_close(fakeSlicer):
+    slicer = fakeSlicer
+    widget = _setUpPanel(slicer)
+    ui = widget.ui
+    assert ui.summaryLabel.text == "No fit yet." and ui.residualsTable.rowCount == 0
+    assert [ui.presetComboBox.itemText(i) for i in range(ui.presetComboBox.count)] == ["fast", "default", "accurate",
+                                                                                         "paper"]
+    assert not ui.applyButton.enabled and not ui.cancelButton.enabled
+
+    points = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "sac")
+    reference = _referenceVolume(slicer)
+    ui.inputPointsSelector.setCurrentNode(points)
+    ui.referenceVolumeSelector.setCurrentNode(reference)
+    ui.presetComboBox.setCurrentText("fast")
+    ui.spacingSpinBox.value = 1.5
+    parameters = widget._parameterNode
+    assert (parameters.inputPoints, parameters.referenceVolume, parameters.preset, parameters.spacingMm) == (
+        points, reference, "fast", 1.5)
+    placePoints(points, spherePoints(80, CENTER, RADIUS))
+    assert ui.applyButton.enabled, ui.applyButton.toolTip
+
+    nodesBefore = slicer.mrmlScene.GetNumberOfNodes()
+    ui.applyButton.click()
+    assert not errors(), errors()
+    assert widget.logic.isRunning() and ui.cancelButton.enabled and not ui.applyButton.enabled
+    assert ui.progressBar.visible
+    folder = widget.logic.worker.command[widget.logic.worker.command.index("--output") + 1]
+    waitForRun(widget)
+
+    assert ui.statusLabel.text == "Finished." and not ui.progressBar.visible, ui.statusLabel.text
+    assert ui.applyButton.enabled and not ui.cancelButton.enabled
+    model = parameters.outputModel
+    assert model is not None and slicer.mrmlScene.GetNumberOfNodes() == nodesBefore + 2  # model + its display
+    vertices = slicer.util.arrayFromModelPoints(model)
+    distances = np.linalg.norm(vertices - CENTER, axis=1)
+    assert len(vertices) > 500 and np.abs(distances - RADIUS).mean() < 0.5  # RAS, on the sphere
+    assert ui.outputModelSelector.currentNode() is model
+    assert ui.residualsTable.rowCount == 80
+    assert ui.residualsTable.item(0, 0).text() == "sac-1"
+    assert "of 80 farther than 1 mm" in ui.summaryLabel.text and "50 iterations" in ui.summaryLabel.text
+    assert not os.path.exists(os.path.dirname(folder)), "the run's temporary folder was left behind"
+    assert points.GetNumberOfControlPoints() == 80  # inputs untouched
+
+    slicer.mrmlScene.Clear(0)
+    assert slicer.mrmlScene.GetNumberOfNodes() == 1  # the (reset) parameter node
+    assert widget._parameterNode is not None and widget._parameterNode.inputPoints is None
+    assert ui.summaryLabel.text == "No fit yet." and ui.residualsTable.rowCount == 0
+    assert not ui.applyButton.enabled and ui.inputPointsSelector.currentNode() is None
