@@ -26,8 +26,8 @@ from typing import Callable, Optional, Sequence
 import qt
 import slicer
 
-from AnatomyINRSlicerLib.worker_protocol import (ProgressEvent, StagePlan, WorkerOutcome, WorkerRun, complete_run,
-                                                 library_search_dir, pump_lines, worker_command)
+from AnatomyINRSlicerLib.worker_protocol import (WORKER_ENVIRONMENT, ProgressEvent, StagePlan, WorkerOutcome, WorkerRun,
+                                                 complete_run, library_search_dir, pump_lines, worker_command)
 
 _log = logging.getLogger(__name__)
 
@@ -84,6 +84,9 @@ class BackgroundWorker:
     """
 
     POLL_INTERVAL_MS = 100
+    # A worker silent this long is hung (progress arrives every few seconds even on CPU):
+    # it is stopped and the run reported as failed rather than waiting forever.
+    SILENCE_TIMEOUT_S = 600.0
 
     def __init__(
         self,
@@ -104,6 +107,7 @@ class BackgroundWorker:
         self._lines: "queue.Queue[Optional[str]]" = queue.Queue()
         self._streamEnded = False
         self._done = False
+        self._lastOutput = time.monotonic()
 
     @property
     def isRunning(self) -> bool:
@@ -113,7 +117,8 @@ class BackgroundWorker:
     def start(self) -> None:
         """Launch the process and begin polling; returns immediately."""
         _log.info("Starting worker: %s", " ".join(self.command))
-        self._proc = slicer.util.launchConsoleProcess(self.command, cwd=self.cwd)
+        self._proc = slicer.util.launchConsoleProcess(self.command, updateEnvironment=WORKER_ENVIRONMENT, cwd=self.cwd)
+        self._lastOutput = time.monotonic()
         threading.Thread(target=pump_lines, args=(self._proc.stdout, self._lines), daemon=True).start()
         qt.QTimer.singleShot(self.POLL_INTERVAL_MS, self._poll)
 
@@ -133,6 +138,7 @@ class BackgroundWorker:
             if line is None:
                 self._streamEnded = True
                 return
+            self._lastOutput = time.monotonic()
             event = self.run.feed(line)
             if event is not None:
                 self.onProgress(self.run.plan.overall, self.run.plan.stage_label(event), event)
@@ -143,10 +149,15 @@ class BackgroundWorker:
         if self._done:
             return
         self._drain()
+        silent = time.monotonic() - self._lastOutput
+        if silent > self.SILENCE_TIMEOUT_S and self.run.stalled_seconds is None and not self.run.cancel_requested:
+            _log.error("The worker wrote nothing for %.0f s; stopping it", silent)
+            self.run.stalled_seconds = silent
+            killProcessTree(self._proc)
         exited = self._proc.poll() is not None
         # After a cancel do not wait for end-of-stream: a surviving grandchild (no psutil)
         # may keep the pipe open, and its output no longer matters.
-        if exited and (self._streamEnded or self.run.cancel_requested):
+        if exited and (self._streamEnded or self.run.cancel_requested or self.run.stalled_seconds is not None):
             self._done = True
             self.onFinished(self.run.outcome(self._proc.returncode))
             return
