@@ -23,6 +23,7 @@ keep the template names (``<Module>Widget``, ``<Module>Logic``).
 
 from __future__ import annotations
 
+import logging
 import shutil
 from typing import Callable, Optional, Sequence
 
@@ -37,6 +38,7 @@ from AnatomyINRSlicerLib.progress import ProgressPresenter
 from AnatomyINRSlicerLib.runner import BackgroundWorker, startWorkerJob
 from AnatomyINRSlicerLib.worker_protocol import WorkerOutcome
 
+DETAILS_HINT = "The worker's output is in Details (below Results) and in the application log."
 POINT_EVENTS = (slicer.vtkMRMLMarkupsNode.PointAddedEvent, slicer.vtkMRMLMarkupsNode.PointModifiedEvent,
                 slicer.vtkMRMLMarkupsNode.PointRemovedEvent)
 
@@ -65,6 +67,7 @@ class WorkerModuleLogic(ScriptedLoadableModuleLogic):
         # Fields of the module's options dataclass replaced in every run started from the
         # parameters (scripts and tests: e.g. ``{"iterations": 100}`` for a quick run).
         self.optionOverrides: dict = {}
+        self.onLog: Optional[Callable[[str], None]] = None  # receives each worker output line (the panel's log)
 
     def isRunning(self) -> bool:
         return self.worker is not None and self.worker.isRunning
@@ -113,7 +116,7 @@ class WorkerModuleLogic(ScriptedLoadableModuleLogic):
         try:
             arguments = writeInputs()
             self.worker = startWorkerJob(subcommand, arguments, stages, folder, readResult, applyResult,
-                                         onProgress, onFinished)
+                                         onProgress, onFinished, self.onLog)
         except Exception:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -159,6 +162,7 @@ class WorkerModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.applyToolTip, self.startErrorText, self.startingText = applyToolTip, startErrorText, startingText
         self.progress = ProgressPresenter(self.ui.progressBar, self.ui.statusLabel)
+        self.logic.onLog = self.ui.logTextEdit.appendPlainText
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
@@ -250,6 +254,7 @@ class WorkerModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def startRun(self, **startOptions) -> None:
         """Start the Logic's run on the current parameters (``startOptions`` go to ``logic.start``)."""
+        self.ui.logTextEdit.clear()  # the Details area shows the current run only
         self.logic.start(self._parameterNode, self.progress.update, self.onRunFinished, **startOptions)
         # Progress arrives through the Qt event loop, so showing the bar after the start is in time.
         self.progress.started(self.startingText)
@@ -258,11 +263,19 @@ class WorkerModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onCancelButton(self) -> None:
         self.logic.cancel()
 
-    def onRunFinished(self, outcome: WorkerOutcome, result) -> None:
-        """The run ended (its results, if any, are in the scene)."""
+    def onRunFinished(self, outcome: WorkerOutcome, result, interactive: bool = True) -> None:
+        """The run ended (its results, if any, are in the scene).
+
+        A failure is logged with the worker's last lines and, when ``interactive`` (a run
+        the user started, not a live refit), shown in a dialog with its one-line reason.
+        """
         self.progress.finished(outcome)
         if outcome.ok:
             self.showResults()
+        elif not outcome.cancelled:
+            logging.error("%s\n%s", outcome.message, "\n".join(outcome.log_tail))
+            if interactive:
+                slicer.util.errorDisplay(outcome.message + "\n\n" + DETAILS_HINT, windowTitle=self.startErrorText)
         self.onParameterNodeModified()
 
     def showResults(self) -> None:

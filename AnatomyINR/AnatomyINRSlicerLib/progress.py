@@ -36,6 +36,11 @@ def progressText(stageLabel: str, event: ProgressEvent) -> str:
     return f"{stageLabel}: {details}" if details else stageLabel
 
 
+def outcomeText(outcome: WorkerOutcome) -> str:
+    """The outcome's message, then one ``Warning: ...`` line per worker warning."""
+    return "\n".join([outcome.message, *(f"Warning: {text}" for text in outcome.warnings)])
+
+
 class ProgressPresenter:
     """Drives a progress bar (0..100) and a status label from worker events.
 
@@ -60,9 +65,9 @@ class ProgressPresenter:
         self.statusLabel.text = progressText(stageLabel, event)
 
     def finished(self, outcome: WorkerOutcome) -> None:
-        """The run ended; the label keeps the outcome's message."""
+        """The run ended; the label keeps the outcome's message and the worker's warnings."""
         self.progressBar.visible = False
-        self.statusLabel.text = outcome.message
+        self.statusLabel.text = outcomeText(outcome)
 
 
 OUTLIER_BACKGROUND = (255, 190, 180)

@@ -26,7 +26,7 @@ from typing import Callable, Optional, Sequence
 import qt
 import slicer
 
-from AnatomyINRSlicerLib.worker_protocol import (WORKER_ENVIRONMENT, ProgressEvent, StagePlan, WorkerOutcome, WorkerRun,
+from AnatomyINRSlicerLib.worker_protocol import (ERROR_PREFIX, WARNING_PREFIX, WORKER_ENVIRONMENT, ProgressEvent, StagePlan, WorkerOutcome, WorkerRun,
                                                  complete_run, library_search_dir, pump_lines, worker_command)
 
 _log = logging.getLogger(__name__)
@@ -69,6 +69,16 @@ def killProcessTree(proc) -> None:
         parent.kill()
     except psutil.NoSuchProcess:
         pass  # ended on its own meanwhile
+
+
+def logWorkerLine(line: str) -> None:
+    """One line of worker output into Slicer's log, at the level its prefix says."""
+    if line.startswith(ERROR_PREFIX):
+        _log.error("%s", line)
+    elif line.startswith(WARNING_PREFIX):
+        _log.warning("%s", line)
+    elif line.strip():
+        _log.info("worker: %s", line)
 
 
 class BackgroundWorker:
@@ -142,8 +152,10 @@ class BackgroundWorker:
             event = self.run.feed(line)
             if event is not None:
                 self.onProgress(self.run.plan.overall, self.run.plan.stage_label(event), event)
-            elif self.onLog is not None:
-                self.onLog(line.rstrip())
+            else:
+                logWorkerLine(line.rstrip())
+                if self.onLog is not None:
+                    self.onLog(line.rstrip())
 
     def _poll(self) -> None:
         if self._done:
@@ -178,7 +190,7 @@ class BackgroundWorker:
 
 def startWorkerJob(subcommand: str, arguments: Sequence[str], stages: Sequence[tuple[str, float]], folder: str,
                    readResult: Callable, applyResult: Callable, onProgress: Callable,
-                   onFinished: Callable) -> BackgroundWorker:
+                   onFinished: Callable, onLog: Optional[Callable[[str], None]] = None) -> BackgroundWorker:
     """Run ``PythonSlicer -m AnatomyINRLib <subcommand> <arguments>`` on the files of ``folder``.
 
     When the process ends, ``readResult()`` and ``applyResult(result)`` run on the
@@ -193,6 +205,6 @@ def startWorkerJob(subcommand: str, arguments: Sequence[str], stages: Sequence[t
         outcome, result = complete_run(outcome, readResult, applyResult, lambda: shutil.rmtree(folder, ignore_errors=True))
         onFinished(outcome, result)
 
-    worker = BackgroundWorker(command, StagePlan(stages), library_search_dir(), onProgress, finished)
+    worker = BackgroundWorker(command, StagePlan(stages), library_search_dir(), onProgress, finished, onLog)
     worker.start()
     return worker

@@ -146,6 +146,7 @@ class WorkerOutcome:
         returncode: The process exit code (negative: killed by that signal).
         message: One sentence for the user; says what went wrong.
         log_tail: The last non-progress lines of output.
+        warnings: The worker's warnings (``anatomy-inr: warning:`` lines, prefix removed).
     """
 
     ok: bool
@@ -153,6 +154,7 @@ class WorkerOutcome:
     returncode: Optional[int]
     message: str
     log_tail: tuple = ()
+    warnings: tuple = ()
 
 
 class WorkerRun:
@@ -189,14 +191,15 @@ class WorkerRun:
 
     def outcome(self, returncode: Optional[int]) -> WorkerOutcome:
         """Interpret the exit code together with what was printed."""
-        tail = tuple(self.log_tail)
+        tail, warnings = tuple(self.log_tail), tuple(self.warnings)
         if self.stalled_seconds is not None:
-            return WorkerOutcome(False, False, returncode, f"The worker process stopped responding (no output for "
-                                 f"{self.stalled_seconds:.0f} s) and was stopped; nothing was changed in the scene.", tail)
+            text = (f"The worker process stopped responding (no output for {self.stalled_seconds:.0f} s) and was "
+                    "stopped; nothing was changed in the scene.")
+            return WorkerOutcome(False, False, returncode, text, tail, warnings)
         if self.cancel_requested or returncode == EXIT_CANCELLED:
-            return WorkerOutcome(False, True, returncode, "Cancelled: nothing was changed in the scene.", tail)
+            return WorkerOutcome(False, True, returncode, "Cancelled: nothing was changed in the scene.", tail, warnings)
         if returncode == 0:
-            return WorkerOutcome(True, False, 0, "Finished.", tail)
+            return WorkerOutcome(True, False, 0, "Finished.", tail, warnings)
         detail = self.error_lines[-1] if self.error_lines else ""
         if returncode in EXIT_MEANINGS:
             text = EXIT_MEANINGS[returncode] + (f": {detail}" if detail else ".")
@@ -207,7 +210,7 @@ class WorkerRun:
             text = f"The worker process failed (exit code {returncode}): {last}"
         if returncode == 5:
             text += " Install the extension's Python requirements (Apply does this) and retry."
-        return WorkerOutcome(False, False, returncode, text, tail)
+        return WorkerOutcome(False, False, returncode, text, tail, warnings)
 
 
 def worker_command(python: str, subcommand: str, arguments: Sequence[str]) -> list[str]:
@@ -327,7 +330,8 @@ def complete_run(outcome: WorkerOutcome, read_result: Callable[[], Any], apply_r
             apply_result(result)
     except Exception as error:  # noqa: BLE001 - any failure here is reported to the user, not raised
         logging.getLogger(__name__).exception("Reading the worker result failed")
-        outcome = WorkerOutcome(False, False, outcome.returncode, f"Reading the result failed: {error}", outcome.log_tail)
+        outcome = WorkerOutcome(False, False, outcome.returncode, f"Reading the result failed: {error}", outcome.log_tail,
+                                outcome.warnings)
         result = None
     finally:
         cleanup()

@@ -58,6 +58,7 @@ def test_surface_widget_setup_apply_results_and_scene_close(fakeSlicer):
     assert (parameters.inputPoints, parameters.referenceVolume, parameters.preset, parameters.spacingMm) == (
         points, reference, "fast", 1.5)
     placePoints(points, spherePoints(80, CENTER, RADIUS))
+    placePoints(points, spherePoints(80, CENTER, RADIUS)[5:6])  # a duplicate: the library drops it from the fit
     assert ui.applyButton.enabled, ui.applyButton.toolTip
 
     nodesBefore = slicer.mrmlScene.GetNumberOfNodes()
@@ -68,7 +69,9 @@ def test_surface_widget_setup_apply_results_and_scene_close(fakeSlicer):
     folder = widget.logic.worker.command[widget.logic.worker.command.index("--output") + 1]
     waitForRun(widget)
 
-    assert ui.statusLabel.text == "Finished." and not ui.progressBar.visible, ui.statusLabel.text
+    warning = "points: removed 1 duplicate point(s)"
+    assert ui.statusLabel.text == f"Finished.\nWarning: {warning}" and not ui.progressBar.visible, ui.statusLabel.text
+    assert f"anatomy-inr: warning: {warning}" in ui.logTextEdit.toPlainText()
     assert ui.applyButton.enabled and not ui.cancelButton.enabled
     model = parameters.outputModel
     assert model is not None and slicer.mrmlScene.GetNumberOfNodes() == nodesBefore + 2  # model + its display
@@ -76,14 +79,33 @@ def test_surface_widget_setup_apply_results_and_scene_close(fakeSlicer):
     distances = np.linalg.norm(vertices - CENTER, axis=1)
     assert len(vertices) > 500 and np.abs(distances - RADIUS).mean() < 0.5  # RAS, on the sphere
     assert ui.outputModelSelector.currentNode() is model
-    assert ui.residualsTable.rowCount == 80
-    assert ui.residualsTable.item(0, 0).text() == "sac-1"
-    assert "of 80 farther than 1 mm" in ui.summaryLabel.text and "50 iterations" in ui.summaryLabel.text
+    assert ui.residualsTable.rowCount == 81  # one row per control point, labels in step with the points
+    assert [ui.residualsTable.item(r, 0).text() for r in (0, 80)] == ["sac-1", "sac-81"]
+    assert float(ui.residualsTable.item(80, 1).data(0)) == float(ui.residualsTable.item(5, 1).data(0))
+    assert "of 81 farther than 1 mm" in ui.summaryLabel.text and "50 iterations" in ui.summaryLabel.text
     assert not os.path.exists(os.path.dirname(folder)), "the run's temporary folder was left behind"
-    assert points.GetNumberOfControlPoints() == 80  # inputs untouched
+    assert points.GetNumberOfControlPoints() == 81  # inputs untouched
 
     slicer.mrmlScene.Clear(0)
     assert slicer.mrmlScene.GetNumberOfNodes() == 1  # the (reset) parameter node
     assert widget._parameterNode is not None and widget._parameterNode.inputPoints is None
     assert ui.summaryLabel.text == "No fit yet." and ui.residualsTable.rowCount == 0
     assert not ui.applyButton.enabled and ui.inputPointsSelector.currentNode() is None
+
+
+def test_surface_widget_failed_run_shows_the_reason_and_keeps_the_log(fakeSlicer):
+    slicer = fakeSlicer
+    widget = _setUpPanel(slicer)
+    ui = widget.ui
+    points = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "line")
+    ui.inputPointsSelector.setCurrentNode(points)
+    placePoints(points, np.outer(np.linspace(0.0, 50.0, 20), [1.0, 0.0, 0.0]))  # collinear: no closed surface
+    nodesBefore = slicer.mrmlScene.GetNumberOfNodes()
+    ui.applyButton.click()
+    waitForRun(widget)
+    reason = "The input was rejected: points: all points lie on a line; no closed surface can be fitted"
+    assert ui.statusLabel.text == reason
+    assert len(errors()) == 1 and errors()[0].startswith(reason + "\n\n") and "Details" in errors()[0]
+    assert "anatomy-inr: error: points: all points lie on a line" in ui.logTextEdit.toPlainText()
+    assert slicer.mrmlScene.GetNumberOfNodes() == nodesBefore and ui.summaryLabel.text == "No fit yet."
+    assert ui.applyButton.enabled and not ui.cancelButton.enabled
