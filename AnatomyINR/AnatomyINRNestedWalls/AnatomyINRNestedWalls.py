@@ -23,6 +23,7 @@ from AnatomyINRSlicerLib import dependencies, mrml_convert
 from AnatomyINRSlicerLib.module_base import WorkerModuleLogic, WorkerModuleWidget, describeModule
 from AnatomyINRSlicerLib.progress import fillTable
 from AnatomyINRSlicerLib.runner import BackgroundWorker
+from AnatomyINRSlicerLib.serve_protocol import default_threads
 from AnatomyINRSlicerLib.vtk_convert import tableFromRows
 from AnatomyINRSlicerLib.worker_protocol import FIT_NESTED_STAGES
 
@@ -131,6 +132,7 @@ class AnatomyINRNestedWallsLogic(WorkerModuleLogic):
     def options(self, parameters: AnatomyINRNestedWallsParameterNode) -> compute.NestedOptions:
         chosen = {"preset": parameters.preset, "minThicknessMm": parameters.minThicknessMm,
                   "spacingMm": parameters.spacingMm}
+        chosen["threads"] = default_threads()  # one core stays free for Slicer's GUI
         return compute.NestedOptions(**{**chosen, **self.optionOverrides})
 
     def start(self, parameters: AnatomyINRNestedWallsParameterNode, onProgress: Callable, onFinished: Callable,

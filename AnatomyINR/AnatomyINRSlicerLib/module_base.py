@@ -34,6 +34,7 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic, ScriptedL
 from slicer.util import VTKObservationMixin
 
 from AnatomyINRSlicerLib import dependencies
+from AnatomyINRSlicerLib.live import PersistentWorker, submitLiveJob
 from AnatomyINRSlicerLib.progress import ProgressPresenter
 from AnatomyINRSlicerLib.runner import BackgroundWorker, startWorkerJob
 from AnatomyINRSlicerLib.worker_protocol import WorkerOutcome
@@ -106,17 +107,22 @@ class WorkerModuleLogic(ScriptedLoadableModuleLogic):
 
     def launch(self, subcommand: str, stages: Sequence[tuple[str, float]], folder: str,
                writeInputs: Callable[[], Sequence[str]], readResult: Callable, applyResult: Callable,
-               onProgress: Callable, onFinished: Callable) -> BackgroundWorker:
+               onProgress: Callable, onFinished: Callable, server: Optional[PersistentWorker] = None):
         """Write the inputs into ``folder`` (``writeInputs()`` returns the worker's arguments) and start the worker.
 
         The run is finished by ``runner.startWorkerJob`` (``readResult``/``applyResult``
-        only after a successful exit, ``folder`` deleted, then ``onFinished``); when
+        only after a successful exit, ``folder`` deleted, then ``onFinished``), or by
+        ``live.submitLiveJob`` in ``server`` (a persistent worker) when given; when
         writing or starting fails, ``folder`` is deleted here and the error raised.
         """
         try:
             arguments = writeInputs()
-            self.worker = startWorkerJob(subcommand, arguments, stages, folder, readResult, applyResult,
-                                         onProgress, onFinished, self.onLog)
+            if server is not None:
+                self.worker = submitLiveJob(server, subcommand, arguments, stages, folder, readResult, applyResult,
+                                            onProgress, onFinished)
+            else:
+                self.worker = startWorkerJob(subcommand, arguments, stages, folder, readResult, applyResult,
+                                             onProgress, onFinished, self.onLog)
         except Exception:
             shutil.rmtree(folder, ignore_errors=True)
             raise

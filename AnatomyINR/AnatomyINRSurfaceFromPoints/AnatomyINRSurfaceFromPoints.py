@@ -22,7 +22,8 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadab
 from AnatomyINRSlicerLib import dependencies, mrml_convert
 from AnatomyINRSlicerLib.module_base import WorkerModuleLogic, WorkerModuleWidget, describeModule
 from AnatomyINRSlicerLib.progress import fillDistanceTable
-from AnatomyINRSlicerLib.runner import BackgroundWorker
+from AnatomyINRSlicerLib.live import LiveRefit, PersistentWorker
+from AnatomyINRSlicerLib.serve_protocol import DEVICES, default_threads
 from AnatomyINRSlicerLib.worker_protocol import FIT_POINTS_STAGES, WorkerOutcome
 from AnatomyINRSurfaceFromPointsLib import compute
 
@@ -44,6 +45,9 @@ Regularization for Learning Shapes" (IGR), ICML 2020.
 """
 
 
+LIVE_STATUS = {"preview": _("Auto-update: preview fit..."), "full": _("Auto-update: full-quality fit...")}
+
+
 class AnatomyINRSurfaceFromPoints(ScriptedLoadableModule):
     """Module metadata."""
 
@@ -63,58 +67,93 @@ class AnatomyINRSurfaceFromPointsParameterNode:
     spacingMm: Annotated[float, WithinRange(0.1, 5.0)] = 0.5
     outlierThresholdMm: Annotated[float, WithinRange(0.01, 50.0)] = 1.0
     autoUpdate: bool = False
+    device: Annotated[str, Choice(list(DEVICES))] = "auto"
     outputModel: vtkMRMLModelNode
     outputSegmentation: vtkMRMLSegmentationNode
+    outputSegmentId: str = ""  # the segment this module wrote (updated by the next fit; others never overwritten)
 
 
 class AnatomyINRSurfaceFromPointsWidget(WorkerModuleWidget):
-    """GUI: auto-update while points are edited, the distance table; the rest is ``WorkerModuleWidget``."""
+    """GUI: live refit while points are edited, the distance table; the rest is ``WorkerModuleWidget``.
 
-    AUTO_UPDATE_DELAY_MS = 600  # re-fit once edits pause this long (dragging fires many events)
+    Auto-update runs in a persistent worker (``anatomy-inr serve``, started on demand and
+    stopped when auto-update is switched off or the scene closes): a preview (short
+    warm-started fit, coarse mesh) right after an edit, the full-quality fit once edits pause.
+    """
+
     _parameterNode: Optional[AnatomyINRSurfaceFromPointsParameterNode]
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self._refitPending = False
+        self.server: Optional[PersistentWorker] = None
+        self._autoUpdating = False
+        self._dependenciesChecked = False
 
     def setup(self) -> None:
         self.logic = AnatomyINRSurfaceFromPointsLogic()
         self.setupPanel("UI/AnatomyINRSurfaceFromPoints.ui", _("Fit the surface in a background process."),
                         _("Failed to start the surface fit."), _("Starting the fit..."))
-        self.autoUpdateTimer = qt.QTimer()
-        self.autoUpdateTimer.setSingleShot(True)
-        self.autoUpdateTimer.interval = self.AUTO_UPDATE_DELAY_MS
-        self.autoUpdateTimer.connect("timeout()", self.onAutoUpdateTimeout)
+        self.liveRefit = LiveRefit(self.startLiveRun)
         self.ui.outlierThresholdSpinBox.connect("valueChanged(double)", self.showResults)
         self.initializeParameterNode()
 
+    def onParameterNodeModified(self, caller=None, event=None) -> None:
+        autoUpdate = bool(self._parameterNode is not None and self._parameterNode.autoUpdate)
+        if autoUpdate != self._autoUpdating:
+            self._autoUpdating = autoUpdate
+            if autoUpdate:
+                self.liveRefit.edited()  # switching auto-update on fits the current points at once
+            else:
+                self.stopLiveRefit()
+        super().onParameterNodeModified(caller, event)
+
     def onInputEdited(self, caller, event) -> None:
         super().onInputEdited(caller, event)
-        if self._parameterNode is not None and self._parameterNode.autoUpdate:
-            self.autoUpdateTimer.start()  # restarted by every edit: fits once the user pauses
+        if self._autoUpdating:
+            self.liveRefit.edited()
 
-    def onAutoUpdateTimeout(self) -> None:
+    def stopLiveRefit(self) -> None:
+        self.liveRefit.stop()
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def startLiveRun(self, quality: str):
+        """Start a live run (``"preview"`` or ``"full"``) in the persistent worker; None when it cannot start."""
         reason = self.logic.cannotRunReason(self._parameterNode)
-        if reason is not None:
-            self.ui.statusLabel.text = reason
-            return
-        if self.logic.isRunning():
-            self._refitPending = True
-            return
+        if reason is not None or self.logic.isRunning():
+            self.ui.statusLabel.text = reason or self.ui.statusLabel.text
+            return None
         try:
-            self.startRun(warmStart=True)
-        except (ValueError, RuntimeError, OSError) as error:  # live preview: report, no pop-up
+            if not self._dependenciesChecked:  # before the first run, Apply or not (torch may be missing)
+                dependencies.ensureDependencies()
+                self._dependenciesChecked = True
+            if self.server is None:
+                self.server = PersistentWorker(onLog=self.ui.logTextEdit.appendPlainText)
+            self.ui.logTextEdit.clear()
+            job = self.logic.start(self._parameterNode, self.progress.update,
+                                   lambda outcome, result: self.onLiveRunFinished(quality, outcome, result),
+                                   warmStart=True, quality=quality, server=self.server)
+        except (ValueError, RuntimeError, OSError) as error:  # live refit: report in the panel, no pop-up
             self.ui.statusLabel.text = str(error)
+            return None
+        self.progress.started(LIVE_STATUS[quality])
+        self.updateButtons()
+        return job
 
-    def onCancelButton(self) -> None:
-        self._refitPending = False
-        super().onCancelButton()
+    def onLiveRunFinished(self, quality: str, outcome: WorkerOutcome, result) -> None:
+        self.onRunFinished(outcome, result, interactive=False)
+        if outcome.ok and quality == "preview":
+            self.ui.statusLabel.text = _("Preview shown; the full-quality surface follows when you pause.")
+        self.liveRefit.finished(quality, outcome)
 
-    def onRunFinished(self, outcome: WorkerOutcome, result: Optional[compute.SurfaceResult]) -> None:
-        super().onRunFinished(outcome, result)
-        if self._refitPending:
-            self._refitPending = False
-            self.onAutoUpdateTimeout()
+    def onSceneStartClose(self, caller, event) -> None:
+        self.stopLiveRefit()
+        super().onSceneStartClose(caller, event)
+
+    def cleanup(self) -> None:
+        self.stopLiveRefit()
+        super().cleanup()
 
     def showResults(self, threshold: Optional[float] = None) -> None:
         """Summary and distance table of the last fit (``threshold``: from the spin box signal)."""
@@ -158,23 +197,31 @@ class AnatomyINRSurfaceFromPointsLogic(WorkerModuleLogic):
         return [parameters.inputPoints] if parameters.inputPoints is not None else []
 
     def options(self, parameters: AnatomyINRSurfaceFromPointsParameterNode) -> compute.SurfaceOptions:
-        chosen = {"preset": parameters.preset, "smoothness": parameters.smoothness, "spacingMm": parameters.spacingMm}
+        chosen = {"preset": parameters.preset, "smoothness": parameters.smoothness, "spacingMm": parameters.spacingMm,
+                  "device": parameters.device, "threads": default_threads()}
         return compute.SurfaceOptions(**{**chosen, **self.optionOverrides})
 
     def start(self, parameters: AnatomyINRSurfaceFromPointsParameterNode, onProgress: Callable,
-              onFinished: Callable, warmStart: bool = False) -> BackgroundWorker:
+              onFinished: Callable, warmStart: bool = False, quality: str = "full",
+              server: Optional[PersistentWorker] = None):
         """Write the inputs to a temporary folder and launch the worker; returns at once.
 
         ``onFinished(outcome, result)`` runs on the main thread after the
         results (if any) are in the scene; ``result`` is None on failure or cancel.
-        ``warmStart`` starts from the last field fitted to the same point list.
+        ``warmStart`` starts from the last field fitted to the same point list;
+        ``quality="preview"`` fits briefly on a coarse mesh (no segment); ``server``
+        runs it in that persistent worker instead of a new process.
         """
         self.checkCanStart(parameters, _("A fit is already running."))
         pointsNode = parameters.inputPoints
         pointSet = mrml_convert.pointSetFromMarkups(pointsNode)
         options = self.options(parameters)
-        withLabelmap = parameters.outputSegmentation is not None
-        reference = mrml_convert.imageGridFromVolume(parameters.referenceVolume, copyVoxels=False) if withLabelmap else None
+        if quality == "preview":
+            options = compute.previewOptions(options)
+        # Captured now: the user may delete or change these nodes while the worker runs.
+        target = compute.OutputTarget(pointsNode.GetName(), parameters.outputSegmentation, parameters.referenceVolume)
+        withLabelmap = quality == "full" and target.segmentation is not None
+        reference = mrml_convert.imageGridFromVolume(target.reference, copyVoxels=False) if withLabelmap else None
         initField = self._fieldFiles.get(pointsNode.GetID()) if warmStart else None
         files = compute.WorkFiles(slicer.util.tempDirectory("AnatomyINR"))
 
@@ -184,10 +231,11 @@ class AnatomyINRSurfaceFromPointsLogic(WorkerModuleLogic):
 
         def keepFieldAndApply(result: compute.SurfaceResult) -> None:
             self._keepField(pointsNode.GetID(), files.inr)
-            self.applyResult(parameters, result, pointSet.labels)
+            self.applyResult(parameters, result, pointSet.labels, target)
 
         return self.launch("fit-points", FIT_POINTS_STAGES, files.folder, writeInputs,
-                           lambda: compute.readWorkerResult(files, withLabelmap), keepFieldAndApply, onProgress, onFinished)
+                           lambda: compute.readWorkerResult(files, withLabelmap), keepFieldAndApply, onProgress,
+                           onFinished, server)
 
     def resetSession(self) -> None:
         """Forget results and warm-start fields (the scene they belong to is closing)."""
@@ -201,21 +249,28 @@ class AnatomyINRSurfaceFromPointsLogic(WorkerModuleLogic):
         shutil.copyfile(fieldFile, target)
         self._fieldFiles[key] = target
 
-    def applyResult(self, parameters: AnatomyINRSurfaceFromPointsParameterNode,
-                    result: compute.SurfaceResult, labels: list) -> None:
-        """Write a successful result into the output nodes (creating the model if needed)."""
+    def applyResult(self, parameters: AnatomyINRSurfaceFromPointsParameterNode, result: compute.SurfaceResult,
+                    labels: list, target: compute.OutputTarget) -> None:
+        """Write a successful result into the output nodes (creating the model if needed).
+
+        ``target`` holds what the run started with (point list name, segmentation,
+        reference): inputs deleted meanwhile do not matter; a segmentation or reference
+        deleted meanwhile means no segment is written.
+        """
         model = parameters.outputModel
         if model is None:
-            model = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLModelNode", f"{parameters.inputPoints.GetName()} surface")
+            model = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLModelNode", f"{target.pointsName} surface")
             mrml_convert.updateModelFromMesh(model, result.mesh)
             model.GetDisplayNode().SetColor(*compute.SEGMENT_COLOR)
             parameters.outputModel = model
         else:
             mrml_convert.updateModelFromMesh(model, result.mesh)
-        if result.labelmap is not None and parameters.outputSegmentation is not None:
-            name = f"{parameters.inputPoints.GetName()} {compute.SEGMENT_NAME_SUFFIX}"
-            mrml_convert.writeLabelmapToSegmentation(result.labelmap, parameters.outputSegmentation,
-                                                     parameters.referenceVolume, {1: (name, compute.SEGMENT_COLOR)})
+        if result.labelmap is not None and target.inScene():
+            name = f"{target.pointsName} {compute.SEGMENT_NAME_SUFFIX}"
+            segmentIds = mrml_convert.writeLabelmapToSegmentation(
+                result.labelmap, target.segmentation, target.reference, {1: (name, compute.SEGMENT_COLOR)},
+                ownSegmentIds=[parameters.outputSegmentId])
+            parameters.outputSegmentId = segmentIds[0]
         self.lastResult, self.lastLabels = result, list(labels or [])
 
     def residualRows(self, thresholdMm: float) -> list:

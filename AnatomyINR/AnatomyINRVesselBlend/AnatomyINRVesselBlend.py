@@ -23,6 +23,7 @@ from AnatomyINRSlicerLib import dependencies, mrml_convert
 from AnatomyINRSlicerLib.module_base import WorkerModuleLogic, WorkerModuleWidget, describeModule
 from AnatomyINRSlicerLib.progress import fillTable
 from AnatomyINRSlicerLib.runner import BackgroundWorker
+from AnatomyINRSlicerLib.serve_protocol import default_threads
 from AnatomyINRSlicerLib.worker_protocol import BLEND_STAGES
 from AnatomyINRVesselBlendLib import compute
 
@@ -234,6 +235,7 @@ class AnatomyINRVesselBlendLogic(WorkerModuleLogic):
         radii = [r for _n, _s, r in self.inputEntries(parameters)] if parameters.perInputRadii else None
         chosen = {"radiusMm": parameters.radiusMm, "spacingMm": parameters.spacingMm, "preset": parameters.preset,
                   "clipOpenEnds": parameters.clipOpenEnds, "radiiMm": radii}
+        chosen["threads"] = default_threads()  # one core stays free for Slicer's GUI
         return compute.BlendOptions(**{**chosen, **self.optionOverrides})
 
     # ---- running ------------------------------------------------------------------------------

@@ -86,6 +86,11 @@ def tempDirectory(key="__SlicerTemp__", tempDir=None, includeDateTime=True):
     return tempfile.mkdtemp(prefix=f"{key}-", dir=tempDir or _tempRoot["path"])
 
 
+def startupEnvironment():
+    """The environment Slicer was started with (here: this process's)."""
+    return dict(os.environ)
+
+
 def launchConsoleProcess(args, useStartupEnvironment=True, updateEnvironment=None, cwd=None):
     """As in Slicer 5.10: text-mode ``Popen`` (locale encoding, no error handler), stderr into stdout."""
     environment = os.environ.copy()
