@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import re
+import shutil
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -201,17 +202,21 @@ def installRequirements(requirements: Sequence[str]) -> None:
     """pip-install ``requirements`` without touching Slicer's bundled packages (skipped and pinned)."""
     import slicer
 
-    constraints = writeConstraints(slicer.util.tempDirectory("AnatomyINR-pip"))
-    if hasSlicerPackaging():
-        import slicer.packaging
+    folder = slicer.util.tempDirectory("AnatomyINR-pip")
+    constraints = writeConstraints(folder)
+    try:
+        if hasSlicerPackaging():
+            import slicer.packaging
 
-        # The user already agreed in ensureDependencies; the module's self-test needs the
-        # packages too, so do not skip in testing mode.
-        slicer.packaging.pip_ensure(list(requirements), constraints=constraints, skip_packages=list(SLICER_BUNDLED),
-                                    prompt_install=False, requester="AnatomyINR", skip_in_testing=False)
-    else:
-        # Slicer 5.10: pip_install(requirements) takes one string, split on spaces into pip's arguments.
-        slicer.util.pip_install(legacyPipArguments(requirements, constraints))
+            # The user already agreed in ensureDependencies; the module's self-test needs the
+            # packages too, so do not skip in testing mode.
+            slicer.packaging.pip_ensure(list(requirements), constraints=constraints, skip_packages=list(SLICER_BUNDLED),
+                                        prompt_install=False, requester="AnatomyINR", skip_in_testing=False)
+        else:
+            # Slicer 5.10: pip_install(requirements) takes one string, split on spaces into pip's arguments.
+            slicer.util.pip_install(legacyPipArguments(requirements, constraints))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def torchDeviceDescription(reportDevice: Optional[str]) -> str:

@@ -178,6 +178,7 @@ class WorkerModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def cleanup(self) -> None:
         if self.logic is not None:
             self.logic.cancel()
+            self.logic.resetSession()  # deletes what the session kept on disk
         self.removeObservers()
         self._observedInputs = []
 

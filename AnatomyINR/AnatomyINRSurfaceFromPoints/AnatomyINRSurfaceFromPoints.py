@@ -238,8 +238,11 @@ class AnatomyINRSurfaceFromPointsLogic(WorkerModuleLogic):
                            onFinished, server)
 
     def resetSession(self) -> None:
-        """Forget results and warm-start fields (the scene they belong to is closing)."""
+        """Forget results and delete the warm-start fields (the scene they belong to is closing)."""
         self.lastResult, self.lastLabels, self._fieldFiles = None, [], {}
+        if self._fieldFolder is not None:
+            shutil.rmtree(self._fieldFolder, ignore_errors=True)
+            self._fieldFolder = None
 
     def _keepField(self, key: str, fieldFile: str) -> None:
         """Move the fitted field out of the run folder for the next warm start."""

@@ -93,7 +93,8 @@ def test_install_asks_once_and_pins_slicer_packages(fakeSlicer, monkeypatch):
     assert [kind for kind, _text in util.dialogs] == ["confirm"] and "psutil" in util.dialogs[0][1]
     flag, path, *requirements = util.pipRequests[0].split(" ")
     assert flag == "-c" and requirements == ["psutil>=5.9"]
-    assert Path(path).read_text(encoding="utf-8").split() == dependencies.constraintLines()
+    assert util.pipConstraints[0].split() == dependencies.constraintLines()
+    assert not Path(path).exists()  # deleted after the install
 
 
 def test_old_torch_is_upgraded_through_pytorch_utils_after_asking(fakeSlicer, monkeypatch):

@@ -81,3 +81,23 @@ def test_blend_apply_enables_when_a_point_input_gets_its_points(fakeSlicer):
     assert ui.applyButton.enabled, ui.applyButton.toolTip
     second.SetNthControlPointPosition(0, *np.zeros(3))  # a moved point keeps Apply enabled
     assert ui.applyButton.enabled
+
+
+def test_auto_update_checks_dependencies_before_any_worker_starts(fakeSlicer, monkeypatch):
+    """Torch missing: switching auto-update on asks to install first (declined: the panel says why)."""
+    import PyTorchUtils
+    from fake_slicer import util
+
+    monkeypatch.setattr(PyTorchUtils.PyTorchUtilsLogic, "torchInstalled", lambda self: False)
+    widget = _widget("AnatomyINRSurfaceFromPoints")
+    points = fakeSlicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "wall")
+    widget.ui.inputPointsSelector.setCurrentNode(points)
+    placePoints(points, spherePoints(12))
+    util.answers["confirm"] = False
+    widget.ui.autoUpdateCheckBox.checked = True
+    from fake_slicer import eventloop
+
+    assert eventloop.pumpUntil(lambda: bool(util.dialogs), timeout=5)
+    assert util.dialogs[0][0] == "confirm" and "PyTorch" in util.dialogs[0][1]
+    assert widget.server is None and not widget.logic.isRunning()
+    assert widget.ui.statusLabel.text == "Python packages were not installed; the fit cannot run without them."

@@ -9,6 +9,8 @@ name rule, through the real code.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -69,8 +71,10 @@ def test_auto_update_previews_then_refines_in_one_server_and_cancels_superseded_
     server = widget.server
     ui.autoUpdateCheckBox.checked = False
     assert widget.server is None and not server.isAlive
+    fieldFolder = widget.logic._fieldFolder
+    assert os.path.isdir(fieldFolder)  # warm-start fields kept between runs...
     fakeSlicer.mrmlScene.Clear(0)
-    assert ui.summaryLabel.text == "No fit yet."
+    assert ui.summaryLabel.text == "No fit yet." and not os.path.exists(fieldFolder)  # ...deleted with the scene
 
 
 def test_deleting_the_point_list_during_a_run_still_gives_the_surface(fakeSlicer):

@@ -98,6 +98,7 @@ def install() -> types.ModuleType:
     eventloop.reset()
     util.dialogs.clear()
     util.pipRequests.clear()
+    util.pipConstraints.clear()
     util.answers["confirm"] = True
     return slicer
 

@@ -24,6 +24,7 @@ from fake_slicer import qtfake
 dialogs: list = []
 answers = {"confirm": True}
 pipRequests: list = []
+pipConstraints: list = []  # the text of the file a ``-c FILE`` request named, read when it was made
 _tempRoot = {"path": None}
 
 
@@ -100,8 +101,12 @@ def launchConsoleProcess(args, useStartupEnvironment=True, updateEnvironment=Non
 
 
 def pip_install(requirements):
-    """Records the request; the fake never installs anything."""
+    """Records the request (and its constraints file's text); the fake never installs anything."""
     pipRequests.append(requirements)
+    words = requirements.split(" ")
+    if "-c" in words:
+        with open(words[words.index("-c") + 1], encoding="utf-8") as stream:
+            pipConstraints.append(stream.read())
 
 
 def arrayFromMarkupsControlPoints(markupsNode, world=False):
