@@ -81,7 +81,7 @@ class AnatomyINRNestedWallsWidget(WorkerModuleWidget):
     def setup(self) -> None:
         self.logic = AnatomyINRNestedWallsLogic()
         self.setupPanel("UI/AnatomyINRNestedWalls.ui", _("Fit the nested surfaces in a background process."),
-                        _("Failed to start the nested fit."), _("Starting the fit..."))
+                        _("Failed to start the nested fit."), _("Starting the fit..."), compute.PRESETS)
         self.initializeParameterNode()
 
     def showResults(self) -> None:

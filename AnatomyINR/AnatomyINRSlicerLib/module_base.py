@@ -35,6 +35,7 @@ from slicer.util import VTKObservationMixin
 
 from AnatomyINRSlicerLib import dependencies
 from AnatomyINRSlicerLib.live import PersistentWorker, submitLiveJob
+from AnatomyINRSlicerLib.panel import PRESET_TITLES, ChoiceComboBox
 from AnatomyINRSlicerLib.progress import ProgressPresenter
 from AnatomyINRSlicerLib.runner import BackgroundWorker, startWorkerJob
 from AnatomyINRSlicerLib.worker_protocol import WorkerOutcome
@@ -155,11 +156,14 @@ class WorkerModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.startErrorText = ""
         self.startingText = ""
 
-    def setupPanel(self, uiFile: str, applyToolTip: str, startErrorText: str, startingText: str) -> None:
+    def setupPanel(self, uiFile: str, applyToolTip: str, startErrorText: str, startingText: str,
+                   presets: Sequence[str]) -> None:
         """The template's setup: the .ui, scene-close observers, progress display, Apply and Cancel.
 
         ``uiFile`` is relative to the module's Resources folder; the texts are shown as
-        Apply's tool tip, as the error title when a run cannot start, and when it starts.
+        Apply's tool tip, as the error title when a run cannot start, and when it starts;
+        ``presets`` are the values of the ``preset`` parameter, listed in ``presetComboBox``
+        under the titles a clinician reads (``panel.PRESET_TITLES``).
         """
         ScriptedLoadableModuleWidget.setup(self)
         uiWidget = slicer.util.loadUI(self.resourcePath(uiFile))
@@ -171,6 +175,9 @@ class WorkerModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic.onLog = self.ui.logTextEdit.appendPlainText
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.presetChoice = ChoiceComboBox(self.ui.presetComboBox, presets, PRESET_TITLES,
+                                           lambda: self._parameterNode.preset if self._parameterNode else None,
+                                           lambda value: setattr(self._parameterNode, "preset", value))
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
 
@@ -214,6 +221,7 @@ class WorkerModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onParameterNodeModified(self, caller=None, event=None) -> None:
         """The parameters changed; subclasses refresh their own widgets, then call this."""
+        self.presetChoice.update()
         self._updateInputObservation()
         self.updateButtons()
 

@@ -73,11 +73,12 @@ class ProgressPresenter:
 OUTLIER_BACKGROUND = (255, 190, 180)
 
 
-def fillDistanceTable(table, rows, outlierText: str) -> None:
+def fillDistanceTable(table, rows, outlierText: str, keys=None) -> None:
     """Fill a 3-column ``QTableWidget`` with ``(label, distance mm, is outlier)`` rows.
 
     Distances are stored as numbers so that sorting by the column sorts by value;
-    outlier rows get a light red background.
+    outlier rows get a light red background. ``keys[i]`` (e.g. the control point
+    index of row i) is kept in the label item's ``Qt.UserRole``, so it survives sorting.
     """
     import qt
 
@@ -87,6 +88,8 @@ def fillDistanceTable(table, rows, outlierText: str) -> None:
         distanceItem = qt.QTableWidgetItem()
         distanceItem.setData(qt.Qt.DisplayRole, round(float(distance), 2))
         items = (qt.QTableWidgetItem(str(label)), distanceItem, qt.QTableWidgetItem(outlierText if outlier else ""))
+        if keys is not None and row < len(keys):
+            items[0].setData(qt.Qt.UserRole, keys[row])
         for column, item in enumerate(items):
             if outlier:
                 item.setBackground(qt.QBrush(qt.QColor(*OUTLIER_BACKGROUND)))

@@ -14,7 +14,8 @@ from typing import Annotated, Callable, Optional
 import numpy as np
 import qt
 import slicer
-from slicer import vtkMRMLMarkupsNode, vtkMRMLModelNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer import (vtkMRMLMarkupsFiducialNode, vtkMRMLMarkupsNode, vtkMRMLModelNode, vtkMRMLScalarVolumeNode,
+                    vtkMRMLSegmentationNode)
 from slicer.i18n import tr as _
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest
@@ -23,6 +24,7 @@ from AnatomyINRSlicerLib import dependencies, mrml_convert
 from AnatomyINRSlicerLib.module_base import WorkerModuleLogic, WorkerModuleWidget, describeModule
 from AnatomyINRSlicerLib.progress import fillDistanceTable
 from AnatomyINRSlicerLib.live import LiveRefit, PersistentWorker
+from AnatomyINRSlicerLib.panel import jumpToControlPoint, showOutlierPoints
 from AnatomyINRSlicerLib.serve_protocol import DEVICES, default_threads
 from AnatomyINRSlicerLib.worker_protocol import FIT_POINTS_STAGES, WorkerOutcome
 from AnatomyINRSurfaceFromPointsLib import compute
@@ -70,6 +72,8 @@ class AnatomyINRSurfaceFromPointsParameterNode:
     device: Annotated[str, Choice(list(DEVICES))] = "auto"
     outputModel: vtkMRMLModelNode
     outputSegmentation: vtkMRMLSegmentationNode
+    outlierPoints: vtkMRMLMarkupsFiducialNode
+    resultRecord: str = ""  # the last fit's table and summary (compute.resultRecord), restored with the scene
     outputSegmentId: str = ""  # the segment this module wrote (updated by the next fit; others never overwritten)
 
 
@@ -92,9 +96,10 @@ class AnatomyINRSurfaceFromPointsWidget(WorkerModuleWidget):
     def setup(self) -> None:
         self.logic = AnatomyINRSurfaceFromPointsLogic()
         self.setupPanel("UI/AnatomyINRSurfaceFromPoints.ui", _("Fit the surface in a background process."),
-                        _("Failed to start the surface fit."), _("Starting the fit..."))
+                        _("Failed to start the surface fit."), _("Starting the fit..."), compute.PRESETS)
         self.liveRefit = LiveRefit(self.startLiveRun)
         self.ui.outlierThresholdSpinBox.connect("valueChanged(double)", self.showResults)
+        self.ui.residualsTable.connect("cellClicked(int,int)", self.onResidualClicked)
         self.initializeParameterNode()
 
     def onParameterNodeModified(self, caller=None, event=None) -> None:
@@ -106,6 +111,11 @@ class AnatomyINRSurfaceFromPointsWidget(WorkerModuleWidget):
             else:
                 self.stopLiveRefit()
         super().onParameterNodeModified(caller, event)
+
+    def setParameterNode(self, inputParameterNode) -> None:
+        super().setParameterNode(inputParameterNode)
+        if inputParameterNode is not None and self.logic.restoreResult(inputParameterNode):
+            self.showResults()  # a scene saved with a fit: its table and summary come back
 
     def onInputEdited(self, caller, event) -> None:
         super().onInputEdited(caller, event)
@@ -156,12 +166,20 @@ class AnatomyINRSurfaceFromPointsWidget(WorkerModuleWidget):
         super().cleanup()
 
     def showResults(self, threshold: Optional[float] = None) -> None:
-        """Summary and distance table of the last fit (``threshold``: from the spin box signal)."""
+        """Summary, distance table and outlier points of the last fit (``threshold``: from the spin box)."""
         if threshold is None:
             threshold = self._parameterNode.outlierThresholdMm if self._parameterNode else 1.0
         rows = self.logic.residualRows(threshold)
         self.ui.summaryLabel.text = self.logic.summary(threshold) if rows else _("No fit yet.")
-        fillDistanceTable(self.ui.residualsTable, rows, _("outlier"))
+        fillDistanceTable(self.ui.residualsTable, rows, _("outlier"), keys=self.logic.lastIndices)
+        if rows and self._parameterNode is not None:
+            self.logic.showOutliers(self._parameterNode, threshold)
+
+    def onResidualClicked(self, row: int, column: int) -> None:
+        """Centre the views on the clicked row's control point."""
+        item = self.ui.residualsTable.item(row, 0)
+        if item is not None and self._parameterNode is not None and item.data(qt.Qt.UserRole) is not None:
+            jumpToControlPoint(self._parameterNode.inputPoints, int(item.data(qt.Qt.UserRole)))
 
 
 class AnatomyINRSurfaceFromPointsLogic(WorkerModuleLogic):
@@ -176,6 +194,9 @@ class AnatomyINRSurfaceFromPointsLogic(WorkerModuleLogic):
     def __init__(self) -> None:
         super().__init__()
         self.lastLabels: list = []
+        self.lastIndices: list = []  # control point index of each fitted point (its residual row)
+        self.lastPoints = np.zeros((0, 3))  # (N, 3) RAS mm of the fitted points
+        self._pointsName = ""
         self._fieldFiles: dict = {}  # points node ID -> field file of its last fit (warm start)
         self._fieldFolder: Optional[str] = None
 
@@ -215,6 +236,7 @@ class AnatomyINRSurfaceFromPointsLogic(WorkerModuleLogic):
         self.checkCanStart(parameters, _("A fit is already running."))
         pointsNode = parameters.inputPoints
         pointSet = mrml_convert.pointSetFromMarkups(pointsNode)
+        indices = [int(i) for i in np.flatnonzero(mrml_convert.definedControlPoints(pointsNode))]
         options = self.options(parameters)
         if quality == "preview":
             options = compute.previewOptions(options)
@@ -232,6 +254,8 @@ class AnatomyINRSurfaceFromPointsLogic(WorkerModuleLogic):
         def keepFieldAndApply(result: compute.SurfaceResult) -> None:
             self._keepField(pointsNode.GetID(), files.inr)
             self.applyResult(parameters, result, pointSet.labels, target)
+            self.lastIndices, self.lastPoints = indices, pointSet.points
+            parameters.resultRecord = compute.resultRecord(result, pointSet.labels, indices, pointSet.points)
 
         return self.launch("fit-points", FIT_POINTS_STAGES, files.folder, writeInputs,
                            lambda: compute.readWorkerResult(files, withLabelmap), keepFieldAndApply, onProgress,
@@ -239,7 +263,7 @@ class AnatomyINRSurfaceFromPointsLogic(WorkerModuleLogic):
 
     def resetSession(self) -> None:
         """Forget results and delete the warm-start fields (the scene they belong to is closing)."""
-        self.lastResult, self.lastLabels, self._fieldFiles = None, [], {}
+        self.lastResult, self.lastLabels, self._fieldFiles, self.lastIndices = None, [], {}, []
         if self._fieldFolder is not None:
             shutil.rmtree(self._fieldFolder, ignore_errors=True)
             self._fieldFolder = None
@@ -274,11 +298,30 @@ class AnatomyINRSurfaceFromPointsLogic(WorkerModuleLogic):
                 result.labelmap, target.segmentation, target.reference, {1: (name, compute.SEGMENT_COLOR)},
                 ownSegmentIds=[parameters.outputSegmentId])
             parameters.outputSegmentId = segmentIds[0]
-        self.lastResult, self.lastLabels = result, list(labels or [])
+        self.lastResult, self.lastLabels, self._pointsName = result, list(labels or []), target.pointsName
 
     def residualRows(self, thresholdMm: float) -> list:
         """``[(point label, distance mm, is outlier)]`` of the last fit."""
         return compute.residualRows(self.lastResult, self.lastLabels, thresholdMm) if self.lastResult else []
+
+    def restoreResult(self, parameters: AnatomyINRSurfaceFromPointsParameterNode) -> bool:
+        """Take the last fit back from the parameter node and output model (no fit in memory); True if done."""
+        if self.lastResult is not None or not parameters.resultRecord or parameters.outputModel is None:
+            return False
+        mesh = mrml_convert.meshFromModel(parameters.outputModel)
+        self.lastResult, self.lastLabels, self.lastIndices, self.lastPoints = compute.resultFromRecord(
+            parameters.resultRecord, mesh)
+        self._pointsName = parameters.inputPoints.GetName() if parameters.inputPoints is not None else _("points")
+        return True
+
+    def showOutliers(self, parameters: AnatomyINRSurfaceFromPointsParameterNode, thresholdMm: float) -> None:
+        """The last fit's outliers as their own locked red point list (the input list is not touched)."""
+        mask = compute.outlierMask(self.lastResult.residualsMm, thresholdMm)
+        if len(mask) != len(self.lastPoints):
+            return
+        labels = [label for label, outlier in zip(self.lastLabels, mask) if outlier]
+        parameters.outlierPoints = showOutlierPoints(parameters.outlierPoints, f"{self._pointsName} outliers",
+                                                     self.lastPoints[mask], labels)
 
     def summary(self, thresholdMm: float) -> str:
         return compute.summaryText(self.lastResult, thresholdMm) if self.lastResult is not None else ""

@@ -80,7 +80,7 @@ class AnatomyINRVesselBlendWidget(WorkerModuleWidget):
     def setup(self) -> None:
         self.logic = AnatomyINRVesselBlendLogic()
         self.setupPanel("UI/AnatomyINRVesselBlend.ui", _("Blend the inputs in a background process."),
-                        _("Failed to start the blend."), _("Starting the blend..."))
+                        _("Failed to start the blend."), _("Starting the blend..."), compute.PRESET_CHOICES)
         self.ui.addInputButton.connect("clicked(bool)", self.onAddInput)
         self.ui.removeInputButton.connect("clicked(bool)", self.onRemoveInput)
         self.initializeParameterNode()

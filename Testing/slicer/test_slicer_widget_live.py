@@ -33,7 +33,7 @@ def _panel(slicer, count=60):
     widget.logic.optionOverrides = {"iterations": 20}
     points = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "sac")
     widget.ui.inputPointsSelector.setCurrentNode(points)
-    widget.ui.presetComboBox.setCurrentText("fast")
+    widget.ui.presetComboBox.setCurrentText("Fast preview")
     widget.ui.spacingSpinBox.value = 1.0
     placePoints(points, spherePoints(count, CENTER, RADIUS))
     return widget, points

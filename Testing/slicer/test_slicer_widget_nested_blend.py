@@ -43,7 +43,7 @@ def test_nested_widget_two_surfaces_apply_results_and_scene_close(fakeSlicer):
     outer = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "outer")
     ui.lumenPointsSelector.setCurrentNode(lumen)
     ui.outerPointsSelector.setCurrentNode(outer)
-    ui.presetComboBox.setCurrentText("fast")
+    ui.presetComboBox.setCurrentText("Fast preview")
     ui.spacingSpinBox.value = 2.0
     placePoints(lumen, capsulePoints(6.0))
     placePoints(outer, capsulePoints(10.0, seed=1))
@@ -109,7 +109,7 @@ def test_blend_widget_two_tubes_apply_results_and_scene_close(fakeSlicer):
         ui.addInputButton.click()
     assert ui.inputsTable.rowCount == 2 and ui.inputsTable.item(1, 0).text() == "horizontal"
     ui.spacingSpinBox.value = 1.0
-    ui.presetComboBox.setCurrentText("fast")
+    ui.presetComboBox.setCurrentText("Fast preview")
     assert ui.applyButton.enabled, ui.applyButton.toolTip
     meshTimes = [tube.GetMTime() for tube in tubes]
 

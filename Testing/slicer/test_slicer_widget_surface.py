@@ -44,15 +44,16 @@ def test_surface_widget_setup_apply_results_and_scene_close(fakeSlicer):
     widget = _setUpPanel(slicer)
     ui = widget.ui
     assert ui.summaryLabel.text == "No fit yet." and ui.residualsTable.rowCount == 0
-    assert [ui.presetComboBox.itemText(i) for i in range(ui.presetComboBox.count)] == ["fast", "default", "accurate",
-                                                                                         "paper"]
+    titles = [ui.presetComboBox.itemText(i) for i in range(ui.presetComboBox.count)]
+    assert titles == ["Fast preview", "Standard", "Accurate", "Paper reproduction"]
+    assert ui.presetComboBox.currentText == "Standard"  # the parameter's default, "default", under its title
     assert not ui.applyButton.enabled and not ui.cancelButton.enabled
 
     points = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "sac")
     reference = _referenceVolume(slicer)
     ui.inputPointsSelector.setCurrentNode(points)
     ui.referenceVolumeSelector.setCurrentNode(reference)
-    ui.presetComboBox.setCurrentText("fast")
+    ui.presetComboBox.setCurrentText("Fast preview")
     ui.spacingSpinBox.value = 1.5
     parameters = widget._parameterNode
     assert (parameters.inputPoints, parameters.referenceVolume, parameters.preset, parameters.spacingMm) == (
@@ -74,7 +75,7 @@ def test_surface_widget_setup_apply_results_and_scene_close(fakeSlicer):
     assert f"anatomy-inr: warning: {warning}" in ui.logTextEdit.toPlainText()
     assert ui.applyButton.enabled and not ui.cancelButton.enabled
     model = parameters.outputModel
-    assert model is not None and slicer.mrmlScene.GetNumberOfNodes() == nodesBefore + 2  # model + its display
+    assert model is not None and slicer.mrmlScene.GetNumberOfNodes() == nodesBefore + 4  # model, outliers, displays
     vertices = slicer.util.arrayFromModelPoints(model)
     distances = np.linalg.norm(vertices - CENTER, axis=1)
     assert len(vertices) > 500 and np.abs(distances - RADIUS).mean() < 0.5  # RAS, on the sphere
@@ -84,6 +85,13 @@ def test_surface_widget_setup_apply_results_and_scene_close(fakeSlicer):
     assert float(ui.residualsTable.item(80, 1).data(0)) == float(ui.residualsTable.item(5, 1).data(0))
     assert "of 81 farther than 1 mm" in ui.summaryLabel.text and "50 iterations" in ui.summaryLabel.text
     assert not os.path.exists(os.path.dirname(folder)), "the run's temporary folder was left behind"
+    ui.residualsTable.clickCell(80, 0)  # a row click centres the views on that control point
+    assert slicer.modules.markups.logic().jumps[-1] == (points.GetID(), 80, True)
+    ui.outlierThresholdSpinBox.value = 0.01  # nearly every point is an outlier now: shown as their own red list
+    outliers = parameters.outlierPoints
+    assert outliers.GetNumberOfControlPoints() == sum(
+        1 for r in range(81) if float(ui.residualsTable.item(r, 1).data(0)) > 0.01) > 0
+    assert outliers.GetLocked() and points.GetNumberOfControlPoints() == 81
     assert points.GetNumberOfControlPoints() == 81  # inputs untouched
 
     slicer.mrmlScene.Clear(0)
@@ -109,3 +117,37 @@ def test_surface_widget_failed_run_shows_the_reason_and_keeps_the_log(fakeSlicer
     assert "anatomy-inr: error: points: all points lie on a line" in ui.logTextEdit.toPlainText()
     assert slicer.mrmlScene.GetNumberOfNodes() == nodesBefore and ui.summaryLabel.text == "No fit yet."
     assert ui.applyButton.enabled and not ui.cancelButton.enabled
+
+
+def test_surface_results_come_back_with_a_scene_that_kept_them(fakeSlicer):
+    """A reloaded scene has the model and the parameter node's record, not the Logic's memory."""
+    slicer = fakeSlicer
+    import vtk
+
+    from AnatomyINRSlicerLib import mrml_convert
+    from AnatomyINRSurfaceFromPointsLib import compute
+
+    sphere = vtk.vtkSphereSource()
+    sphere.SetRadius(RADIUS)
+    sphere.SetCenter(*CENTER)
+    sphere.Update()
+    model = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLModelNode", "sac surface")
+    model.SetAndObserveMesh(sphere.GetOutput())
+    points = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "sac")
+    placePoints(points, spherePoints(12, CENTER, RADIUS))
+    residuals = np.linspace(0.0, 2.2, 12)
+    saved = compute.SurfaceResult(mrml_convert.meshFromModel(model), residuals, None,
+                                  {"seconds": 3.0, "iterations": 40, "device": "cpu"})
+    import AnatomyINRSurfaceFromPoints as module
+
+    parameters = module.AnatomyINRSurfaceFromPointsLogic().getParameterNode()
+    parameters.inputPoints, parameters.outputModel = points, model
+    parameters.resultRecord = compute.resultRecord(saved, [f"sac-{i + 1}" for i in range(12)], list(range(12)),
+                                                   slicer.util.arrayFromMarkupsControlPoints(points))
+    widget = _setUpPanel(slicer)  # a new session on that scene: nothing in memory
+    ui = widget.ui
+    assert ui.residualsTable.rowCount == 12 and ui.residualsTable.item(11, 0).text() == "sac-12"
+    assert float(ui.residualsTable.item(11, 1).data(0)) == 2.2
+    assert "6 of 12 farther than 1 mm" in ui.summaryLabel.text and "40 iterations" in ui.summaryLabel.text
+    outliers = widget._parameterNode.outlierPoints
+    assert outliers.GetNumberOfControlPoints() == int((residuals > 1.0).sum()) == 6

@@ -302,3 +302,30 @@ def readWorkerResult(files: WorkFiles, withLabelmap: bool) -> SurfaceResult:
     residuals = np.asarray(report.get("residuals_mm", []), dtype=np.float64)
     labels = read_image(files.labelmap) if withLabelmap else None
     return SurfaceResult(mesh, residuals, labels, report)
+
+
+_RECORD_REPORT_KEYS = ("area_mm2", "volume_mm3", "seconds", "iterations", "device", "preset")
+
+
+def resultRecord(result: SurfaceResult, labels: Sequence[str], indices: Sequence[int], points) -> str:
+    """A fit's table and summary as compact JSON, kept in the parameter node (saved with the scene).
+
+    The mesh is not in it: it is the output model, saved with the scene anyway.
+    """
+    import json
+
+    report = {key: result.report[key] for key in _RECORD_REPORT_KEYS if key in result.report}
+    report.setdefault("area_mm2", result.areaMm2)
+    report.setdefault("volume_mm3", result.volumeMm3)
+    return json.dumps({"residuals_mm": [round(float(r), 4) for r in result.residualsMm], "labels": list(labels),
+                       "indices": [int(i) for i in indices], "points": np.round(np.asarray(points), 4).tolist(),
+                       "report": report}, separators=(",", ":"))
+
+
+def resultFromRecord(text: str, mesh: TriangleMesh) -> tuple:
+    """``(SurfaceResult, labels, indices, (N, 3) points)`` back from :func:`resultRecord` and the model's mesh."""
+    import json
+
+    data = json.loads(text)
+    result = SurfaceResult(mesh, np.asarray(data["residuals_mm"], dtype=np.float64), None, dict(data["report"]))
+    return result, list(data["labels"]), list(data["indices"]), np.asarray(data["points"], dtype=np.float64).reshape(-1, 3)

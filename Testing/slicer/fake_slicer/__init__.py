@@ -72,7 +72,8 @@ def install() -> types.ModuleType:
             setattr(slicer, name, cls)
     slicer.mrmlScene = mrml.vtkMRMLScene()
     slicer.app = types.SimpleNamespace(processEvents=eventloop.processEvents)
-    slicer.modules = types.SimpleNamespace()
+    markupsLogic = mrml.vtkSlicerMarkupsLogic()
+    slicer.modules = types.SimpleNamespace(markups=types.SimpleNamespace(logic=lambda: markupsLogic))
     utilModule = types.ModuleType("slicer.util")
     for name in dir(util):
         value = getattr(util, name)

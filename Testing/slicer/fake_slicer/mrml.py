@@ -205,6 +205,13 @@ class vtkMRMLDisplayNode(vtkMRMLNode):
     def GetColor(self) -> tuple:
         return self._color
 
+    def SetSelectedColor(self, r, g=None, b=None) -> None:
+        self._selectedColor = tuple(float(c) for c in (r if g is None else (r, g, b)))
+        self.Modified()
+
+    def GetSelectedColor(self) -> tuple:
+        return getattr(self, "_selectedColor", (1.0, 0.5, 0.5))
+
     def SetOpacity(self, opacity: float) -> None:
         self._opacity = float(opacity)
         self.Modified()
@@ -319,6 +326,14 @@ class vtkMRMLMarkupsNode(vtkMRMLDisplayableNode):
         super().__init__()
         self._points: list = []
         self._lastNumber = 0
+        self._locked = 0
+
+    def SetLocked(self, locked) -> None:
+        self._locked = int(locked)
+        self.Modified()
+
+    def GetLocked(self) -> int:
+        return self._locked
 
     def _pointEvent(self, event, index: int) -> None:
         self.InvokeEvent(event, index)
@@ -475,6 +490,26 @@ class vtkMRMLColorTableNode(vtkMRMLColorNode):
     def SetColor(self, index: int, r: float, g: float, b: float, a: float = 1.0) -> int:
         self._colors[index] = (r, g, b, a)
         return 1
+
+
+class vtkMRMLAbstractLogic(vtkObject):
+    pass
+
+
+class vtkSlicerModuleLogic(vtkMRMLAbstractLogic):
+    pass
+
+
+class vtkSlicerMarkupsLogic(vtkSlicerModuleLogic):
+    """Records where the views were asked to jump (``jumps``: ``(node ID, index, centered)``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.jumps: list = []
+
+    def JumpSlicesToNthPointInMarkup(self, id: str, n: int, centered: bool = False, viewGroup: int = -1,
+                                     exclude=None) -> None:
+        self.jumps.append((id, int(n), bool(centered)))
 
 
 NODE_CLASSES = {cls.__name__: cls for cls in (
