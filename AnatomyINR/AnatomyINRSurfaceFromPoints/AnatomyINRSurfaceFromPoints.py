@@ -112,6 +112,14 @@ class AnatomyINRSurfaceFromPointsWidget(WorkerModuleWidget):
                 self.stopLiveRefit()
         super().onParameterNodeModified(caller, event)
 
+    def initializeParameterNode(self) -> None:
+        """As the template does, plus a new point list to place points in when the scene has none."""
+        super().initializeParameterNode()
+        parameters = self._parameterNode
+        if parameters is not None and parameters.inputPoints is None and \
+                slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLMarkupsFiducialNode") is None:
+            parameters.inputPoints = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", _("Surface points"))
+
     def setParameterNode(self, inputParameterNode) -> None:
         super().setParameterNode(inputParameterNode)
         if inputParameterNode is not None and self.logic.restoreResult(inputParameterNode):

@@ -26,7 +26,9 @@ def _widget(moduleName: str):
 def test_surface_apply_enables_as_points_are_placed_with_auto_update_off(fakeSlicer):
     widget = _widget("AnatomyINRSurfaceFromPoints")
     ui = widget.ui
-    assert not ui.applyButton.enabled and ui.applyButton.toolTip == "Select the surface points."
+    created = ui.inputPointsSelector.currentNode()  # the scene had no point list: one is ready to place points in
+    assert created is not None and created.GetName() == "Surface points"
+    assert not ui.applyButton.enabled and "(0 so far)" in ui.applyButton.toolTip
     points = fakeSlicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "wall")
     ui.inputPointsSelector.setCurrentNode(points)
     assert widget._parameterNode.inputPoints is points and not widget._parameterNode.autoUpdate

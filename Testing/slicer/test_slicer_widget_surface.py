@@ -95,10 +95,11 @@ def test_surface_widget_setup_apply_results_and_scene_close(fakeSlicer):
     assert points.GetNumberOfControlPoints() == 81  # inputs untouched
 
     slicer.mrmlScene.Clear(0)
-    assert slicer.mrmlScene.GetNumberOfNodes() == 1  # the (reset) parameter node
-    assert widget._parameterNode is not None and widget._parameterNode.inputPoints is None
+    assert slicer.mrmlScene.GetNumberOfNodes() == 2  # the (reset) parameter node and a new, empty point list
+    fresh = widget._parameterNode.inputPoints
+    assert fresh is not points and fresh.GetName() == "Surface points" and fresh.GetNumberOfControlPoints() == 0
     assert ui.summaryLabel.text == "No fit yet." and ui.residualsTable.rowCount == 0
-    assert not ui.applyButton.enabled and ui.inputPointsSelector.currentNode() is None
+    assert not ui.applyButton.enabled and ui.inputPointsSelector.currentNode() is fresh
 
 
 def test_surface_widget_failed_run_shows_the_reason_and_keeps_the_log(fakeSlicer):

@@ -566,6 +566,9 @@ class vtkMRMLScene(vtkObject):
     def GetNodeByID(self, nodeId: str):
         return self._nodes.get(nodeId)
 
+    def GetFirstNodeByClass(self, className: str):
+        return next((n for n in self._nodes.values() if n.IsA(className)), None)
+
     def GetFirstNodeByName(self, name: str):
         return next((n for n in self._nodes.values() if n.GetName() == name), None)
 
