@@ -23,6 +23,7 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadab
 from AnatomyINRSlicerLib import dependencies, mrml_convert
 from AnatomyINRSlicerLib.module_base import WorkerModuleLogic, WorkerModuleWidget, describeModule
 from AnatomyINRSlicerLib.progress import fillDistanceTable
+from AnatomyINRSlicerLib.sample_data import registerSampleData
 from AnatomyINRSlicerLib.live import LiveRefit, PersistentWorker
 from AnatomyINRSlicerLib.panel import jumpToControlPoint, showOutlierPoints
 from AnatomyINRSlicerLib.serve_protocol import DEVICES, default_threads
@@ -56,6 +57,8 @@ class AnatomyINRSurfaceFromPoints(ScriptedLoadableModule):
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
         describeModule(self.parent, _("Surface from points"), _(HELP_TEXT), _(ACKNOWLEDGEMENT_TEXT))
+        # SampleData exists once Slicer has started (the template's hook).
+        slicer.app.connect("startupCompleted()", lambda: registerSampleData("AnatomyINRSurfaceFromPoints", __file__))
 
 
 @parameterNodeWrapper

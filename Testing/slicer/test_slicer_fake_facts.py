@@ -153,3 +153,12 @@ def test_parameter_node_wrapper_exports_and_scripted_module_methods_exist(fakeUt
                 fake = _parameters(_signature(member))[1:-1]
                 assert real.startswith(fake.split(",")[0]) and len(fake.split(",")) <= len(real.split(",")), (
                     cls.__name__, name, real, fake)
+
+
+def test_fake_sample_data_registration_has_slicers_signature(fakeUtil):
+    import SampleData
+
+    classes = {c["name"]: c for c in PYTHON_API["SampleData"]["classes"]}
+    methods = {m["name"]: m["signature"] for m in classes["SampleDataLogic"]["methods"]}
+    fake = SampleData.SampleDataLogic.registerCustomSampleDataSource
+    assert f"registerCustomSampleDataSource{_signature(fake)}" == methods["registerCustomSampleDataSource"]

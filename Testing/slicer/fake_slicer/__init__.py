@@ -24,7 +24,32 @@ import types
 from fake_slicer import eventloop, mrml, qtfake, util, wrapper
 
 FAKE_MODULES = ("slicer", "slicer.util", "slicer.i18n", "slicer.parameterNodeWrapper",
-                "slicer.ScriptedLoadableModule", "qt", "ctk", "PyTorchUtils")
+                "slicer.ScriptedLoadableModule", "qt", "ctk", "PyTorchUtils", "SampleData")
+
+
+def _sampleData() -> types.ModuleType:
+    module = types.ModuleType("SampleData")
+
+    class SampleDataLogic:
+        registered: list = []  # the keyword arguments of every registration
+
+        @staticmethod
+        def registerCustomSampleDataSource(category="Custom", sampleName=None, uris=None, fileNames=None,
+                                           nodeNames=None, customDownloader=None, thumbnailFileName=None,
+                                           loadFileTypes=None, loadFiles=None, loadFileProperties={}, checksums=None,
+                                           loadFileType=None):
+            SampleDataLogic.registered.append({"category": category, "sampleName": sampleName, "uris": uris,
+                                               "fileNames": fileNames, "nodeNames": nodeNames})
+
+    module.SampleDataLogic = SampleDataLogic
+    return module
+
+
+class _Application(qtfake.QObject):
+    """``slicer.app``: Qt signals (``startupCompleted()``) and ``processEvents``."""
+
+    def processEvents(self) -> int:
+        return eventloop.processEvents()
 
 
 def _i18nModule() -> types.ModuleType:
@@ -71,7 +96,7 @@ def install() -> types.ModuleType:
         if name.startswith("vtkMRML") and isinstance(cls, type):
             setattr(slicer, name, cls)
     slicer.mrmlScene = mrml.vtkMRMLScene()
-    slicer.app = types.SimpleNamespace(processEvents=eventloop.processEvents)
+    slicer.app = _Application()
     markupsLogic = mrml.vtkSlicerMarkupsLogic()
     slicer.modules = types.SimpleNamespace(markups=types.SimpleNamespace(logic=lambda: markupsLogic))
     utilModule = types.ModuleType("slicer.util")
@@ -88,7 +113,8 @@ def install() -> types.ModuleType:
         setattr(slmModule, name, getattr(wrapper, name))
     modules = {"slicer": slicer, "slicer.util": utilModule, "slicer.i18n": _i18nModule(),
                "slicer.parameterNodeWrapper": wrapperModule, "slicer.ScriptedLoadableModule": slmModule,
-               "qt": qtfake.makeQtModule(), "ctk": qtfake.makeCtkModule(), "PyTorchUtils": _pyTorchUtils()}
+               "qt": qtfake.makeQtModule(), "ctk": qtfake.makeCtkModule(), "PyTorchUtils": _pyTorchUtils(),
+               "SampleData": _sampleData()}
     for name, module in modules.items():
         if "." in name:
             setattr(slicer, name.split(".", 1)[1], module)
