@@ -9,6 +9,8 @@ Apply / Cancel / finished cycle around the worker, lives here:
   is set and bound to the GUI on ``enter``, released with its observers on
   ``exit``, reset when the scene closes) and Apply (dependencies, start, progress),
   Cancel and the finished callback;
+- :class:`LiveRefitModuleWidget`: the same, plus live refit in a persistent worker
+  (``anatomy-inr serve``): a preview after each edit, full quality when edits pause;
 - :class:`WorkerModuleLogic`: ``isRunning``/``cancel``, the start checks, the
   worker launch (its temporary folder is deleted whatever happens) and
   ``runBlocking`` for scripts and tests;
@@ -34,12 +36,14 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic, ScriptedL
 from slicer.util import VTKObservationMixin
 
 from AnatomyINRSlicerLib import dependencies
-from AnatomyINRSlicerLib.live import PersistentWorker, submitLiveJob
+from AnatomyINRSlicerLib.live import LiveRefit, PersistentWorker, submitLiveJob
 from AnatomyINRSlicerLib.panel import PRESET_TITLES, ChoiceComboBox
 from AnatomyINRSlicerLib.progress import ProgressPresenter
 from AnatomyINRSlicerLib.runner import BackgroundWorker, startWorkerJob
 from AnatomyINRSlicerLib.worker_protocol import WorkerOutcome
 
+LIVE_STATUS = {"preview": translate("AnatomyINR", "Auto-update: preview fit..."),
+               "full": translate("AnatomyINR", "Auto-update: full-quality fit...")}
 DETAILS_HINT = "The worker's output is in Details (below Results) and in the application log."
 POINT_EVENTS = (slicer.vtkMRMLMarkupsNode.PointAddedEvent, slicer.vtkMRMLMarkupsNode.PointModifiedEvent,
                 slicer.vtkMRMLMarkupsNode.PointRemovedEvent)
@@ -296,3 +300,58 @@ class WorkerModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def showResults(self) -> None:
         """Show the Logic's last result (or the empty state when there is none)."""
         raise NotImplementedError
+
+
+
+class LiveRefitModuleWidget(WorkerModuleWidget):
+    """A :class:`WorkerModuleWidget` that also refits live while inputs are edited.
+
+    For modules whose Logic's ``start`` takes ``warmStart``, ``quality`` (``"preview"`` or
+    ``"full"``) and ``server`` (a ``live.PersistentWorker``). ``setup`` calls
+    :meth:`setupLiveRefit`; the module calls ``self.liveRefit.edited()`` on each edit
+    while auto-update is on and :meth:`stopLiveRefit` when it is switched off.
+    """
+
+    def setupLiveRefit(self, previewShownText: str) -> None:
+        """Prepare live refit: a ``LiveRefit`` scheduler; the persistent worker starts with the first run."""
+        self.server: Optional[PersistentWorker] = None
+        self._dependenciesChecked = False
+        self.previewShownText = previewShownText
+        self.liveRefit = LiveRefit(self.startLiveRun)
+
+    def stopLiveRefit(self) -> None:
+        """Stop scheduling, cancel the live run and end the persistent worker."""
+        self.liveRefit.stop()
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def startLiveRun(self, quality: str):
+        """Start a live run (``"preview"`` or ``"full"``) in the persistent worker; None when it cannot start."""
+        reason = self.logic.cannotRunReason(self._parameterNode)
+        if reason is not None or self.logic.isRunning():
+            self.ui.statusLabel.text = reason or self.ui.statusLabel.text
+            return None
+        try:
+            if not self._dependenciesChecked:  # before the first run, Apply or not (torch may be missing)
+                dependencies.ensureDependencies()
+                self._dependenciesChecked = True
+            if self.server is None:
+                self.server = PersistentWorker(onLog=self.ui.logTextEdit.appendPlainText)
+            self.ui.logTextEdit.clear()
+            job = self.logic.start(self._parameterNode, self.progress.update,
+                                   lambda outcome, result: self.onLiveRunFinished(quality, outcome, result),
+                                   warmStart=True, quality=quality, server=self.server)
+        except (ValueError, RuntimeError, OSError) as error:  # live refit: report in the panel, no pop-up
+            self.ui.statusLabel.text = str(error)
+            return None
+        self.progress.started(LIVE_STATUS[quality])
+        self.updateButtons()
+        return job
+
+    def onLiveRunFinished(self, quality: str, outcome: WorkerOutcome, result) -> None:
+        """A live run ended: shown like any run (failures without a dialog), then the scheduler decides."""
+        self.onRunFinished(outcome, result, interactive=False)
+        if outcome.ok and quality == "preview":
+            self.ui.statusLabel.text = self.previewShownText
+        self.liveRefit.finished(quality, outcome)

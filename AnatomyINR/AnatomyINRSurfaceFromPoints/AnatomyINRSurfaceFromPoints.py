@@ -21,10 +21,10 @@ from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrappe
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest
 
 from AnatomyINRSlicerLib import dependencies, mrml_convert
-from AnatomyINRSlicerLib.module_base import WorkerModuleLogic, WorkerModuleWidget, describeModule
+from AnatomyINRSlicerLib.module_base import LiveRefitModuleWidget, WorkerModuleLogic, describeModule
 from AnatomyINRSlicerLib.progress import fillDistanceTable
 from AnatomyINRSlicerLib.sample_data import registerSampleData
-from AnatomyINRSlicerLib.live import LiveRefit, PersistentWorker
+from AnatomyINRSlicerLib.live import PersistentWorker
 from AnatomyINRSlicerLib.panel import jumpToControlPoint, showOutlierPoints
 from AnatomyINRSlicerLib.serve_protocol import DEVICES, default_threads
 from AnatomyINRSlicerLib.worker_protocol import FIT_POINTS_STAGES, WorkerOutcome
@@ -46,9 +46,6 @@ neural representations for 3D vascular modeling." STACOM 2022 (MICCAI workshop),
 It builds on A. Gropp, L. Yariv, N. Haim, M. Atzmon, Y. Lipman. "Implicit Geometric
 Regularization for Learning Shapes" (IGR), ICML 2020.
 """
-
-
-LIVE_STATUS = {"preview": _("Auto-update: preview fit..."), "full": _("Auto-update: full-quality fit...")}
 
 
 class AnatomyINRSurfaceFromPoints(ScriptedLoadableModule):
@@ -80,8 +77,8 @@ class AnatomyINRSurfaceFromPointsParameterNode:
     outputSegmentId: str = ""  # the segment this module wrote (updated by the next fit; others never overwritten)
 
 
-class AnatomyINRSurfaceFromPointsWidget(WorkerModuleWidget):
-    """GUI: live refit while points are edited, the distance table; the rest is ``WorkerModuleWidget``.
+class AnatomyINRSurfaceFromPointsWidget(LiveRefitModuleWidget):
+    """GUI: live refit while points are edited, the distance table; the rest is ``LiveRefitModuleWidget``.
 
     Auto-update runs in a persistent worker (``anatomy-inr serve``, started on demand and
     stopped when auto-update is switched off or the scene closes): a preview (short
@@ -92,15 +89,13 @@ class AnatomyINRSurfaceFromPointsWidget(WorkerModuleWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.server: Optional[PersistentWorker] = None
         self._autoUpdating = False
-        self._dependenciesChecked = False
 
     def setup(self) -> None:
         self.logic = AnatomyINRSurfaceFromPointsLogic()
         self.setupPanel("UI/AnatomyINRSurfaceFromPoints.ui", _("Fit the surface in a background process."),
                         _("Failed to start the surface fit."), _("Starting the fit..."), compute.PRESETS)
-        self.liveRefit = LiveRefit(self.startLiveRun)
+        self.setupLiveRefit(_("Preview shown; the full-quality surface follows when you pause."))
         self.ui.outlierThresholdSpinBox.connect("valueChanged(double)", self.showResults)
         self.ui.residualsTable.connect("cellClicked(int,int)", self.onResidualClicked)
         self.initializeParameterNode()
@@ -132,41 +127,6 @@ class AnatomyINRSurfaceFromPointsWidget(WorkerModuleWidget):
         super().onInputEdited(caller, event)
         if self._autoUpdating:
             self.liveRefit.edited()
-
-    def stopLiveRefit(self) -> None:
-        self.liveRefit.stop()
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
-
-    def startLiveRun(self, quality: str):
-        """Start a live run (``"preview"`` or ``"full"``) in the persistent worker; None when it cannot start."""
-        reason = self.logic.cannotRunReason(self._parameterNode)
-        if reason is not None or self.logic.isRunning():
-            self.ui.statusLabel.text = reason or self.ui.statusLabel.text
-            return None
-        try:
-            if not self._dependenciesChecked:  # before the first run, Apply or not (torch may be missing)
-                dependencies.ensureDependencies()
-                self._dependenciesChecked = True
-            if self.server is None:
-                self.server = PersistentWorker(onLog=self.ui.logTextEdit.appendPlainText)
-            self.ui.logTextEdit.clear()
-            job = self.logic.start(self._parameterNode, self.progress.update,
-                                   lambda outcome, result: self.onLiveRunFinished(quality, outcome, result),
-                                   warmStart=True, quality=quality, server=self.server)
-        except (ValueError, RuntimeError, OSError) as error:  # live refit: report in the panel, no pop-up
-            self.ui.statusLabel.text = str(error)
-            return None
-        self.progress.started(LIVE_STATUS[quality])
-        self.updateButtons()
-        return job
-
-    def onLiveRunFinished(self, quality: str, outcome: WorkerOutcome, result) -> None:
-        self.onRunFinished(outcome, result, interactive=False)
-        if outcome.ok and quality == "preview":
-            self.ui.statusLabel.text = _("Preview shown; the full-quality surface follows when you pause.")
-        self.liveRefit.finished(quality, outcome)
 
     def onSceneStartClose(self, caller, event) -> None:
         self.stopLiveRefit()
