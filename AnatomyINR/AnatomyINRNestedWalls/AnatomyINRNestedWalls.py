@@ -24,7 +24,7 @@ from AnatomyINRSlicerLib.module_base import WorkerModuleLogic, WorkerModuleWidge
 from AnatomyINRSlicerLib.progress import fillTable
 from AnatomyINRSlicerLib.runner import BackgroundWorker
 from AnatomyINRSlicerLib.sample_data import registerSampleData
-from AnatomyINRSlicerLib.serve_protocol import default_threads
+from AnatomyINRSlicerLib.serve_protocol import DEVICES, default_threads
 from AnatomyINRSlicerLib.vtk_convert import tableFromRows
 from AnatomyINRSlicerLib.worker_protocol import FIT_NESTED_STAGES
 
@@ -68,6 +68,7 @@ class AnatomyINRNestedWallsParameterNode:
     minThicknessMm: Annotated[float, WithinRange(0.0, 10.0)] = 0.0
     preset: Annotated[str, Choice(list(compute.PRESETS))] = "default"
     spacingMm: Annotated[float, WithinRange(0.2, 5.0)] = 0.5
+    device: Annotated[str, Choice(list(DEVICES))] = "auto"
     lumenModel: vtkMRMLModelNode
     innerModel: vtkMRMLModelNode
     outerModel: vtkMRMLModelNode
@@ -136,6 +137,7 @@ class AnatomyINRNestedWallsLogic(WorkerModuleLogic):
         chosen = {"preset": parameters.preset, "minThicknessMm": parameters.minThicknessMm,
                   "spacingMm": parameters.spacingMm}
         chosen["threads"] = default_threads()  # one core stays free for Slicer's GUI
+        chosen["device"] = parameters.device
         return compute.NestedOptions(**{**chosen, **self.optionOverrides})
 
     def start(self, parameters: AnatomyINRNestedWallsParameterNode, onProgress: Callable, onFinished: Callable,

@@ -23,7 +23,7 @@ from AnatomyINRSlicerLib import dependencies, mrml_convert
 from AnatomyINRSlicerLib.module_base import WorkerModuleLogic, WorkerModuleWidget, describeModule
 from AnatomyINRSlicerLib.progress import fillTable
 from AnatomyINRSlicerLib.runner import BackgroundWorker
-from AnatomyINRSlicerLib.serve_protocol import default_threads
+from AnatomyINRSlicerLib.serve_protocol import DEVICES, default_threads
 from AnatomyINRSlicerLib.worker_protocol import BLEND_STAGES
 from AnatomyINRVesselBlendLib import compute
 
@@ -65,6 +65,7 @@ class AnatomyINRVesselBlendParameterNode:
     perInputRadii: bool = False
     preset: Annotated[str, Choice(list(compute.PRESET_CHOICES))] = compute.AUTO_PRESET
     clipOpenEnds: bool = True
+    device: Annotated[str, Choice(list(DEVICES))] = "auto"
     outputModel: vtkMRMLModelNode
 
 
@@ -236,6 +237,7 @@ class AnatomyINRVesselBlendLogic(WorkerModuleLogic):
         chosen = {"radiusMm": parameters.radiusMm, "spacingMm": parameters.spacingMm, "preset": parameters.preset,
                   "clipOpenEnds": parameters.clipOpenEnds, "radiiMm": radii}
         chosen["threads"] = default_threads()  # one core stays free for Slicer's GUI
+        chosen["device"] = parameters.device
         return compute.BlendOptions(**{**chosen, **self.optionOverrides})
 
     # ---- running ------------------------------------------------------------------------------

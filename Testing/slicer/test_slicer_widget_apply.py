@@ -103,3 +103,18 @@ def test_auto_update_checks_dependencies_before_any_worker_starts(fakeSlicer, mo
     assert util.dialogs[0][0] == "confirm" and "PyTorch" in util.dialogs[0][1]
     assert widget.server is None and not widget.logic.isRunning()
     assert widget.ui.statusLabel.text == "Python packages were not installed; the fit cannot run without them."
+
+
+def test_device_selector_and_threads_reach_every_modules_options(fakeSlicer):
+    from AnatomyINRSlicerLib.serve_protocol import default_threads
+
+    for moduleName in ("AnatomyINRSurfaceFromPoints", "AnatomyINRNestedWalls", "AnatomyINRVesselBlend"):
+        widget = _widget(moduleName)
+        ui = widget.ui
+        assert [ui.deviceComboBox.itemText(i) for i in range(ui.deviceComboBox.count)] == ["auto", "cpu", "cuda"]
+        assert ui.deviceComboBox.currentText == "auto"
+        ui.deviceComboBox.setCurrentText("cpu")
+        options = widget.logic.options(widget._parameterNode)
+        assert (widget._parameterNode.device, options.device, options.threads) == ("cpu", "cpu", default_threads())
+        widget.cleanup()
+        fakeSlicer.mrmlScene.Clear(0)

@@ -152,3 +152,22 @@ def test_surface_results_come_back_with_a_scene_that_kept_them(fakeSlicer):
     assert "6 of 12 farther than 1 mm" in ui.summaryLabel.text and "40 iterations" in ui.summaryLabel.text
     outliers = widget._parameterNode.outlierPoints
     assert outliers.GetNumberOfControlPoints() == int((residuals > 1.0).sum()) == 6
+
+
+def test_surface_widget_cuda_without_a_gpu_says_so(fakeSlicer):
+    slicer = fakeSlicer
+    widget = _setUpPanel(slicer)
+    ui = widget.ui
+    points = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "sac")
+    ui.inputPointsSelector.setCurrentNode(points)
+    placePoints(points, spherePoints(20, CENTER, RADIUS))
+    ui.deviceComboBox.setCurrentText("cuda")
+    ui.applyButton.click()
+    waitForRun(widget)
+    import torch
+
+    if torch.cuda.is_available():  # the machine has a GPU: then the fit simply runs on it
+        assert ui.statusLabel.text.startswith("Finished."), ui.statusLabel.text
+        return
+    reason = "The input was rejected: device: 'cuda' requested but no CUDA GPU is available (use auto or cpu)"
+    assert ui.statusLabel.text == reason and errors()[0].startswith(reason)
