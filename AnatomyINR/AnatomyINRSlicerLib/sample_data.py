@@ -1,7 +1,8 @@
 """Sample point lists in the SampleData module, so anyone can try a module in one click.
 
 Each module ships its samples as ``.mrk.json`` files in ``Resources/SampleData`` (made
-from the library's phantoms and the vendored vmtk aorta by ``makeSamplePoints``, with a
+from the library's phantoms and the vendored vmtk aorta, whole and split into branches,
+by ``makeSamplePoints``, with a
 test that the shipped files are exactly what it makes) and registers them when Slicer
 has started (``slicer.app.connect("startupCompleted()", ...)``, the template's hook).
 """
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 SAMPLE_CATEGORY = "AnatomyINR"
+BRANCH_GROUPS = (0, 2, 3)  # GroupIds of the vmtk aorta split into branches (Testing/Data/README.md)
 # Module -> [(sample name, [file names], [node names])].
 SAMPLES = {
     "AnatomyINRSurfaceFromPoints": [
@@ -22,6 +24,10 @@ SAMPLES = {
         ("AnatomyINR nested AAA phantom points",
          ["NestedAAALumenPoints.mrk.json", "NestedAAAInnerWallPoints.mrk.json", "NestedAAAOuterWallPoints.mrk.json"],
          ["Lumen points", "Inner wall points", "Outer wall points"]),
+    ],
+    "AnatomyINRVesselBlend": [
+        ("AnatomyINR vmtk aorta branch points", [f"AortaBranch{g}Points.mrk.json" for g in BRANCH_GROUPS],
+         [f"Aorta branch {g} points" for g in BRANCH_GROUPS]),
     ],
 }
 
@@ -42,7 +48,21 @@ def registerSampleData(moduleName: str, moduleFile: str) -> None:
             fileNames=list(fileNames), nodeNames=list(nodeNames))
 
 
-def makeSamplePoints(aortaMeshFile: str) -> dict:
+def _surfacePoints(vertices, faces, count: int, seed: int):
+    """``count`` points uniform over the area of a triangle mesh, (count, 3)."""
+    import numpy as np
+
+    triangles = vertices[faces]
+    areas = 0.5 * np.linalg.norm(np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]), axis=1)
+    rng = np.random.default_rng(seed)
+    corners = triangles[rng.choice(len(areas), size=count, p=areas / areas.sum())]
+    u, v = rng.random((2, count))
+    flip = u + v > 1.0
+    u[flip], v[flip] = 1.0 - u[flip], 1.0 - v[flip]
+    return corners[:, 0] + u[:, None] * (corners[:, 1] - corners[:, 0]) + v[:, None] * (corners[:, 2] - corners[:, 0])
+
+
+def makeSamplePoints(aortaMeshFile: str, aortaBranchesFile: str) -> dict:
     """``{file name: PointSet}`` of every sample (deterministic: fixed counts and seeds)."""
     import numpy as np
 
@@ -54,24 +74,21 @@ def makeSamplePoints(aortaMeshFile: str) -> dict:
     names = ("NestedAAALumenPoints.mrk.json", "NestedAAAInnerWallPoints.mrk.json", "NestedAAAOuterWallPoints.mrk.json")
     samples.update(zip(names, get_phantom("nested-aaa").sample_surfaces(200, 0)))
     mesh = read_mesh(aortaMeshFile)
-    triangles = mesh.vertices[mesh.faces]
-    areas = 0.5 * np.linalg.norm(np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]), axis=1)
-    rng = np.random.default_rng(0)
-    chosen = rng.choice(len(areas), size=400, p=areas / areas.sum())
-    u, v = rng.random((2, 400))
-    flip = u + v > 1.0
-    u[flip], v[flip] = 1.0 - u[flip], 1.0 - v[flip]
-    corners = triangles[chosen]
-    points = corners[:, 0] + u[:, None] * (corners[:, 1] - corners[:, 0]) + v[:, None] * (corners[:, 2] - corners[:, 0])
-    samples["AortaPoints.mrk.json"] = PointSet(np.round(points, 3))
+    samples["AortaPoints.mrk.json"] = PointSet(_surfacePoints(mesh.vertices, mesh.faces, 400, 0))
+    branches = read_mesh(aortaBranchesFile, orient_closed=False)
+    groups = np.asarray(branches.point_data["GroupIds"]).astype(int)
+    for group in BRANCH_GROUPS:
+        faces = branches.faces[np.all(groups[branches.faces] == group, axis=1)]
+        samples[f"AortaBranch{group}Points.mrk.json"] = PointSet(_surfacePoints(branches.vertices, faces, 200, group))
     return {name: PointSet(np.round(np.asarray(ps.points), 3)) for name, ps in samples.items()}
 
 
-def writeSamplePoints(repositoryModules: str, aortaMeshFile: str, modules: Sequence[str] = tuple(SAMPLES)) -> None:
+def writeSamplePoints(repositoryModules: str, aortaMeshFile: str, aortaBranchesFile: str,
+                      modules: Sequence[str] = tuple(SAMPLES)) -> None:
     """Write every sample into ``<module>/Resources/SampleData`` under ``repositoryModules`` (the AnatomyINR folder)."""
     from AnatomyINRLib.io.points import write_points
 
-    made = makeSamplePoints(aortaMeshFile)
+    made = makeSamplePoints(aortaMeshFile, aortaBranchesFile)
     for module in modules:
         folder = Path(repositoryModules) / module / "Resources" / "SampleData"
         folder.mkdir(parents=True, exist_ok=True)

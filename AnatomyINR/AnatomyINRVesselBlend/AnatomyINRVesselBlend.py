@@ -23,6 +23,7 @@ from AnatomyINRSlicerLib import dependencies, mrml_convert
 from AnatomyINRSlicerLib.module_base import WorkerModuleLogic, WorkerModuleWidget, describeModule
 from AnatomyINRSlicerLib.progress import fillTable
 from AnatomyINRSlicerLib.runner import BackgroundWorker
+from AnatomyINRSlicerLib.sample_data import registerSampleData
 from AnatomyINRSlicerLib.serve_protocol import DEVICES, default_threads
 from AnatomyINRSlicerLib.worker_protocol import BLEND_STAGES
 from AnatomyINRVesselBlendLib import compute
@@ -53,6 +54,8 @@ class AnatomyINRVesselBlend(ScriptedLoadableModule):
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
         describeModule(self.parent, _("Vessel blend"), _(HELP_TEXT), _(ACKNOWLEDGEMENT_TEXT))
+        # SampleData exists once Slicer has started (the template's hook).
+        slicer.app.connect("startupCompleted()", lambda: registerSampleData("AnatomyINRVesselBlend", __file__))
 
 
 @parameterNodeWrapper

@@ -16,16 +16,24 @@ from widget_harness import fakeSlicer  # noqa: F401 - fixture
 
 REPO = Path(__file__).resolve().parents[2]
 AORTA = REPO / "Testing" / "Data" / "vmtk" / "aorta-surface.stl"
+BRANCHES = REPO / "Testing" / "Data" / "vmtk" / "aorta-surface-branch-split.vtp"
 
 
 def test_shipped_samples_are_what_the_generator_makes():
-    made = sample_data.makeSamplePoints(str(AORTA))
+    made = sample_data.makeSamplePoints(str(AORTA), str(BRANCHES))
     for module, samples in sample_data.SAMPLES.items():
         for _name, fileNames, _nodes in samples:
             for fileName in fileNames:
                 shipped = read_points(REPO / "AnatomyINR" / module / "Resources" / "SampleData" / fileName)
                 np.testing.assert_allclose(shipped.points, made[fileName].points, atol=1e-6)
     assert len(made["AortaPoints.mrk.json"].points) == 400 and len(made["AAAPhantomPoints.mrk.json"].points) == 300
+    branches = [made[f"AortaBranch{g}Points.mrk.json"].points for g in sample_data.BRANCH_GROUPS]
+    whole = made["AortaPoints.mrk.json"].points
+    for points in branches:  # each branch is a distinct part of the same aorta
+        assert len(points) == 200 and np.all(points.min(axis=0) >= whole.min(axis=0) - 1.0)
+        assert np.all(points.max(axis=0) <= whole.max(axis=0) + 1.0)
+    centres = np.array([p.mean(axis=0) for p in branches])
+    assert min(np.linalg.norm(centres[i] - centres[j]) for i in range(3) for j in range(i + 1, 3)) > 10.0
 
 
 def test_samples_are_registered_once_slicer_has_started(fakeSlicer):
