@@ -44,6 +44,7 @@ from AnatomyINRSlicerLib.worker_protocol import WorkerOutcome
 
 LIVE_STATUS = {"preview": translate("AnatomyINR", "Auto-update: preview fit..."),
                "full": translate("AnatomyINR", "Auto-update: full-quality fit...")}
+RUN_FAILED_TITLE = translate("AnatomyINR", "AnatomyINR: the run failed")
 DETAILS_HINT = "The worker's output is in Details (below Results) and in the application log."
 POINT_EVENTS = (slicer.vtkMRMLMarkupsNode.PointAddedEvent, slicer.vtkMRMLMarkupsNode.PointModifiedEvent,
                 slicer.vtkMRMLMarkupsNode.PointRemovedEvent)
@@ -294,13 +295,12 @@ class WorkerModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         elif not outcome.cancelled:
             logging.error("%s\n%s", outcome.message, "\n".join(outcome.log_tail))
             if interactive:
-                slicer.util.errorDisplay(outcome.message + "\n\n" + DETAILS_HINT, windowTitle=self.startErrorText)
+                slicer.util.errorDisplay(outcome.message + "\n\n" + DETAILS_HINT, windowTitle=RUN_FAILED_TITLE)
         self.onParameterNodeModified()
 
     def showResults(self) -> None:
         """Show the Logic's last result (or the empty state when there is none)."""
         raise NotImplementedError
-
 
 
 class LiveRefitModuleWidget(WorkerModuleWidget):

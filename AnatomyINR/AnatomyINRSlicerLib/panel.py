@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Callable, Optional, Sequence
 
 import numpy as np
-import qt
 import slicer
 
 # The library's preset names as the panel shows them.

@@ -21,13 +21,13 @@ from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrappe
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest
 
 from AnatomyINRSlicerLib import dependencies, mrml_convert
+from AnatomyINRSlicerLib.live import PersistentWorker
 from AnatomyINRSlicerLib.module_base import LiveRefitModuleWidget, WorkerModuleLogic, describeModule
+from AnatomyINRSlicerLib.panel import jumpToControlPoint, showOutlierPoints
 from AnatomyINRSlicerLib.progress import fillDistanceTable
 from AnatomyINRSlicerLib.sample_data import registerSampleData
-from AnatomyINRSlicerLib.live import PersistentWorker
-from AnatomyINRSlicerLib.panel import jumpToControlPoint, showOutlierPoints
 from AnatomyINRSlicerLib.serve_protocol import DEVICES, default_threads
-from AnatomyINRSlicerLib.worker_protocol import FIT_POINTS_STAGES, WorkerOutcome
+from AnatomyINRSlicerLib.worker_protocol import FIT_POINTS_STAGES
 from AnatomyINRSurfaceFromPointsLib import compute
 
 HELP_TEXT = """

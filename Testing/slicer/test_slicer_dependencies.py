@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from AnatomyINRSlicerLib import dependencies
-from widget_harness import fakeSlicer  # noqa: F401 - fixture
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 
 from fake_slicer import eventloop
-from widget_harness import fakeSlicer  # noqa: F401 - fixture
 
 from test_slicer_worker_protocol import _NOISY_CHILD
 

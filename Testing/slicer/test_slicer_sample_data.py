@@ -12,7 +12,6 @@ import numpy as np
 
 from AnatomyINRLib.io.points import read_points
 from AnatomyINRSlicerLib import sample_data
-from widget_harness import fakeSlicer  # noqa: F401 - fixture
 
 REPO = Path(__file__).resolve().parents[2]
 AORTA = REPO / "Testing" / "Data" / "vmtk" / "aorta-surface.stl"

@@ -13,7 +13,7 @@ import importlib
 
 import numpy as np
 
-from widget_harness import fakeSlicer, placePoints, spherePoints  # noqa: F401 - fakeSlicer is a fixture
+from widget_harness import placePoints, spherePoints
 
 
 def _widget(moduleName: str):

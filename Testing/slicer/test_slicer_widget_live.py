@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from fake_slicer import eventloop
-from widget_harness import errors, fakeSlicer, placePoints, spherePoints, waitForRun  # noqa: F401
+from widget_harness import errors, placePoints, spherePoints, waitForRun
 
 CENTER, RADIUS = np.array([10.0, -20.0, 30.0]), 12.0
 

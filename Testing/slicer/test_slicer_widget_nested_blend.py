@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import vtk
 
-from widget_harness import errors, fakeSlicer, placePoints, waitForRun  # noqa: F401
+from widget_harness import errors, placePoints, waitForRun
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ import os
 import numpy as np
 import pytest
 
-from widget_harness import errors, fakeSlicer, placePoints, spherePoints, waitForRun  # noqa: F401
+from widget_harness import errors, placePoints, spherePoints, waitForRun
 
 CENTER, RADIUS = np.array([10.0, -20.0, 30.0]), 12.0
 
