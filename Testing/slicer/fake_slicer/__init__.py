@@ -21,7 +21,7 @@ import sys
 import tempfile
 import types
 
-from fake_slicer import eventloop, mrml, qtfake, util, wrapper
+from fake_slicer import eventloop, mrml, qtfake, qtui, util, wrapper
 
 FAKE_MODULES = ("slicer", "slicer.util", "slicer.i18n", "slicer.parameterNodeWrapper",
                 "slicer.ScriptedLoadableModule", "qt", "ctk", "PyTorchUtils", "SampleData")
@@ -113,7 +113,7 @@ def install() -> types.ModuleType:
         setattr(slmModule, name, getattr(wrapper, name))
     modules = {"slicer": slicer, "slicer.util": utilModule, "slicer.i18n": _i18nModule(),
                "slicer.parameterNodeWrapper": wrapperModule, "slicer.ScriptedLoadableModule": slmModule,
-               "qt": qtfake.makeQtModule(), "ctk": qtfake.makeCtkModule(), "PyTorchUtils": _pyTorchUtils(),
+               "qt": qtui.makeQtModule(), "ctk": qtui.makeCtkModule(), "PyTorchUtils": _pyTorchUtils(),
                "SampleData": _sampleData()}
     for name, module in modules.items():
         if "." in name:

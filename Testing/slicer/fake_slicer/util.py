@@ -19,7 +19,7 @@ import numpy as np
 import vtk
 from vtk.util import numpy_support
 
-from fake_slicer import qtfake
+from fake_slicer import qtui
 
 dialogs: list = []
 answers = {"confirm": True}
@@ -35,11 +35,11 @@ def _scene():
 
 
 def loadUI(path):
-    return qtfake.loadUI(path)
+    return qtui.loadUI(path)
 
 
 def childWidgetVariables(widget):
-    return qtfake.childWidgetVariables(widget)
+    return qtui.childWidgetVariables(widget)
 
 
 def errorDisplay(text, windowTitle=None, parent=None, standardButtons=None, **kwargs):

@@ -27,7 +27,7 @@ import unittest
 
 import vtk
 
-from fake_slicer import qtfake
+from fake_slicer import qtfake, qtui
 from fake_slicer.mrml import vtkMRMLNode
 
 
@@ -162,7 +162,7 @@ def _bind(wrapper, field: _Field, widget):
     def fromGui(*args):
         setattr(wrapper, field.name, read())
 
-    if isinstance(widget, qtfake.qMRMLNodeComboBox):
+    if isinstance(widget, qtui.qMRMLNodeComboBox):
         signal, read = "currentNodeChanged(vtkMRMLNode*)", widget.currentNode
         write = widget.setCurrentNode
     elif isinstance(widget, qtfake.QComboBox):
