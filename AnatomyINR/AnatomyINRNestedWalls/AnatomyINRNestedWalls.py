@@ -23,6 +23,8 @@ from AnatomyINRSlicerLib import dependencies, mrml_convert
 from AnatomyINRSlicerLib.module_base import WorkerModuleLogic, WorkerModuleWidget, describeModule
 from AnatomyINRSlicerLib.progress import fillTable
 from AnatomyINRSlicerLib.runner import BackgroundWorker
+from AnatomyINRSlicerLib.sample_data import registerSampleData
+from AnatomyINRSlicerLib.serve_protocol import DEVICES, default_threads
 from AnatomyINRSlicerLib.vtk_convert import tableFromRows
 from AnatomyINRSlicerLib.worker_protocol import FIT_NESTED_STAGES
 
@@ -52,6 +54,8 @@ class AnatomyINRNestedWalls(ScriptedLoadableModule):
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
         describeModule(self.parent, _("Nested walls"), _(HELP_TEXT), _(ACKNOWLEDGEMENT_TEXT))
+        # SampleData exists once Slicer has started (the template's hook).
+        slicer.app.connect("startupCompleted()", lambda: registerSampleData("AnatomyINRNestedWalls", __file__))
 
 
 @parameterNodeWrapper
@@ -64,6 +68,7 @@ class AnatomyINRNestedWallsParameterNode:
     minThicknessMm: Annotated[float, WithinRange(0.0, 10.0)] = 0.0
     preset: Annotated[str, Choice(list(compute.PRESETS))] = "default"
     spacingMm: Annotated[float, WithinRange(0.2, 5.0)] = 0.5
+    device: Annotated[str, Choice(list(DEVICES))] = "auto"
     lumenModel: vtkMRMLModelNode
     innerModel: vtkMRMLModelNode
     outerModel: vtkMRMLModelNode
@@ -80,7 +85,7 @@ class AnatomyINRNestedWallsWidget(WorkerModuleWidget):
     def setup(self) -> None:
         self.logic = AnatomyINRNestedWallsLogic()
         self.setupPanel("UI/AnatomyINRNestedWalls.ui", _("Fit the nested surfaces in a background process."),
-                        _("Failed to start the nested fit."), _("Starting the fit..."))
+                        _("Failed to start the nested fit."), _("Starting the fit..."), compute.PRESETS)
         self.initializeParameterNode()
 
     def showResults(self) -> None:
@@ -110,6 +115,9 @@ class AnatomyINRNestedWallsLogic(WorkerModuleLogic):
         nodes = [parameters.lumenPoints, parameters.innerPoints, parameters.outerPoints]
         return [node for node in nodes if node is not None]
 
+    def inputNodes(self, parameters: AnatomyINRNestedWallsParameterNode) -> list:
+        return self.pointNodes(parameters)
+
     def cannotRunReason(self, parameters: Optional[AnatomyINRNestedWallsParameterNode]) -> Optional[str]:
         """Why Apply is not possible yet (None: it is)."""
         if parameters is None or parameters.lumenPoints is None or parameters.outerPoints is None:
@@ -125,10 +133,12 @@ class AnatomyINRNestedWallsLogic(WorkerModuleLogic):
                     name=markups.GetName(), count=compute.MIN_POINTS, placed=placed)
         return None
 
-    @staticmethod
-    def options(parameters: AnatomyINRNestedWallsParameterNode) -> compute.NestedOptions:
-        return compute.NestedOptions(preset=parameters.preset, minThicknessMm=parameters.minThicknessMm,
-                                     spacingMm=parameters.spacingMm)
+    def options(self, parameters: AnatomyINRNestedWallsParameterNode) -> compute.NestedOptions:
+        chosen = {"preset": parameters.preset, "minThicknessMm": parameters.minThicknessMm,
+                  "spacingMm": parameters.spacingMm}
+        chosen["threads"] = default_threads()  # one core stays free for Slicer's GUI
+        chosen["device"] = parameters.device
+        return compute.NestedOptions(**{**chosen, **self.optionOverrides})
 
     def start(self, parameters: AnatomyINRNestedWallsParameterNode, onProgress: Callable, onFinished: Callable,
               options: Optional[compute.NestedOptions] = None) -> BackgroundWorker:

@@ -6,7 +6,12 @@
   installed with ``slicer.packaging.pip_ensure`` on Slicer >= 5.12, or
   ``slicer.util.pip_install`` (one string argument) on 5.10;
 - packages Slicer bundles are never reinstalled (replacing Slicer's numpy, vtk
-  or SimpleITK breaks Slicer: the SlicerTotalSegmentator lesson).
+  or SimpleITK breaks Slicer: the SlicerTotalSegmentator lesson): they are skipped,
+  and pip gets a constraints file pinning the versions installed now
+  (:data:`PINNED_BUNDLED`), so no dependency of a requirement can upgrade them
+  either — on 5.10 (``-c`` in ``pip_install``'s string) and 5.12 (``constraints=``);
+- torch's version is read from package metadata (never imported into Slicer's
+  process); below :data:`TORCH_REQUIREMENT` an upgrade through PyTorchUtils is offered.
 
 Nothing is imported or installed when the module loads; ``slicer`` is imported
 inside the functions that need it, so the pure helpers are testable outside Slicer.
@@ -17,6 +22,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import re
+import shutil
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -26,7 +32,15 @@ REQUIREMENTS_FILE = Path(__file__).resolve().parent / "requirements.txt"
 SLICER_SIDE_REQUIREMENTS = ("psutil>=5.9",)
 # Distributions Slicer ships (or SlicerPyTorch manages): pip must leave them alone.
 SLICER_BUNDLED = ("numpy", "vtk", "SimpleITK", "torch", "torchvision", "requests", "packaging")
-TORCH_REQUIREMENT = ">=2.1"
+# Packages Slicer ships whose installed versions pip must keep (constraints file).
+PINNED_BUNDLED = ("numpy", "scipy", "Pillow", "SimpleITK", "vtk")
+TORCH_REQUIREMENT = ">=2.1"  # the library's range (pyproject.toml: torch>=2.1,<3)
+
+TORCH_UPGRADE = (
+    "AnatomyINR needs PyTorch {requirement}, but PyTorch {installed} is installed.\n\n"
+    "The PyTorch extension will now install a newer version (the same CPU or CUDA kind). "
+    "Other extensions that use PyTorch may need to be checked afterwards.\n\nUpgrade now?"
+)
 
 TORCH_EXPLANATION = (
     "AnatomyINR fits its surfaces with PyTorch, which is not installed yet.\n\n"
@@ -94,6 +108,42 @@ def _versionSatisfies(requirement: str, installed: str) -> bool:
     return Requirement(requirement).specifier.contains(installed, prereleases=True)
 
 
+def installedVersion(name: str) -> Optional[str]:
+    """Installed version of a distribution from its metadata (nothing is imported), or None."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def torchUpgradeNeeded(installed: Optional[str], requirement: str = TORCH_REQUIREMENT) -> bool:
+    """True when an installed torch version does not satisfy ``requirement`` (False when absent)."""
+    return installed is not None and not _versionSatisfies(f"torch{requirement}", installed)
+
+
+def constraintLines(names: Sequence[str] = PINNED_BUNDLED) -> list[str]:
+    """``name==version`` of each installed distribution in ``names`` (absent ones skipped)."""
+    return [f"{name}=={version}" for name in names if (version := installedVersion(name)) is not None]
+
+
+def writeConstraints(folder: str) -> str:
+    """Write :func:`constraintLines` to ``folder/constraints.txt``; returns its path."""
+    path = Path(folder) / "constraints.txt"
+    path.write_text("\n".join(constraintLines()) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def legacyPipArguments(requirements: Sequence[str], constraintsPath: str) -> str:
+    """The single string Slicer 5.10's ``pip_install`` splits on spaces: ``-c FILE req...``.
+
+    A path with whitespace cannot pass through that split, so then the pins go in
+    as requirements themselves (``numpy==1.26.4`` keeps numpy exactly where it is).
+    """
+    if any(c.isspace() for c in constraintsPath):
+        return " ".join([*requirements, *constraintLines()])
+    return " ".join(["-c", constraintsPath, *requirements])
+
+
 def hasSlicerPackaging() -> bool:
     """True on Slicer >= 5.12, which has ``slicer.packaging`` (pip_ensure)."""
     return importlib.util.find_spec("slicer.packaging") is not None
@@ -122,7 +172,15 @@ def ensureDependencies(askConfirmation: bool = True) -> None:
     import slicer
 
     torchLogic = _pyTorchLogic()
-    needTorch = not torchLogic.torchInstalled()
+    torchVersion = installedVersion("torch")
+    needTorch = torchVersion is None or not torchLogic.torchInstalled()
+    if not needTorch and torchUpgradeNeeded(torchVersion):
+        if askConfirmation and not slicer.util.confirmOkCancelDisplay(
+                TORCH_UPGRADE.format(requirement=TORCH_REQUIREMENT, installed=torchVersion),
+                windowTitle="AnatomyINR: upgrade PyTorch"):
+            raise InstallError(f"PyTorch {torchVersion} is too old (AnatomyINR needs {TORCH_REQUIREMENT}).")
+        if torchLogic.installTorch(askConfirmation=False, torchVersionRequirement=TORCH_REQUIREMENT) is None:
+            raise InstallError("PyTorch was not upgraded; the fit cannot run with the installed version.")
     missing = missingRequirements(readRequirements())
     if not needTorch and not missing:
         return
@@ -141,19 +199,24 @@ def ensureDependencies(askConfirmation: bool = True) -> None:
 
 
 def installRequirements(requirements: Sequence[str]) -> None:
-    """pip-install ``requirements`` without touching Slicer's bundled packages."""
+    """pip-install ``requirements`` without touching Slicer's bundled packages (skipped and pinned)."""
     import slicer
 
-    if hasSlicerPackaging():
-        import slicer.packaging
+    folder = slicer.util.tempDirectory("AnatomyINR-pip")
+    constraints = writeConstraints(folder)
+    try:
+        if hasSlicerPackaging():
+            import slicer.packaging
 
-        # The user already agreed in ensureDependencies; the module's self-test needs the
-        # packages too, so do not skip in testing mode.
-        slicer.packaging.pip_ensure(list(requirements), skip_packages=list(SLICER_BUNDLED),
-                                    prompt_install=False, requester="AnatomyINR", skip_in_testing=False)
-    else:
-        # Slicer 5.10: pip_install(requirements) takes one space-separated string.
-        slicer.util.pip_install(" ".join(requirements))
+            # The user already agreed in ensureDependencies; the module's self-test needs the
+            # packages too, so do not skip in testing mode.
+            slicer.packaging.pip_ensure(list(requirements), constraints=constraints, skip_packages=list(SLICER_BUNDLED),
+                                        prompt_install=False, requester="AnatomyINR", skip_in_testing=False)
+        else:
+            # Slicer 5.10: pip_install(requirements) takes one string, split on spaces into pip's arguments.
+            slicer.util.pip_install(legacyPipArguments(requirements, constraints))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def torchDeviceDescription(reportDevice: Optional[str]) -> str:

@@ -162,16 +162,28 @@ def addVolumeFromImageGrid(grid: ImageGrid, name: str, labelmap: bool = False) -
                                           name=name, nodeClassName=className)
 
 
+def uniqueName(name: str, taken: Sequence[str]) -> str:
+    """``name``, or ``"name 2"``, ``"name 3"``... whichever is not in ``taken``."""
+    candidate, number = name, 1
+    while candidate in set(taken):
+        number += 1
+        candidate = f"{name} {number}"
+    return candidate
+
+
 def writeLabelmapToSegmentation(
     labels: ImageGrid,
     segmentationNode: slicer.vtkMRMLSegmentationNode,
     referenceVolumeNode: slicer.vtkMRMLScalarVolumeNode,
     segments: Mapping[int, tuple[str, Sequence[float]]],
+    ownSegmentIds: Sequence[str] = (),
 ) -> list[str]:
     """Write labels of an image on the reference geometry into named, coloured segments.
 
-    A segment with the same name is updated in place; others are added. The
-    reference geometry is set only on a segmentation that has no segments yet.
+    Only segments this module wrote before (``ownSegmentIds``, e.g. kept in the
+    parameter node) are updated in place; anything else gets a new segment, named
+    ``"name 2"``... when the name is taken, so a user's segment is never overwritten.
+    The reference geometry is set only on a segmentation that has no segments yet.
 
     Args:
         labels: Label image on exactly the reference volume's grid ([i, j, k]).
@@ -195,10 +207,12 @@ def writeLabelmapToSegmentation(
     if segmentation.GetNumberOfSegments() == 0:
         segmentationNode.SetReferenceImageGeometryParameterFromVolumeNode(referenceVolumeNode)
     ids = []
+    own = [i for i in ownSegmentIds if i and segmentation.GetSegment(i) is not None]
     for value, (name, color) in segments.items():
-        segmentId = segmentation.GetSegmentIdBySegmentName(name)
+        segmentId = own.pop(0) if own else ""
         if not segmentId:
-            segmentId = segmentation.AddEmptySegment("", name, [float(c) for c in color])
+            taken = [segmentation.GetNthSegment(i).GetName() for i in range(segmentation.GetNumberOfSegments())]
+            segmentId = segmentation.AddEmptySegment("", uniqueName(name, taken), [float(c) for c in color])
         mask = kjiFromIjk((np.asarray(labels.array) == value).astype(np.uint8))
         slicer.util.updateSegmentBinaryLabelmapFromArray(mask, segmentationNode, segmentId, referenceVolumeNode)
         ids.append(segmentId)

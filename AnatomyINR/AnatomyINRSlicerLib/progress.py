@@ -36,6 +36,11 @@ def progressText(stageLabel: str, event: ProgressEvent) -> str:
     return f"{stageLabel}: {details}" if details else stageLabel
 
 
+def outcomeText(outcome: WorkerOutcome) -> str:
+    """The outcome's message, then one ``Warning: ...`` line per worker warning."""
+    return "\n".join([outcome.message, *(f"Warning: {text}" for text in outcome.warnings)])
+
+
 class ProgressPresenter:
     """Drives a progress bar (0..100) and a status label from worker events.
 
@@ -60,19 +65,20 @@ class ProgressPresenter:
         self.statusLabel.text = progressText(stageLabel, event)
 
     def finished(self, outcome: WorkerOutcome) -> None:
-        """The run ended; the label keeps the outcome's message."""
+        """The run ended; the label keeps the outcome's message and the worker's warnings."""
         self.progressBar.visible = False
-        self.statusLabel.text = outcome.message
+        self.statusLabel.text = outcomeText(outcome)
 
 
 OUTLIER_BACKGROUND = (255, 190, 180)
 
 
-def fillDistanceTable(table, rows, outlierText: str) -> None:
+def fillDistanceTable(table, rows, outlierText: str, keys=None) -> None:
     """Fill a 3-column ``QTableWidget`` with ``(label, distance mm, is outlier)`` rows.
 
     Distances are stored as numbers so that sorting by the column sorts by value;
-    outlier rows get a light red background.
+    outlier rows get a light red background. ``keys[i]`` (e.g. the control point
+    index of row i) is kept in the label item's ``Qt.UserRole``, so it survives sorting.
     """
     import qt
 
@@ -82,6 +88,8 @@ def fillDistanceTable(table, rows, outlierText: str) -> None:
         distanceItem = qt.QTableWidgetItem()
         distanceItem.setData(qt.Qt.DisplayRole, round(float(distance), 2))
         items = (qt.QTableWidgetItem(str(label)), distanceItem, qt.QTableWidgetItem(outlierText if outlier else ""))
+        if keys is not None and row < len(keys):
+            items[0].setData(qt.Qt.UserRole, keys[row])
         for column, item in enumerate(items):
             if outlier:
                 item.setBackground(qt.QBrush(qt.QColor(*OUTLIER_BACKGROUND)))

@@ -26,8 +26,8 @@ from typing import Callable, Optional, Sequence
 import qt
 import slicer
 
-from AnatomyINRSlicerLib.worker_protocol import (ProgressEvent, StagePlan, WorkerOutcome, WorkerRun, complete_run,
-                                                 library_search_dir, pump_lines, worker_command)
+from AnatomyINRSlicerLib.worker_protocol import (ERROR_PREFIX, WARNING_PREFIX, WORKER_ENVIRONMENT, ProgressEvent, StagePlan, WorkerOutcome, WorkerRun,
+                                                 complete_run, library_search_dir, pump_lines, worker_command)
 
 _log = logging.getLogger(__name__)
 
@@ -71,6 +71,16 @@ def killProcessTree(proc) -> None:
         pass  # ended on its own meanwhile
 
 
+def logWorkerLine(line: str) -> None:
+    """One line of worker output into Slicer's log, at the level its prefix says."""
+    if line.startswith(ERROR_PREFIX):
+        _log.error("%s", line)
+    elif line.startswith(WARNING_PREFIX):
+        _log.warning("%s", line)
+    elif line.strip():
+        _log.info("worker: %s", line)
+
+
 class BackgroundWorker:
     """One worker process, observed from the Qt event loop.
 
@@ -84,6 +94,9 @@ class BackgroundWorker:
     """
 
     POLL_INTERVAL_MS = 100
+    # A worker silent this long is hung (progress arrives every few seconds even on CPU):
+    # it is stopped and the run reported as failed rather than waiting forever.
+    SILENCE_TIMEOUT_S = 600.0
 
     def __init__(
         self,
@@ -104,6 +117,7 @@ class BackgroundWorker:
         self._lines: "queue.Queue[Optional[str]]" = queue.Queue()
         self._streamEnded = False
         self._done = False
+        self._lastOutput = time.monotonic()
 
     @property
     def isRunning(self) -> bool:
@@ -113,7 +127,8 @@ class BackgroundWorker:
     def start(self) -> None:
         """Launch the process and begin polling; returns immediately."""
         _log.info("Starting worker: %s", " ".join(self.command))
-        self._proc = slicer.util.launchConsoleProcess(self.command, cwd=self.cwd)
+        self._proc = slicer.util.launchConsoleProcess(self.command, updateEnvironment=WORKER_ENVIRONMENT, cwd=self.cwd)
+        self._lastOutput = time.monotonic()
         threading.Thread(target=pump_lines, args=(self._proc.stdout, self._lines), daemon=True).start()
         qt.QTimer.singleShot(self.POLL_INTERVAL_MS, self._poll)
 
@@ -133,20 +148,28 @@ class BackgroundWorker:
             if line is None:
                 self._streamEnded = True
                 return
+            self._lastOutput = time.monotonic()
             event = self.run.feed(line)
             if event is not None:
                 self.onProgress(self.run.plan.overall, self.run.plan.stage_label(event), event)
-            elif self.onLog is not None:
-                self.onLog(line.rstrip())
+            else:
+                logWorkerLine(line.rstrip())
+                if self.onLog is not None:
+                    self.onLog(line.rstrip())
 
     def _poll(self) -> None:
         if self._done:
             return
         self._drain()
+        silent = time.monotonic() - self._lastOutput
+        if silent > self.SILENCE_TIMEOUT_S and self.run.stalled_seconds is None and not self.run.cancel_requested:
+            _log.error("The worker wrote nothing for %.0f s; stopping it", silent)
+            self.run.stalled_seconds = silent
+            killProcessTree(self._proc)
         exited = self._proc.poll() is not None
         # After a cancel do not wait for end-of-stream: a surviving grandchild (no psutil)
         # may keep the pipe open, and its output no longer matters.
-        if exited and (self._streamEnded or self.run.cancel_requested):
+        if exited and (self._streamEnded or self.run.cancel_requested or self.run.stalled_seconds is not None):
             self._done = True
             self.onFinished(self.run.outcome(self._proc.returncode))
             return
@@ -167,7 +190,7 @@ class BackgroundWorker:
 
 def startWorkerJob(subcommand: str, arguments: Sequence[str], stages: Sequence[tuple[str, float]], folder: str,
                    readResult: Callable, applyResult: Callable, onProgress: Callable,
-                   onFinished: Callable) -> BackgroundWorker:
+                   onFinished: Callable, onLog: Optional[Callable[[str], None]] = None) -> BackgroundWorker:
     """Run ``PythonSlicer -m AnatomyINRLib <subcommand> <arguments>`` on the files of ``folder``.
 
     When the process ends, ``readResult()`` and ``applyResult(result)`` run on the
@@ -182,6 +205,6 @@ def startWorkerJob(subcommand: str, arguments: Sequence[str], stages: Sequence[t
         outcome, result = complete_run(outcome, readResult, applyResult, lambda: shutil.rmtree(folder, ignore_errors=True))
         onFinished(outcome, result)
 
-    worker = BackgroundWorker(command, StagePlan(stages), library_search_dir(), onProgress, finished)
+    worker = BackgroundWorker(command, StagePlan(stages), library_search_dir(), onProgress, finished, onLog)
     worker.start()
     return worker

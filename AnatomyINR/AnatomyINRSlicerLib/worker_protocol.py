@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import queue
 import subprocess
 import threading
@@ -145,6 +146,7 @@ class WorkerOutcome:
         returncode: The process exit code (negative: killed by that signal).
         message: One sentence for the user; says what went wrong.
         log_tail: The last non-progress lines of output.
+        warnings: The worker's warnings (``anatomy-inr: warning:`` lines, prefix removed).
     """
 
     ok: bool
@@ -152,6 +154,7 @@ class WorkerOutcome:
     returncode: Optional[int]
     message: str
     log_tail: tuple = ()
+    warnings: tuple = ()
 
 
 class WorkerRun:
@@ -168,6 +171,7 @@ class WorkerRun:
         self.warnings: list[str] = []
         self.log_tail: list[str] = []
         self.cancel_requested = False
+        self.stalled_seconds: Optional[float] = None  # set when a watchdog stopped a silent worker
 
     def feed(self, line: str) -> Optional[ProgressEvent]:
         """Record one output line; returns the progress event it carried, if any."""
@@ -187,11 +191,15 @@ class WorkerRun:
 
     def outcome(self, returncode: Optional[int]) -> WorkerOutcome:
         """Interpret the exit code together with what was printed."""
-        tail = tuple(self.log_tail)
+        tail, warnings = tuple(self.log_tail), tuple(self.warnings)
+        if self.stalled_seconds is not None:
+            text = (f"The worker process stopped responding (no output for {self.stalled_seconds:.0f} s) and was "
+                    "stopped; nothing was changed in the scene.")
+            return WorkerOutcome(False, False, returncode, text, tail, warnings)
         if self.cancel_requested or returncode == EXIT_CANCELLED:
-            return WorkerOutcome(False, True, returncode, "Cancelled: nothing was changed in the scene.", tail)
+            return WorkerOutcome(False, True, returncode, "Cancelled: nothing was changed in the scene.", tail, warnings)
         if returncode == 0:
-            return WorkerOutcome(True, False, 0, "Finished.", tail)
+            return WorkerOutcome(True, False, 0, "Finished.", tail, warnings)
         detail = self.error_lines[-1] if self.error_lines else ""
         if returncode in EXIT_MEANINGS:
             text = EXIT_MEANINGS[returncode] + (f": {detail}" if detail else ".")
@@ -202,7 +210,7 @@ class WorkerRun:
             text = f"The worker process failed (exit code {returncode}): {last}"
         if returncode == 5:  # the worker's line names the package that failed to import
             text = text.rstrip(".") + ". Install the extension's Python requirements (Apply does this) and retry."
-        return WorkerOutcome(False, False, returncode, text, tail)
+        return WorkerOutcome(False, False, returncode, text, tail, warnings)
 
 
 def worker_command(python: str, subcommand: str, arguments: Sequence[str]) -> list[str]:
@@ -322,7 +330,8 @@ def complete_run(outcome: WorkerOutcome, read_result: Callable[[], Any], apply_r
             apply_result(result)
     except Exception as error:  # noqa: BLE001 - any failure here is reported to the user, not raised
         logging.getLogger(__name__).exception("Reading the worker result failed")
-        outcome = WorkerOutcome(False, False, outcome.returncode, f"Reading the result failed: {error}", outcome.log_tail)
+        outcome = WorkerOutcome(False, False, outcome.returncode, f"Reading the result failed: {error}", outcome.log_tail,
+                                outcome.warnings)
         result = None
     finally:
         cleanup()
@@ -330,13 +339,26 @@ def complete_run(outcome: WorkerOutcome, read_result: Callable[[], Any], apply_r
 
 
 def pump_lines(stream, lines: "queue.Queue[Optional[str]]") -> None:
-    """Thread body: forward every line of ``stream`` into ``lines``, then None at end of stream."""
+    """Thread body: forward every line of ``stream`` into ``lines``, then None at end of stream.
+
+    Lines are read as bytes (from the text stream's ``buffer`` when it has one) and
+    decoded as UTF-8 with replacement: one undecodable byte must not stop the reader
+    while the worker keeps writing, or the pipe fills and both sides wait forever.
+    """
+    raw = getattr(stream, "buffer", stream)
     try:
-        for line in iter(stream.readline, ""):
-            lines.put(line)
-    except (UnicodeDecodeError, ValueError):
-        pass  # undecodable bytes or a closed pipe after a kill: nothing more to read
+        while True:
+            line = raw.readline()
+            if not line:
+                break
+            lines.put(line.decode("utf-8", errors="replace") if isinstance(line, bytes) else line)
+    except (OSError, ValueError):
+        pass  # a closed pipe after a kill: nothing more to read
     lines.put(None)
+
+
+# The worker writes UTF-8 whatever the system locale (Windows code pages, C locale).
+WORKER_ENVIRONMENT = {"PYTHONIOENCODING": "utf-8", "PYTHONUTF8": "1"}
 
 
 def run_blocking(
@@ -365,7 +387,8 @@ def run_blocking(
         The outcome; never raises for a failed run.
     """
     run = WorkerRun(plan)
-    proc = subprocess.Popen(list(command), cwd=cwd, env=env, stdout=subprocess.PIPE,
+    environment = dict(os.environ if env is None else env, **WORKER_ENVIRONMENT)
+    proc = subprocess.Popen(list(command), cwd=cwd, env=environment, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace")
     lines: "queue.Queue[Optional[str]]" = queue.Queue()
     threading.Thread(target=pump_lines, args=(proc.stdout, lines), daemon=True).start()

@@ -14,16 +14,20 @@ from typing import Annotated, Callable, Optional
 import numpy as np
 import qt
 import slicer
-from slicer import vtkMRMLMarkupsNode, vtkMRMLModelNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer import (vtkMRMLMarkupsFiducialNode, vtkMRMLMarkupsNode, vtkMRMLModelNode, vtkMRMLScalarVolumeNode,
+                    vtkMRMLSegmentationNode)
 from slicer.i18n import tr as _
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest
 
 from AnatomyINRSlicerLib import dependencies, mrml_convert
-from AnatomyINRSlicerLib.module_base import WorkerModuleLogic, WorkerModuleWidget, describeModule
+from AnatomyINRSlicerLib.live import PersistentWorker
+from AnatomyINRSlicerLib.module_base import LiveRefitModuleWidget, WorkerModuleLogic, describeModule
+from AnatomyINRSlicerLib.panel import jumpToControlPoint, showOutlierPoints
 from AnatomyINRSlicerLib.progress import fillDistanceTable
-from AnatomyINRSlicerLib.runner import BackgroundWorker
-from AnatomyINRSlicerLib.worker_protocol import FIT_POINTS_STAGES, WorkerOutcome
+from AnatomyINRSlicerLib.sample_data import registerSampleData
+from AnatomyINRSlicerLib.serve_protocol import DEVICES, default_threads
+from AnatomyINRSlicerLib.worker_protocol import FIT_POINTS_STAGES
 from AnatomyINRSurfaceFromPointsLib import compute
 
 HELP_TEXT = """
@@ -42,8 +46,6 @@ neural representations for 3D vascular modeling." STACOM 2022 (MICCAI workshop),
 It builds on A. Gropp, L. Yariv, N. Haim, M. Atzmon, Y. Lipman. "Implicit Geometric
 Regularization for Learning Shapes" (IGR), ICML 2020.
 """
-POINT_EVENTS = (vtkMRMLMarkupsNode.PointAddedEvent, vtkMRMLMarkupsNode.PointModifiedEvent,
-                vtkMRMLMarkupsNode.PointRemovedEvent)
 
 
 class AnatomyINRSurfaceFromPoints(ScriptedLoadableModule):
@@ -52,6 +54,8 @@ class AnatomyINRSurfaceFromPoints(ScriptedLoadableModule):
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
         describeModule(self.parent, _("Surface from points"), _(HELP_TEXT), _(ACKNOWLEDGEMENT_TEXT))
+        # SampleData exists once Slicer has started (the template's hook).
+        slicer.app.connect("startupCompleted()", lambda: registerSampleData("AnatomyINRSurfaceFromPoints", __file__))
 
 
 @parameterNodeWrapper
@@ -65,82 +69,88 @@ class AnatomyINRSurfaceFromPointsParameterNode:
     spacingMm: Annotated[float, WithinRange(0.1, 5.0)] = 0.5
     outlierThresholdMm: Annotated[float, WithinRange(0.01, 50.0)] = 1.0
     autoUpdate: bool = False
+    device: Annotated[str, Choice(list(DEVICES))] = "auto"
     outputModel: vtkMRMLModelNode
     outputSegmentation: vtkMRMLSegmentationNode
+    outlierPoints: vtkMRMLMarkupsFiducialNode
+    resultRecord: str = ""  # the last fit's table and summary (compute.resultRecord), restored with the scene
+    outputSegmentId: str = ""  # the segment this module wrote (updated by the next fit; others never overwritten)
 
 
-class AnatomyINRSurfaceFromPointsWidget(WorkerModuleWidget):
-    """GUI: auto-update while points are edited, the distance table; the rest is ``WorkerModuleWidget``."""
+class AnatomyINRSurfaceFromPointsWidget(LiveRefitModuleWidget):
+    """GUI: live refit while points are edited, the distance table; the rest is ``LiveRefitModuleWidget``.
 
-    AUTO_UPDATE_DELAY_MS = 600  # re-fit once edits pause this long (dragging fires many events)
+    Auto-update runs in a persistent worker (``anatomy-inr serve``, started on demand and
+    stopped when auto-update is switched off or the scene closes): a preview (short
+    warm-started fit, coarse mesh) right after an edit, the full-quality fit once edits pause.
+    """
+
     _parameterNode: Optional[AnatomyINRSurfaceFromPointsParameterNode]
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self._observedPoints = None
-        self._refitPending = False
+        self._autoUpdating = False
 
     def setup(self) -> None:
         self.logic = AnatomyINRSurfaceFromPointsLogic()
         self.setupPanel("UI/AnatomyINRSurfaceFromPoints.ui", _("Fit the surface in a background process."),
-                        _("Failed to start the surface fit."), _("Starting the fit..."))
-        self.autoUpdateTimer = qt.QTimer()
-        self.autoUpdateTimer.setSingleShot(True)
-        self.autoUpdateTimer.interval = self.AUTO_UPDATE_DELAY_MS
-        self.autoUpdateTimer.connect("timeout()", self.onAutoUpdateTimeout)
+                        _("Failed to start the surface fit."), _("Starting the fit..."), compute.PRESETS)
+        self.setupLiveRefit(_("Preview shown; the full-quality surface follows when you pause."))
         self.ui.outlierThresholdSpinBox.connect("valueChanged(double)", self.showResults)
+        self.ui.residualsTable.connect("cellClicked(int,int)", self.onResidualClicked)
         self.initializeParameterNode()
 
     def onParameterNodeModified(self, caller=None, event=None) -> None:
-        self._updatePointObservation()
+        autoUpdate = bool(self._parameterNode is not None and self._parameterNode.autoUpdate)
+        if autoUpdate != self._autoUpdating:
+            self._autoUpdating = autoUpdate
+            if autoUpdate:
+                self.liveRefit.edited()  # switching auto-update on fits the current points at once
+            else:
+                self.stopLiveRefit()
         super().onParameterNodeModified(caller, event)
 
-    def _updatePointObservation(self) -> None:
+    def initializeParameterNode(self) -> None:
+        """As the template does, plus a new point list to place points in when the scene has none."""
+        super().initializeParameterNode()
         parameters = self._parameterNode
-        wanted = parameters.inputPoints if parameters is not None and parameters.autoUpdate else None
-        if wanted is self._observedPoints:
-            return
-        for event in POINT_EVENTS:
-            if self._observedPoints is not None:
-                self.removeObserver(self._observedPoints, event, self.onPointsModified)
-            if wanted is not None:
-                self.addObserver(wanted, event, self.onPointsModified)
-        self._observedPoints = wanted
+        if parameters is not None and parameters.inputPoints is None and \
+                slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLMarkupsFiducialNode") is None:
+            parameters.inputPoints = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", _("Surface points"))
 
-    def onPointsModified(self, caller, event) -> None:
-        self.updateButtons()
-        self.autoUpdateTimer.start()  # restarted by every edit: fits once the user pauses
+    def setParameterNode(self, inputParameterNode) -> None:
+        super().setParameterNode(inputParameterNode)
+        if inputParameterNode is not None and self.logic.restoreResult(inputParameterNode):
+            self.showResults()  # a scene saved with a fit: its table and summary come back
 
-    def onAutoUpdateTimeout(self) -> None:
-        reason = self.logic.cannotRunReason(self._parameterNode)
-        if reason is not None:
-            self.ui.statusLabel.text = reason
-            return
-        if self.logic.isRunning():
-            self._refitPending = True
-            return
-        try:
-            self.startRun(warmStart=True)
-        except (ValueError, RuntimeError, OSError) as error:  # live preview: report, no pop-up
-            self.ui.statusLabel.text = str(error)
+    def onInputEdited(self, caller, event) -> None:
+        super().onInputEdited(caller, event)
+        if self._autoUpdating:
+            self.liveRefit.edited()
 
-    def onCancelButton(self) -> None:
-        self._refitPending = False
-        super().onCancelButton()
+    def onSceneStartClose(self, caller, event) -> None:
+        self.stopLiveRefit()
+        super().onSceneStartClose(caller, event)
 
-    def onRunFinished(self, outcome: WorkerOutcome, result: Optional[compute.SurfaceResult]) -> None:
-        super().onRunFinished(outcome, result)
-        if self._refitPending:
-            self._refitPending = False
-            self.onAutoUpdateTimeout()
+    def cleanup(self) -> None:
+        self.stopLiveRefit()
+        super().cleanup()
 
     def showResults(self, threshold: Optional[float] = None) -> None:
-        """Summary and distance table of the last fit (``threshold``: from the spin box signal)."""
+        """Summary, distance table and outlier points of the last fit (``threshold``: from the spin box)."""
         if threshold is None:
             threshold = self._parameterNode.outlierThresholdMm if self._parameterNode else 1.0
         rows = self.logic.residualRows(threshold)
         self.ui.summaryLabel.text = self.logic.summary(threshold) if rows else _("No fit yet.")
-        fillDistanceTable(self.ui.residualsTable, rows, _("outlier"))
+        fillDistanceTable(self.ui.residualsTable, rows, _("outlier"), keys=self.logic.lastIndices)
+        if rows and self._parameterNode is not None:
+            self.logic.showOutliers(self._parameterNode, threshold)
+
+    def onResidualClicked(self, row: int, column: int) -> None:
+        """Centre the views on the clicked row's control point."""
+        item = self.ui.residualsTable.item(row, 0)
+        if item is not None and self._parameterNode is not None and item.data(qt.Qt.UserRole) is not None:
+            jumpToControlPoint(self._parameterNode.inputPoints, int(item.data(qt.Qt.UserRole)))
 
 
 class AnatomyINRSurfaceFromPointsLogic(WorkerModuleLogic):
@@ -155,6 +165,9 @@ class AnatomyINRSurfaceFromPointsLogic(WorkerModuleLogic):
     def __init__(self) -> None:
         super().__init__()
         self.lastLabels: list = []
+        self.lastIndices: list = []  # control point index of each fitted point (its residual row)
+        self.lastPoints = np.zeros((0, 3))  # (N, 3) RAS mm of the fitted points
+        self._pointsName = ""
         self._fieldFiles: dict = {}  # points node ID -> field file of its last fit (warm start)
         self._fieldFolder: Optional[str] = None
 
@@ -172,25 +185,36 @@ class AnatomyINRSurfaceFromPointsLogic(WorkerModuleLogic):
             return _("A segmentation output needs a reference volume.")
         return None
 
-    @staticmethod
-    def options(parameters: AnatomyINRSurfaceFromPointsParameterNode) -> compute.SurfaceOptions:
-        return compute.SurfaceOptions(preset=parameters.preset, smoothness=parameters.smoothness,
-                                      spacingMm=parameters.spacingMm)
+    def inputNodes(self, parameters: AnatomyINRSurfaceFromPointsParameterNode) -> list:
+        return [parameters.inputPoints] if parameters.inputPoints is not None else []
+
+    def options(self, parameters: AnatomyINRSurfaceFromPointsParameterNode) -> compute.SurfaceOptions:
+        chosen = {"preset": parameters.preset, "smoothness": parameters.smoothness, "spacingMm": parameters.spacingMm,
+                  "device": parameters.device, "threads": default_threads()}
+        return compute.SurfaceOptions(**{**chosen, **self.optionOverrides})
 
     def start(self, parameters: AnatomyINRSurfaceFromPointsParameterNode, onProgress: Callable,
-              onFinished: Callable, warmStart: bool = False) -> BackgroundWorker:
+              onFinished: Callable, warmStart: bool = False, quality: str = "full",
+              server: Optional[PersistentWorker] = None):
         """Write the inputs to a temporary folder and launch the worker; returns at once.
 
         ``onFinished(outcome, result)`` runs on the main thread after the
         results (if any) are in the scene; ``result`` is None on failure or cancel.
-        ``warmStart`` starts from the last field fitted to the same point list.
+        ``warmStart`` starts from the last field fitted to the same point list;
+        ``quality="preview"`` fits briefly on a coarse mesh (no segment); ``server``
+        runs it in that persistent worker instead of a new process.
         """
         self.checkCanStart(parameters, _("A fit is already running."))
         pointsNode = parameters.inputPoints
         pointSet = mrml_convert.pointSetFromMarkups(pointsNode)
+        indices = [int(i) for i in np.flatnonzero(mrml_convert.definedControlPoints(pointsNode))]
         options = self.options(parameters)
-        withLabelmap = parameters.outputSegmentation is not None
-        reference = mrml_convert.imageGridFromVolume(parameters.referenceVolume, copyVoxels=False) if withLabelmap else None
+        if quality == "preview":
+            options = compute.previewOptions(options)
+        # Captured now: the user may delete or change these nodes while the worker runs.
+        target = compute.OutputTarget(pointsNode.GetName(), parameters.outputSegmentation, parameters.referenceVolume)
+        withLabelmap = quality == "full" and target.segmentation is not None
+        reference = mrml_convert.imageGridFromVolume(target.reference, copyVoxels=False) if withLabelmap else None
         initField = self._fieldFiles.get(pointsNode.GetID()) if warmStart else None
         files = compute.WorkFiles(slicer.util.tempDirectory("AnatomyINR"))
 
@@ -200,14 +224,20 @@ class AnatomyINRSurfaceFromPointsLogic(WorkerModuleLogic):
 
         def keepFieldAndApply(result: compute.SurfaceResult) -> None:
             self._keepField(pointsNode.GetID(), files.inr)
-            self.applyResult(parameters, result, pointSet.labels)
+            self.applyResult(parameters, result, pointSet.labels, target)
+            self.lastIndices, self.lastPoints = indices, pointSet.points
+            parameters.resultRecord = compute.resultRecord(result, pointSet.labels, indices, pointSet.points)
 
         return self.launch("fit-points", FIT_POINTS_STAGES, files.folder, writeInputs,
-                           lambda: compute.readWorkerResult(files, withLabelmap), keepFieldAndApply, onProgress, onFinished)
+                           lambda: compute.readWorkerResult(files, withLabelmap), keepFieldAndApply, onProgress,
+                           onFinished, server)
 
     def resetSession(self) -> None:
-        """Forget results and warm-start fields (the scene they belong to is closing)."""
-        self.lastResult, self.lastLabels, self._fieldFiles = None, [], {}
+        """Forget results and delete the warm-start fields (the scene they belong to is closing)."""
+        self.lastResult, self.lastLabels, self._fieldFiles, self.lastIndices = None, [], {}, []
+        if self._fieldFolder is not None:
+            shutil.rmtree(self._fieldFolder, ignore_errors=True)
+            self._fieldFolder = None
 
     def _keepField(self, key: str, fieldFile: str) -> None:
         """Move the fitted field out of the run folder for the next warm start."""
@@ -217,26 +247,52 @@ class AnatomyINRSurfaceFromPointsLogic(WorkerModuleLogic):
         shutil.copyfile(fieldFile, target)
         self._fieldFiles[key] = target
 
-    def applyResult(self, parameters: AnatomyINRSurfaceFromPointsParameterNode,
-                    result: compute.SurfaceResult, labels: list) -> None:
-        """Write a successful result into the output nodes (creating the model if needed)."""
+    def applyResult(self, parameters: AnatomyINRSurfaceFromPointsParameterNode, result: compute.SurfaceResult,
+                    labels: list, target: compute.OutputTarget) -> None:
+        """Write a successful result into the output nodes (creating the model if needed).
+
+        ``target`` holds what the run started with (point list name, segmentation,
+        reference): inputs deleted meanwhile do not matter; a segmentation or reference
+        deleted meanwhile means no segment is written.
+        """
         model = parameters.outputModel
         if model is None:
-            model = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLModelNode", f"{parameters.inputPoints.GetName()} surface")
+            model = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLModelNode", f"{target.pointsName} surface")
             mrml_convert.updateModelFromMesh(model, result.mesh)
             model.GetDisplayNode().SetColor(*compute.SEGMENT_COLOR)
             parameters.outputModel = model
         else:
             mrml_convert.updateModelFromMesh(model, result.mesh)
-        if result.labelmap is not None and parameters.outputSegmentation is not None:
-            name = f"{parameters.inputPoints.GetName()} {compute.SEGMENT_NAME_SUFFIX}"
-            mrml_convert.writeLabelmapToSegmentation(result.labelmap, parameters.outputSegmentation,
-                                                     parameters.referenceVolume, {1: (name, compute.SEGMENT_COLOR)})
-        self.lastResult, self.lastLabels = result, list(labels or [])
+        if result.labelmap is not None and target.inScene():
+            name = f"{target.pointsName} {compute.SEGMENT_NAME_SUFFIX}"
+            segmentIds = mrml_convert.writeLabelmapToSegmentation(
+                result.labelmap, target.segmentation, target.reference, {1: (name, compute.SEGMENT_COLOR)},
+                ownSegmentIds=[parameters.outputSegmentId])
+            parameters.outputSegmentId = segmentIds[0]
+        self.lastResult, self.lastLabels, self._pointsName = result, list(labels or []), target.pointsName
 
     def residualRows(self, thresholdMm: float) -> list:
         """``[(point label, distance mm, is outlier)]`` of the last fit."""
         return compute.residualRows(self.lastResult, self.lastLabels, thresholdMm) if self.lastResult else []
+
+    def restoreResult(self, parameters: AnatomyINRSurfaceFromPointsParameterNode) -> bool:
+        """Take the last fit back from the parameter node and output model (no fit in memory); True if done."""
+        if self.lastResult is not None or not parameters.resultRecord or parameters.outputModel is None:
+            return False
+        mesh = mrml_convert.meshFromModel(parameters.outputModel)
+        self.lastResult, self.lastLabels, self.lastIndices, self.lastPoints = compute.resultFromRecord(
+            parameters.resultRecord, mesh)
+        self._pointsName = parameters.inputPoints.GetName() if parameters.inputPoints is not None else _("points")
+        return True
+
+    def showOutliers(self, parameters: AnatomyINRSurfaceFromPointsParameterNode, thresholdMm: float) -> None:
+        """The last fit's outliers as their own locked red point list (the input list is not touched)."""
+        mask = compute.outlierMask(self.lastResult.residualsMm, thresholdMm)
+        if len(mask) != len(self.lastPoints):
+            return
+        labels = [label for label, outlier in zip(self.lastLabels, mask) if outlier]
+        parameters.outlierPoints = showOutlierPoints(parameters.outlierPoints, f"{self._pointsName} outliers",
+                                                     self.lastPoints[mask], labels)
 
     def summary(self, thresholdMm: float) -> str:
         return compute.summaryText(self.lastResult, thresholdMm) if self.lastResult is not None else ""

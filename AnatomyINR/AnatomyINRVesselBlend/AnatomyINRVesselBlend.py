@@ -23,6 +23,8 @@ from AnatomyINRSlicerLib import dependencies, mrml_convert
 from AnatomyINRSlicerLib.module_base import WorkerModuleLogic, WorkerModuleWidget, describeModule
 from AnatomyINRSlicerLib.progress import fillTable
 from AnatomyINRSlicerLib.runner import BackgroundWorker
+from AnatomyINRSlicerLib.sample_data import registerSampleData
+from AnatomyINRSlicerLib.serve_protocol import DEVICES, default_threads
 from AnatomyINRSlicerLib.worker_protocol import BLEND_STAGES
 from AnatomyINRVesselBlendLib import compute
 
@@ -52,6 +54,8 @@ class AnatomyINRVesselBlend(ScriptedLoadableModule):
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
         describeModule(self.parent, _("Vessel blend"), _(HELP_TEXT), _(ACKNOWLEDGEMENT_TEXT))
+        # SampleData exists once Slicer has started (the template's hook).
+        slicer.app.connect("startupCompleted()", lambda: registerSampleData("AnatomyINRVesselBlend", __file__))
 
 
 @parameterNodeWrapper
@@ -64,6 +68,7 @@ class AnatomyINRVesselBlendParameterNode:
     perInputRadii: bool = False
     preset: Annotated[str, Choice(list(compute.PRESET_CHOICES))] = compute.AUTO_PRESET
     clipOpenEnds: bool = True
+    device: Annotated[str, Choice(list(DEVICES))] = "auto"
     outputModel: vtkMRMLModelNode
 
 
@@ -79,7 +84,7 @@ class AnatomyINRVesselBlendWidget(WorkerModuleWidget):
     def setup(self) -> None:
         self.logic = AnatomyINRVesselBlendLogic()
         self.setupPanel("UI/AnatomyINRVesselBlend.ui", _("Blend the inputs in a background process."),
-                        _("Failed to start the blend."), _("Starting the blend..."))
+                        _("Failed to start the blend."), _("Starting the blend..."), compute.PRESET_CHOICES)
         self.ui.addInputButton.connect("clicked(bool)", self.onAddInput)
         self.ui.removeInputButton.connect("clicked(bool)", self.onRemoveInput)
         self.initializeParameterNode()
@@ -201,6 +206,9 @@ class AnatomyINRVesselBlendLogic(WorkerModuleLogic):
             return _("segment")
         return _("points") if vtkMRMLMarkupsNode.SafeDownCast(node) is not None else _("model")
 
+    def inputNodes(self, parameters: AnatomyINRVesselBlendParameterNode) -> list:
+        return [node for node, _segmentId, _radius in self.inputEntries(parameters)]
+
     def cannotRunReason(self, parameters: Optional[AnatomyINRVesselBlendParameterNode]) -> Optional[str]:
         """Why Apply is not possible yet (None: it is)."""
         entries = self.inputEntries(parameters) if parameters is not None else []
@@ -229,8 +237,11 @@ class AnatomyINRVesselBlendLogic(WorkerModuleLogic):
 
     def options(self, parameters: AnatomyINRVesselBlendParameterNode) -> compute.BlendOptions:
         radii = [r for _n, _s, r in self.inputEntries(parameters)] if parameters.perInputRadii else None
-        return compute.BlendOptions(radiusMm=parameters.radiusMm, spacingMm=parameters.spacingMm, preset=parameters.preset,
-                                    clipOpenEnds=parameters.clipOpenEnds, radiiMm=radii)
+        chosen = {"radiusMm": parameters.radiusMm, "spacingMm": parameters.spacingMm, "preset": parameters.preset,
+                  "clipOpenEnds": parameters.clipOpenEnds, "radiiMm": radii}
+        chosen["threads"] = default_threads()  # one core stays free for Slicer's GUI
+        chosen["device"] = parameters.device
+        return compute.BlendOptions(**{**chosen, **self.optionOverrides})
 
     # ---- running ------------------------------------------------------------------------------
     def start(self, parameters: AnatomyINRVesselBlendParameterNode, onProgress: Callable, onFinished: Callable,

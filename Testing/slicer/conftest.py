@@ -13,3 +13,5 @@ MODULES = ("AnatomyINRSurfaceFromPoints", "AnatomyINRVesselBlend", "AnatomyINRNe
 for folder in (REPO / "AnatomyINR", *(REPO / "AnatomyINR" / m for m in MODULES), Path(__file__).parent):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
+
+from widget_harness import fakeSlicer  # noqa: E402,F401 - the fake Slicer fixture of the widget tests

@@ -46,7 +46,8 @@ def planted(path: Path, old: str, new: str):
 def test_modules_inherit_from_the_shared_base_and_are_clean(tree):
     for module in MODULES:
         source = (tree / module / f"{module}.py").read_text()
-        assert f"class {module}Widget(WorkerModuleWidget)" in source
+        assert (f"class {module}Widget(WorkerModuleWidget)" in source
+                or f"class {module}Widget(LiveRefitModuleWidget)" in source)
         assert f"class {module}Logic(WorkerModuleLogic)" in source
         assert module_findings(tree, module) == []
     assert check_python_source((tree / BASE).read_text(), str(tree / BASE)) == []
@@ -111,10 +112,11 @@ MODULE_MISTAKES = [
     ("AnatomyINRNestedWalls", "self.checkCanStart(", "self.checkCanRun(", "self-method"),
     ("AnatomyINRNestedWalls", "self.logic.runBlocking(parameters, options)", "self.logic.runBlockin(parameters, options)",
      "self-method"),
-    ("AnatomyINRSurfaceFromPoints", "self.startRun(warmStart=True)", "self.startFit(warmStart=True)", "self-method"),
-    ("AnatomyINRSurfaceFromPoints", "self.startRun(warmStart=True)", "self.startRun(True)", "call-args"),
-    ("AnatomyINRSurfaceFromPoints", "super().onCancelButton()", "super().onCancel()", "self-method"),
-    ("AnatomyINRSurfaceFromPoints", "self.updateButtons()", "self._updateButtons()", "self-method"),
+    ("AnatomyINRSurfaceFromPoints", "self.stopLiveRefit()", "self.stopLiveRefits()", "self-method"),
+    ("AnatomyINRSurfaceFromPoints", "self.setupLiveRefit(_(", "self.setupLiveRefit(True, _(", "call-args"),
+    ("AnatomyINRSurfaceFromPoints", "super().onSceneStartClose(caller, event)", "super().onSceneClose(caller, event)",
+     "self-method"),
+    ("AnatomyINRSurfaceFromPoints", "self.showResults()", "self._showResults()", "self-method"),
     ("AnatomyINRSurfaceFromPoints", "self._parameterNode.outlierThresholdMm", "self._parameterNode.outlierThreshold",
      "wrapper-field"),
 ]

@@ -152,12 +152,14 @@ REAL_MISTAKES = [
      "volumeNode.GetIJKToRASMatrix()", "mrml-args"),
     (REPO / "AnatomyINR/AnatomyINRSlicerLib/mrml_convert.py", "segmentation.AddEmptySegment(",
      "segmentation.AddEmptySegments(", "mrml-method"),
-    (REPO / "AnatomyINR/AnatomyINRSlicerLib/dependencies.py", "slicer.util.pip_install(\" \".join(requirements))",
-     "slicer.util.pip_install(\" \".join(requirements), blocking=True)", "util-args"),
+    (REPO / "AnatomyINR/AnatomyINRSlicerLib/dependencies.py", "slicer.util.pip_install(legacyPipArguments(requirements, constraints))",
+     "slicer.util.pip_install(legacyPipArguments(requirements, constraints), blocking=True)", "util-args"),
     (REPO / "AnatomyINR/AnatomyINRSlicerLib/dependencies.py", "torchLogic.installTorch(askConfirmation=False,",
      "torchLogic.installTorch(confirm=False,", "call-args"),
-    (REPO / "AnatomyINR/AnatomyINRSlicerLib/runner.py", "launchConsoleProcess(self.command, cwd=self.cwd)",
-     "launchConsoleProcess(self.command, cwd=self.cwd, blocking=False)", "util-args"),
+    (REPO / "AnatomyINR/AnatomyINRSlicerLib/runner.py",
+     "launchConsoleProcess(self.command, updateEnvironment=WORKER_ENVIRONMENT, cwd=self.cwd)",
+     "launchConsoleProcess(self.command, updateEnvironment=WORKER_ENVIRONMENT, cwd=self.cwd, blocking=False)",
+     "util-args"),
 ]
 
 

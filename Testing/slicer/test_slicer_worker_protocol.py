@@ -204,3 +204,27 @@ def test_missing_package_in_the_real_worker_becomes_the_install_message(tmp_path
         "A required Python package is missing: Python package 'SimpleITK' is missing or cannot be imported "
         "(libSimpleITKIO.so.1: cannot open shared object file); install the requirements (pip install SimpleITK). "
         "Install the extension's Python requirements (Apply does this) and retry.")
+
+
+_NOISY_CHILD = ("import sys; out = sys.stdout.buffer; out.write(b'bad \\xff\\xfe bytes\\n'); "
+                "[out.write(b'x' * 99 + b'\\n') for _ in range(2000)]; out.write(b'last\\n'); out.flush()")
+
+
+def test_pump_lines_keeps_reading_after_undecodable_bytes():
+    """One bad byte must not stop the reader: 200 kB follow it (more than a pipe holds), all arrive."""
+    import queue
+    import subprocess
+    import threading
+
+    from AnatomyINRSlicerLib.worker_protocol import pump_lines
+
+    proc = subprocess.Popen([sys.executable, "-c", _NOISY_CHILD], stdout=subprocess.PIPE, text=True, encoding="utf-8")
+    lines: queue.Queue = queue.Queue()
+    reader = threading.Thread(target=pump_lines, args=(proc.stdout, lines), daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    assert proc.wait(timeout=30) == 0 and not reader.is_alive()
+    received = []
+    while (line := lines.get_nowait()) is not None:
+        received.append(line)
+    assert len(received) == 2002 and received[0] == "bad \ufffd\ufffd bytes\n" and received[-1] == "last\n"

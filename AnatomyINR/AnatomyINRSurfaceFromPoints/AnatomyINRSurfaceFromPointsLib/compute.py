@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -49,6 +49,7 @@ class SurfaceOptions:
         seed: Random seed of the fit.
         device: "auto", "cpu" or "cuda".
         iterations: Optional override of the preset's iteration budget.
+        threads: CPU threads of the worker (None: the library's default).
     """
 
     preset: str = "default"
@@ -57,6 +58,7 @@ class SurfaceOptions:
     seed: int = 0
     device: str = "auto"
     iterations: Optional[int] = None
+    threads: Optional[int] = None
 
     def validate(self) -> None:
         """Raise ValueError naming the first invalid option."""
@@ -68,6 +70,37 @@ class SurfaceOptions:
             raise ValueError(f"spacingMm: expected a positive spacing in mm, got {self.spacingMm}")
         if self.iterations is not None and self.iterations < 1:
             raise ValueError(f"iterations: expected a positive count, got {self.iterations}")
+
+
+# Live refit's preview: a short warm-started fit meshed coarsely (the settings benchmarks/live_refit.py
+# measures against the full-quality surface: Dice >= 0.97 is the target).
+PREVIEW_PRESET, PREVIEW_ITERATIONS, PREVIEW_SPACING_MM = "fast", 40, 1.5
+
+
+def previewOptions(options: SurfaceOptions) -> SurfaceOptions:
+    """The preview version of ``options``: fast preset, at most 40 iterations, mesh spacing >= 1.5 mm."""
+    iterations = min(options.iterations or PREVIEW_ITERATIONS, PREVIEW_ITERATIONS)
+    return replace(options, preset=PREVIEW_PRESET, iterations=iterations,
+                   spacingMm=max(float(options.spacingMm), PREVIEW_SPACING_MM))
+
+
+@dataclass(frozen=True)
+class OutputTarget:
+    """Where a run's result goes, captured when it starts (nodes may be deleted while it runs).
+
+    Attributes:
+        pointsName: Name of the point list (names the new model and segment).
+        segmentation: Output segmentation node, or None.
+        reference: Reference volume node (the segment's grid), or None.
+    """
+
+    pointsName: str
+    segmentation: object = None
+    reference: object = None
+
+    def inScene(self) -> bool:
+        """True when the segmentation and its reference are both still in a scene."""
+        return all(node is not None and node.GetScene() is not None for node in (self.segmentation, self.reference))
 
 
 def libraryConfig(options: SurfaceOptions):
@@ -251,7 +284,7 @@ def workerArguments(files: WorkFiles, options: SurfaceOptions, withLabelmap: boo
         reference=files.reference if withLabelmap else None,
         output_labelmap=files.labelmap if withLabelmap else None,
         save_inr=files.inr, init_inr=initInr, spacing_mm=options.spacingMm, seed=options.seed,
-        device=options.device, report=files.report,
+        device=options.device, threads=options.threads, report=files.report,
     )
     # The config file carries preset, smoothness and iteration budget (it overrides --preset);
     # --iterations is not passed because it would disable the library's shorter warm-start schedule.
@@ -269,3 +302,30 @@ def readWorkerResult(files: WorkFiles, withLabelmap: bool) -> SurfaceResult:
     residuals = np.asarray(report.get("residuals_mm", []), dtype=np.float64)
     labels = read_image(files.labelmap) if withLabelmap else None
     return SurfaceResult(mesh, residuals, labels, report)
+
+
+_RECORD_REPORT_KEYS = ("area_mm2", "volume_mm3", "seconds", "iterations", "device", "preset")
+
+
+def resultRecord(result: SurfaceResult, labels: Sequence[str], indices: Sequence[int], points) -> str:
+    """A fit's table and summary as compact JSON, kept in the parameter node (saved with the scene).
+
+    The mesh is not in it: it is the output model, saved with the scene anyway.
+    """
+    import json
+
+    report = {key: result.report[key] for key in _RECORD_REPORT_KEYS if key in result.report}
+    report.setdefault("area_mm2", result.areaMm2)
+    report.setdefault("volume_mm3", result.volumeMm3)
+    return json.dumps({"residuals_mm": [round(float(r), 4) for r in result.residualsMm], "labels": list(labels),
+                       "indices": [int(i) for i in indices], "points": np.round(np.asarray(points), 4).tolist(),
+                       "report": report}, separators=(",", ":"))
+
+
+def resultFromRecord(text: str, mesh: TriangleMesh) -> tuple:
+    """``(SurfaceResult, labels, indices, (N, 3) points)`` back from :func:`resultRecord` and the model's mesh."""
+    import json
+
+    data = json.loads(text)
+    result = SurfaceResult(mesh, np.asarray(data["residuals_mm"], dtype=np.float64), None, dict(data["report"]))
+    return result, list(data["labels"]), list(data["indices"]), np.asarray(data["points"], dtype=np.float64).reshape(-1, 3)
