@@ -127,6 +127,25 @@ def test_every_fake_mrml_method_constant_and_event_exists_on_that_class_in_slice
     assert checked > 80
 
 
+def _cxxParameters(signature: str) -> tuple:
+    """``(count, with default)`` of the parameters of a C++ declaration (no nested parentheses in defaults)."""
+    inner = signature[signature.index("(") + 1:signature.rindex(")")].strip()
+    parameters = [p for p in inner.split(",") if p.strip()] if inner else []
+    return len(parameters), sum("=" in p for p in parameters)
+
+
+def test_fake_markups_logic_methods_take_slicers_parameters():
+    """The module logic calls the modules make (place mode, active list, view jumps) accept what Slicer's do."""
+    methods = MRML["vtkSlicerMarkupsLogic"]["methods"]
+    fakes = {n: m for n, m in vars(mrml.vtkSlicerMarkupsLogic).items() if n[:1].isupper() and callable(m)}
+    assert {"SetActiveList", "StartPlaceMode", "JumpSlicesToNthPointInMarkup"} <= set(fakes)
+    for name, fake in fakes.items():
+        parameters = list(inspect.signature(fake).parameters.values())[1:]  # without self
+        fakeShape = (len(parameters), sum(p.default is not inspect.Parameter.empty for p in parameters))
+        shapes = [_cxxParameters(s) for s in methods[name]["signatures"]]
+        assert fakeShape in shapes, (name, fakeShape, methods[name]["signatures"])
+
+
 def test_scene_close_and_point_events_are_slicer_events():
     for cls, names in ((mrml.vtkMRMLScene, ("StartCloseEvent", "EndCloseEvent", "NodeAddedEvent", "NodeRemovedEvent")),
                        (mrml.vtkMRMLMarkupsNode, ("PointAddedEvent", "PointModifiedEvent", "PointRemovedEvent"))):

@@ -67,11 +67,25 @@ class vtkSlicerModuleLogic(vtkMRMLAbstractLogic):
 
 
 class vtkSlicerMarkupsLogic(vtkSlicerModuleLogic):
-    """Records where the views were asked to jump (``jumps``: ``(node ID, index, centered)``)."""
+    """Records what the modules asked of it.
+
+    ``jumps``: ``(node ID, index, centered)`` of each view jump; ``activeList``: the
+    node passed to ``SetActiveList``; ``placeModes``: ``(persistent, interaction node)``
+    of each ``StartPlaceMode`` (the fake has no views to place points in).
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.jumps: list = []
+        self.activeList = None
+        self.placeModes: list = []
+
+    def SetActiveList(self, markupsNode) -> None:
+        self.activeList = markupsNode
+
+    def StartPlaceMode(self, persistent: bool, interactionNode=None) -> bool:
+        self.placeModes.append((bool(persistent), interactionNode))
+        return True
 
     def JumpSlicesToNthPointInMarkup(self, id: str, n: int, centered: bool = False, viewGroup: int = -1,
                                      exclude=None) -> None:
