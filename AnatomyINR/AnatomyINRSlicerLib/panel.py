@@ -5,6 +5,8 @@
   in step both ways; the parameter node keeps the library's value;
 - :func:`jumpToControlPoint` centres the slice views on one control point (a click
   on a residual row);
+- :func:`startPlacingPoints` lets the user add points to a list by clicking in the
+  slice and 3D views (the markups logic's active list and persistent place mode);
 - :func:`showOutlierPoints` copies the points farther than the threshold into a
   locked, red point list of their own, so they stand out in the views while the
   input list is never modified.
@@ -63,6 +65,17 @@ def jumpToControlPoint(markupsNode, index: int) -> bool:
         return False
     slicer.modules.markups.logic().JumpSlicesToNthPointInMarkup(markupsNode.GetID(), index, True)
     return True
+
+
+def startPlacingPoints(markupsNode) -> None:
+    """Make ``markupsNode`` the active list and start persistent place mode: each view click adds a point.
+
+    Place mode stays on until the user leaves it (a right click in a view, or the
+    mouse-mode toolbar), so many points are placed without pressing the button again.
+    """
+    logic = slicer.modules.markups.logic()
+    logic.SetActiveList(markupsNode)
+    logic.StartPlaceMode(True)
 
 
 def showOutlierPoints(outlierNode, name: str, positions: np.ndarray, labels: Sequence[str]):

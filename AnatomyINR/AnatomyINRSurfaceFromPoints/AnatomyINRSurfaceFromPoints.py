@@ -23,7 +23,7 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadab
 from AnatomyINRSlicerLib import dependencies, mrml_convert
 from AnatomyINRSlicerLib.live import PersistentWorker
 from AnatomyINRSlicerLib.module_base import LiveRefitModuleWidget, WorkerModuleLogic, describeModule
-from AnatomyINRSlicerLib.panel import jumpToControlPoint, showOutlierPoints
+from AnatomyINRSlicerLib.panel import jumpToControlPoint, showOutlierPoints, startPlacingPoints
 from AnatomyINRSlicerLib.progress import fillDistanceTable
 from AnatomyINRSlicerLib.sample_data import registerSampleData
 from AnatomyINRSlicerLib.serve_protocol import DEVICES, default_threads
@@ -98,6 +98,7 @@ class AnatomyINRSurfaceFromPointsWidget(LiveRefitModuleWidget):
         self.setupLiveRefit(_("Preview shown; the full-quality surface follows when you pause."))
         self.ui.outlierThresholdSpinBox.connect("valueChanged(double)", self.showResults)
         self.ui.residualsTable.connect("cellClicked(int,int)", self.onResidualClicked)
+        self.ui.placePointsButton.connect("clicked(bool)", self.onPlacePoints)
         self.initializeParameterNode()
 
     def onParameterNodeModified(self, caller=None, event=None) -> None:
@@ -116,7 +117,18 @@ class AnatomyINRSurfaceFromPointsWidget(LiveRefitModuleWidget):
         parameters = self._parameterNode
         if parameters is not None and parameters.inputPoints is None and \
                 slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLMarkupsFiducialNode") is None:
-            parameters.inputPoints = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", _("Surface points"))
+            parameters.inputPoints = self._newPointList()
+
+    def _newPointList(self) -> vtkMRMLMarkupsFiducialNode:
+        return slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", _("Surface points"))
+
+    def onPlacePoints(self, checked: bool = False) -> None:
+        """Click points in the views into the selected point list (a new one when none is selected)."""
+        if self._parameterNode is None:
+            return
+        if self._parameterNode.inputPoints is None:
+            self._parameterNode.inputPoints = self._newPointList()
+        startPlacingPoints(self._parameterNode.inputPoints)
 
     def setParameterNode(self, inputParameterNode) -> None:
         super().setParameterNode(inputParameterNode)

@@ -171,3 +171,31 @@ def test_surface_widget_cuda_without_a_gpu_says_so(fakeSlicer):
         return
     reason = "The input was rejected: device: 'cuda' requested but no CUDA GPU is available (use auto or cpu)"
     assert ui.statusLabel.text == reason and errors()[0].startswith(reason)
+
+
+def test_surface_widget_place_points_button_starts_persistent_placing(fakeSlicer):
+    """"Place points" makes the selected list active (a new one when none) and keeps place mode on."""
+    slicer = fakeSlicer
+    widget = _setUpPanel(slicer)
+    ui, markupsLogic = widget.ui, slicer.modules.markups.logic()
+    started = widget._parameterNode.inputPoints  # the empty list set up for a scene without one
+    slicer.mrmlScene.RemoveNode(started)  # the user deleted it: no list is selected now
+    assert widget._parameterNode.inputPoints is None and markupsLogic.placeModes == []
+    nodesBefore = slicer.mrmlScene.GetNumberOfNodes()
+
+    ui.placePointsButton.click()
+    created = widget._parameterNode.inputPoints
+    assert created is not None and created is not started and created.GetName() == "Surface points"
+    assert created.IsA("vtkMRMLMarkupsFiducialNode") and slicer.mrmlScene.GetNodeByID(created.GetID()) is created
+    assert slicer.mrmlScene.GetNumberOfNodes() == nodesBefore + 1
+    assert ui.inputPointsSelector.currentNode() is created
+    assert markupsLogic.activeList is created and markupsLogic.placeModes == [(True, None)]
+
+    curve = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsCurveNode", "neck")
+    ui.inputPointsSelector.setCurrentNode(curve)
+    nodesBefore = slicer.mrmlScene.GetNumberOfNodes()
+    ui.placePointsButton.click()  # a selected list is used as it is: no new node
+    assert slicer.mrmlScene.GetNumberOfNodes() == nodesBefore and widget._parameterNode.inputPoints is curve
+    assert markupsLogic.activeList is curve and markupsLogic.placeModes == [(True, None), (True, None)]
+    placePoints(curve, spherePoints(3, CENTER, RADIUS))  # what the views' clicks add reaches the panel
+    assert "3 so far" in ui.applyButton.toolTip, ui.applyButton.toolTip
