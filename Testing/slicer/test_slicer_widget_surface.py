@@ -169,7 +169,7 @@ def test_surface_widget_cuda_without_a_gpu_says_so(fakeSlicer):
     if torch.cuda.is_available():  # the machine has a GPU: then the fit simply runs on it
         assert ui.statusLabel.text.startswith("Finished."), ui.statusLabel.text
         return
-    reason = "The input was rejected: device: 'cuda' requested but no CUDA GPU is available (use auto or cpu)"
+    reason = "The input was rejected: argument --device: 'cuda' is not available on this machine; available: auto, cpu"
     assert ui.statusLabel.text == reason and errors()[0].startswith(reason)
 
 
