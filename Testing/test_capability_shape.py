@@ -25,7 +25,7 @@ CAPABILITIES = ("surface", "nested", "blend", "pulmonary")
 # Input types a caller builds to call an entry function (not results, not internals).
 INPUT_TYPES = {("blend", "BlendInput"), ("blend", "ClipPlane")}
 # Pure measurements: no randomness, no long loops worth cancelling.
-NO_PROGRESS = {("pulmonary", "evaluate_segments")}
+NO_PROGRESS: set = set()
 # Entry functions that fit networks (random initialisation, a device to run on).
 FITTING = {("surface", "fit_points"), ("nested", "reconstruct_nested"), ("blend", "blend_surfaces"),
            ("blend", "prepare_inputs")}

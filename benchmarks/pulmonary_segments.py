@@ -73,7 +73,8 @@ def _child(folder: str, mode: str, queue) -> None:
     """Run Method A in this (fresh) process and report time, memory and metrics."""
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     from AnatomyINRLib import io
-    from AnatomyINRLib.pulmonary import evaluate_segments, segment_lungs
+    from AnatomyINRLib.metrics.segments import evaluate_labelmaps
+    from AnatomyINRLib.pulmonary import SEGMENT_NAMES, segment_lungs
 
     f = Path(folder)
     lobes, airways = io.read_image(f / "lobes.nrrd"), io.read_image(f / "airways.nrrd")
@@ -85,8 +86,8 @@ def _child(folder: str, mode: str, queue) -> None:
     peak_mb = _peak_rss_mb()
     ref = io.read_image(f / "segments.nrrd")
     trees = {"bronchi": io.read_image(f / "airways_labeled.nrrd"), "arteries": io.read_image(f / "arteries_labeled.nrrd")}
-    m1 = evaluate_segments(result.labels, ref, nsd_tolerance_mm=1.0, **trees)
-    m2 = evaluate_segments(result.labels, ref, nsd_tolerance_mm=2.0)
+    m1 = evaluate_labelmaps(result.labels, ref, names=SEGMENT_NAMES, nsd_tolerance_mm=1.0, **trees)
+    m2 = evaluate_labelmaps(result.labels, ref, names=SEGMENT_NAMES, nsd_tolerance_mm=2.0)
     row = {k: m1[k] for k in ("dice", "nsd", "NIB", "IDB", "NIA", "IDA")}
     row.update({"nsd_2mm": m2["nsd"], "seconds": round(seconds, 2), "peak_memory_mb": round(peak_mb, 1),
                 "timings_s": result.report["timings_s"],
@@ -101,7 +102,8 @@ def _child_b(folder: str, checkpoint: str, queue) -> None:
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     from AnatomyINRLib import io
-    from AnatomyINRLib.pulmonary import evaluate_segments, segment_lungs
+    from AnatomyINRLib.metrics.segments import evaluate_labelmaps
+    from AnatomyINRLib.pulmonary import SEGMENT_NAMES, segment_lungs
 
     f = Path(folder)
     im = {k: io.read_image(f / f"{k}.nrrd") for k in ("ct", "lobes", "airways", "arteries", "veins")}
@@ -112,8 +114,8 @@ def _child_b(folder: str, checkpoint: str, queue) -> None:
     peak_mb = _peak_rss_mb()
     ref = io.read_image(f / "segments.nrrd")
     trees = {"bronchi": io.read_image(f / "airways_labeled.nrrd"), "arteries": io.read_image(f / "arteries_labeled.nrrd")}
-    m1 = evaluate_segments(result.labels, ref, nsd_tolerance_mm=1.0, **trees)
-    m2 = evaluate_segments(result.labels, ref, nsd_tolerance_mm=2.0)
+    m1 = evaluate_labelmaps(result.labels, ref, names=SEGMENT_NAMES, nsd_tolerance_mm=1.0, **trees)
+    m2 = evaluate_labelmaps(result.labels, ref, names=SEGMENT_NAMES, nsd_tolerance_mm=2.0)
     row = {k: m1[k] for k in ("dice", "nsd", "NIB", "IDB", "NIA", "IDA")}
     row.update({"nsd_2mm": m2["nsd"], "seconds": round(seconds, 2), "peak_memory_mb": round(peak_mb, 1),
                 "per_segment_dice": {k: round(v["dice"], 4) for k, v in m1["per_segment"].items()}})

@@ -169,13 +169,14 @@ def run_phantom(args, progress) -> int:
 def run_evaluate(args, progress) -> int:
     """Read the volumes, compute the metrics, write the report."""
     from AnatomyINRLib import io
-    from AnatomyINRLib.pulmonary import evaluate_segments
+    from AnatomyINRLib.metrics.segments import evaluate_labelmaps
+    from AnatomyINRLib.pulmonary import SEGMENT_NAMES
 
     check_outputs(args.report)
     images = {k: io.read_image(getattr(args, k)) if getattr(args, k) else None
               for k in ("prediction", "reference", "bronchi", "arteries")}
     progress.report("evaluate", 0.0, "computing metrics")
-    metrics = evaluate_segments(images["prediction"], images["reference"], bronchi=images["bronchi"],
+    metrics = evaluate_labelmaps(images["prediction"], images["reference"], names=SEGMENT_NAMES, bronchi=images["bronchi"],
                                 arteries=images["arteries"], nsd_tolerance_mm=args.nsd_tolerance,
                                 connectivity=args.connectivity)
     write_json(args.report, {"command": "pulmonary evaluate", "prediction": args.prediction,

@@ -206,3 +206,44 @@ class ImageGrid:
     def with_array(self, array: np.ndarray) -> "ImageGrid":
         """Same geometry, different voxel values."""
         return ImageGrid(array, self.ijk_to_ras.copy())
+
+
+# ----------------------------------------------------------------------------- grid comparison
+_SPACING_TOL = 1e-4  # relative
+_ORIGIN_TOL = 1e-3  # mm
+_DIRECTION_TOL = 1e-5
+
+
+def _fmt(v) -> str:
+    return "(" + ", ".join(f"{float(x):.6g}" for x in np.ravel(v)) + ")"
+
+
+def geometry_difference(a: ImageGrid, b: ImageGrid) -> Optional[str]:
+    """What differs between two grids ("size (..) vs (..)", "spacing", "origin", "direction"), or None."""
+    if a.shape != b.shape:
+        return f"size {a.shape} vs {b.shape}"
+    if not np.allclose(a.spacing, b.spacing, rtol=_SPACING_TOL, atol=0.0):
+        return f"spacing {_fmt(a.spacing)} vs {_fmt(b.spacing)} mm"
+    if not np.allclose(a.origin, b.origin, atol=_ORIGIN_TOL):
+        return f"origin {_fmt(a.origin)} vs {_fmt(b.origin)} mm (RAS)"
+    if not np.allclose(a.direction, b.direction, atol=_DIRECTION_TOL):
+        return f"direction {_fmt(a.direction)} vs {_fmt(b.direction)}"
+    return None
+
+
+def check_same_geometry(images: dict) -> None:
+    """All given images on the first one's grid.
+
+    Raises:
+        InputError: names both images and what differs (size, spacing, origin or direction).
+    """
+    items = [(k, v) for k, v in images.items() if v is not None]
+    for name, img in items:
+        if not isinstance(img, ImageGrid):
+            raise InputError(f"{name}: expected an ImageGrid, got {type(img).__name__}")
+    first_name, first = items[0]
+    for name, img in items[1:]:
+        diff = geometry_difference(img, first)
+        if diff:
+            raise InputError(f"{name} and {first_name} are on different grids: {name} vs {first_name} {diff}; "
+                             "resample them onto one geometry first")

@@ -209,3 +209,27 @@ def segment_metrics(prediction: np.ndarray, reference: np.ndarray, ijk_to_ras: n
         out[f"ID{tag}"] = None if trees[key] is None else (_mean(ids) if ids else 0.0)
     out.update({"per_segment": per, "nsd_tolerance_mm": float(nsd_tolerance_mm), "connectivity": int(connectivity)})
     return out
+
+
+def evaluate_labelmaps(prediction, reference, *, bronchi=None, arteries=None, names: Optional[dict] = None,
+                       nsd_tolerance_mm: float = 1.0, connectivity: int = 26) -> dict:
+    """:func:`segment_metrics` of two labelmaps given as ImageGrids on one geometry.
+
+    Args:
+        prediction, reference: ImageGrid labelmaps (0 background, labels 1..K).
+        bronchi, arteries: Optional ImageGrid masks of the trees for the intrusion metrics.
+        names: Label → name for ``per_segment`` (e.g. the 18 pulmonary segment names).
+        nsd_tolerance_mm, connectivity: As in :func:`segment_metrics`.
+
+    Raises:
+        InputError: the grids differ (naming both and what differs), or a bad tolerance/connectivity.
+    """
+    from AnatomyINRLib.core.device import restore_ieee_denormals
+    from AnatomyINRLib.core.types import check_same_geometry
+
+    restore_ieee_denormals()  # torch's flush-to-zero breaks scipy's spatial code (see core.device)
+    check_same_geometry({"reference": reference, "prediction": prediction, "bronchi": bronchi, "arteries": arteries})
+    return segment_metrics(prediction.array, reference.array, reference.ijk_to_ras,
+                           bronchi=None if bronchi is None else bronchi.array,
+                           arteries=None if arteries is None else arteries.array,
+                           names=names, nsd_tolerance_mm=nsd_tolerance_mm, connectivity=connectivity)

@@ -18,6 +18,7 @@ axes (i, j, k); ``grid_sample`` wants (x, y, z) = (k, j, i), so they are flipped
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -101,11 +102,26 @@ class ImplicitHead(nn.Module):
         self.fc1, self.ln1 = nn.Linear(c_in, width), nn.LayerNorm(width)
         self.fc2, self.ln2 = nn.Linear(width, width), nn.LayerNorm(width)
         self.proj = nn.Linear(c_in, width)
-        self.drop = nn.Dropout(dropout)
+        self.dropout = float(dropout)
+        self.generator: Optional[torch.Generator] = None  # draws the dropout masks (set by the trainer)
         self.out = nn.Linear(width, c_out)
-        if zero_out:
+        self.zero_out = zero_out
+        self.zero_output_layer()
+
+    def zero_output_layer(self) -> None:
+        """The deformation head starts at zero: training starts from the template itself."""
+        if self.zero_out:
             nn.init.zeros_(self.out.weight)
             nn.init.zeros_(self.out.bias)
+
+    def drop(self, h: torch.Tensor) -> torch.Tensor:
+        """Inverted dropout whose mask comes from ``self.generator`` (never torch's global RNG)."""
+        if not self.training or self.dropout <= 0.0:
+            return h
+        if self.generator is None or self.generator.device != h.device:
+            self.generator = torch.Generator(device=h.device).manual_seed(0)
+        keep = torch.rand(h.shape, generator=self.generator, device=h.device) >= self.dropout
+        return h * keep.to(h.dtype) / (1.0 - self.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.drop(F.leaky_relu(self.ln1(self.fc1(x)), 0.2))
@@ -123,7 +139,7 @@ def sample_volume(volume: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
 class ImPulSeNet(nn.Module):
     """The whole Method B network; ``forward(volume, points) -> (logits (B, N, 19), deformation (B, N, 3))``."""
 
-    def __init__(self, config: LearnedNetworkConfig) -> None:
+    def __init__(self, config: LearnedNetworkConfig, generator: Optional[torch.Generator] = None) -> None:
         super().__init__()
         config.validate()
         self.config = config
@@ -132,6 +148,24 @@ class ImPulSeNet(nn.Module):
         c_f = self.encoder.out_channels + 3
         self.deformation = ImplicitHead(c_f, config.head_width, 3, config.head_dropout, zero_out=True)
         self.correction = ImplicitHead(c_f, config.head_width, N_CLASSES, config.head_dropout, zero_out=False)
+        self._initialise(generator if generator is not None else torch.Generator().manual_seed(0))
+
+    def _initialise(self, gen: torch.Generator) -> None:
+        """Every initial weight from ``gen`` (torch's default layer init, drawn without the global RNG)."""
+        for module in self.modules():
+            if isinstance(module, (nn.Conv3d, nn.Linear)):
+                nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=gen)
+                if module.bias is not None:
+                    fan_in = module.weight[0].numel()
+                    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+                    nn.init.uniform_(module.bias, -bound, bound, generator=gen)
+        nn.init.uniform_(self.template.latent, 0.0, 1.0, generator=gen)
+        self.deformation.zero_output_layer()
+
+    def set_dropout_generator(self, gen: torch.Generator) -> None:
+        """The generator the heads' dropout masks are drawn from (one per epoch and rank)."""
+        self.deformation.generator = gen
+        self.correction.generator = gen
 
     def encode(self, volume: torch.Tensor) -> list[torch.Tensor]:
         """Feature pyramid f(X) of (B, C_in, S, S, S) inputs."""

@@ -100,7 +100,8 @@ def _batch(cases, order, step, cfg, rng, device):
 
 def train_epoch(model, net, opt, cases, cfg, seed, epoch, rank, device, reporter) -> dict:
     """One epoch of the end-to-end stage (``steps_per_epoch`` AdamW steps); returns mean loss terms."""
-    torch.manual_seed(int(np.random.default_rng([seed, epoch, rank]).integers(2 ** 62)))
+    net.set_dropout_generator(torch.Generator(device=device).manual_seed(
+        int(np.random.default_rng([seed, epoch, rank]).integers(2 ** 62))))
     rng = np.random.default_rng([seed, epoch, rank, 1])
     order = rng.permutation(len(cases))
     model.train()
@@ -210,8 +211,8 @@ def run_training(data_dir, cfg: LearnedTrainConfig, seed: int, device, output: "
                          "give at least one case per process")
     reporter.report("load", 0.0, f"rank {rank}: reading {len(folders[rank::world])} of {len(folders)} cases")
     shard = load_cases(data_dir, cfg, names=[f.name for f in folders[rank::world]])
-    torch.manual_seed(seed)  # identical initial weights on every rank
-    net = ImPulSeNet(cfg.network).to(device)
+    # Identical initial weights on every rank: drawn from a generator seeded by the run's seed.
+    net = ImPulSeNet(cfg.network, generator=torch.Generator().manual_seed(int(seed))).to(device)
     opt, start, history, template_losses = _start(net, cfg, path, seed, shard, world, device, reporter)
     model = net
     if world > 1:

@@ -45,7 +45,7 @@ def _nodule_voxels(labels: ImageGrid, nodule) -> tuple[np.ndarray, np.ndarray]:
         labs = np.zeros(len(pts), dtype=np.int64)
         labs[inside] = arr[tuple(ijk[inside].T)]
     elif isinstance(nodule, ImageGrid):
-        from AnatomyINRLib.pulmonary._inputs import geometry_difference
+        from AnatomyINRLib.core.types import geometry_difference
 
         diff = geometry_difference(nodule, labels)
         if diff:

@@ -4,7 +4,6 @@
   veins) + segmental identity (a labelled airway mask or one point per segmental
   bronchus) → the 18 segments as a labelmap and an implicit soft partition.
 * :func:`plan_segments` — volumes, nodule location and margin, remaining lung.
-* :func:`evaluate_segments` — Dice, NSD, NIB, IDB, NIA, IDA (ImPulSe+ §3.2).
 * :func:`train_segments_model` — Method B (learned, ImPulSe+): train on case folders into a
   checkpoint; ``segment_lungs(..., checkpoint=...)`` then runs Method B.
 
@@ -300,23 +299,3 @@ def plan_segments(segments: ImageGrid, *, nodule: "PointSet | ImageGrid | None" 
     report = planning_report(segments, nodule, resect)
     reporter.report("plan", 1.0, "planning numbers computed")
     return PlanResult(report)
-
-
-def evaluate_segments(prediction: ImageGrid, reference: ImageGrid, *, bronchi: Optional[ImageGrid] = None,
-                      arteries: Optional[ImageGrid] = None, nsd_tolerance_mm: float = 1.0,
-                      connectivity: int = 26) -> dict:
-    """ImPulSe+ §3.2 metrics of a predicted segment labelmap against a reference (see metrics.segments).
-
-    Raises:
-        InputError: grids differ, or a bad tolerance/connectivity.
-    """
-    from AnatomyINRLib.metrics.segments import segment_metrics
-
-    restore_ieee_denormals()
-    _inputs.check_geometry({"reference": reference, "prediction": prediction, "bronchi": bronchi,
-                            "arteries": arteries})
-    names = {v: SEGMENTS[v][0] for v in SEGMENTS}
-    return segment_metrics(prediction.array, reference.array, reference.ijk_to_ras,
-                           bronchi=None if bronchi is None else bronchi.array,
-                           arteries=None if arteries is None else arteries.array,
-                           names=names, nsd_tolerance_mm=nsd_tolerance_mm, connectivity=connectivity)

@@ -38,6 +38,10 @@ SEGMENT_COLORS: dict[int, tuple[float, float, float]] = {
 N_SEGMENTS = 18
 
 
+SEGMENT_NAMES: dict[int, str] = {label: name for label, (name, _) in SEGMENTS.items()}
+"""Label → segment name, e.g. for ``metrics.segments.evaluate_labelmaps(..., names=SEGMENT_NAMES)``."""
+
+
 def segment_name(label: int) -> str:
     """Name of segment ``label`` (1-18)."""
     return SEGMENTS[int(label)][0]

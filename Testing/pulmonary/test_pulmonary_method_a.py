@@ -6,7 +6,8 @@ import pytest
 
 from AnatomyINRLib.core.errors import Cancelled
 from AnatomyINRLib.core.types import ImageGrid
-from AnatomyINRLib.pulmonary import TerritoryConfig, evaluate_segments, segment_lungs
+from AnatomyINRLib.metrics.segments import evaluate_labelmaps
+from AnatomyINRLib.pulmonary import SEGMENT_NAMES, TerritoryConfig, segment_lungs
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ def from_labels(unseen_phantom):
 
 def test_accuracy_from_labelled_airways(unseen_phantom, from_labels):
     result, _ = from_labels
-    m = evaluate_segments(result.labels, unseen_phantom.segments, bronchi=unseen_phantom.airways_labeled,
+    m = evaluate_labelmaps(result.labels, unseen_phantom.segments, names=SEGMENT_NAMES, bronchi=unseen_phantom.airways_labeled,
                           arteries=unseen_phantom.arteries_labeled, nsd_tolerance_mm=2.0)
     assert m["dice"] >= 0.9
     assert min(e["dice"] for e in m["per_segment"].values()) > 0.65  # the smallest segment (LUL S5, 62 ml) is hardest
@@ -43,7 +44,7 @@ def test_progress_stages(from_labels):
 
 def test_accuracy_from_one_point_per_segment(unseen_phantom):
     result = segment_lungs(unseen_phantom.lobes, unseen_phantom.airways, segment_points=unseen_phantom.segment_points)
-    m = evaluate_segments(result.labels, unseen_phantom.segments)
+    m = evaluate_labelmaps(result.labels, unseen_phantom.segments, names=SEGMENT_NAMES)
     assert m["dice"] >= 0.9
     # the propagated labels agree with the phantom's segmental subtrees on nearly every voxel
     ref, got = unseen_phantom.airways_labeled.array, result.airways_labeled.array
@@ -107,7 +108,7 @@ def test_points_on_an_airway_mask_with_a_gap(unseen_phantom):
     lower = (ph.airways_labeled.array >= 4) & (ph.airways_labeled.array <= 10)
     assert trachea > 0 and not np.any(comp[lower] == trachea)
     result = segment_lungs(ph.lobes, ph.airways.with_array(airways), segment_points=ph.segment_points)
-    m = evaluate_segments(result.labels, ph.segments)
+    m = evaluate_labelmaps(result.labels, ph.segments, names=SEGMENT_NAMES)
     assert m["dice"] >= 0.9
     assert min(m["per_segment"][name]["dice"] for name in ("RML S4", "RML S5", "RLL S6", "RLL S8", "RLL S10")) > 0.85
 
@@ -118,4 +119,4 @@ def test_arteries_as_extra_seeds(unseen_phantom):
     result = segment_lungs(ph.lobes, ph.airways, segmental_labels=ph.airways_labeled, veins=ph.veins,
                            arteries=ph.arteries, config=cfg)
     assert result.report["veins_used"] and result.report["artery_seed_voxels"] > 1000
-    assert evaluate_segments(result.labels, ph.segments)["dice"] >= 0.9
+    assert evaluate_labelmaps(result.labels, ph.segments, names=SEGMENT_NAMES)["dice"] >= 0.9
