@@ -25,14 +25,6 @@ REPO = Path(__file__).resolve().parents[2]
 FAST = ["--iterations", "20", "--spacing", "2.0", "--threads", "1"]
 
 
-@pytest.fixture()
-def points_csv(tmp_path):
-    pts = get_phantom("aaa").sample_surface(120, seed=0).points
-    path = tmp_path / "p.csv"
-    np.savetxt(path, pts, delimiter=",")
-    return path
-
-
 def _snapshot(folder: Path) -> dict:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 

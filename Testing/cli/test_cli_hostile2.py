@@ -10,17 +10,8 @@ import numpy as np
 import pytest
 
 from AnatomyINRLib.cli import main
-from AnatomyINRLib.phantoms import get_phantom
 
 FAST = ["--iterations", "20", "--spacing", "2.0", "--threads", "1"]
-
-
-@pytest.fixture()
-def points_csv(tmp_path):
-    pts = get_phantom("aaa").sample_surface(120, seed=0).points
-    path = tmp_path / "p.csv"
-    np.savetxt(path, pts, delimiter=",")
-    return path
 
 
 def _snapshot(folder: Path) -> dict:
