@@ -5,7 +5,8 @@ network is trained on :class:`IGRObjective` (IGR loss, Gropp et al. 2020 /
 Alblas et al. 2022 eq. 3, plus normal and off-surface terms, one output per
 point set) by :func:`optimise`: Adam with the :func:`learning_rate_at` schedule
 and the one stopping rule of :class:`ConvergenceMonitor`, all driven by
-:class:`OptimConfig`.
+:class:`OptimConfig`. Empty space certified from the points (:func:`certify_outside`)
+supervises the sign of f where the unoriented loss cannot (``outside.py``).
 """
 
 from AnatomyINRLib.fitting.config import LossConfig, OptimConfig, SamplingConfig
@@ -13,6 +14,7 @@ from AnatomyINRLib.fitting.loop import FitHistory, LoopResult, optimise
 from AnatomyINRLib.fitting.loss import LossTerms, igr_loss
 from AnatomyINRLib.fitting.monitor import ConvergenceMonitor
 from AnatomyINRLib.fitting.objective import IGRObjective, StepLoss
+from AnatomyINRLib.fitting.outside import OutsideConfig, OutsideRegion, certify_outside, outside_supervision
 from AnatomyINRLib.fitting.points import PreparedPoints, as_point_set, prepare_points
 from AnatomyINRLib.fitting.sampling import OffSurfaceSampler, knn_sigma
 from AnatomyINRLib.fitting.schedule import budget, learning_rate_at
@@ -26,14 +28,18 @@ __all__ = [
     "LossTerms",
     "OffSurfaceSampler",
     "OptimConfig",
+    "OutsideConfig",
+    "OutsideRegion",
     "PreparedPoints",
     "SamplingConfig",
     "StepLoss",
     "as_point_set",
     "budget",
+    "certify_outside",
     "igr_loss",
     "knn_sigma",
     "learning_rate_at",
     "optimise",
+    "outside_supervision",
     "prepare_points",
 ]

@@ -22,6 +22,7 @@ from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.types import ImageGrid, PointSet, TriangleMesh
 from AnatomyINRLib.meshing.config import MeshingConfig
+from AnatomyINRLib.fitting.outside import outside_supervision
 from AnatomyINRLib.fitting.points import as_point_set, prepare_points
 from AnatomyINRLib.nn.field import NeuralField, Normalization
 from AnatomyINRLib.surface.config import PRESETS, SurfaceFitConfig, preset_config
@@ -115,12 +116,17 @@ def fit_points(
     # Points clicked on parallel slices (detected from the coordinates) add in-plane
     # normal and on-slice sign terms; given normals take precedence.
     slices = None if prepared.points.normals is not None else slice_supervision(prepared.points.points, cfg.slices, seed)
+    # Unstructured points: empty space certified from the cloud supervises the sign of f
+    # (a thin network otherwise keeps the initial blob between its branches).
+    outside = None if slices is not None else outside_supervision(prepared.points.points, cfg.outside, seed)
+    extras = [term for term in (slices, outside) if term is not None]
     fit = fit_sdf(prepared.points, cfg, init_field=init_field, seed=seed, device=device,
-                  iterations=iterations, progress=reporter, extra_loss=slices)
+                  iterations=iterations, progress=reporter, extra_loss=extras)
     residuals = np.abs(fit.field(original.points))
     outliers = residuals > cfg.outlier_threshold_mm
     report = _report(fit, prepared, cfg, residuals, outliers, seed)
     report["slices"] = slices.summary() if slices is not None else {"detected": False}
+    report["outside"] = outside.summary() if outside is not None else {"enabled": False}
     return SurfaceFit(fit.field, original, residuals, outliers, cfg, report)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from AnatomyINRLib.core.config import ConfigBase, check_choice, check_int, check_positive
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.fitting.config import LossConfig, OptimConfig, SamplingConfig
+from AnatomyINRLib.fitting.outside import OutsideConfig
 from AnatomyINRLib.nn.mlp import MLPConfig
 
 
@@ -80,6 +81,7 @@ class SurfaceFitConfig(ConfigBase):
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     slices: SliceConfig = field(default_factory=SliceConfig)  # slice-click supervision (slices.py)
+    outside: OutsideConfig = field(default_factory=OutsideConfig)  # certified empty space (fitting/outside.py)
     extent: float = 0.7
     """Point bounding box is mapped into [−extent, extent]³ (aspect kept)."""
     outlier_threshold_mm: float = 1.0
@@ -132,6 +134,7 @@ PRESETS: dict[str, dict] = {
         "optim": {"iterations": 25_000, "lr": 1e-4, "schedule": "constant", "min_iterations": 25_000,
                   "rel_tol": 0.0},
         "extent": 0.9,
+        "outside": {"enabled": False},  # the paper's plain IGR
     },
 }
 

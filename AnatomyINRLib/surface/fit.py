@@ -104,9 +104,10 @@ def fit_sdf(
         device: "auto", "cpu", "cuda" or "mps".
         iterations: Override of ``config.optim.iterations``.
         progress: Reporter or callback for "fit" events (may cancel).
-        extra_loss: Optional object with ``bind(normalization, device, generator)``
-            returning ``loss(network) -> tensor`` added to every iteration's loss
-            (slice-click supervision, surface/slice_loss.py).
+        extra_loss: Optional object, or list of objects, with ``bind(normalization, device,
+            generator)`` returning ``loss(network) -> tensor`` added to every iteration's
+            loss (slice-click supervision, surface/slice_loss.py; certified empty space,
+            fitting/outside.py).
 
     Returns:
         SDFFit with the field in RAS mm.
@@ -124,8 +125,9 @@ def fit_sdf(
     gen = make_generator(seed, dev)
     objective = IGRObjective.from_points([normalization.to_normalized(points.points)], [points.normals],
                                          config.sampling, config.loss, gen, dev)
-    if extra_loss is not None:  # slice clicks: drawn after the IGR samples, from the same generator
-        objective.extra_terms.append(extra_loss.bind(normalization, dev, gen))
+    extras = [] if extra_loss is None else list(extra_loss) if isinstance(extra_loss, (list, tuple)) else [extra_loss]
+    for extra in extras:  # e.g. slice clicks: drawn after the IGR samples, from the same generator
+        objective.extra_terms.append(extra.bind(normalization, dev, gen))
     run = optimise(net, objective, config.optim, total=total, lr=lr, scale=normalization.scale, progress=progress)
     fitted = NeuralField(net, normalization)
     return SDFFit(fitted, run.iterations, run.seconds, run.final_loss, run.converged, reuse, run.history, note)
