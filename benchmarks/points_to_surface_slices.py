@@ -44,6 +44,8 @@ VARIANTS = {
     "wide": {"network.width": 128, "network.depth": 6},
     "wide_long": {"network.width": 128, "network.depth": 6, "optim.iterations": 1600, "optim.min_iterations": 1200},
     "long": {"optim.iterations": 1600, "optim.min_iterations": 1200},
+    "no_outside": {"outside.enabled": False},
+    "knn5": {"sampling.knn": 5},
 }
 
 
@@ -190,8 +192,11 @@ def _markdown(summary: list, meta: dict) -> str:
 
 
 _METHOD_NOTES = {
-    "default": "default preset; slice structure detected automatically (in-plane normals, on-slice signs, end planes)",
+    "default": "default preset; slice structure detected automatically (in-plane normals, on-slice signs, end planes); "
+               "unstructured points: empty space certified by a flood fill supervises the sign (fitting/outside.py)",
     "default_noslices": "default preset with slice detection off (the plain IGR fit, as before)",
+    "no_outside": "default preset without the certified-outside term (the fit before it)",
+    "knn5": "default preset with the local sampling scale σᵢ from the 5th instead of the 10th neighbour",
     "inside_only": "slice supervision without the in-plane normal term (signs and end planes only)",
     "normals_only": "slice supervision with the in-plane normal term only",
     "contour_interp": "shape-based interpolation of the true cross-sections of the same slices (2D signed "
