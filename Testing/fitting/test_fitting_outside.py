@@ -22,6 +22,11 @@ def tree():
     return VesselTreePhantom()  # 31 branches, radii 3 → 1 mm (the thin benchmark's network)
 
 
+@pytest.fixture(scope="module")
+def tree_points(tree):
+    return tree.sample_surface(1000, seed=0).points  # the thin benchmark's points, seed 0
+
+
 def _risky(region, n: int = 20_000) -> np.ndarray:
     """Indices of the certified points closest to the samples (where a leak would start) plus a random share."""
     near = np.argsort(region.lower)[:n]
@@ -29,9 +34,8 @@ def _risky(region, n: int = 20_000) -> np.ndarray:
     return np.union1d(near, rand)
 
 
-def test_tree_certified_points_are_outside_and_the_bound_holds(tree):
-    pts = tree.sample_surface(1000, seed=1).points
-    region = certify_outside(pts)
+def test_tree_certified_points_are_outside_and_the_bound_holds(tree, tree_points):
+    region = certify_outside(tree_points)
     idx = _risky(region)
     sdf = tree.sdf(region.points[idx])
     assert len(region.points) > 100_000
@@ -39,9 +43,8 @@ def test_tree_certified_points_are_outside_and_the_bound_holds(tree):
     assert np.all(region.lower[idx] <= sdf + 1e-9)  # d − r never exceeds the true distance
 
 
-def test_tree_certification_reaches_between_the_branches(tree):
-    pts = tree.sample_surface(1000, seed=0).points
-    region = certify_outside(pts)
+def test_tree_certification_reaches_between_the_branches(tree, tree_points):
+    region = certify_outside(tree_points)
     lo, hi = tree.bounds()
     q = np.random.default_rng(3).uniform(lo, hi, (30_000, 3))
     out = q[tree.sdf(q) > 3.0]  # 3 mm: beyond the balls' reach (10th-neighbour distance ≈ 2.3 mm)
@@ -80,8 +83,8 @@ def test_gap_between_two_thin_tubes_is_certified():
     assert dist[0] <= region.cell
 
 
-def test_grid_is_capped_and_config_validated():
-    pts = VesselTreePhantom().sample_surface(1000, seed=0).points
+def test_grid_is_capped_and_config_validated(tree_points):
+    pts = tree_points
     small = certify_outside(pts, OutsideConfig(max_cells=50_000))
     assert small.n_cells <= 50_000 and len(small.points) > 0
     with pytest.raises(InputError, match="outside.dilation"):
