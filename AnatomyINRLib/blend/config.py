@@ -95,6 +95,9 @@ class BlendConfig(ConfigBase):
         if iterations is not None:
             cfg.optim.iterations = iterations
             cfg.optim.min_iterations = min(cfg.optim.min_iterations, iterations)
+        # Blend sources are often open meshes (vessels cut at their ends): a flood fill of
+        # empty space would enter through the open ends and call the lumen outside.
+        cfg.outside.enabled = False
         cfg.validate()
         return cfg
 
