@@ -1,7 +1,7 @@
 """Pre-train the mesh → SDF network g_φ of ImplicitMeshNet on the CPU and record its log and numbers.
 
-Runs ``image_to_mesh.pretrain_representation`` with a preset (default "cpu": 160 deformed
-icospheres with exact SDFs on a 33³ grid over [-1, 1]³, 15 epochs, batch 2, AdamW 1e-3 → 1e-6;
+Runs ``image_to_mesh.pretrain_representation`` with a preset (default "cpu": 128 deformed
+icospheres with their SDFs (exact within 0.3 of the surface) on a 33³ grid over [-1, 1]³, 10 epochs, batch 2, AdamW 1e-3 → 1e-6;
 a 33³ grid has 0.0625 normalised units per voxel, 2.6 mm when the cube spans a 166 mm crop
 like the paper's 128³ at 1.3 mm; the paper's 128³ g_φ would cost ~64× more per step on a CPU).
 CPU budget: at most one hour on one thread of a 2-core machine shared with other jobs (about
