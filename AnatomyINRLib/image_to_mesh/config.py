@@ -181,3 +181,50 @@ def pretrain_preset(name: str) -> PretrainConfig:
     """The :class:`PretrainConfig` of a preset in :data:`PRETRAIN_PRESETS`."""
     check_choice("preset", name, tuple(PRETRAIN_PRESETS))
     return PretrainConfig.from_dict(PRETRAIN_PRESETS[name])
+
+
+@dataclass
+class ShapeNetConfig(ConfigBase):
+    """f_θ: image crop → template deformations, one decoder per structure (paper §2, B.2; Kong et al. 2021).
+
+    Attributes:
+        image_size: N of the input crop N³ (2^m + 1, on the grid convention of g_φ; paper 128³).
+        unet_channels: Channels of the U-Net encoder levels 0 … L−1 (paper 16, 32, 64, 128); the
+            bottleneck (level L) has twice the last.
+        dropout: Dropout3d in every U-Net block (paper 0.1).
+        n_structures: Templates deformed from one shared image encoder (the paper trains one network
+            per structure: n_structures = 1 is that; 2 shares the U-Net between LA and LV).
+        cheb_k: Chebyshev polynomials per graph convolution (public code 2).
+        graph_channels: Hidden vertex features of the graph decoder.
+        graph_blocks: Residual graph blocks per deformation stage (public code 3).
+        stage_levels: U-Net levels sampled at the vertices in each deformation stage, deep → shallow
+            (public code [3, 4], [1, 2], [0, 1]).
+        amplification: v ← v + amplification · Δ per stage (public code's run configs 0.01).
+    """
+
+    image_size: int = 65
+    unet_channels: tuple = (8, 16, 32, 64)
+    dropout: float = 0.1
+    n_structures: int = 2
+    cheb_k: int = 2
+    graph_channels: int = 32
+    graph_blocks: int = 3
+    stage_levels: tuple = ((3, 4), (1, 2), (0, 1))
+    amplification: float = 0.01
+
+    def validate(self) -> None:
+        levels = len(self.unet_channels)
+        check_int("unet_channels (levels)", levels, minimum=1, maximum=6)
+        _check_grid_size("image_size", self.image_size, levels + 1)
+        for i, c in enumerate(self.unet_channels):
+            check_int(f"unet_channels[{i}]", c)
+        check_int("n_structures", self.n_structures, maximum=8)
+        check_int("cheb_k", self.cheb_k, maximum=6)
+        check_int("graph_channels", self.graph_channels)
+        check_int("graph_blocks", self.graph_blocks, minimum=0)
+        for s, stage in enumerate(self.stage_levels):
+            if not stage or any(not isinstance(lv, int) or not 0 <= lv <= levels for lv in stage):
+                raise InputError(f"stage_levels[{s}]: expected U-Net levels in [0, {levels}], got {list(stage)}")
+        check_positive("amplification", self.amplification)
+        if not 0.0 <= self.dropout < 1.0:
+            raise InputError(f"dropout: expected a probability in [0, 1), got {self.dropout!r}")
