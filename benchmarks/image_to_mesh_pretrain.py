@@ -41,7 +41,8 @@ def _markdown(report: dict, checkpoint: str) -> str:
         "# Mesh → SDF network g_φ: CPU pre-training (ImplicitMeshNet, Appendix B.1)",
         "",
         f"{cfg['n_shapes']} deformed icospheres (affine, sinusoidal or B-spline elastic, noise; radii "
-        f"{cfg['deformation']['radius_range']}) with exact SDFs on a {n}³ grid over [-1, 1]³ "
+        f"{cfg['deformation']['radius_range']}) with their SDFs (exact within {cfg['exact_band']} of the surface, "
+        f"nearest-vertex distance beyond) on a {n}³ grid over [-1, 1]³ "
         f"(voxel {2 / (n - 1):.4f} normalised units), {cfg['epochs']} epochs, batch {cfg['batch_size']}, "
         f"{report['n_parameters']} parameters, seed {report['seed']}, device {report['device']}.",
         f"Time: exact SDFs {report['seconds_data']} s, training {report['seconds_train']} s, total "
@@ -67,6 +68,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, help="override the preset's number of epochs")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", required=True, help="checkpoint .safetensors")
     parser.add_argument("--log", help="progress log, one JSON event per line (default: next to --output)")
@@ -90,7 +92,12 @@ def main() -> int:
             log.write(event.to_json() + "\n")
             log.flush()
 
-    result = pretrain_representation(preset=args.preset, seed=args.seed, device="cpu", progress=progress)
+    from AnatomyINRLib.image_to_mesh import pretrain_preset
+
+    config = pretrain_preset(args.preset)
+    if args.epochs:
+        config = config.replace(epochs=args.epochs)
+    result = pretrain_representation(config=config, seed=args.seed, device="cpu", progress=progress)
     log.close()
     report = {**result.report, "threads": args.threads, "machine": f"{platform.machine()} {platform.processor()}".strip()}
     result.metadata["report"] = report
