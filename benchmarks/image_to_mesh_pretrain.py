@@ -14,7 +14,7 @@ per-epoch loss and the zero-level errors on held-out shapes (other seeds), next 
 errors of the exact SDF sampled on the same grid (the floor of any 33³ grid).
 
     python benchmarks/image_to_mesh_pretrain.py --output Resources/Models/image_to_mesh_representation.safetensors
-    python benchmarks/image_to_mesh_pretrain.py --preset test --output /tmp/g.safetensors   # smoke run, seconds
+    python benchmarks/image_to_mesh_pretrain.py --preset test --output g.safetensors   # smoke run, seconds
 """
 
 from __future__ import annotations

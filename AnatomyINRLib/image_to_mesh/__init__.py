@@ -14,6 +14,7 @@ from AnatomyINRLib.image_to_mesh.config import (
     DeformationConfig,
     PretrainConfig,
     RepresentationConfig,
+    ShapeNetConfig,
     TemplateConfig,
     pretrain_preset,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "PretrainConfig",
     "RepresentationConfig",
     "RepresentationResult",
+    "ShapeNetConfig",
     "STRUCTURES",
     "TemplateConfig",
     "pretrain_preset",
