@@ -295,6 +295,11 @@ class AnatomyINRPulmonarySegmentsLogic(WorkerModuleLogic):
             parameters.outputSegmentation = loaded
         else:
             output.GetSegmentation().DeepCopy(loaded.GetSegmentation())
+            if output.GetDisplayNode() is None:
+                output.CreateDefaultDisplayNodes()
+            for helper in (loaded.GetDisplayNode(), loaded.GetStorageNode()):  # the temporary node leaves nothing
+                if helper is not None:
+                    slicer.mrmlScene.RemoveNode(helper)
             slicer.mrmlScene.RemoveNode(loaded)
         table = parameters.planningTable
         if table is None:
