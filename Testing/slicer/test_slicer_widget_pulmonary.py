@@ -201,3 +201,25 @@ def test_rejected_and_cancelled_runs_leave_the_scene_then_a_run_fills_the_chosen
     assert slicer.mrmlScene.GetNumberOfNodes() == count + 1  # the table; the loaded file went into the chosen node
     rows = {ui.planningTableWidget.item(r, 0).text(): r for r in range(ui.planningTableWidget.rowCount)}
     assert ui.planningTableWidget.item(rows["LLL S10"], 3).text() == "resect" and "Remaining lung" in rows
+
+
+def test_device_and_preset_reach_the_options_device_only_for_method_b(fakeSlicer, tmp_path):
+    import AnatomyINRPulmonarySegments as module
+    from AnatomyINRPulmonarySegmentsLib import compute
+
+    widget = module.AnatomyINRPulmonarySegmentsWidget()
+    widget.setup()
+    ui = widget.ui
+    assert [ui.deviceComboBox.itemText(i) for i in range(ui.deviceComboBox.count)] == ["auto", "cpu", "cuda"]
+    assert [ui.presetComboBox.itemData(i) for i in range(ui.presetComboBox.count)] == list(compute.PRESETS)
+    ui.deviceComboBox.setCurrentText("cpu")
+    ui.presetComboBox.setCurrentText("Fast preview")
+    options = widget.logic.options(widget._parameterNode)
+    assert (options.device, options.preset) == ("cpu", "fast")
+    files = compute.WorkFiles(str(tmp_path))
+    methodA = compute.workerArguments(files, {"--segment-points": "p.mrk.json"}, [], options)
+    methodB = compute.workerArguments(files, {"--checkpoint": "m.safetensors"}, [], options)
+    assert "--device" not in methodA and methodB[methodB.index("--device") + 1] == "cpu"
+    ui.methodComboBox.setCurrentIndex(2)
+    assert widget._parameterNode.method == "checkpoint" and ui.checkpointLineEdit.enabled
+    assert ui.applyButton.toolTip.startswith("Select the lobes")
