@@ -42,8 +42,8 @@ the scene as it was. See the
 """
 ACKNOWLEDGEMENT_TEXT = """
 Method A: geodesic territories of the labelled segmental bronchi inside each lobe, smoothed by an
-implicit soft partition (AnatomyINR). Method B and the evaluation metrics follow K. Kuang et al.,
-"ImPulSe+: implicit pulmonary segment segmentation" (learned template deformation and correction).
+implicit soft partition (AnatomyINR). Method B and the evaluation metrics follow ImPulSe+ (Xie et al.,
+Medical Image Analysis 2025: learned template deformation and correction).
 """
 METHOD_TITLES = {"points": "Method A: one point per segmental bronchus", "labels": "Method A: labelled airways",
                  "checkpoint": "Method B: trained checkpoint"}

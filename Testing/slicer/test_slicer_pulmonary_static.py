@@ -6,40 +6,27 @@ computation, the shared conversion helpers it added) and must add a finding of
 the expected rule.
 """
 
-from pathlib import Path
-
 import pytest
 
-from slicer_static_check import check_python_source, default_facts, wrapper_fields
-from slicer_static_check.ui_checks import check_ui, ui_object_names
+from static_harness import MRML_CONVERT, ModuleFiles
 
-REPO = Path(__file__).resolve().parents[2]
-FOLDER = REPO / "AnatomyINR/AnatomyINRPulmonarySegments"
-MODULE_FILE = FOLDER / "AnatomyINRPulmonarySegments.py"
-UI_FILE = FOLDER / "Resources/UI/AnatomyINRPulmonarySegments.ui"
-CONVERT = REPO / "AnatomyINR/AnatomyINRSlicerLib/mrml_convert.py"
+MODULE = ModuleFiles("AnatomyINRPulmonarySegments")
+MODULE_FILE = MODULE.moduleFile
 
 
-def findings(path: Path, source: str) -> set:
-    names = ui_object_names(UI_FILE) if path == MODULE_FILE else None
-    return {f.rule for f in check_python_source(source, str(path), ui_names=names,
-                                                own_modules=("anatomyinrpulmonarysegments",))}
-
-
-@pytest.mark.parametrize("path", [MODULE_FILE, FOLDER / "AnatomyINRPulmonarySegmentsLib/compute.py", CONVERT])
+@pytest.mark.parametrize("path", [MODULE_FILE, MODULE.computeFile, MRML_CONVERT])
 def test_module_files_are_clean(path):
-    assert findings(path, path.read_text()) == set()
+    assert MODULE.findings(path, path.read_text()) == set()
 
 
 def test_ui_binds_every_parameter_widget_including_union_node_fields(tmp_path):
-    fields = wrapper_fields(MODULE_FILE)
-    assert check_ui(UI_FILE, default_facts(), UI_FILE.name, fields) == []
-    text = UI_FILE.read_text()
-    planted = tmp_path / UI_FILE.name  # a node type outside the Union of the lobes field is refused
-    planted.write_text(text.replace("<string>vtkMRMLLabelMapVolumeNode</string>", "<string>vtkMRMLModelNode</string>", 1))
-    messages = [f.message for f in check_ui(planted, default_facts(), planted.name, fields)]
-    assert messages == ["lobesSelector: nodeType vtkMRMLModelNode is not a vtkMRMLSegmentationNode or "
-                        "vtkMRMLLabelMapVolumeNode, the type of lobes"]
+    assert MODULE.uiFindings() == []
+    planted = tmp_path / MODULE.uiFile.name  # a node type outside the Union of the lobes field is refused
+    planted.write_text(MODULE.uiFile.read_text().replace("<string>vtkMRMLLabelMapVolumeNode</string>",
+                                                         "<string>vtkMRMLModelNode</string>", 1))
+    assert [f.message for f in MODULE.uiFindings(planted)] == [
+        "lobesSelector: nodeType vtkMRMLModelNode is not a vtkMRMLSegmentationNode or vtkMRMLLabelMapVolumeNode, "
+        "the type of lobes"]
 
 
 MISTAKES = [
@@ -55,18 +42,15 @@ MISTAKES = [
      "mrml-method"),
     (MODULE_FILE, "parameters.planningTable = table", "parameters.planTable = table", "wrapper-field"),
     (MODULE_FILE, "self.ui.pointsStatusLabel.text", "self.ui.pointStatusLabel.text", "ui-object"),
-    (MODULE_FILE, '"vtkMRMLMarkupsFiducialNode", _("Segment points")', '"vtkMRMLMarkupsPointListNode", _("Segment points")',
-     "mrml-class"),
-    (CONVERT, "slicer.util.arrayFromSegmentBinaryLabelmap(segmentationNode, segmentId, referenceVolumeNode)",
+    (MODULE_FILE, '"vtkMRMLMarkupsFiducialNode", _("Segment points")',
+     '"vtkMRMLMarkupsPointListNode", _("Segment points")', "mrml-class"),
+    (MRML_CONVERT, "slicer.util.arrayFromSegmentBinaryLabelmap(segmentationNode, segmentId, referenceVolumeNode)",
      "slicer.util.arrayFromSegmentBinaryLabelmap(segmentationNode, segmentId, reference=referenceVolumeNode)",
      "util-args"),
-    (CONVERT, "segmentation.GetNthSegment(i).GetName()", "segmentation.GetNthSegment(i).Name()", "mrml-method"),
+    (MRML_CONVERT, "segmentation.GetNthSegment(i).GetName()", "segmentation.GetNthSegment(i).Name()", "mrml-method"),
 ]
 
 
 @pytest.mark.parametrize("path,old,new,rule", MISTAKES, ids=[f"{m[0].stem}-{m[3]}-{i}" for i, m in enumerate(MISTAKES)])
 def test_mistake_in_module_file_is_caught(path, old, new, rule):
-    source = path.read_text()
-    assert old in source, f"{old!r} no longer in {path.name}: update this test"
-    assert rule not in findings(path, source)
-    assert rule in findings(path, source.replace(old, new, 1))
+    MODULE.assertMistakeCaught(path, old, new, rule)

@@ -35,7 +35,8 @@ TOTALSEGMENTATOR_LOBES = ("lung_upper_lobe_right", "lung_middle_lobe_right", "lu
 # Segment names taken as each tree when a segmentation holds several segments (compared without case,
 # spaces, '_' or '-'); TotalSegmentator's "lung_vessels" task names the airways lung_trachea_bronchia.
 TREE_NAMES = {
-    "airways": ("lung_trachea_bronchia", "airways", "airway", "bronchi", "bronchial tree", "trachea and bronchi"),
+    "airways": ("lung_trachea_bronchia", "airways", "airway", "airway structure", "bronchi", "bronchial tree",
+                "trachea and bronchi", "trachea and bronchus", "tracheobronchial tree"),
     "arteries": ("pulmonary_artery", "pulmonary arteries", "arteries", "artery"),
     "veins": ("pulmonary_vein", "pulmonary veins", "veins", "vein"),
     "nodule": ("nodule", "lung_nodules", "lung nodule", "tumor", "tumour", "lesion"),
