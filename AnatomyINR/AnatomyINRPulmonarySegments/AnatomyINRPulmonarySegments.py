@@ -289,6 +289,9 @@ class AnatomyINRPulmonarySegmentsLogic(WorkerModuleLogic):
         loaded = slicer.util.loadSegmentation(result.segmentationFile)
         if loaded is None:
             raise ValueError(f"{result.segmentationFile}: could not be loaded as a segmentation")
+        storage = loaded.GetStorageNode()
+        if storage is not None:  # its file is in the run folder, deleted next: saved anew, as a node made in Slicer
+            slicer.mrmlScene.RemoveNode(storage)
         output = parameters.outputSegmentation
         if output is None:
             loaded.SetName(_(compute.OUTPUT_NAME))
@@ -297,9 +300,8 @@ class AnatomyINRPulmonarySegmentsLogic(WorkerModuleLogic):
             output.GetSegmentation().DeepCopy(loaded.GetSegmentation())
             if output.GetDisplayNode() is None:
                 output.CreateDefaultDisplayNodes()
-            for helper in (loaded.GetDisplayNode(), loaded.GetStorageNode()):  # the temporary node leaves nothing
-                if helper is not None:
-                    slicer.mrmlScene.RemoveNode(helper)
+            if loaded.GetDisplayNode() is not None:  # the loaded node leaves nothing behind
+                slicer.mrmlScene.RemoveNode(loaded.GetDisplayNode())
             slicer.mrmlScene.RemoveNode(loaded)
         table = parameters.planningTable
         if table is None:
