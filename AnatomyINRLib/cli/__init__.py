@@ -38,6 +38,7 @@ SUBCOMMAND_MODULES = (
     "AnatomyINRLib.cli.blend",
     "AnatomyINRLib.cli.pulmonary",
     "AnatomyINRLib.cli.serve",
+    "AnatomyINRLib.cli.trees",
 )
 
 

@@ -167,7 +167,7 @@ def _metadata(fit, sampler, cfg: TreeFitConfig, seed: int) -> dict:
     return {"field_kind": FIELD_KIND, "points_bounds_mm": sampler.bounds_mm.tolist(),
             "fit": {"command": "trees fit", "seed": seed, "iterations": fit.iterations, "converged": fit.converged,
                     "seconds": round(fit.seconds, 3), "final_loss": fit.final_loss, "heldout_iou": fit.iou,
-                    "loss": cfg.loss, "library_version": __version__}}
+                    "library_version": __version__, "config": cfg.to_dict()}}
 
 
 def _report(fits, names, skipped, cfg: TreeFitConfig, seed: int, device: str, prep: float, total: float) -> dict:
