@@ -37,9 +37,9 @@ def fit_stacked(samplers: list, cfg: TreeFitConfig, *, seeds: list, device: torc
     :func:`_fit.fit_one` does; all trees run the same number of iterations
     (the stack stops when every tree's plateau rule says stop).
     """
-    nets = []
-    for seed in seeds:
-        net = OccupancyResNet(cfg.network, generator=torch.Generator().manual_seed(int(seed))).to(device)
+    nets, gens = [], [torch.Generator().manual_seed(int(seed)) for seed in seeds]
+    for gen in gens:  # each tree keeps its generator for its minibatches, exactly as fit_one does
+        net = OccupancyResNet(cfg.network, generator=gen).to(device)
         if init_state is not None:
             net.load_state_dict(init_state)
         nets.append(net)
@@ -53,7 +53,6 @@ def fit_stacked(samplers: list, cfg: TreeFitConfig, *, seeds: list, device: torc
         return -functional_call(base, (p, b), (x,))[:, 0]
 
     batched = vmap(logits_of)
-    gen = torch.Generator().manual_seed(int(seeds[0]))
     total = budget_of(cfg, init_state is not None)
     opt = torch.optim.Adam(params.values(), lr=cfg.optim.lr)
     monitors = [ConvergenceMonitor(cfg.optim) for _ in nets]
@@ -67,7 +66,7 @@ def fit_stacked(samplers: list, cfg: TreeFitConfig, *, seeds: list, device: torc
                 pool.refresh()
         for group in opt.param_groups:
             group["lr"] = learning_rate_at(it, total, cfg.optim.lr, cfg.optim)
-        xs, ys = zip(*[pool.batch(cfg.sampling.batch_size, gen) for pool in pools])
+        xs, ys = zip(*[pool.batch(cfg.sampling.batch_size, gen) for pool, gen in zip(pools, gens)])
         per_tree = point_loss(batched(params, buffers, torch.stack(xs)), torch.stack(ys), cfg.loss).mean(dim=1)
         if not torch.all(torch.isfinite(per_tree)):
             raise FitError(f"stacked fit diverged at iteration {it} (loss is not finite); try a lower learning rate")
