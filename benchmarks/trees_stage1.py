@@ -68,9 +68,15 @@ def _evaluate(fld, meta: dict, ref_mesh, occupancy, spacing: float) -> dict:
     from AnatomyINRLib.metrics.surface import surface_distances
     from AnatomyINRLib.surface.api import extract_mesh
 
+    from AnatomyINRLib.core.errors import InputError
+
     t0 = time.perf_counter()
     corners = np.asarray(meta["points_bounds_mm"])
-    mesh = extract_mesh(fld, config=MeshingConfig(spacing_mm=spacing), points=corners)
+    try:
+        mesh = extract_mesh(fld, config=MeshingConfig(spacing_mm=spacing), points=corners)
+    except InputError as exc:  # an unfinished fit may have no surface yet
+        return {"asd_mm": None, "hd95_mm": None, "chamfer_l2_mm": None, "chamfer_squared_mm2": None,
+                "volume_iou": 0.0, "extract_error": str(exc)}
     seconds = time.perf_counter() - t0
     restore_ieee_denormals()
     d = surface_distances(mesh, ref_mesh, n_samples=20000, seed=0)
@@ -139,7 +145,10 @@ def part_aorta(preset: str) -> dict:
 
 def _summary(part: dict) -> dict:
     rows = part["rows"]
-    med = lambda key: float(np.median([r[key] for r in rows]))  # noqa: E731
+    def med(key):
+        values = [r[key] for r in rows if r.get(key) is not None]
+        return float(np.median(values)) if values else float("nan")
+
     return {"trees": part["trees"], "cpu_s_per_tree": part.get("cpu_seconds_protocol", part["cpu_seconds"]) / part["trees"],
             "steps_run": part.get("steps_run"), "steps_protocol": part.get("steps_protocol"),
             "wall_s_per_tree": part["wall_seconds"] / part["trees"],
