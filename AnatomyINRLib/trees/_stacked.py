@@ -29,14 +29,8 @@ from AnatomyINRLib.trees._sampling import TreeSampler
 from AnatomyINRLib.trees.config import TreeFitConfig
 
 
-def fit_stacked(samplers: list, cfg: TreeFitConfig, *, seeds: list, device: torch.device,
-                init_state: Optional[dict], progress: ProgressReporter, labels: list) -> list:
-    """Fit K trees together; returns one :class:`OneFit` per tree (``seconds`` is the shared time / K).
-
-    Every tree draws its own points and initial weights from its own seed, as
-    :func:`_fit.fit_one` does; all trees run the same number of iterations
-    (the stack stops when every tree's plateau rule says stop).
-    """
+def _stack(samplers, cfg: TreeFitConfig, seeds, device, init_state):
+    """Networks, per-tree generators and pools, stacked parameters and the vmapped logit function."""
     nets, gens = [], [torch.Generator().manual_seed(int(seed)) for seed in seeds]
     for gen in gens:  # each tree keeps its generator for its minibatches, exactly as fit_one does
         net = OccupancyResNet(cfg.network, generator=gen).to(device)
@@ -52,7 +46,18 @@ def fit_stacked(samplers: list, cfg: TreeFitConfig, *, seeds: list, device: torc
     def logits_of(p, b, x):  # forward() is the negative logit (negative inside)
         return -functional_call(base, (p, b), (x,))[:, 0]
 
-    batched = vmap(logits_of)
+    return nets, gens, rngs, pools, params, buffers, vmap(logits_of)
+
+
+def fit_stacked(samplers: list, cfg: TreeFitConfig, *, seeds: list, device: torch.device,
+                init_state: Optional[dict], progress: ProgressReporter, labels: list) -> list:
+    """Fit K trees together; returns one :class:`OneFit` per tree (``seconds`` is the shared time / K).
+
+    Every tree draws its own points and initial weights from its own seed, as
+    :func:`_fit.fit_one` does; all trees run the same number of iterations
+    (the stack stops when every tree's plateau rule says stop).
+    """
+    nets, gens, rngs, pools, params, buffers, batched = _stack(samplers, cfg, seeds, device, init_state)
     total = budget_of(cfg, init_state is not None)
     opt = torch.optim.Adam(params.values(), lr=cfg.optim.lr)
     monitors = [ConvergenceMonitor(cfg.optim) for _ in nets]
