@@ -39,6 +39,8 @@ class OneFit:
     final_loss: float
     iou: Optional[float]
     loss_history: list
+    collapsed: bool = False
+    """No training point is predicted inside: the fit fell into the empty field (saturated logits)."""
 
 
 def point_loss(logits: torch.Tensor, occ: torch.Tensor, kind: str) -> torch.Tensor:
@@ -119,7 +121,14 @@ def fit_one(sampler: TreeSampler, cfg: TreeFitConfig, *, seed: int, device: torc
     net.eval()
     field = NeuralField(net, sampler.normalization, device=device)
     return OneFit(field, it + 1, converged, time.perf_counter() - start, history[-1][1],
-                  held_out_iou(net, sampler, rng, device), history)
+                  held_out_iou(net, sampler, rng, device), history, is_empty(net, pool))
+
+
+@torch.no_grad()
+def is_empty(net: torch.nn.Module, pool: "_Pool") -> bool:
+    """True if the pool has inside points but the network calls none of them inside."""
+    inside = pool.y > 0.5
+    return bool(inside.any()) and not bool((net.logits(pool.x[inside]) > 0).any())
 
 
 @torch.no_grad()

@@ -19,7 +19,7 @@ import numpy as np
 
 from AnatomyINRLib import __version__
 from AnatomyINRLib.core.config import check_seed
-from AnatomyINRLib.core.errors import InputError
+from AnatomyINRLib.core.errors import FitError, InputError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.types import TriangleMesh
 from AnatomyINRLib.nn.field import NeuralField
@@ -118,7 +118,7 @@ def fit_trees(
     Raises:
         InputError: no meshes, names of the wrong length, a mesh that is not closed
             (unless ``skip_bad``; then only when none is left), bad preset or config.
-        FitError: an optimisation diverged.
+        FitError: an optimisation diverged, or collapsed to an empty field even from a cold start.
         Cancelled: cancelled by the caller.
     """
     from AnatomyINRLib.core.device import resolve_device
@@ -145,22 +145,34 @@ def fit_trees(
 
 def _run(samplers, names, cfg: TreeFitConfig, seed: int, dev, reporter: ProgressReporter) -> list:
     """Fit every tree: the first alone (the warm-start template), the rest one by one or in stacks."""
-    from AnatomyINRLib.trees._fit import fit_one
     from AnatomyINRLib.trees._stacked import fit_stacked
 
-    fits = [fit_one(samplers[0], cfg, seed=seed, device=dev, init_state=None, progress=reporter, label=names[0])]
+    fits = [_fit_checked(samplers[0], cfg, seed, dev, None, reporter, names[0])]
     template = {k: v.detach().clone() for k, v in fits[0].field.network.state_dict().items()} if cfg.warm_start else None
     i = 1
     while i < len(samplers):
         k = min(cfg.stack, len(samplers) - i)
         if k == 1:
-            fits.append(fit_one(samplers[i], cfg, seed=seed + i, device=dev, init_state=template, progress=reporter,
-                                label=names[i]))
+            fits.append(_fit_checked(samplers[i], cfg, seed + i, dev, template, reporter, names[i]))
         else:
             fits += fit_stacked(samplers[i:i + k], cfg, seeds=[seed + j for j in range(i, i + k)], device=dev,
                                 init_state=template, progress=reporter, labels=names[i:i + k])
         i += k
     return fits
+
+
+def _fit_checked(sampler, cfg: TreeFitConfig, seed: int, dev, template, reporter: ProgressReporter, name: str):
+    """One tree; a warm start that collapsed to the empty field is refitted once from a cold start."""
+    from AnatomyINRLib.trees._fit import fit_one
+
+    fit = fit_one(sampler, cfg, seed=seed, device=dev, init_state=template, progress=reporter, label=name)
+    if fit.collapsed and template is not None:
+        reporter.report("fit", 0.0, f"{name}: the warm start collapsed to an empty field; refitting from scratch")
+        fit = fit_one(sampler, cfg, seed=seed, device=dev, init_state=None, progress=reporter, label=name)
+    if fit.collapsed:
+        raise FitError(f"{name}: the fit collapsed to an empty field (every logit saturated outside); "
+                       "try loss 'bce', a lower learning rate or another seed")
+    return fit
 
 
 def _metadata(fit, sampler, cfg: TreeFitConfig, seed: int) -> dict:

@@ -131,3 +131,13 @@ def test_open_mesh_is_refused_with_the_reason(tree):
         fit_trees([open_mesh], config=small_config(iterations=10), skip_bad=True, device="cpu")
     with pytest.raises(InputError, match="at least one"):
         fit_trees([], preset="tiny", device="cpu")
+
+
+def test_a_fit_that_collapses_to_an_empty_field_is_a_fit_error(tree):
+    """MSE on sigmoid has no gradient once every logit saturates: say so instead of saving an empty INR."""
+    from AnatomyINRLib.core.errors import FitError
+
+    cfg = small_config(iterations=100)
+    cfg.optim.lr, cfg.optim.schedule = 0.5, "constant"
+    with pytest.raises(FitError, match="collapsed to an empty field"):
+        fit_trees([tree[1]], config=cfg, seed=0, device="cpu")
