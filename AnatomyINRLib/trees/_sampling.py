@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from AnatomyINRLib.core.device import restore_ieee_denormals
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.types import TriangleMesh
 from AnatomyINRLib.meshing.mesh_sdf import MeshSDF, check_closed
@@ -44,6 +45,7 @@ class TreeSampler:
 
     def inside(self, points: np.ndarray) -> np.ndarray:
         """(N,) float32 occupancy (1 inside) of normalised points."""
+        restore_ieee_denormals()  # scipy's cKDTree inside MeshSDF can crash with flush-to-zero on (core.device)
         return (self._sdf(points) < 0).astype(np.float32)
 
     def draw(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
