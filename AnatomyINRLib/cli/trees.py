@@ -173,7 +173,7 @@ def run_fit(args, progress) -> int:
     """Read the mesh(es), fit, write one INR file per tree plus config and report."""
     from AnatomyINRLib.core.device import configure_threads
     from AnatomyINRLib.io.configs import read_config
-    from AnatomyINRLib.trees import TreeFitConfig, fit_trees
+    from AnatomyINRLib.trees import TreeFitConfig
     from AnatomyINRLib.trees.config import fit_preset
 
     src = Path(args.input)

@@ -25,7 +25,6 @@ from AnatomyINRLib.fitting.schedule import learning_rate_at
 from AnatomyINRLib.nn.field import NeuralField
 from AnatomyINRLib.nn.occupancy import OccupancyResNet
 from AnatomyINRLib.trees._fit import OneFit, _Pool, budget_of, held_out_iou, point_loss
-from AnatomyINRLib.trees._sampling import TreeSampler
 from AnatomyINRLib.trees.config import TreeFitConfig
 
 
