@@ -39,6 +39,7 @@ SUBCOMMAND_MODULES = (
     "AnatomyINRLib.cli.pulmonary",
     "AnatomyINRLib.cli.image_to_mesh",
     "AnatomyINRLib.cli.serve",
+    "AnatomyINRLib.cli.trees",
 )
 
 
