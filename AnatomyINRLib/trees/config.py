@@ -1,0 +1,138 @@
+"""Configuration of tree synthesis (TrIND, Sinha et al., MICCAI 2024).
+
+Stage 1 (per-tree occupancy INR): :class:`TreeFitConfig` and ``FIT_PRESETS``.
+Stage 2 (weight-space diffusion) adds its own configs in a separate block below.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+from AnatomyINRLib.core.config import ConfigBase, check_choice, check_int, check_positive
+from AnatomyINRLib.core.errors import InputError
+from AnatomyINRLib.fitting.config import OptimConfig
+from AnatomyINRLib.nn.occupancy import OccupancyNetworkConfig
+
+# ----------------------------------------------------------------------------- stage 1: per-tree INR fitting
+
+
+@dataclass
+class TreeSamplingConfig(ConfigBase):
+    """Training points of one tree (TrIND's sampling, normalised units: the tree spans ±``extent``).
+
+    One *draw* follows the paper's code: 4N surface points jittered by a
+    Gaussian of σ chosen from ``sigmas``, plus 4N/``near_to_uniform`` uniform
+    points in [−1, 1]³ (16 : 1), labelled inside/outside with the mesh, then
+    balanced to at most N/2 inside points, filled up with outside points to N.
+    """
+
+    points_per_draw: int = 10_000
+    """N (paper: 10k)."""
+    sigmas: tuple = (0.01, 0.02, 0.03)
+    """Jitter standard deviations of the near-surface points (paper: 0.01, 0.02, 0.03)."""
+    near_to_uniform: float = 16.0
+    """Near-surface : uniform candidates (paper: 16)."""
+    pool_draws: int = 1
+    """Draws concatenated into the pool that minibatches are taken from."""
+    resample_every: int = 500
+    """Replace the pool by fresh draws every this many iterations (0 = never; paper: 500)."""
+    batch_size: int = 0
+    """Points per iteration, drawn at random from the pool (0 = the whole pool, the paper's full batch)."""
+    extent: float = 0.9
+    """The tree's bounding box is mapped into [−extent, extent]³ (aspect kept), a margin inside the uniform box."""
+    eval_points: int = 40_000
+    """Held-out uniform points in [−1, 1]³ for the reported volumetric IoU."""
+
+    def validate(self) -> None:
+        """Check ranges."""
+        check_int("sampling.points_per_draw", self.points_per_draw, minimum=16)
+        check_int("sampling.pool_draws", self.pool_draws)
+        check_int("sampling.resample_every", self.resample_every, minimum=0)
+        check_int("sampling.batch_size", self.batch_size, minimum=0)
+        check_int("sampling.eval_points", self.eval_points, minimum=0)
+        check_positive("sampling.near_to_uniform", self.near_to_uniform)
+        if not self.sigmas or any(not (isinstance(s, (int, float)) and s > 0) for s in self.sigmas):
+            raise InputError(f"sampling.sigmas: expected positive jitter widths, got {self.sigmas!r}")
+        if not 0 < self.extent <= 1:
+            raise InputError(f"sampling.extent: expected a value in (0, 1], got {self.extent!r}")
+
+
+@dataclass
+class TreeFitConfig(ConfigBase):
+    """Stage 1: one occupancy INR per tree mesh.
+
+    Attributes:
+        network: Residual occupancy MLP (paper: width 128, 5 blocks).
+        sampling: Training points.
+        optim: Adam, schedule and the shared plateau stopping rule
+            (``fitting.monitor.ConvergenceMonitor``; ``rel_tol = 0`` runs the full budget).
+        loss: "mse" on sigmoid occupancy (paper eq. 1) or "bce" on the logits.
+        warm_start: Start every tree after the first from the first tree's fitted weights
+            (a shared template: fewer steps, and the INRs of a data set share one basin).
+        warm_iterations_factor: With a warm start, trees after the first get this share of the budget.
+        stack: Trees fitted together in one vmapped step (``torch.func``); 1 = one at a time.
+            Stacking pays on GPUs only (on CPU one shape-step costs the same however grouped).
+    """
+
+    network: OccupancyNetworkConfig = field(default_factory=OccupancyNetworkConfig)
+    sampling: TreeSamplingConfig = field(default_factory=TreeSamplingConfig)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(
+        iterations=6000, lr=1e-3, schedule="constant", min_iterations=0, check_every=100, rel_tol=0.0))
+    loss: str = "mse"
+    warm_start: bool = False
+    warm_iterations_factor: float = 0.5
+    stack: int = 1
+
+    def validate(self) -> None:
+        """Check every part."""
+        self.network.validate()
+        self.sampling.validate()
+        self.optim.validate()
+        check_choice("loss", self.loss, ("mse", "bce"))
+        check_positive("warm_iterations_factor", self.warm_iterations_factor)
+        check_int("stack", self.stack, maximum=4096)
+
+
+def _paper() -> TreeFitConfig:
+    """The paper's protocol: 10k points per step, 6000 full-batch steps, a new draw every 500, Adam 1e-3."""
+    return TreeFitConfig()
+
+
+def _fast() -> TreeFitConfig:
+    """CPU protocol: width 64, a fixed labelled pool, 2k-point minibatches, cosine lr, plateau stop, warm start.
+
+    Width 64 costs about a fifth of width 128 per step; on one 6-bifurcation tree
+    (2000 steps of 2048 points) it reached held-out IoU 0.968 against 0.96 for width 128 at 1500 steps.
+    BCE instead of the paper's MSE on sigmoid: equal IoU on that tree (0.965), and it cannot stall
+    once every logit saturates (MSE's gradient vanishes there; a warm-started MSE fit of a
+    benchmark tree collapsed to an empty field).
+    """
+    return TreeFitConfig(
+        network=OccupancyNetworkConfig(width=64, blocks=5),
+        sampling=TreeSamplingConfig(points_per_draw=10_000, pool_draws=3, resample_every=0, batch_size=2048),
+        optim=OptimConfig(iterations=2000, lr=3e-3, schedule="cosine", lr_final_factor=0.05, min_iterations=600,
+                          check_every=100, rel_tol=0.02, patience=3),
+        loss="bce", warm_start=True, warm_iterations_factor=0.6)
+
+
+def _tiny() -> TreeFitConfig:
+    """Tests and previews: a narrow net, small pool, short budget."""
+    return TreeFitConfig(
+        network=OccupancyNetworkConfig(width=64, blocks=3),
+        sampling=TreeSamplingConfig(points_per_draw=4000, pool_draws=2, resample_every=0, batch_size=2048,
+                                    eval_points=20_000),
+        optim=OptimConfig(iterations=600, lr=3e-3, schedule="cosine", lr_final_factor=0.05, min_iterations=300,
+                          check_every=100, rel_tol=0.02, patience=3))
+
+
+FIT_PRESETS = {"paper": _paper, "fast": _fast, "tiny": _tiny}
+
+
+def fit_preset(name: str) -> TreeFitConfig:
+    """A fresh copy of the named stage-1 preset ("paper", "fast", "tiny")."""
+    if name not in FIT_PRESETS:
+        raise InputError(f"preset: expected one of {sorted(FIT_PRESETS)}, got {name!r}")
+    return copy.deepcopy(FIT_PRESETS[name]())
+
+# ----------------------------------------------------------------------------- end of stage 1
