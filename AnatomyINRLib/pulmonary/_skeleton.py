@@ -72,6 +72,20 @@ def propagate_point_labels(airways: np.ndarray, grid: ImageGrid, lobes: np.ndarr
     Raises:
         InputError: a point too far from the airways, or a segment whose subtree is empty in its lobe.
     """
+    labelled, info = label_airways(airways, grid, lobes, points, max_distance_mm)
+    present = set(np.unique(labelled).tolist())
+    missing = [f"{SEGMENTS[v][0]}" for v in range(1, N_SEGMENTS + 1) if v not in present]
+    if missing:
+        raise InputError("segment_points: the airway subtree below the point of " + ", ".join(missing)
+                         + " is empty inside its lobe; these segments cannot be produced "
+                         "(move the point onto the segmental bronchus)")
+    return labelled, info
+
+
+def label_airways(airways: np.ndarray, grid: ImageGrid, lobes: np.ndarray, points: dict,
+                  max_distance_mm: float) -> tuple[np.ndarray, dict]:
+    """Steps 1-4 of the module for any subset of the segments (:func:`propagate_point_labels` without
+    the check that every segment got voxels); same arguments and result."""
     from skimage.morphology import skeletonize
 
     box = _crop_box(airways)
@@ -105,12 +119,6 @@ def propagate_point_labels(airways: np.ndarray, grid: ImageGrid, lobes: np.ndarr
     for n in order:  # parents come before children in breadth-first order
         node_label[n] = seeds[n] if seeds[n] else (node_label[parent[n]] if parent[n] >= 0 else 0)
     labelled = _label_voxels(mask, box, grid, world, radius, node_label, tubes, lobes)
-    present = set(np.unique(labelled).tolist())
-    missing = [f"{SEGMENTS[v][0]}" for v in range(1, N_SEGMENTS + 1) if v not in present]
-    if missing:
-        raise InputError("segment_points: the airway subtree below the point of " + ", ".join(missing)
-                         + " is empty inside its lobe; these segments cannot be produced "
-                         "(move the point onto the segmental bronchus)")
     return labelled, {"skeleton_voxels": int(len(idx)), "root_ras": world[root].round(2).tolist(),
                       "snap_distance_mm": snaps, "moved_off_another_path": moved}
 
