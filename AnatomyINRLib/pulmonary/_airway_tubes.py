@@ -184,6 +184,11 @@ def segment_tubes(snaps: dict, parent: np.ndarray, order: np.ndarray, world: np.
         min_nodes: Side branches with fewer skeleton voxels are spurs, not branchings.
 
     A point lying below another point (touching bronchi made a loop) gets no tube.
+
+    Returns:
+        (tubes, junction): the tubes, and a boolean (N,) mask of the skeleton voxels within each
+        hub's inscribed radius of it: the merged branching, whose inflated balls are no tube's
+        and are left out of :func:`deepest_labels` (the tubes decide there).
     """
     kids, size = _children(parent, order), _subtree_sizes(parent, order)
     chains = {lab: _ancestors(n, parent) for lab, n in snaps.items()}
@@ -192,9 +197,12 @@ def segment_tubes(snaps: dict, parent: np.ndarray, order: np.ndarray, world: np.
         for n in chain:
             count[n] = count.get(n, 0) + 1
     tubes, tree = [], cKDTree(voxels)
+    junction = np.zeros(len(world), dtype=bool)
     for lobe in sorted(set(lobe_of.values())):
         labs = [lab for lab in snaps if lobe_of[lab] == lobe]
         hub = _common_ancestor([snaps[lab] for lab in labs], parent) if len(labs) > 1 else None
+        if hub is not None:
+            junction |= np.linalg.norm(world - world[hub], axis=1) <= radius[hub]
         for lab in labs:
             chain = chains[lab]
             if any(n in snaps.values() for n in chain[1:]):
@@ -204,17 +212,18 @@ def segment_tubes(snaps: dict, parent: np.ndarray, order: np.ndarray, world: np.
             path = bronchus_path(snaps[lab], top, origin, parent, kids, size, min_nodes)
             tube = fit_tube(lab, path, world[top], float(radius[top]), world, radius)
             tubes.append(refine_tube(tube, voxels, tree, voxel_volume))
-    return tubes
+    return tubes, junction
 
 
 def deepest_labels(points: np.ndarray, node_world: np.ndarray, node_radius: np.ndarray, node_label: np.ndarray,
-                   tubes: list, k: int = 24) -> np.ndarray:
+                   tubes: list, k: int = 24, skip: np.ndarray | None = None) -> np.ndarray:
     """(N,) label of the tube each RAS point is deepest in: skeleton balls and fitted tubes.
 
     Args:
         points: (N, 3) RAS mm airway voxel centres.
         node_world, node_radius, node_label: Skeleton voxels (RAS mm), inscribed radii (mm), labels.
         tubes: Fitted :class:`Tube` s of the segmental bronchi.
+        skip: Optional (N_nodes,) boolean mask of skeleton voxels left out (the merged branchings).
         k: Nearest skeleton voxels searched per point (the deepest ball is among them: a ball
             farther than the k-th nearest lies on another stretch of airway).
     """
@@ -222,6 +231,8 @@ def deepest_labels(points: np.ndarray, node_world: np.ndarray, node_radius: np.n
     d, n = cKDTree(node_world).query(points, k=k, workers=2)
     d, n = d.reshape(len(points), k), n.reshape(len(points), k)
     score = d - node_radius[n]
+    if skip is not None:
+        score[skip[n]] = np.inf
     best = np.argmin(score, axis=1)
     rows = np.arange(len(points))
     labels, depth = node_label[n[rows, best]].copy(), score[rows, best]

@@ -112,13 +112,13 @@ def label_airways(airways: np.ndarray, grid: ImageGrid, lobes: np.ndarray, point
     snaps = {int(seeds[n]): int(n) for n in np.nonzero(seeds)[0]}
     radius = depth[tuple(idx.T)]
     voxels = grid.index_to_world(np.argwhere(mask) + offset)
-    tubes = segment_tubes(snaps, parent, order, world, radius, {lab: segment_lobe(lab) for lab in snaps},
+    tubes, junction = segment_tubes(snaps, parent, order, world, radius, {lab: segment_lobe(lab) for lab in snaps},
                           voxels, float(np.prod(grid.spacing)))
     _extend_to_origin(seeds, parent)
     node_label = np.zeros(len(idx), dtype=np.uint8)
     for n in order:  # parents come before children in breadth-first order
         node_label[n] = seeds[n] if seeds[n] else (node_label[parent[n]] if parent[n] >= 0 else 0)
-    labelled = _label_voxels(mask, box, grid, world, radius, node_label, tubes, lobes)
+    labelled = _label_voxels(mask, box, grid, world, radius, node_label, tubes, lobes, junction)
     return labelled, {"skeleton_voxels": int(len(idx)), "root_ras": world[root].round(2).tolist(),
                       "snap_distance_mm": snaps, "moved_off_another_path": moved}
 
@@ -211,15 +211,16 @@ def _extend_to_origin(seeds: np.ndarray, parent: np.ndarray) -> None:
             n = parent[n]
 
 
-def _label_voxels(mask, box, grid, node_world, node_radius, node_label, tubes, lobes) -> np.ndarray:
+def _label_voxels(mask, box, grid, node_world, node_radius, node_label, tubes, lobes, junction) -> np.ndarray:
     """Every airway voxel → label of the tube it is deepest in, kept only inside that segment's lobe.
 
     The tubes are the skeleton's inscribed balls and the fitted segmental bronchi
-    (:func:`~AnatomyINRLib.pulmonary._airway_tubes.deepest_labels`); a voxel deepest in an
+    (:func:`~AnatomyINRLib.pulmonary._airway_tubes.deepest_labels`; the skeleton voxels of the
+    merged branchings, ``junction``, are left out); a voxel deepest in an
     unlabelled tube (trachea, main, lobar bronchi) stays 0.
     """
     full = np.argwhere(mask) + np.array([s.start for s in box])
-    labs = deepest_labels(grid.index_to_world(full), node_world, node_radius, node_label, tubes)
+    labs = deepest_labels(grid.index_to_world(full), node_world, node_radius, node_label, tubes, skip=junction)
     lobe_of = np.array([0] + [segment_lobe(v) for v in range(1, N_SEGMENTS + 1)], dtype=np.uint8)
     keep = (lobe_of[labs] == lobes[tuple(full.T)]) & (labs > 0)
     out = np.zeros(lobes.shape, dtype=np.uint8)
