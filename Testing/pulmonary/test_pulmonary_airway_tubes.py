@@ -40,15 +40,11 @@ def _airway_y():
     return grid, painted > 0, ref, points
 
 
-def _check_against_reference(labelled, ref, grid):
-    """No labelled reference voxel takes another segment's label; at most 2 stay unlabelled, on the
-    6 mm clearing sphere around the hub, where the lobar bronchus is about as deep as the segmental one."""
+def _check_against_reference(labelled, ref):
+    """Every labelled reference voxel keeps its label; no airway voxel takes a label the reference lacks."""
     m = ref > 0
-    other = m & (labelled > 0) & (labelled != ref)
-    assert not other.any(), f"{int(other.sum())} voxels took another segment's label"
-    unlabelled = np.argwhere(m & (labelled == 0))
-    assert len(unlabelled) <= 2
-    assert np.all(np.linalg.norm(grid.index_to_world(unlabelled), axis=1) < 6.5)
+    assert np.array_equal(labelled[m], ref[m]), f"{int(np.count_nonzero(labelled[m] != ref[m]))} voxels differ"
+    assert set(np.unique(labelled).tolist()) == {0, 4, 5}
 
 
 def test_tube_depth():
@@ -64,8 +60,7 @@ def test_branching_voxels_take_the_bronchus_they_are_deepest_in():
     lobes = np.full(mask.shape, 2, dtype=np.uint8)
     labelled, _ = label_airways(mask, grid, lobes, points, max_distance_mm=6.0)
     assert np.count_nonzero(ref) > 1500
-    _check_against_reference(labelled, ref, grid)  # the old labelling gave 15 voxels of S4 to S5
-    assert set(np.unique(labelled).tolist()) == {0, 4, 5}
+    _check_against_reference(labelled, ref)  # the old labelling gave 15 voxels of S4 to S5
     # the lobar bronchus above the hub stays unlabelled
     trunk = mask & (grid.index_to_world(np.indices(mask.shape).reshape(3, -1).T)[:, 2] > 8.0).reshape(mask.shape)
     assert not labelled[trunk].any()
@@ -80,5 +75,5 @@ def test_a_point_anywhere_along_the_bronchus_and_off_its_centre():
     for frac, off in ((0.4, 0.0), (0.8, 0.0), (0.6, 1.0)):
         moved = {lab: frac / 0.5 * p + np.array([0.0, off, 0.0]) for lab, p in points.items()}
         labelled, _ = label_airways(mask, grid, lobes, moved, max_distance_mm=6.0)
-        _check_against_reference(labelled, ref, grid)
+        _check_against_reference(labelled, ref)
         assert np.count_nonzero(labelled != base) <= 20, (frac, off)
