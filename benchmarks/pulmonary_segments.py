@@ -172,8 +172,6 @@ def _markdown(result: dict) -> str:
               "segment touching another segment's bronchus or the branching, which the skeleton routes through the "
               "contact or does not contain, so they take the neighbour's label. Points moved along their bronchus "
               "(25-80 % of its length) and 1 mm off it gave the same labels (seed 40, two draws).",
-              "- Times: this run shared the 2 cores with other jobs (load average 13-20); an earlier run on a "
-              "quieter machine took 4.2-7.7 s (labels) and 10.0-11.4 s (points, nearest-skeleton labelling).",
               "- NIA: the arteries run beside the bronchi, 1.9 r + 1 mm off their axis, so near the lobar branching "
               "a segment's artery crosses the neighbour's territory; Method A does not use the arteries by default "
               "(as seeds they lowered Dice and did not reduce NIA).",
