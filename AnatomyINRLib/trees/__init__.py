@@ -1,0 +1,1 @@
+"""Tree synthesis (TrIND): per-tree occupancy INRs and weight-space diffusion over their weights."""
