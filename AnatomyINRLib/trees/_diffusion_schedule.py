@@ -4,7 +4,11 @@ Notation (Ho et al.): β_t for t = 0..T−1 (linear), α_t = 1 − β_t, ᾱ_t =
 
 * forward process (Ho eq. 4): x_t = √ᾱ_t · x_0 + √(1 − ᾱ_t) · ε,  ε ~ N(0, I);
 * the denoiser predicts x_0 (TrIND eq. 2 and its public code) or ε; either is converted to the other
-  with that same equation;
+  with that same equation. With ``x0_skip`` the x_0 prediction is parametrised as
+  x̂_0 = √ᾱ_t · x_t + √(1 − ᾱ_t) · F(x_t, t) (the best linear estimate of unit-variance data plus a
+  learned correction, as in Karras et al. 2022's c_skip/c_out; F is then −v of Salimans & Ho 2022).
+  The loss stays TrIND's ‖x̂_0 − x_0‖²; without the skip a small network has to rebuild x_t from
+  scratch at low noise and collapses each mode of the data to a point;
 * DDPM step (Ho eq. 6-7): x_{t−1} = μ̃_t(x_t, x̂_0) + σ_t z with
   μ̃_t = √ᾱ_{t−1} β_t / (1 − ᾱ_t) · x̂_0 + √α_t (1 − ᾱ_{t−1}) / (1 − ᾱ_t) · x_t and σ_t² = β_t ("large",
   the TrIND code's FIXED_LARGE) or β̃_t = (1 − ᾱ_{t−1}) / (1 − ᾱ_t) · β_t ("small");
@@ -36,16 +40,18 @@ class DiffusionSchedule:
         beta_start, beta_end: β_0 and β_{T−1}. The TrIND code uses (1000/T)·[1e-4, 2e-2]; the paper
             prints [1e-4, 1e-2], which leaves √ᾱ_T ≈ 0.08 of the signal at t = T (not pure noise).
         prediction: "x0" (TrIND) or "eps": what the denoiser outputs.
+        x0_skip: parametrise the x_0 prediction with the skip above (prediction "x0" only).
     """
 
     def __init__(self, steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 2e-2,
-                 prediction: str = "x0") -> None:
+                 prediction: str = "x0", x0_skip: bool = False) -> None:
         check_int("steps", steps, minimum=2)
         if not 0 < beta_start <= beta_end < 1:
             raise InputError(f"beta_start, beta_end: expected 0 < start <= end < 1, got {beta_start}, {beta_end}")
         check_choice("prediction", prediction, ("x0", "eps"))
         self.steps = int(steps)
         self.prediction = prediction
+        self.x0_skip = bool(x0_skip)
         self.betas = torch.linspace(beta_start, beta_end, steps, dtype=torch.float64)
         self.alphas = 1.0 - self.betas
         self.alpha_bar = torch.cumprod(self.alphas, dim=0)
@@ -68,16 +74,19 @@ class DiffusionSchedule:
         """(x̂_0, ε̂) from the denoiser's output, whichever of the two it predicts."""
         ab = self._expand(self.alpha_bar_at(t), x_t)
         if self.prediction == "x0":
-            x0 = output
+            x0 = ab.sqrt() * x_t + (1.0 - ab).sqrt() * output if self.x0_skip else output
             eps = (x_t - ab.sqrt() * x0) / (1.0 - ab).sqrt()
         else:
             eps = output
             x0 = (x_t - (1.0 - ab).sqrt() * eps) / ab.sqrt()
         return x0, eps
 
-    def training_target(self, x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """What the denoiser must output: x_0 or ε (TrIND eq. 2: ‖θ̂ − θ‖²)."""
-        return x0 if self.prediction == "x0" else noise
+    def training_error(self, output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, x0: torch.Tensor,
+                       noise: torch.Tensor) -> torch.Tensor:
+        """Squared error per value: ‖x̂_0 − x_0‖² (TrIND eq. 2) or ‖ε̂ − ε‖² (Ho eq. 14)."""
+        if self.prediction == "eps":
+            return (output - noise) ** 2
+        return (self.to_x0_eps(output, x_t, t)[0] - x0) ** 2
 
     def ddim_timesteps(self, sample_steps: int) -> list:
         """``sample_steps`` timesteps from T−1 down to 0, evenly spaced (Song §4.2 'linear' selection)."""

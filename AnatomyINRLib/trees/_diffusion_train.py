@@ -50,10 +50,11 @@ def data_digest(weights: np.ndarray, layout) -> str:
     return h.hexdigest()
 
 
-def state_digest(module: torch.nn.Module) -> str:
-    """Short SHA-256 of every weight (sorted names): equal digests = identical networks."""
+def state_digest(module: "torch.nn.Module | dict") -> str:
+    """Short SHA-256 of every weight (sorted names) of a module or a state dict: equal digests = identical."""
     h = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
+    state = module if isinstance(module, dict) else module.state_dict()
+    for name, tensor in sorted(state.items()):
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
@@ -109,7 +110,7 @@ def build_denoiser(tokenizer: WeightTokenizer, cfg: DiffusionConfig, seed: int) 
 
 
 def build_schedule(cfg: DiffusionConfig) -> DiffusionSchedule:
-    return DiffusionSchedule(cfg.diffusion_steps, cfg.beta_start, cfg.beta_end, cfg.prediction)
+    return DiffusionSchedule(cfg.diffusion_steps, cfg.beta_start, cfg.beta_end, cfg.prediction, cfg.x0_skip)
 
 
 def learning_rate(cfg: DiffusionConfig, epoch: int) -> float:
@@ -142,7 +143,7 @@ def train_epoch(model, net, ema, opt, tokens, mask, schedule, cfg, seed, epoch, 
             x0 = tokens[index]
             x_t = schedule.q_sample(x0, t, noise)
             out = model(x_t, t.to(tokens.device))
-            err = (out - schedule.training_target(x0, noise)) ** 2
+            err = schedule.training_error(out, x_t, t.to(tokens.device), x0, noise)
             loss = err.masked_select(mask.expand_as(err)).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -273,12 +274,6 @@ def run_training(weights, layout, cfg: DiffusionConfig, seed: int, device: torch
     final = state_digest(net)
     reporter.report("done", 1.0, f"rank {rank}: weights {final}", rank=rank, digest=final)
     return {"rank": rank, "world_size": world, "networks": int(weights.shape[0]), "start_epoch": start,
-            "epochs": cfg.epochs, "history": history, "digest": final, "ema_digest": _ema_digest(ema),
+            "epochs": cfg.epochs, "history": history, "digest": final, "ema_digest": state_digest(ema.shadow),
             "data_digest": digest, "resumed": start > 0}
 
-
-def _ema_digest(ema: EMA) -> str:
-    module = torch.nn.Module()
-    for i, (k, v) in enumerate(sorted(ema.shadow.items())):
-        module.register_buffer(f"b{i}", v)
-    return state_digest(module)
