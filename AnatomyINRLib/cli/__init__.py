@@ -37,6 +37,7 @@ SUBCOMMAND_MODULES = (
     "AnatomyINRLib.cli.fit_nested",
     "AnatomyINRLib.cli.blend",
     "AnatomyINRLib.cli.pulmonary",
+    "AnatomyINRLib.cli.trees",
     "AnatomyINRLib.cli.serve",
 )
 
