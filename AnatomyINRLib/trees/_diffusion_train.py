@@ -215,6 +215,21 @@ def _resume_point(path: Path, cfg: DiffusionConfig, seed: int, layout, digest: s
     return tensors, meta
 
 
+def _start(weights, layout, cfg: DiffusionConfig, seed: int, device, path: Path, digest: str):
+    """(tokenizer, denoiser, EMA, AdamW, first epoch, history): fresh, or restored from ``path``."""
+    found = _resume_point(path, cfg, seed, layout, digest)
+    tokenizer = (WeightTokenizer(layout, cfg.token_size, found[0]["tokenizer.mean"].numpy(),
+                                 found[0]["tokenizer.scale"].numpy()) if found
+                 else WeightTokenizer.fit(weights, layout, cfg.token_size))
+    net = build_denoiser(tokenizer, cfg, seed).to(device)
+    ema = EMA(net, cfg.ema_decay)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    if found is None:
+        return tokenizer, net, ema, opt, 0, []
+    _restore(net, ema, opt, found[0], device)
+    return tokenizer, net, ema, opt, int(found[1]["epoch"]), list(found[1].get("history", []))
+
+
 def run_training(weights, layout, cfg: DiffusionConfig, seed: int, device: torch.device, output,
                  reporter, inr_info: dict | None = None) -> dict:
     """Train (or resume training) into the checkpoint ``output`` (see module doc).
@@ -238,17 +253,7 @@ def run_training(weights, layout, cfg: DiffusionConfig, seed: int, device: torch
         raise InputError(f"batch_size: {cfg.batch_size} networks cannot be split evenly over {world} processes")
     digest = data_digest(weights, layout)
     check_ranks_agree(digest, world, device)
-    found = _resume_point(path, cfg, seed, layout, digest)
-    tokenizer = (WeightTokenizer(layout, cfg.token_size, found[0]["tokenizer.mean"].numpy(),
-                                 found[0]["tokenizer.scale"].numpy()) if found
-                 else WeightTokenizer.fit(weights, layout, cfg.token_size))
-    net = build_denoiser(tokenizer, cfg, seed).to(device)
-    ema = EMA(net, cfg.ema_decay)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    start, history = 0, []
-    if found is not None:
-        _restore(net, ema, opt, found[0], device)
-        start, history = int(found[1]["epoch"]), list(found[1].get("history", []))
+    tokenizer, net, ema, opt, start, history = _start(weights, layout, cfg, seed, device, path, digest)
     model = net
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
