@@ -81,15 +81,17 @@ def _train_paths(args):
 
 
 def read_inr_folder(folder: str, skip_unreadable: bool = False):
-    """(fields, names) of the INR files of ``folder``; InputError naming unreadable files unless skipped."""
+    """(fields, names, metadata) of the INR files of ``folder``; InputError naming unreadable files unless skipped."""
     import sys
 
     from AnatomyINRLib import io
 
-    fields, names, bad = [], [], []
+    fields, names, metas, bad = [], [], [], []
     for path in _files(folder, INR_TYPES, "INR_DIR"):
         try:
-            fields.append(io.load_inr(path)[0])
+            field, meta = io.load_inr(path)
+            fields.append(field)
+            metas.append(meta)
             names.append(path.name)
         except InputError as exc:
             bad.append((path.name, str(exc)))
@@ -98,7 +100,7 @@ def read_inr_folder(folder: str, skip_unreadable: bool = False):
                          f"(first: {bad[0][1]}); --skip-unreadable trains on the rest")
     for name, reason in bad:
         print(f"anatomy-inr: warning: skipped {name}: {reason}", file=sys.stderr)
-    return fields, names
+    return fields, names, metas
 
 
 def run_train(args, progress) -> int:
@@ -118,8 +120,8 @@ def run_train(args, progress) -> int:
         torch.set_num_threads(args.threads)
     rank0 = os.environ.get("RANK", "0") == "0"
     check_outputs(args.output, args.report if rank0 else None)
-    fields, names = read_inr_folder(args.inr_dir, args.skip_unreadable)
-    weights, layout, info = stack_fields(fields, names)
+    fields, names, metas = read_inr_folder(args.inr_dir, args.skip_unreadable)
+    weights, layout, info = stack_fields(fields, names, metas)
     result = train_model(weights, layout, args.output, inr_info=info, config=cfg, seed=args.seed, device=args.device,
                          progress=progress)
     if args.report and rank0:
@@ -172,9 +174,11 @@ def run_sample(args, progress) -> int:
     if not result.fields:
         raise InputError(f"--checkpoint {args.checkpoint!r}: trained on bare weight arrays, holds no INR architecture")
     out.mkdir(parents=True, exist_ok=True)
+    inr = result.report["inr"]  # the training INRs' field kind and box: 'extract' meshes samples the same way
+    extra = {k: inr[k] for k in ("field_kind", "points_bounds_mm") if k in inr}
     for i, field in enumerate(result.fields):
         io.save_inr(field, out / f"tree_{i:03d}.safetensors", {"sampled_from": str(args.checkpoint),
-                                                               "seed": args.seed, "index": i})
+                                                               "seed": args.seed, "index": i, **extra})
     for i, mesh in enumerate(result.meshes):
         if mesh is not None:
             io.write_mesh(mesh, out / f"tree_{i:03d}.vtp")

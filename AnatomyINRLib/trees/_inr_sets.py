@@ -5,6 +5,9 @@ float32 matrix of the networks' flattened ``state_dict``s in one layout plus ``i
 the checkpoint keeps to turn sampled vectors back into fields: the network kind and config, and one
 normalisation (world mm ↔ network frame) for the samples, the per-axis median of the training fields'
 centres and the median of their scales (a tree generator's trees share one domain, so these agree).
+From the INR files' metadata it also keeps ``field_kind`` (when every file agrees) and
+``points_bounds_mm``: the union of the training boxes in the networks' normalised frames, mapped to mm by
+that normalisation, which is the box ``extract`` and :func:`~AnatomyINRLib.trees.api.sample_trees` mesh.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.trees._diffusion_tokens import flatten_state_dict, layout_of, unflatten_vector
 
 
-def stack_fields(fields: list, names: list | None = None) -> tuple[np.ndarray, list, dict]:
+def stack_fields(fields: list, names: list | None = None, metas: list | None = None) -> tuple[np.ndarray, list, dict]:
     """(weights (N, P), layout, inr_info) of NeuralFields that share one architecture.
+
+    ``metas``: the INR files' metadata (``io.load_inr``), for ``field_kind`` and ``points_bounds_mm``.
 
     Raises:
         InputError: fewer than 2 fields, or a field of another network kind, config or layout (named).
@@ -42,6 +47,7 @@ def stack_fields(fields: list, names: list | None = None) -> tuple[np.ndarray, l
     info = {"network": {"kind": kind, "config": config},
             "normalization": {"center_mm": np.median(centers, axis=0).tolist(), "scale_mm": float(np.median(scales))},
             "names": list(names)}
+    info.update(_box_and_kind(fields, metas or [], info["normalization"]))
     return np.stack(rows).astype(np.float32), layout, info
 
 
@@ -63,3 +69,18 @@ def field_from_vector(vector: np.ndarray, layout, inr_info: dict, device="cpu"):
     except RuntimeError as exc:
         raise InputError(f"checkpoint: its layout does not fit the stored network ({str(exc).splitlines()[0]})") from exc
     return NeuralField(network, Normalization.from_dict(inr_info["normalization"]), device=device)
+
+
+def _box_and_kind(fields: list, metas: list, norm: dict) -> dict:
+    """``field_kind`` if all metas agree; ``points_bounds_mm`` of the normalised-frame union (module doc)."""
+    out: dict = {}
+    kinds = {m.get("field_kind") for m in metas}
+    if metas and len(kinds) == 1 and None not in kinds:
+        out["field_kind"] = kinds.pop()
+    boxes = [(np.asarray(m["points_bounds_mm"], float) - f.normalization.center) / f.normalization.scale
+             for f, m in zip(fields, metas) if np.shape(m.get("points_bounds_mm")) == (2, 3)]
+    if metas and len(boxes) == len(fields):
+        lo, hi = np.min([b[0] for b in boxes], axis=0), np.max([b[1] for b in boxes], axis=0)
+        center, scale = np.asarray(norm["center_mm"]), float(norm["scale_mm"])
+        out["points_bounds_mm"] = [(lo * scale + center).tolist(), (hi * scale + center).tolist()]
+    return out

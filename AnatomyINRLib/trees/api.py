@@ -129,9 +129,11 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
     inr = model.meta.get("inr") or {}
     fields = [field_from_vector(w, model.layout, inr, device=dev) for w in weights] if "network" in inr else []
     meshes, sizes = [], []
+    # the box the training trees occupy (their files' points_bounds_mm), else the network's whole frame
+    box = _padded(inr["points_bounds_mm"], float(spacing_mm or 0)) if "points_bounds_mm" in inr else None
     for i, field in enumerate(fields if spacing_mm is not None else []):
         try:
-            mesh = mesh_from_field(field, bounds_of(field), float(spacing_mm))
+            mesh = mesh_from_field(field, bounds_of(field) if box is None else box, float(spacing_mm))
         except InputError:  # no surface in the box: an empty sample is a result, not an error
             mesh = None
         meshes.append(mesh)
@@ -140,6 +142,14 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
     report = {"checkpoint": str(checkpoint), "count": int(count), "seed": int(seed), "device": str(dev),
               "sampler": "ddim", "sample_steps": sample_steps or model.config.sample_steps,
               "eta": model.config.eta if eta is None else float(eta), "trained_epochs": model.meta.get("epoch"),
+              "inr": {k: v for k, v in inr.items() if k != "names"},
               "spacing_mm": spacing_mm, "meshes": sizes, "empty": sum(m is None for m in meshes),
               "seconds": round(time.perf_counter() - t0, 2)}
     return SampledTrees(weights, fields, meshes, report)
+
+
+def _padded(box, spacing_mm: float) -> np.ndarray:
+    """A (2, 3) box grown by 10 % of its extent plus two grid cells on every side."""
+    box = np.asarray(box, dtype=np.float64)
+    pad = 0.1 * (box[1] - box[0]) + 2 * spacing_mm
+    return np.stack([box[0] - pad, box[1] + pad])

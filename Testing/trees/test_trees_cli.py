@@ -24,7 +24,9 @@ def _write_inrs(folder, n=8, config=ARCH, seed=0):
         with torch.no_grad():
             for p in net.parameters():
                 p.add_(torch.from_numpy(rng.normal(scale=0.01, size=tuple(p.shape))).float())
-        io.save_inr(NeuralField(net, Normalization(center=np.zeros(3), scale=10.0)), folder / f"inr_{i}.safetensors")
+        box = [[-6.0, -6.0, -6.0 + i], [6.0, 6.0, 6.0 + i]]  # mm; with the normalisation below: ±0.6 (+0.1·i)
+        io.save_inr(NeuralField(net, Normalization(center=np.zeros(3), scale=10.0)), folder / f"inr_{i}.safetensors",
+                    {"field_kind": "toy-sdf", "points_bounds_mm": box})
     return folder
 
 
@@ -45,6 +47,8 @@ def test_train_writes_checkpoint_sidecar_and_report(trained):
     assert report["networks"] == 8 and report["epochs"] == 40 and len(report["history"]) == 40
     meta = json.loads((root / "diff.json").read_text())
     assert meta["inr"]["network"]["kind"] == "mlp" and meta["inr"]["names"][0] == "inr_0.safetensors"
+    assert meta["inr"]["field_kind"] == "toy-sdf"
+    assert np.allclose(meta["inr"]["points_bounds_mm"], [[-6, -6, -6], [6, 6, 13]])
     assert meta["layout"][0] == ["layers.0.weight", [16, 3]] or meta["layout"][0][1] == [16, 3]
 
 
@@ -57,7 +61,8 @@ def test_sample_writes_inr_files_and_meshes(trained, tmp_path):
     names = sorted(p.name for p in out.iterdir())
     assert [n for n in names if n.endswith(".safetensors")] == [f"tree_00{i}.safetensors" for i in range(3)]
     field, meta = io.load_inr(out / "tree_000.safetensors")
-    assert meta["sampled_from"] == str(ckpt) and meta["seed"] == 4
+    assert meta["sampled_from"] == str(ckpt) and meta["seed"] == 4 and meta["field_kind"] == "toy-sdf"
+    assert np.allclose(meta["points_bounds_mm"], [[-6, -6, -6], [6, 6, 13]])
     report = json.loads((tmp_path / "s.json").read_text())
     assert report["count"] == 3 and report["empty"] == 0
     # each mesh is the zero level set of the INR file written beside it (how well the samples follow the
@@ -133,3 +138,26 @@ def test_evaluate_identical_sets(tmp_path):
     assert np.all((np.array(lengths) <= [6.1, 12.05, 18.03]) & (np.array(lengths) >= [3.1, 9.05, 15.03]))
     assert r["tree_statistics"]["reference"]["bifurcations"] == [0, 0, 0]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_stack_fields_median_normalisation_and_box():
+    from AnatomyINRLib.core.errors import InputError
+    from AnatomyINRLib.trees._inr_sets import field_from_vector, stack_fields
+
+    fields = [NeuralField(MLP(ARCH), Normalization(center=[c, 0, 0], scale=s)) for c, s in ((0, 1), (2, 2), (10, 3))]
+    # each tree's box is ±0.5 of its own normalised frame, the third one reaches +0.9 along x
+    metas = [{"field_kind": "k", "points_bounds_mm": [[c - 0.5 * s, -0.5 * s, -0.5 * s], [c + hx * s, 0.5 * s, 0.5 * s]]}
+             for (c, s), hx in zip(((0, 1), (2, 2), (10, 3)), (0.5, 0.5, 0.9))]
+    weights, layout, info = stack_fields(fields, ["a", "b", "c"], metas)
+    assert weights.shape == (3, sum(p.numel() for p in MLP(ARCH).parameters()))
+    assert info["normalization"] == {"center_mm": [2.0, 0.0, 0.0], "scale_mm": 2.0}
+    assert info["field_kind"] == "k" and np.allclose(info["points_bounds_mm"], [[1, -1, -1], [3.8, 1, 1]])
+    back = field_from_vector(weights[1], layout, info)
+    pts = np.random.default_rng(0).normal(size=(20, 3))
+    # same weights as field b; the normalisation is the median one (= b's here)
+    assert np.allclose(back(pts), fields[1](pts))
+    other = NeuralField(MLP(MLPConfig(width=8, depth=2)), Normalization(center=np.zeros(3), scale=1.0))
+    with pytest.raises(InputError, match="^odd: another network architecture"):
+        stack_fields(fields[:2] + [other], ["a", "b", "odd"])
+    with pytest.raises(InputError, match="no INR architecture"):
+        field_from_vector(weights[0], layout, {})
