@@ -233,8 +233,8 @@ def run_evaluate(args, progress) -> int:
     write_json(args.report, {"command": "trees evaluate", "generated": args.generated, "reference": args.reference,
                              "training": args.training, **report})
     if args.histograms:
-        labels = {"total_length": "total length (mm)", "tortuosity": "tortuosity", "mean_radius": "mean radius (mm)",
-                  "bifurcations": "bifurcations"}
+        from AnatomyINRLib.metrics.generative import TREE_STATISTIC_LABELS as labels
+
         panels = {labels[s]: {k: v[s] for k, v in report["tree_statistics"].items()} for s in labels}
         render_histograms_png(args.histograms, panels, "tree statistics")
     return 0

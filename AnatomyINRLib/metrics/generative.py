@@ -150,6 +150,9 @@ def _matrix(d, name: str) -> np.ndarray:
 
 
 TREE_STATISTICS = ("total_length", "tortuosity", "mean_radius", "bifurcations")
+#: Axis labels (with units) of the tree statistics' histograms.
+TREE_STATISTIC_LABELS = {"total_length": "total length (mm)", "tortuosity": "tortuosity (length / chord)",
+                         "mean_radius": "mean radius (mm)", "bifurcations": "bifurcations"}
 
 
 def evaluate_mesh_sets(generated: Sequence, reference: Sequence, training: Sequence | None = None,
@@ -167,11 +170,11 @@ def evaluate_mesh_sets(generated: Sequence, reference: Sequence, training: Seque
 
     Returns:
         dict: the :func:`generation_metrics` report plus ``tree_statistics`` {set: {statistic: [per mesh]}}
-        and ``tree_summary`` {set: {statistic: {mean, std}}}.
+        (None for a mesh that is not closed), ``tree_statistics_unmeasured`` {set: count} and
+        ``tree_summary`` {set: {statistic: {mean, std}}}.
     """
     from AnatomyINRLib.core.seeding import numpy_rng
     from AnatomyINRLib.metrics.surface import sample_surface
-    from AnatomyINRLib.metrics.tree_stats import tree_statistics
 
     rng = numpy_rng(seed)
     sets = {"generated": list(generated), "reference": list(reference)}
@@ -183,9 +186,25 @@ def evaluate_mesh_sets(generated: Sequence, reference: Sequence, training: Seque
     if voxel_mm is None:
         extent = max(float(np.max(np.ptp(m.vertices, axis=0))) for v in sets.values() for m in v)
         voxel_mm = extent / 96.0
-    stats = {k: [tree_statistics(m, voxel_mm) for m in v] for k, v in sets.items()}
+    stats = {k: [_tree_row(m, voxel_mm) for m in v] for k, v in sets.items()}
     report["voxel_mm"] = float(voxel_mm)
     report["tree_statistics"] = {k: {s: [row[s] for row in rows] for s in TREE_STATISTICS} for k, rows in stats.items()}
-    report["tree_summary"] = {k: {s: {"mean": float(np.mean(v)), "std": float(np.std(v))} for s, v in per.items()}
-                              for k, per in report["tree_statistics"].items()}
+    report["tree_statistics_unmeasured"] = {k: sum(row["total_length"] is None for row in rows)
+                                            for k, rows in stats.items()}
+    report["tree_summary"] = {k: {s: _mean_std(v) for s, v in per.items()} for k, per in report["tree_statistics"].items()}
     return report
+
+
+def _tree_row(mesh, voxel_mm: float) -> dict:
+    """Tree statistics of one mesh; None entries when it cannot be voxelised (an open mesh)."""
+    from AnatomyINRLib.metrics.tree_stats import tree_statistics
+
+    try:
+        return tree_statistics(mesh, voxel_mm)
+    except InputError:
+        return {s: None for s in TREE_STATISTICS}
+
+
+def _mean_std(values: list) -> dict:
+    v = np.array([x for x in values if x is not None], dtype=np.float64)
+    return {"mean": float(v.mean()) if v.size else None, "std": float(v.std()) if v.size else None}

@@ -111,7 +111,8 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
     import torch
 
     from AnatomyINRLib.core.device import resolve_device
-    from AnatomyINRLib.meshing.api import bounds_of, mesh_from_field
+    from AnatomyINRLib.meshing import MeshingConfig
+    from AnatomyINRLib.surface.api import extract_mesh  # what 'anatomy-inr extract' meshes an INR file with
     from AnatomyINRLib.trees._diffusion_model import load_model
     from AnatomyINRLib.trees._inr_sets import field_from_vector
 
@@ -129,11 +130,12 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
     inr = model.meta.get("inr") or {}
     fields = [field_from_vector(w, model.layout, inr, device=dev) for w in weights] if "network" in inr else []
     meshes, sizes = [], []
-    # the box the training trees occupy (their files' points_bounds_mm), else the network's whole frame
-    box = _padded(inr["points_bounds_mm"], float(spacing_mm or 0)) if "points_bounds_mm" in inr else None
+    # the box the training trees occupy (their files' points_bounds_mm), else the network's whole frame;
+    # the surface is closed off by that box, so every mesh is watertight
+    box = np.asarray(inr["points_bounds_mm"], dtype=np.float64) if "points_bounds_mm" in inr else None
     for i, field in enumerate(fields if spacing_mm is not None else []):
         try:
-            mesh = mesh_from_field(field, bounds_of(field) if box is None else box, float(spacing_mm))
+            mesh = extract_mesh(field, config=MeshingConfig(spacing_mm=float(spacing_mm)), points=box)
         except InputError:  # no surface in the box: an empty sample is a result, not an error
             mesh = None
         meshes.append(mesh)
@@ -147,9 +149,3 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
               "seconds": round(time.perf_counter() - t0, 2)}
     return SampledTrees(weights, fields, meshes, report)
 
-
-def _padded(box, spacing_mm: float) -> np.ndarray:
-    """A (2, 3) box grown by 10 % of its extent plus two grid cells on every side."""
-    box = np.asarray(box, dtype=np.float64)
-    pad = 0.1 * (box[1] - box[0]) + 2 * spacing_mm
-    return np.stack([box[0] - pad, box[1] + pad])

@@ -100,3 +100,19 @@ def test_memorisation_flags_copies():
     assert m_fresh["copies"] == 0.0 and 0.5 < m_fresh["ratio"] < 2.0
     report = generation_metrics(copies, train[5:], training=train)
     assert report["memorisation"]["copies"] == 1.0
+
+
+def test_evaluate_mesh_sets_reports_open_meshes_as_unmeasured():
+    from AnatomyINRLib.core.types import TriangleMesh
+    from AnatomyINRLib.metrics.generative import evaluate_mesh_sets
+
+    v = np.array([[0, 0, 0], [4, 0, 0], [0, 4, 0], [0, 0, 4]], float)
+    faces = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
+    closed, open_ = TriangleMesh(v, faces), TriangleMesh(v, faces[:3])
+    report = evaluate_mesh_sets([closed, open_], [closed, TriangleMesh(v + 1, faces)],
+                                points=64, voxel_mm=0.2)
+    assert report["tree_statistics_unmeasured"] == {"generated": 1, "reference": 0}
+    assert report["tree_statistics"]["generated"]["total_length"][1] is None
+    assert report["tree_statistics"]["generated"]["bifurcations"][0] == 0
+    summary = report["tree_summary"]["generated"]["total_length"]
+    assert summary["mean"] == pytest.approx(report["tree_statistics"]["generated"]["total_length"][0]) and summary["std"] == 0

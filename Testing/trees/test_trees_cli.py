@@ -65,12 +65,17 @@ def test_sample_writes_inr_files_and_meshes(trained, tmp_path):
     assert np.allclose(meta["points_bounds_mm"], [[-6, -6, -6], [6, 6, 13]])
     report = json.loads((tmp_path / "s.json").read_text())
     assert report["count"] == 3 and report["empty"] == 0
-    # each mesh is the zero level set of the INR file written beside it (how well the samples follow the
-    # training distribution is test_diffusion_train's toy test; 40 steps here only exercise the plumbing)
+    # each mesh is the zero level set of the INR file written beside it, closed off by the training box
+    # where it leaves it (how well samples follow the training distribution is test_diffusion_train's toy
+    # test; 40 steps here only exercise the plumbing)
+    from AnatomyINRLib.meshing.topology import edge_table
+
     for i in range(3):
         mesh = io.read_mesh(out / f"tree_00{i}.vtp")
         field, _ = io.load_inr(out / f"tree_00{i}.safetensors")
-        assert mesh.n_faces > 100 and np.max(np.abs(field(mesh.vertices))) < 0.25  # mm, at 0.5 mm spacing
+        values = field(mesh.vertices)
+        assert mesh.n_faces > 100 and np.count_nonzero(edge_table(mesh.faces).counts != 2) == 0  # watertight
+        assert np.all(values < 0.25) and np.mean(np.abs(values) < 0.25) > 0.5  # on the zero set or a cap inside
     # the same seed gives the same trees; the INR re-meshes with 'extract'
     again = tmp_path / "again"
     assert main(args[:7] + [str(again), "--seed", "4"]) == 0
