@@ -88,17 +88,25 @@ def check_ranks_agree(digest: str, world: int, device: torch.device) -> None:
 
 
 class EMA:
-    """Exponential moving average of a module's floating-point state: s ← d·s + (1 − d)·w."""
+    """Exponential moving average of a module's floating-point state: s ← d_n·s + (1 − d_n)·w.
+
+    d_n = min(decay, (1 + n)/(10 + n)) at the n-th update (n = 0, 1, ...): a warm-up, so that a short
+    training's average is not dominated by the random initial weights (at decay 0.999 a plain EMA
+    still holds 96 % of them after 40 steps).
+    """
 
     def __init__(self, module: torch.nn.Module, decay: float) -> None:
         self.decay = float(decay)
+        self.updates = 0
         self.shadow = {k: v.detach().clone() for k, v in module.state_dict().items()}
 
     @torch.no_grad()
     def update(self, module: torch.nn.Module) -> None:
+        d = min(self.decay, (1.0 + self.updates) / (10.0 + self.updates))
+        self.updates += 1
         for k, v in module.state_dict().items():
             if v.dtype.is_floating_point:
-                self.shadow[k].mul_(self.decay).add_(v.detach(), alpha=1.0 - self.decay)
+                self.shadow[k].mul_(d).add_(v.detach(), alpha=1.0 - d)
             else:
                 self.shadow[k].copy_(v)
 
@@ -161,12 +169,13 @@ def train_epoch(model, net, ema, opt, tokens, mask, schedule, cfg, seed, epoch, 
 
 
 def checkpoint_tensors(net, ema: EMA, opt, tokenizer: WeightTokenizer) -> dict:
-    """``model.*``, ``ema.*``, AdamW state ``optim.<index>.<key>`` and ``tokenizer.mean/scale``."""
+    """``model.*``, ``ema.*`` (+ ``ema_updates``), AdamW state ``optim.<index>.<key>``, ``tokenizer.mean/scale``."""
     tensors = {f"model.{k}": v for k, v in net.state_dict().items()}
     tensors.update({f"ema.{k}": v for k, v in ema.shadow.items()})
     for idx, state in opt.state_dict()["state"].items():
         for key, value in state.items():
             tensors[f"optim.{idx}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
+    tensors["ema_updates"] = torch.tensor(ema.updates, dtype=torch.int64)
     tensors["tokenizer.mean"] = torch.from_numpy(tokenizer.mean)
     tensors["tokenizer.scale"] = torch.from_numpy(tokenizer.scale)
     return tensors
@@ -175,6 +184,7 @@ def checkpoint_tensors(net, ema: EMA, opt, tokenizer: WeightTokenizer) -> dict:
 def _restore(net, ema: EMA, opt, tensors: dict, device) -> None:
     net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
     ema.shadow = {k[4:]: v.to(device).clone() for k, v in tensors.items() if k.startswith("ema.")}
+    ema.updates = int(tensors["ema_updates"])
     state: dict = {}
     for name, value in tensors.items():
         if name.startswith("optim."):

@@ -59,13 +59,23 @@ def test_ema_update_rule():
     lin = torch.nn.Linear(1, 1, bias=False)
     with torch.no_grad():
         lin.weight.fill_(1.0)
-    ema = EMA(lin, 0.9)
-    for value in (2.0, 4.0):
+    ema = EMA(lin, 0.3)
+    for value in (2.0, 4.0, 8.0):
         with torch.no_grad():
             lin.weight.fill_(value)
         ema.update(lin)
-    # s = 0.9·(0.9·1 + 0.1·2) + 0.1·4 = 1.39
-    assert ema.shadow["weight"].item() == pytest.approx(1.39, abs=1e-6)
+    # warm-up d_n = min(0.3, (1+n)/(10+n)): 0.1, 2/11, 0.25; s = 1 → 1.9 → (2/11)·1.9 + (9/11)·4 → ·0.25 + 0.75·8
+    s1 = 0.1 * 1.0 + 0.9 * 2.0
+    s2 = 2 / 11 * s1 + 9 / 11 * 4.0
+    assert ema.shadow["weight"].item() == pytest.approx(0.25 * s2 + 0.75 * 8.0, abs=1e-5)
+    assert ema.updates == 3
+    for _ in range(20):  # past the warm-up the decay is the configured one
+        ema.update(lin)
+    before = ema.shadow["weight"].item()
+    with torch.no_grad():
+        lin.weight.fill_(0.0)
+    ema.update(lin)
+    assert ema.shadow["weight"].item() == pytest.approx(0.3 * before, abs=1e-5)
 
 
 def test_checkpoint_holds_weights_ema_and_layout_and_sampling_uses_ema(tmp_path, quiet):
