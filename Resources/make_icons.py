@@ -112,6 +112,33 @@ def nested_walls_icon(path: Path) -> None:
     plt.close(fig)
 
 
+def pulmonary_segments_icon(path: Path) -> None:
+    """Two lungs cut into coloured sectors around each hilum (the segments, in the library's colours) and the airways."""
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    from AnatomyINRLib.pulmonary.config import SEGMENT_COLORS
+
+    fig, ax = _canvas()
+    x, y = np.meshgrid(np.linspace(-1, 1, 256), np.linspace(-1, 1, 256))
+    image = np.zeros(x.shape + (4,))
+    for side, labels in ((-1.0, range(1, 11)), (1.0, range(11, 19))):  # image left = patient right
+        cx = side * 0.47
+        inside = ((x - cx) / 0.42) ** 2 + ((y + 0.05) / 0.86) ** 2 < 1.0
+        inside &= ~((side * (x - side * 0.05) < 0.22) & (y < -0.25))  # the heart's notch on the medial side
+        angle = np.mod(np.arctan2(y - 0.15, side * (x - side * 0.12)) + np.pi, 2 * np.pi)
+        labels = list(labels)
+        sector = np.minimum((angle / (2 * np.pi) * len(labels)).astype(int), len(labels) - 1)
+        colors = np.array([SEGMENT_COLORS[v] + (1.0,) for v in labels])
+        image[inside] = colors[sector[inside]]
+    ax.imshow(image, extent=(-1, 1, -1, 1), origin="lower")
+    ax.plot([0.0, 0.0], [0.98, 0.35], color="#f4f1ea", lw=5.0, solid_capstyle="round")  # trachea
+    for side in (-1.0, 1.0):
+        ax.plot([0.0, side * 0.25, side * 0.36], [0.35, 0.15, -0.2], color="#f4f1ea", lw=3.2, solid_capstyle="round")
+    fig.savefig(path, dpi=SIZE_PX, transparent=True)
+    plt.close(fig)
+
+
 def main() -> None:
     targets = {
         ROOT / "Resources/Icons/AnatomyINR.png": extension_icon,
@@ -119,6 +146,8 @@ def main() -> None:
             surface_from_points_icon,
         ROOT / "AnatomyINR/AnatomyINRVesselBlend/Resources/Icons/AnatomyINRVesselBlend.png": vessel_blend_icon,
         ROOT / "AnatomyINR/AnatomyINRNestedWalls/Resources/Icons/AnatomyINRNestedWalls.png": nested_walls_icon,
+        ROOT / "AnatomyINR/AnatomyINRPulmonarySegments/Resources/Icons/AnatomyINRPulmonarySegments.png":
+            pulmonary_segments_icon,
     }
     for path, draw in targets.items():
         path.parent.mkdir(parents=True, exist_ok=True)

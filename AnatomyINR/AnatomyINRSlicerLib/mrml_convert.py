@@ -219,3 +219,50 @@ def writeLabelmapToSegmentation(
     if segmentationNode.GetDisplayNode() is None:
         segmentationNode.CreateDefaultDisplayNodes()
     return ids
+
+
+def segmentIdsAndNames(segmentationNode: slicer.vtkMRMLSegmentationNode) -> list[tuple[str, str]]:
+    """``[(segment ID, name)]`` of a segmentation, in its order."""
+    segmentation = segmentationNode.GetSegmentation()
+    return [(segmentation.GetNthSegmentID(i), segmentation.GetNthSegment(i).GetName())
+            for i in range(segmentation.GetNumberOfSegments())]
+
+
+def labelImageFromSegments(segmentationNode: slicer.vtkMRMLSegmentationNode, segmentValues: Mapping[str, int],
+                           referenceVolumeNode: slicer.vtkMRMLScalarVolumeNode) -> ImageGrid:
+    """A uint8 label image on the reference volume's grid: each segment's voxels take its value.
+
+    Args:
+        segmentationNode: The segmentation (read, never modified).
+        segmentValues: ``{segment ID: label value 1-255}``; a later segment wins where two overlap.
+        referenceVolumeNode: The volume whose grid (world geometry) the image uses.
+
+    Raises:
+        ValueError: no segments given, or a value out of range.
+    """
+    if not segmentValues:
+        raise ValueError(f"{segmentationNode.GetName()}: no segment to export")
+    grid = imageGridFromVolume(referenceVolumeNode, copyVoxels=False)
+    labels = np.zeros(grid.shape, dtype=np.uint8)
+    for segmentId, value in segmentValues.items():
+        if not 1 <= int(value) <= 255:
+            raise ValueError(f"{segmentationNode.GetName()}: label value {value} of {segmentId!r} is outside 1-255")
+        mask = slicer.util.arrayFromSegmentBinaryLabelmap(segmentationNode, segmentId, referenceVolumeNode)
+        labels[ijkFromKji(np.asarray(mask)) != 0] = int(value)
+    return ImageGrid(labels, grid.ijk_to_ras)
+
+
+def imageGridOnReference(volumeNode: slicer.vtkMRMLVolumeNode, referenceVolumeNode: slicer.vtkMRMLVolumeNode,
+                         role: str) -> ImageGrid:
+    """A volume's voxels as an ``ImageGrid``, refused unless it lies on the reference volume's grid.
+
+    Raises:
+        ValueError: another shape or geometry (the message names ``role`` and both volumes).
+    """
+    grid = imageGridFromVolume(volumeNode)
+    reference = imageGridFromVolume(referenceVolumeNode, copyVoxels=False)
+    if grid.shape != reference.shape or not np.allclose(grid.ijk_to_ras, reference.ijk_to_ras, atol=1e-4):
+        raise ValueError(f"{role} ({volumeNode.GetName()}): is not on the grid of {referenceVolumeNode.GetName()} "
+                         f"(shape {grid.shape} vs {reference.shape}); resample it onto that volume or give a "
+                         "segmentation instead")
+    return grid

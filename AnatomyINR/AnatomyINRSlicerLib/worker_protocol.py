@@ -134,6 +134,10 @@ FIT_POINTS_STAGES = (("prepare", 0.02), ("fit", 0.82), ("extract", 0.12), ("labe
 BLEND_STAGES = (("fit", 0.55), ("extract", 0.35), ("check", 0.10))
 # `fit-nested` (AnatomyINRLib.nested.api): joint fit, one-grid extraction, thickness/volumes/Dmax.
 FIT_NESTED_STAGES = (("fit", 0.70), ("extract", 0.15), ("measure", 0.15))
+# `pulmonary segments` (AnatomyINRLib.pulmonary.api): Method A propagates point labels, grows territories,
+# fits the soft partition and samples it; Method B encodes, then samples.
+PULMONARY_SEGMENTS_STAGES = (("propagate", 0.10), ("encode", 0.05), ("territories", 0.45), ("field", 0.10),
+                             ("sample", 0.30))
 
 
 @dataclass(frozen=True)

@@ -5,35 +5,22 @@ mistake is planted in one of this module's files (or the shared-layer code it
 added) and must add a finding of the expected rule.
 """
 
-from pathlib import Path
-
 import pytest
 
-from slicer_static_check import check_python_source, wrapper_fields
-from slicer_static_check.ui_checks import check_ui, ui_object_names
+from static_harness import MRML_CONVERT, ModuleFiles
 
-REPO = Path(__file__).resolve().parents[2]
-FOLDER = REPO / "AnatomyINR/AnatomyINRVesselBlend"
-MODULE_FILE = FOLDER / "AnatomyINRVesselBlend.py"
-UI_FILE = FOLDER / "Resources/UI/AnatomyINRVesselBlend.ui"
-INPUTS_TEST = FOLDER / "Testing/Python/AnatomyINRVesselBlendInputsTest.py"
-MRML_CONVERT = REPO / "AnatomyINR/AnatomyINRSlicerLib/mrml_convert.py"
+MODULE = ModuleFiles("AnatomyINRVesselBlend")
+MODULE_FILE = MODULE.moduleFile
+INPUTS_TEST = MODULE.folder / "Testing/Python/AnatomyINRVesselBlendInputsTest.py"
 
 
-def findings(path: Path, source: str) -> set:
-    names = ui_object_names(UI_FILE) if path == MODULE_FILE else None
-    return {f.rule for f in check_python_source(source, str(path), ui_names=names, own_modules=("anatomyinrvesselblend",))}
-
-
-@pytest.mark.parametrize("path", [MODULE_FILE, INPUTS_TEST, FOLDER / "AnatomyINRVesselBlendLib/compute.py"])
+@pytest.mark.parametrize("path", [MODULE_FILE, INPUTS_TEST, MODULE.computeFile])
 def test_module_files_are_clean(path):
-    assert findings(path, path.read_text()) == set()
+    assert MODULE.findings(path, path.read_text()) == set()
 
 
 def test_ui_binds_every_parameter_widget():
-    from slicer_static_check import default_facts
-
-    assert check_ui(UI_FILE, default_facts(), UI_FILE.name, wrapper_fields(MODULE_FILE)) == []
+    assert MODULE.uiFindings() == []
 
 
 MISTAKES = [
@@ -59,7 +46,4 @@ MISTAKES = [
 
 @pytest.mark.parametrize("path,old,new,rule", MISTAKES, ids=[f"{m[0].stem}-{m[3]}-{i}" for i, m in enumerate(MISTAKES)])
 def test_mistake_in_module_file_is_caught(path, old, new, rule):
-    source = path.read_text()
-    assert old in source, f"{old!r} no longer in {path.name}: update this test"
-    assert rule not in findings(path, source)
-    assert rule in findings(path, source.replace(old, new, 1))
+    MODULE.assertMistakeCaught(path, old, new, rule)

@@ -5,34 +5,22 @@ mistake is planted in one of this module's files and must add a finding of
 the expected rule.
 """
 
-from pathlib import Path
-
 import pytest
 
-from slicer_static_check import check_python_source, wrapper_fields
-from slicer_static_check.ui_checks import check_ui, ui_object_names
+from static_harness import ModuleFiles
 
-REPO = Path(__file__).resolve().parents[2]
-FOLDER = REPO / "AnatomyINR/AnatomyINRNestedWalls"
-MODULE_FILE = FOLDER / "AnatomyINRNestedWalls.py"
-UI_FILE = FOLDER / "Resources/UI/AnatomyINRNestedWalls.ui"
-OUTPUTS_TEST = FOLDER / "Testing/Python/AnatomyINRNestedWallsOutputsTest.py"
+MODULE = ModuleFiles("AnatomyINRNestedWalls")
+MODULE_FILE = MODULE.moduleFile
+OUTPUTS_TEST = MODULE.folder / "Testing/Python/AnatomyINRNestedWallsOutputsTest.py"
 
 
-def findings(path: Path, source: str) -> set:
-    names = ui_object_names(UI_FILE) if path == MODULE_FILE else None
-    return {f.rule for f in check_python_source(source, str(path), ui_names=names, own_modules=("anatomyinrnestedwalls",))}
-
-
-@pytest.mark.parametrize("path", [MODULE_FILE, OUTPUTS_TEST, FOLDER / "AnatomyINRNestedWallsLib/compute.py"])
+@pytest.mark.parametrize("path", [MODULE_FILE, OUTPUTS_TEST, MODULE.computeFile])
 def test_module_files_are_clean(path):
-    assert findings(path, path.read_text()) == set()
+    assert MODULE.findings(path, path.read_text()) == set()
 
 
 def test_ui_binds_every_parameter_widget():
-    from slicer_static_check import default_facts
-
-    assert check_ui(UI_FILE, default_facts(), UI_FILE.name, wrapper_fields(MODULE_FILE)) == []
+    assert MODULE.uiFindings() == []
 
 
 MISTAKES = [
@@ -55,7 +43,4 @@ MISTAKES = [
 
 @pytest.mark.parametrize("path,old,new,rule", MISTAKES, ids=[f"{m[0].stem}-{m[3]}-{i}" for i, m in enumerate(MISTAKES)])
 def test_mistake_in_module_file_is_caught(path, old, new, rule):
-    source = path.read_text()
-    assert old in source, f"{old!r} no longer in {path.name}: update this test"
-    assert rule not in findings(path, source)
-    assert rule in findings(path, source.replace(old, new, 1))
+    MODULE.assertMistakeCaught(path, old, new, rule)

@@ -19,7 +19,7 @@ from slicer_static_check.ui_checks import ui_object_names
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = "AnatomyINRSlicerLib/module_base.py"
-MODULES = ("AnatomyINRSurfaceFromPoints", "AnatomyINRNestedWalls", "AnatomyINRVesselBlend")
+MODULES = ("AnatomyINRSurfaceFromPoints", "AnatomyINRNestedWalls", "AnatomyINRVesselBlend", "AnatomyINRPulmonarySegments")
 
 
 @pytest.fixture(scope="module")

@@ -93,7 +93,7 @@ def install() -> types.ModuleType:
     slicer = types.ModuleType("slicer")
     slicer.__path__ = []  # a package, so ``import slicer.util`` works
     for name, cls in vars(mrml).items():
-        if name.startswith("vtkMRML") and isinstance(cls, type):
+        if name.startswith(("vtkMRML", "vtkSegment")) and isinstance(cls, type):
             setattr(slicer, name, cls)
     slicer.mrmlScene = mrml.vtkMRMLScene()
     slicer.app = _Application()

@@ -44,6 +44,7 @@ from fake_slicer.mrml_nodes import (
     vtkMRMLColorNode,
     vtkMRMLColorTableNode,
 )
+from fake_slicer.segmentations import vtkSegment, vtkSegmentation
 
 
 # Every class of the fake MRML (the fake's slicer module exposes the vtkMRML* ones).
@@ -53,7 +54,7 @@ __all__ = [
     "vtkMRMLMarkupsNode", "vtkMRMLMarkupsFiducialNode", "vtkMRMLMarkupsCurveNode", "vtkMRMLMarkupsLineNode",
     "vtkMRMLVolumeNode", "vtkMRMLScalarVolumeNode", "vtkMRMLLabelMapVolumeNode", "vtkMRMLSegmentationNode",
     "vtkMRMLTableNode", "vtkMRMLColorNode", "vtkMRMLColorTableNode", "vtkObject", "vtkMRMLNode",
-    "vtkMRMLScriptedModuleNode", "vtkMRMLAbstractLogic", "vtkSlicerModuleLogic", "vtkSlicerMarkupsLogic",
+    "vtkMRMLScriptedModuleNode", "vtkSegment", "vtkSegmentation", "vtkMRMLAbstractLogic", "vtkSlicerModuleLogic", "vtkSlicerMarkupsLogic",
     "vtkMRMLScene", "NODE_CLASSES",
 ]
 

@@ -90,7 +90,8 @@ class vtkMRMLSegmentationDisplayNode(vtkMRMLDisplayNode):
 
 
 class vtkMRMLStorableNode(vtkMRMLNode):
-    pass
+    def GetStorageNode(self):
+        return self.GetNodeReference("storage")  # the fake keeps no files: None
 
 
 class vtkMRMLTransformableNode(vtkMRMLStorableNode):
@@ -270,6 +271,22 @@ class vtkMRMLLabelMapVolumeNode(vtkMRMLScalarVolumeNode):
 
 class vtkMRMLSegmentationNode(vtkMRMLDisplayableNode):
     _displayClass = vtkMRMLSegmentationDisplayNode
+
+    def __init__(self) -> None:
+        super().__init__()
+        from fake_slicer.segmentations import vtkSegmentation
+
+        self._segmentation = vtkSegmentation()
+
+    def GetSegmentation(self):
+        return self._segmentation
+
+    @staticmethod
+    def GetReferenceImageGeometryReferenceRole() -> str:
+        return "referenceImageGeometryRef"
+
+    def SetReferenceImageGeometryParameterFromVolumeNode(self, volumeNode) -> None:
+        self.SetNodeReferenceID(self.GetReferenceImageGeometryReferenceRole(), volumeNode.GetID())
 
 
 class vtkMRMLTableNode(vtkMRMLStorableNode):

@@ -198,6 +198,27 @@ class QDoubleSpinBox(_ValueWidget):
     pass
 
 
+class QLineEdit(QWidget):
+    """Text entry: setting ``text`` emits ``textChanged(QString)``."""
+
+    def __init__(self, *args) -> None:
+        super().__init__()
+        self._text, self.placeholderText = "", ""
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    @text.setter
+    def text(self, value: str) -> None:
+        if str(value) != self._text:
+            self._text = str(value)
+            self.emit("textChanged", self._text)
+
+    def setText(self, value: str) -> None:
+        self.text = value
+
+
 class QComboBox(QWidget):
     def __init__(self, *args) -> None:
         super().__init__()

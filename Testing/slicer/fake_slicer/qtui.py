@@ -185,7 +185,7 @@ class qMRMLMarkupsPlaceWidget(qMRMLWidget):
 
 WIDGET_CLASSES = {cls.__name__: cls for cls in (
     QWidget, qtfake.QLabel, qtfake.QPushButton, qtfake.QCheckBox, qtfake.QProgressBar, qtfake.QDoubleSpinBox,
-    qtfake.QComboBox, QTableWidget,
+    qtfake.QComboBox, qtfake.QLineEdit, QTableWidget,
     QPlainTextEdit, ctkCollapsibleButton, ctkSliderWidget, qMRMLWidget, qMRMLNodeComboBox,
     qMRMLMarkupsPlaceWidget)}
 

@@ -168,6 +168,53 @@ def arrayFromModelPointData(modelNode, arrayName):
     return numpy_support.vtk_to_numpy(modelNode.GetPolyData().GetPointData().GetArray(arrayName))
 
 
+def _segmentReference(segmentationNode, referenceVolumeNode):
+    reference = referenceVolumeNode or segmentationNode.GetNodeReference(
+        segmentationNode.GetReferenceImageGeometryReferenceRole())
+    if reference is None:
+        raise RuntimeError("No reference volume is found in the input segmentationNode, therefore a valid "
+                           "referenceVolumeNode input is required.")
+    return reference
+
+
+def updateSegmentBinaryLabelmapFromArray(narray, segmentationNode, segmentId, referenceVolumeNode=None):
+    from fake_slicer.segmentations import geometryOf
+
+    reference = _segmentReference(segmentationNode, referenceVolumeNode)
+    segment = segmentationNode.GetSegmentation().GetSegment(segmentId)
+    segment._mask, segment._ijkToRas = (np.asarray(narray) != 0).astype(np.uint8), geometryOf(reference)
+    segmentationNode.Modified()
+
+
+def arrayFromSegmentBinaryLabelmap(segmentationNode, segmentId, referenceVolumeNode=None):
+    """A copy of the segment's mask; the fake cannot resample, so the grids must match."""
+    from fake_slicer.segmentations import geometryOf
+
+    reference = _segmentReference(segmentationNode, referenceVolumeNode)
+    segment = segmentationNode.GetSegmentation().GetSegment(segmentId)
+    shape = arrayFromVolume(reference).shape
+    if segment._mask is None:
+        return np.zeros(shape, dtype=np.uint8)
+    if segment._mask.shape != shape or not np.allclose(segment._ijkToRas, geometryOf(reference)):
+        raise RuntimeError("fake slicer: the segment lies on another grid than the reference volume (no resampling)")
+    return segment._mask.copy()
+
+
+def loadSegmentation(filename, properties={}, returnNode=False):
+    """A new segmentation node holding the file's segments (names, colours, masks)."""
+    from fake_slicer.segmentations import readSegmentationFile
+
+    segments, ijkToRas, name = readSegmentationFile(filename)
+    node = _scene().AddNewNodeByClass("vtkMRMLSegmentationNode", name)
+    segmentation = node.GetSegmentation()
+    for segmentName, color, value, mask in segments:
+        segment = segmentation.GetSegment(segmentation.AddEmptySegment("", segmentName, color))
+        segment.SetLabelValue(value)
+        segment._mask, segment._ijkToRas = mask, ijkToRas
+    node.CreateDefaultDisplayNodes()
+    return node
+
+
 def getNode(pattern="*", index=0, scene=None):
     node = (scene or _scene()).GetFirstNodeByName(pattern)
     if node is None:

@@ -3,7 +3,7 @@
 The wrapper behaves as Slicer's does where the modules depend on it:
 
 - fields come from the class annotations (``Annotated[T, WithinRange/Choice]``, MRML
-  node classes, ``bool``/``float``/``str``, lists of tuples) with the class defaults,
+  node classes or a ``Union`` of them, ``bool``/``float``/``str``, lists of tuples) with the class defaults,
   written to the parameter node when it has none;
 - a node field is a node reference by ID (resolves to None once the node is removed);
   other values are serialized into parameters; every change modifies the parameter
@@ -11,7 +11,7 @@ The wrapper behaves as Slicer's does where the modules depend on it:
 - the referenced nodes are not observed: editing a selected point list does not
   modify the parameter node;
 - ``connectGui(ui)`` binds each widget whose ``SlicerParameterName`` names a field, both
-  ways (combo boxes get the ``Choice`` values, spin boxes the ``WithinRange`` bounds);
+  ways (combo boxes get the ``Choice`` values, spin boxes the ``WithinRange`` bounds, line edits a ``str``);
   ``disconnectGui(tag)`` undoes it.
 """
 
@@ -57,7 +57,11 @@ class _Field:
             hint, *extras = typing.get_args(hint)
             self.validators = [e for e in extras if hasattr(e, "validate")]
         self.type = hint
-        self.isNode = isinstance(hint, type) and issubclass(hint, vtkMRMLNode)
+        if typing.get_origin(hint) is typing.Union:  # a Union of node classes: any of them (Slicer accepts it)
+            members = typing.get_args(hint)
+            if all(isinstance(m, type) and issubclass(m, vtkMRMLNode) for m in members):
+                self.type = members
+        self.isNode = isinstance(self.type, tuple) or (isinstance(hint, type) and issubclass(hint, vtkMRMLNode))
         self.default = default if default is not _MISSING else ([] if typing.get_origin(hint) is list else None)
 
     def choices(self):
@@ -104,7 +108,8 @@ def _fieldProperty(field: _Field) -> property:
         node = self.parameterNode
         if field.isNode:
             if value is not None and not isinstance(value, field.type):
-                raise ValueError(f"{field.name}: expected {field.type.__name__}, got {value.GetClassName()}")
+                expected = " or ".join(t.__name__ for t in (field.type if isinstance(field.type, tuple) else (field.type,)))
+                raise ValueError(f"{field.name}: expected {expected}, got {value.GetClassName()}")
             node.SetNodeReferenceID(field.name, value.GetID() if value is not None else None)
             return
         if field.type is float:
@@ -170,6 +175,8 @@ def _bind(wrapper, field: _Field, widget):
             widget.addItem(str(choice))
         signal, read = "currentIndexChanged(int)", lambda: widget.currentText
         write = widget.setCurrentText
+    elif isinstance(widget, qtfake.QLineEdit):
+        signal, read, write = "textChanged(QString)", lambda: widget.text, widget.setText
     elif isinstance(widget, qtfake._ValueWidget):
         if field.bounds():
             widget.setRange(*field.bounds())

@@ -69,6 +69,14 @@ def field_kind(annotation: ast.AST, facts: SlicerFacts) -> tuple[str, Optional[s
     return "unknown", None
 
 
+def node_classes(annotation: ast.AST, facts: SlicerFacts) -> list[str]:
+    """The MRML classes a wrapper field annotation names (several for a ``Union`` of nodes)."""
+    node = annotation
+    if isinstance(node, ast.Subscript) and (ast.unparse(node.value).split(".")[-1] == "Annotated"):
+        node = node.slice.elts[0] if isinstance(node.slice, ast.Tuple) else node.slice
+    return [n.split(".")[-1] for n in annotation_names(node) if facts.is_mrml_class(n.split(".")[-1])]
+
+
 def check_ui(path: Path, facts: SlicerFacts, shown: str, fields: Optional[dict] = None) -> list[Finding]:
     """All ``.ui`` rules for one file.
 
@@ -148,10 +156,11 @@ def _check_parameters(widgets, fields: dict, facts: SlicerFacts, shown: str) -> 
         if accepted is not None and kind not in accepted and kind != "unknown":
             findings.append(Finding(shown, 0, "ui-parameter", f"{name}: a {cls} cannot show {param} of type {kind}"))
         if kind == "node":
+            classes = node_classes(fields[param], facts)  # a Union of node classes accepts each of them
             for prop in w.findall("property"):
                 if prop.get("name") == "nodeTypes":
                     for s in prop.iter("string"):
-                        if facts.is_mrml_class(s.text or "") and not facts.is_subclass(s.text, node_class):
+                        if facts.is_mrml_class(s.text or "") and not any(facts.is_subclass(s.text, c) for c in classes):
                             findings.append(Finding(shown, 0, "ui-parameter", f"{name}: nodeType {s.text} is not a "
-                                                    f"{node_class}, the type of {param}"))
+                                                    f"{' or '.join(classes)}, the type of {param}"))
     return findings
