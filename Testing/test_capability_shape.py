@@ -21,14 +21,15 @@ import pytest
 import AnatomyINRLib
 
 LIBRARY = Path(AnatomyINRLib.__file__).resolve().parent
-CAPABILITIES = ("surface", "nested", "blend", "pulmonary")
+CAPABILITIES = ("surface", "nested", "blend", "pulmonary", "trees", "image_to_mesh")
 # Input types a caller builds to call an entry function (not results, not internals).
 INPUT_TYPES = {("blend", "BlendInput"), ("blend", "ClipPlane")}
 # Pure measurements: no randomness, no long loops worth cancelling.
 NO_PROGRESS: set = set()
 # Entry functions that fit networks (random initialisation, a device to run on).
 FITTING = {("surface", "fit_points"), ("nested", "reconstruct_nested"), ("blend", "blend_surfaces"),
-           ("blend", "prepare_inputs")}
+           ("blend", "prepare_inputs"), ("trees", "fit_trees"), ("trees", "train_model"),
+           ("image_to_mesh", "pretrain_representation")}
 
 
 def test_every_capability_package_is_listed():

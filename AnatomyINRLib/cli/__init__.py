@@ -37,7 +37,9 @@ SUBCOMMAND_MODULES = (
     "AnatomyINRLib.cli.fit_nested",
     "AnatomyINRLib.cli.blend",
     "AnatomyINRLib.cli.pulmonary",
+    "AnatomyINRLib.cli.image_to_mesh",
     "AnatomyINRLib.cli.serve",
+    "AnatomyINRLib.cli.trees",
 )
 
 

@@ -247,3 +247,50 @@ def check_same_geometry(images: dict) -> None:
         if diff:
             raise InputError(f"{name} and {first_name} are on different grids: {name} vs {first_name} {diff}; "
                              "resample them onto one geometry first")
+
+
+@dataclass
+class CenterlineGraph:
+    """A rooted tree of centreline nodes in RAS mm (vessel or airway centrelines).
+
+    Node k ≠ root is joined to ``parent[k]`` by a straight tube of radius
+    ``radius[k]``: a node's radius is that of the segment that ends at it
+    (the root's is the inlet radius), so Murray's law at a bifurcation node b
+    with children c reads radius[b]^γ = Σ radius[c]^γ.
+
+    Attributes:
+        points: (M, 3) float64 RAS mm.
+        parent: (M,) int64 parent index, −1 for the single root (node 0).
+        radius: (M,) float64 mm, > 0.
+    """
+
+    points: np.ndarray
+    parent: np.ndarray
+    radius: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.points = _as_points("points", self.points)
+        m = len(self.points)
+        parent = np.asarray(self.parent)
+        radius = np.asarray(self.radius, dtype=np.float64)
+        if parent.shape != (m,) or radius.shape != (m,):
+            raise InputError(f"parent, radius: expected ({m},) arrays, got {parent.shape} and {radius.shape}")
+        if parent.size and not np.all(parent == np.round(parent)):
+            raise InputError("parent: expected integer node indices")
+        parent = parent.astype(np.int64)
+        if parent[0] != -1 or np.any(parent[1:] < 0) or np.any(parent[1:] >= np.arange(1, m)):
+            raise InputError("parent: expected node 0 as the only root (−1) and every parent listed before its child")
+        if not np.all(np.isfinite(radius)) or np.any(radius <= 0):
+            raise InputError("radius: expected positive finite radii in mm")
+        self.parent, self.radius = parent, radius
+
+    def children(self) -> list:
+        """Per node, the list of its child indices."""
+        out: list = [[] for _ in range(len(self.parent))]
+        for k, p in enumerate(self.parent[1:], start=1):
+            out[p].append(k)
+        return out
+
+    def bifurcations(self) -> np.ndarray:
+        """Indices of nodes with two or more children."""
+        return np.array([k for k, c in enumerate(self.children()) if len(c) >= 2], dtype=np.int64)

@@ -13,6 +13,7 @@ extensions. Training checkpoints (``save_checkpoint``/``load_checkpoint``) are
 """
 
 from AnatomyINRLib.io.atomic import atomic_path, check_writable
+from AnatomyINRLib.io.centerline import read_centerline, write_centerline
 from AnatomyINRLib.io.checkpoint import load_checkpoint, save_checkpoint
 from AnatomyINRLib.io.formats import SUPPORTED, file_extension, format_of
 from AnatomyINRLib.io.images import read_image, write_image
@@ -31,6 +32,7 @@ __all__ = [
     "load_checkpoint",
     "load_inr",
     "output_transaction",
+    "read_centerline",
     "read_image",
     "read_mesh",
     "read_mesh_with_frame",
@@ -38,6 +40,7 @@ __all__ = [
     "read_points_with_frame",
     "save_checkpoint",
     "save_inr",
+    "write_centerline",
     "write_image",
     "write_mesh",
     "write_points",

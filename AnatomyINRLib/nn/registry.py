@@ -15,10 +15,13 @@ from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.nn.mlp import MLP, MLPConfig
 from AnatomyINRLib.nn.nested import NETWORK_KIND as NESTED_KIND
 from AnatomyINRLib.nn.nested import build_nested_network
+from AnatomyINRLib.nn.occupancy import NETWORK_KIND as OCCUPANCY_KIND
+from AnatomyINRLib.nn.occupancy import build_occupancy_network
 
 _BUILDERS: dict[str, Callable[[dict], Any]] = {
     "mlp": lambda cfg: MLP(MLPConfig.from_dict(cfg)),
     NESTED_KIND: build_nested_network,
+    OCCUPANCY_KIND: build_occupancy_network,
 }
 
 

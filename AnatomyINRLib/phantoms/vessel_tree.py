@@ -132,17 +132,18 @@ def build_tree(p: VesselTreeParams) -> tuple[list, int]:
     return capsules, n_branches
 
 
-class VesselTreePhantom(UnionPhantom):
-    """Thin branching vessel network (module docstring); ``phantom(points)`` is its SDF in mm.
+class CapsuleTreePhantom(UnionPhantom):
+    """Union of many capsules with a fast exact SDF (a KD-tree over capsule midpoints).
+
+    Shared by :class:`VesselTreePhantom` and the synthetic trees of ``tree_synth``.
 
     Args:
-        params: VesselTreeParams (default: 31 branches, radii 3 → 1 mm).
+        capsules: ``tubes.Capsule`` list (at least one).
+        name: Label of this surface.
     """
 
-    def __init__(self, params: VesselTreeParams | None = None) -> None:
-        self.params = params or VesselTreeParams()
-        capsules, self.n_branches = build_tree(self.params)
-        super().__init__(capsules, "vessel-tree")
+    def __init__(self, capsules: list, name: str) -> None:
+        super().__init__(capsules, name)
         self._a = np.stack([c.a for c in capsules])
         self._b = np.stack([c.b for c in capsules])
         self._r = np.array([c.r for c in capsules])
@@ -179,3 +180,16 @@ class VesselTreePhantom(UnionPhantom):
                 best[unsure] = UnionPhantom.sdf(self, p[unsure])
             out[s:s + len(p)] = best
         return out
+
+
+class VesselTreePhantom(CapsuleTreePhantom):
+    """Thin branching vessel network (module docstring); ``phantom(points)`` is its SDF in mm.
+
+    Args:
+        params: VesselTreeParams (default: 31 branches, radii 3 → 1 mm).
+    """
+
+    def __init__(self, params: VesselTreeParams | None = None) -> None:
+        self.params = params or VesselTreeParams()
+        capsules, self.n_branches = build_tree(self.params)
+        super().__init__(capsules, "vessel-tree")

@@ -1,0 +1,230 @@
+"""Configuration of shape-from-image (ImplicitMeshNet, Laves et al. MIDL 2025) as data.
+
+* :class:`TemplateConfig`: the icosphere template (radius 0.5, 4 subdivisions = 2562 vertices).
+* :class:`RepresentationConfig`: the mesh → SDF network g_φ (paper Appendix B.1): graph-conv
+  encoder, grid feature projection (B.3), 3-D conv decoder with upsampling and a prediction per level.
+* :class:`PretrainConfig`: pre-training g_φ on randomly deformed icospheres against exact SDFs.
+
+Grid sizes are 2^m + 1 (17, 33, 65, 129) because grids are cell-centred on [-1, 1]³ with
+``align_corners=True`` (see ``_grid``): halving (N − 1) nests every coarse voxel centre on a
+fine one, so trilinear ×2 upsampling between decoder levels is exact on linear fields.
+The paper's g_φ works at 128³ with 128 channels on a GPU; the CPU presets here keep 33³ and 32
+channels (``REPRESENTATION_PRESETS``), see ``docs`` and the pre-training log for the budget.
+
+Label values of the structures (phantom labels and the model's outputs) are in :data:`STRUCTURES`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from AnatomyINRLib.core.config import ConfigBase, check_choice, check_int, check_positive
+from AnatomyINRLib.core.errors import InputError
+
+#: Label value → structure name (phantom label maps, MMWHS mapping, model outputs).
+STRUCTURES: dict[int, str] = {1: "left_atrium", 2: "left_ventricle"}
+
+LAPLACIANS = ("none", "sym", "uniform")
+
+
+def _check_grid_size(name: str, n: int, levels: int) -> None:
+    check_int(name, n, minimum=5, maximum=257)
+    step = (n - 1) >> (levels - 1)
+    if step < 2 or step << (levels - 1) != n - 1:
+        raise InputError(f"{name}: expected N − 1 divisible by 2^(levels − 1) = {1 << (levels - 1)} with a "
+                         f"coarsest grid of at least 3 voxels (e.g. 17, 33, 65, 129), got {n}")
+
+
+@dataclass
+class TemplateConfig(ConfigBase):
+    """The template mesh (paper §3, B.2): an icosphere at the centre of the normalised cube."""
+
+    subdivisions: int = 4
+    radius: float = 0.5
+
+    def validate(self) -> None:
+        check_int("subdivisions", self.subdivisions, minimum=0, maximum=6)
+        check_positive("radius", self.radius)
+        if self.radius >= 1.0:
+            raise InputError(f"radius: expected < 1 (inside the normalised cube [-1, 1]³), got {self.radius}")
+
+
+@dataclass
+class RepresentationConfig(ConfigBase):
+    """g_φ: mesh (vertices on the template's topology) → SDF on an N³ grid over [-1, 1]³.
+
+    Attributes:
+        grid_size: N, the output grid (2^m + 1; the paper's 128³ is ~129 here).
+        levels: Decoder levels (the paper's 4 stages): level l works on ((N−1)/2^(levels−1−l) + 1)³
+            and receives the splatted features of encoder stage levels − l (deep features → coarse grid).
+        encoder_channels: C of every graph-conv stage (paper 128).
+        decoder_channels: Channels per decoder level, coarse → fine (paper 128 → 64 → 32 → 16).
+        dropout: Between the two graph convolutions of an encoder block (paper 0.1).
+        groups: GroupNorm groups of the decoder blocks (paper 16; capped by the channel count).
+        density_channel: Also splat a constant 1 per vertex (vertex density on the grid), an
+            addition to the paper that tells the decoder where the surface is independent of features.
+    """
+
+    grid_size: int = 33
+    levels: int = 3
+    encoder_channels: int = 32
+    decoder_channels: tuple = (64, 32, 16)
+    dropout: float = 0.1
+    groups: int = 8
+    density_channel: bool = True
+
+    def validate(self) -> None:
+        check_int("levels", self.levels, minimum=1, maximum=6)
+        _check_grid_size("grid_size", self.grid_size, self.levels)
+        check_int("encoder_channels", self.encoder_channels, minimum=1)
+        check_int("groups", self.groups, minimum=1)
+        if len(self.decoder_channels) != self.levels:
+            raise InputError(f"decoder_channels: expected {self.levels} values (one per level), "
+                             f"got {list(self.decoder_channels)}")
+        for i, c in enumerate(self.decoder_channels):
+            check_int(f"decoder_channels[{i}]", c, minimum=1)
+        if not 0.0 <= self.dropout < 1.0:
+            raise InputError(f"dropout: expected a probability in [0, 1), got {self.dropout!r}")
+
+
+@dataclass
+class DeformationConfig(ConfigBase):
+    """Random shapes for pre-training g_φ (paper B.1 and the public code's augmentation)."""
+
+    radius_range: tuple = (0.2, 0.8)
+    affine_probability: float = 0.9
+    rotation_rad: float = 0.2
+    scale: float = 0.2
+    shear: float = 0.1
+    translation: float = 0.2
+    elastic_probability: float = 0.9
+    max_displacement: float = 0.2
+    sinusoid_components: int = 16
+    bspline_control_points: int = 4
+    noise_probability: float = 0.1
+    noise_sigma: float = 0.005
+    max_extent: float = 0.9
+
+    def validate(self) -> None:
+        lo, hi = self.radius_range
+        if not 0 < lo <= hi < 1:
+            raise InputError(f"radius_range: expected 0 < low <= high < 1, got {list(self.radius_range)}")
+        for name in ("affine_probability", "elastic_probability", "noise_probability"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise InputError(f"{name}: expected a probability in [0, 1], got {value!r}")
+        for name in ("rotation_rad", "scale", "shear", "translation", "max_displacement", "noise_sigma"):
+            check_positive(name, getattr(self, name), allow_zero=True)
+        check_int("sinusoid_components", self.sinusoid_components)
+        check_int("bspline_control_points", self.bspline_control_points, minimum=2, maximum=8)
+        if not 0 < self.max_extent <= 1.0:
+            raise InputError(f"max_extent: expected a number in (0, 1], got {self.max_extent!r}")
+
+
+@dataclass
+class PretrainConfig(ConfigBase):
+    """Pre-training of g_φ on deformed icospheres (paper B.1).
+
+    Attributes:
+        n_shapes: Training shapes (each with its exact SDF, computed once on the CPU).
+        n_validation: Held-out shapes (other seeds) for the zero-level error.
+        exact_band: The targets are exact within this distance of the surface (normalised units; 0.3 is
+            ~5 voxels at 33³), nearest-vertex distances beyond (see ``_pretrain``).
+        epochs: Passes over the training shapes.
+        batch_size: Shapes per step (paper 2).
+        learning_rate, final_learning_rate, weight_decay: AdamW with cosine decay (paper 1e-4 → 1e-8, 1e-6).
+        weight_max_distance: D in the public code's weight ((D − |d|)/D)² (√12, the cube's diagonal).
+        near_boost, near_scale: Extra weight near_boost·exp(−|d|/near_scale) on top, so the zero
+            level (what the soft label σ(−D/τ) of the joint training looks at) is fitted tightly;
+            near_boost 0 is the paper's weighting.
+        level_weights: "all" sums every decoder level's loss (deep supervision, paper), "final" only the last.
+    """
+
+    representation: RepresentationConfig = field(default_factory=RepresentationConfig)
+    template: TemplateConfig = field(default_factory=TemplateConfig)
+    deformation: DeformationConfig = field(default_factory=DeformationConfig)
+    n_shapes: int = 256
+    n_validation: int = 16
+    exact_band: float = 0.3
+    epochs: int = 20
+    batch_size: int = 2
+    learning_rate: float = 1e-3
+    final_learning_rate: float = 1e-6
+    weight_decay: float = 1e-6
+    weight_max_distance: float = 3.4641016151377544
+    near_boost: float = 4.0
+    near_scale: float = 0.05
+    level_weights: str = "all"
+
+    def validate(self) -> None:
+        super().validate()
+        check_int("n_shapes", self.n_shapes)
+        check_int("n_validation", self.n_validation, minimum=0)
+        check_int("epochs", self.epochs)
+        check_int("batch_size", self.batch_size)
+        for name in ("learning_rate", "weight_max_distance", "near_scale", "exact_band"):
+            check_positive(name, getattr(self, name))
+        for name in ("final_learning_rate", "weight_decay", "near_boost"):
+            check_positive(name, getattr(self, name), allow_zero=True)
+        check_choice("level_weights", self.level_weights, ("all", "final"))
+
+
+#: Named pre-training set-ups: "test" for unit tests (seconds), "cpu" the committed CPU run.
+PRETRAIN_PRESETS: dict[str, dict] = {
+    "test": {"representation": {"grid_size": 17, "levels": 2, "encoder_channels": 8, "decoder_channels": [16, 8]},
+             "template": {"subdivisions": 2}, "n_shapes": 4, "n_validation": 2, "epochs": 2},
+    "cpu": {"n_shapes": 128, "epochs": 10},
+}
+
+
+def pretrain_preset(name: str) -> PretrainConfig:
+    """The :class:`PretrainConfig` of a preset in :data:`PRETRAIN_PRESETS`."""
+    check_choice("preset", name, tuple(PRETRAIN_PRESETS))
+    return PretrainConfig.from_dict(PRETRAIN_PRESETS[name])
+
+
+@dataclass
+class ShapeNetConfig(ConfigBase):
+    """f_θ: image crop → template deformations, one decoder per structure (paper §2, B.2; Kong et al. 2021).
+
+    Attributes:
+        image_size: N of the input crop N³ (2^m + 1, on the grid convention of g_φ; paper 128³).
+        unet_channels: Channels of the U-Net encoder levels 0 … L−1 (paper 16, 32, 64, 128); the
+            bottleneck (level L) has twice the last.
+        dropout: Dropout3d in every U-Net block (paper 0.1).
+        n_structures: Templates deformed from one shared image encoder (the paper trains one network
+            per structure: n_structures = 1 is that; 2 shares the U-Net between LA and LV).
+        cheb_k: Chebyshev polynomials per graph convolution (public code 2).
+        graph_channels: Hidden vertex features of the graph decoder.
+        graph_blocks: Residual graph blocks per deformation stage (public code 3).
+        stage_levels: U-Net levels sampled at the vertices in each deformation stage, deep → shallow
+            (public code [3, 4], [1, 2], [0, 1]).
+        amplification: v ← v + amplification · Δ per stage (public code's run configs 0.01).
+    """
+
+    image_size: int = 65
+    unet_channels: tuple = (8, 16, 32, 64)
+    dropout: float = 0.1
+    n_structures: int = 2
+    cheb_k: int = 2
+    graph_channels: int = 32
+    graph_blocks: int = 3
+    stage_levels: tuple = ((3, 4), (1, 2), (0, 1))
+    amplification: float = 0.01
+
+    def validate(self) -> None:
+        levels = len(self.unet_channels)
+        check_int("unet_channels (levels)", levels, minimum=1, maximum=6)
+        _check_grid_size("image_size", self.image_size, levels + 1)
+        for i, c in enumerate(self.unet_channels):
+            check_int(f"unet_channels[{i}]", c)
+        check_int("n_structures", self.n_structures, maximum=8)
+        check_int("cheb_k", self.cheb_k, maximum=6)
+        check_int("graph_channels", self.graph_channels)
+        check_int("graph_blocks", self.graph_blocks, minimum=0)
+        for s, stage in enumerate(self.stage_levels):
+            if not stage or any(not isinstance(lv, int) or not 0 <= lv <= levels for lv in stage):
+                raise InputError(f"stage_levels[{s}]: expected U-Net levels in [0, {levels}], got {list(stage)}")
+        check_positive("amplification", self.amplification)
+        if not 0.0 <= self.dropout < 1.0:
+            raise InputError(f"dropout: expected a probability in [0, 1), got {self.dropout!r}")

@@ -1,0 +1,75 @@
+"""Labelled training points of one tree mesh (TrIND's sampling, see ``TreeSamplingConfig``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from AnatomyINRLib.core.device import restore_ieee_denormals
+from AnatomyINRLib.core.errors import InputError
+from AnatomyINRLib.core.types import TriangleMesh
+from AnatomyINRLib.meshing.mesh_sdf import MeshSDF, check_closed
+from AnatomyINRLib.meshing.postprocess import clean_mesh
+from AnatomyINRLib.metrics.surface import sample_surface
+from AnatomyINRLib.nn.field import Normalization
+from AnatomyINRLib.trees.config import TreeSamplingConfig
+
+# Beyond this normalised distance the inside test takes the cheap truncated path
+# (> 3 σ_max of the paper's jitter, so near-surface labels are exact).
+_TRUNCATE = 0.12
+
+
+class TreeSampler:
+    """Inside/outside-labelled points of one closed mesh in the network's normalised frame.
+
+    Args:
+        mesh: Closed (watertight, manifold) triangle mesh, RAS mm.
+        cfg: Sampling settings.
+        name: Used in error messages (the file name).
+
+    Raises:
+        InputError: the mesh is open or non-manifold (occupancy needs an inside), or has no area.
+    """
+
+    def __init__(self, mesh: TriangleMesh, cfg: TreeSamplingConfig, name: str = "mesh") -> None:
+        cleaned = clean_mesh(TriangleMesh(mesh.vertices, mesh.faces))
+        try:
+            check_closed(cleaned, name)
+        except InputError as exc:
+            raise InputError(f"{exc}; occupancy needs an inside, so an open mesh cannot be fitted "
+                             "(close it first, e.g. cap its openings)") from None
+        self.cfg = cfg
+        self.normalization = Normalization.fit(cleaned.vertices, extent=cfg.extent)
+        self.mesh = TriangleMesh(self.normalization.to_normalized(cleaned.vertices), cleaned.faces)
+        self.bounds_mm = np.stack([cleaned.vertices.min(axis=0), cleaned.vertices.max(axis=0)])
+        self._sdf = MeshSDF(self.mesh, name=name, truncate_mm=_TRUNCATE)
+
+    def inside(self, points: np.ndarray) -> np.ndarray:
+        """(N,) float32 occupancy (1 inside) of normalised points."""
+        restore_ieee_denormals()  # scipy's cKDTree inside MeshSDF can crash with flush-to-zero on (core.device)
+        return (self._sdf(points) < 0).astype(np.float32)
+
+    def draw(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One balanced draw: (N, 3) float32 points, (N,) float32 occupancy."""
+        n = self.cfg.points_per_draw
+        surf, _ = sample_surface(self.mesh, 4 * n, rng)
+        sigma = np.asarray(self.cfg.sigmas, dtype=np.float64)[rng.integers(0, len(self.cfg.sigmas), 4 * n)]
+        near = surf + rng.normal(size=surf.shape) * sigma[:, None]
+        uniform = rng.uniform(-1.0, 1.0, (max(1, int(round(4 * n / self.cfg.near_to_uniform))), 3))
+        pts = np.concatenate([near, uniform])
+        occ = self.inside(pts)
+        inside, outside = np.flatnonzero(occ > 0.5), np.flatnonzero(occ <= 0.5)
+        k_in = min(len(inside), n // 2)
+        keep = np.concatenate([rng.choice(inside, k_in, replace=False),
+                               rng.choice(outside, min(len(outside), n - k_in), replace=False)])
+        keep = rng.permutation(keep)
+        return pts[keep].astype(np.float32), occ[keep]
+
+    def pool(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``pool_draws`` draws concatenated."""
+        parts = [self.draw(rng) for _ in range(self.cfg.pool_draws)]
+        return np.concatenate([p for p, _ in parts]), np.concatenate([o for _, o in parts])
+
+    def evaluation(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Held-out uniform points in [−1, 1]³ and their occupancy (volumetric IoU)."""
+        pts = rng.uniform(-1.0, 1.0, (self.cfg.eval_points, 3)).astype(np.float32)
+        return pts, self.inside(pts.astype(np.float64))

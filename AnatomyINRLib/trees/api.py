@@ -1,0 +1,337 @@
+"""Public API of tree synthesis (TrIND, Sinha et al., MICCAI 2024).
+
+    fits = fit_trees(meshes, preset="fast", seed=0)       # stage 1: one occupancy INR per tree
+    # stage 2 (weight-space diffusion): train_model, sample_trees (separate block below)
+
+Stage 1 works in each tree's own normalised frame (bounding box centred and
+scaled into [−0.9, 0.9]³); every field maps RAS mm in and returns −logit
+(negative inside, 0 on the occupancy-0.5 surface), so ``anatomy-inr extract``
+meshes a saved tree INR like any SDF.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from AnatomyINRLib import __version__
+from AnatomyINRLib.core.config import check_seed
+from AnatomyINRLib.core.errors import FitError, InputError, OutputError
+from AnatomyINRLib.core.progress import ProgressReporter
+from AnatomyINRLib.core.types import TriangleMesh
+from AnatomyINRLib.nn.field import NeuralField
+from AnatomyINRLib.nn.occupancy import FIELD_KIND
+from AnatomyINRLib.trees.config import FIT_PRESETS, TreeFitConfig, fit_preset
+
+# ----------------------------------------------------------------------------- stage 1: per-tree INR fitting
+
+
+@dataclass
+class TreeFitResult:
+    """Result of :func:`fit_trees`.
+
+    Attributes:
+        fields: One fitted field per fitted tree (RAS mm → −logit, negative inside).
+        names: The name of each fitted tree (same order as ``fields``).
+        metadata: Per fitted tree, what to store in its INR file (``io.save_inr``):
+            ``field_kind``, ``points_bounds_mm`` (the mesh box: what extract meshes), fit numbers.
+        skipped: Name → reason for every input that could not be fitted (only with ``skip_bad``).
+        config: The configuration used.
+        report: JSON-ready summary: per-tree iterations, seconds, loss, held-out IoU; totals; trees/minute.
+    """
+
+    fields: list[NeuralField]
+    names: list[str]
+    metadata: list[dict]
+    skipped: dict[str, str]
+    config: TreeFitConfig
+    report: dict
+
+
+def _resolve(preset: str, config: Optional[TreeFitConfig]) -> TreeFitConfig:
+    if config is not None:
+        if not isinstance(config, TreeFitConfig):
+            raise InputError(f"config: expected a TreeFitConfig, got {type(config).__name__}")
+        config.validate()
+        return config
+    if preset not in FIT_PRESETS:
+        raise InputError(f"preset: expected one of {sorted(FIT_PRESETS)}, got {preset!r}")
+    return fit_preset(preset)
+
+
+def _samplers(meshes, names, cfg: TreeFitConfig, skip_bad: bool, reporter: ProgressReporter):
+    """(samplers, names) of the usable meshes and {name: reason} of the others."""
+    from AnatomyINRLib.core.device import restore_ieee_denormals
+    from AnatomyINRLib.trees._sampling import TreeSampler
+
+    restore_ieee_denormals()  # the inside test uses scipy's cKDTree (see core.device)
+    good, good_names, skipped = [], [], {}
+    for i, (mesh, name) in enumerate(zip(meshes, names)):
+        try:
+            if not isinstance(mesh, TriangleMesh):
+                raise InputError(f"{name}: expected a TriangleMesh, got {type(mesh).__name__}")
+            good.append(TreeSampler(mesh, cfg.sampling, name=name))
+            good_names.append(name)
+        except InputError as exc:
+            if not skip_bad:
+                raise
+            skipped[name] = str(exc)
+        reporter.report("prepare", (i + 1) / len(meshes), f"{name}: labelled")
+    if not good:
+        raise InputError("meshes: none could be fitted" + (f" ({'; '.join(skipped.values())})" if skipped else ""))
+    return good, good_names, skipped
+
+
+def fit_trees(
+    meshes: Sequence[TriangleMesh],
+    *,
+    names: Optional[Sequence[str]] = None,
+    preset: str = "fast",
+    config: Optional[TreeFitConfig] = None,
+    skip_bad: bool = False,
+    seed: int = 0,
+    device: str = "auto",
+    progress: "ProgressReporter | Callable | None" = None,
+    should_cancel: Optional[Callable[[], bool]] = None,
+) -> TreeFitResult:
+    """Fit one occupancy INR per closed tree mesh (TrIND stage 1, eq. 1).
+
+    Args:
+        meshes: Closed (watertight, manifold) triangle meshes in RAS mm.
+        names: One name per mesh for reports and messages (default "tree-000", ...).
+        preset: "paper" (10k points, 6000 full-batch steps), "fast" (CPU: minibatches,
+            plateau stop, warm start from the first tree) or "tiny"; ignored if ``config`` is given.
+        config: Full configuration.
+        skip_bad: Skip meshes that cannot be fitted (open, non-manifold) and list them in
+            ``skipped`` instead of raising.
+        seed: Tree i uses seed + i for its initial weights and points (same seed, same result on one device).
+        device: "auto", "cpu", "cuda", "cuda:N" or "mps".
+        progress: ProgressReporter or callback receiving Progress events.
+        should_cancel: Polled every iteration; True raises Cancelled.
+
+    Returns:
+        TreeFitResult.
+
+    Raises:
+        InputError: no meshes, names of the wrong length, a mesh that is not closed
+            (unless ``skip_bad``; then only when none is left), bad preset or config.
+        FitError: an optimisation diverged, or collapsed to an empty field even from a cold start.
+        Cancelled: cancelled by the caller.
+    """
+    from AnatomyINRLib.core.device import resolve_device
+
+    reporter = ProgressReporter.wrap(progress, should_cancel)
+    seed = check_seed(seed)
+    cfg = _resolve(preset, config)
+    meshes = list(meshes)
+    if not meshes:
+        raise InputError("meshes: expected at least one tree mesh, got none")
+    names = [f"tree-{i:03d}" for i in range(len(meshes))] if names is None else [str(n) for n in names]
+    if len(names) != len(meshes):
+        raise InputError(f"names: expected {len(meshes)} names, got {len(names)}")
+    dev = resolve_device(device)
+    start = time.perf_counter()
+    samplers, names, skipped = _samplers(meshes, names, cfg, skip_bad, reporter)
+    prep_seconds = time.perf_counter() - start
+    fits = _run(samplers, names, cfg, seed, dev, reporter)
+    total = time.perf_counter() - start
+    metadata = [_metadata(f, s, cfg, seed + i) for i, (f, s) in enumerate(zip(fits, samplers))]
+    report = _report(fits, names, skipped, cfg, seed, str(dev), prep_seconds, total)
+    return TreeFitResult([f.field for f in fits], names, metadata, skipped, cfg, report)
+
+
+def _run(samplers, names, cfg: TreeFitConfig, seed: int, dev, reporter: ProgressReporter) -> list:
+    """Fit every tree: the first alone (the warm-start template), the rest one by one or in stacks."""
+    from AnatomyINRLib.trees._stacked import fit_stacked
+
+    fits = [_fit_checked(samplers[0], cfg, seed, dev, None, reporter, names[0])]
+    template = {k: v.detach().clone() for k, v in fits[0].field.network.state_dict().items()} if cfg.warm_start else None
+    i = 1
+    while i < len(samplers):
+        k = min(cfg.stack, len(samplers) - i)
+        if k == 1:
+            fits.append(_fit_checked(samplers[i], cfg, seed + i, dev, template, reporter, names[i]))
+        else:
+            fits += fit_stacked(samplers[i:i + k], cfg, seeds=[seed + j for j in range(i, i + k)], device=dev,
+                                init_state=template, progress=reporter, labels=names[i:i + k])
+        i += k
+    return fits
+
+
+def _fit_checked(sampler, cfg: TreeFitConfig, seed: int, dev, template, reporter: ProgressReporter, name: str):
+    """One tree; a warm start that collapsed to the empty field is refitted once from a cold start."""
+    from AnatomyINRLib.trees._fit import fit_one
+
+    fit = fit_one(sampler, cfg, seed=seed, device=dev, init_state=template, progress=reporter, label=name)
+    if fit.collapsed and template is not None:
+        reporter.report("fit", 0.0, f"{name}: the warm start collapsed to an empty field; refitting from scratch")
+        fit = fit_one(sampler, cfg, seed=seed, device=dev, init_state=None, progress=reporter, label=name)
+    if fit.collapsed:
+        raise FitError(f"{name}: the fit collapsed to an empty field (every logit saturated outside); "
+                       "try loss 'bce', a lower learning rate or another seed")
+    return fit
+
+
+def _metadata(fit, sampler, cfg: TreeFitConfig, seed: int) -> dict:
+    return {"field_kind": FIELD_KIND, "points_bounds_mm": sampler.bounds_mm.tolist(),
+            "fit": {"command": "trees fit", "seed": seed, "iterations": fit.iterations, "converged": fit.converged,
+                    "seconds": round(fit.seconds, 3), "final_loss": fit.final_loss, "heldout_iou": fit.iou,
+                    "library_version": __version__, "config": cfg.to_dict()}}
+
+
+def _report(fits, names, skipped, cfg: TreeFitConfig, seed: int, device: str, prep: float, total: float) -> dict:
+    per_tree = [{"name": n, "iterations": f.iterations, "converged": f.converged, "seconds": round(f.seconds, 3),
+                 "final_loss": f.final_loss, "heldout_iou": f.iou} for n, f in zip(names, fits)]
+    ious = [f.iou for f in fits if f.iou is not None]
+    return {"trees": len(fits), "skipped": dict(skipped), "seed": seed, "device": device,
+            "parameters": int(sum(p.numel() for p in fits[0].field.network.parameters())),
+            "prepare_seconds": round(prep, 3), "total_seconds": round(total, 3),
+            "trees_per_minute": round(60.0 * len(fits) / max(total, 1e-9), 3),
+            "heldout_iou_median": float(np.median(ious)) if ious else None,
+            "heldout_iou_min": float(np.min(ious)) if ious else None,
+            "per_tree": per_tree, "config": cfg.to_dict()}
+
+# ----------------------------------------------------------------------------- end of stage 1
+
+
+# ============================================================================ stage 2: weight-space diffusion
+
+
+@dataclass
+class DiffusionTrainResult:
+    """A trained (or resumed) diffusion checkpoint.
+
+    Attributes:
+        checkpoint: path of the ``.safetensors`` checkpoint (+ ``.json`` sidecar).
+        report: config, seed, device, networks, epochs, per-epoch losses, weight digests, seconds.
+    """
+
+    checkpoint: str
+    report: dict
+
+
+@dataclass
+class SampledTrees:
+    """Trees sampled from a diffusion checkpoint.
+
+    Attributes:
+        weights: (N, P) float32 sampled weight vectors in the checkpoint's layout.
+        fields: N NeuralFields (RAS mm, negative inside), or [] for a checkpoint of bare arrays.
+        meshes: N TriangleMeshes (None where a sample has no surface), or [] without ``spacing_mm``.
+        report: checkpoint, seed, sampler settings, per-sample mesh sizes, seconds.
+    """
+
+    weights: np.ndarray
+    fields: list
+    meshes: list
+    report: dict
+
+
+def train_model(weights, layout, output, *, inr_info: Optional[dict] = None, config=None, preset: str = "cpu",
+                seed: int = 0, device: str = "cpu", progress=None,
+                should_cancel: Optional[Callable[[], bool]] = None) -> DiffusionTrainResult:
+    """Train the weight-space diffusion model (TrIND §2 Stage 2) on N INRs of one architecture.
+
+    Args:
+        weights: (N, P) float32, row i = INR i's ``state_dict`` flattened in ``layout`` order.
+        layout: [(parameter name, shape), ...] of the INR's state dict.
+        output: ``.safetensors`` checkpoint (+ ``.json`` sidecar), written after every
+            ``checkpoint_every`` epochs; a checkpoint of the same config, seed and data there is resumed.
+        inr_info: the INR architecture and normalisation (``trees._inr_sets.stack_fields``), kept in the
+            checkpoint so samples become fields.
+        config / preset: :class:`DiffusionConfig` or a preset name ("tiny", "cpu", "paper").
+        seed: initial weights, batch order, timesteps and noise.
+        device: "cpu", "cuda", "auto"...; under ``torchrun`` every process trains on its share of each
+            batch (DistributedDataParallel) and only rank 0 writes.
+        progress / should_cancel: reporter or callback; cancel check (after every step).
+
+    Raises:
+        InputError: bad weights, layout or config; a checkpoint of another layout, config, seed or data
+            at ``output``; torchrun ranks holding different data.
+        OutputError: ``output`` is not a ``.safetensors`` path or cannot be written.
+    """
+    from AnatomyINRLib.core.device import resolve_device
+    from AnatomyINRLib.io.formats import file_extension
+    from AnatomyINRLib.trees._diffusion_train import run_training
+    from AnatomyINRLib.trees.config import DiffusionConfig, diffusion_preset
+
+    cfg = diffusion_preset(preset) if config is None else config
+    if not isinstance(cfg, DiffusionConfig):
+        raise InputError(f"config: expected a DiffusionConfig, got {type(cfg).__name__}")
+    cfg.validate()
+    if file_extension(output) != ".safetensors":
+        raise OutputError(f"output {str(output)!r}: expected a .safetensors checkpoint")
+    dev = resolve_device(device)
+    if dev.type == "cuda" and dev.index is None:
+        import os
+
+        import torch
+
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))  # one GPU per torchrun process
+    reporter = ProgressReporter.wrap(progress, should_cancel)
+    t0 = time.perf_counter()
+    info = run_training(weights, layout, cfg, int(seed), dev, output, reporter, inr_info)
+    report = {"config": cfg.to_dict(), "seed": int(seed), "device": str(dev), **info,
+              "seconds": round(time.perf_counter() - t0, 2)}
+    return DiffusionTrainResult(str(output), report)
+
+
+def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, sample_steps: Optional[int] = None,
+                 eta: Optional[float] = None, seed: int = 0, device: str = "cpu", progress=None,
+                 should_cancel: Optional[Callable[[], bool]] = None) -> SampledTrees:
+    """Sample ``count`` new INRs by DDIM from a checkpoint of :func:`train_model`, and mesh them.
+
+    Args:
+        checkpoint: ``.safetensors`` diffusion checkpoint.
+        count: number of trees (> 0).
+        spacing_mm: marching-cubes spacing in mm for the meshes (None: no meshes).
+        sample_steps / eta: DDIM steps and η (default: the checkpoint's config).
+        seed: the initial noise (and η > 0 noise); the same seed gives the same trees.
+
+    Raises:
+        InputError: count or spacing ≤ 0, not a diffusion checkpoint.
+    """
+    import torch
+
+    from AnatomyINRLib.core.device import resolve_device
+    from AnatomyINRLib.meshing import MeshingConfig
+    from AnatomyINRLib.surface.api import extract_mesh  # what 'anatomy-inr extract' meshes an INR file with
+    from AnatomyINRLib.trees._diffusion_model import load_model
+    from AnatomyINRLib.trees._inr_sets import field_from_vector
+
+    if isinstance(count, bool) or int(count) != count or count < 1:
+        raise InputError(f"count: expected a positive number of trees, got {count!r}")
+    if spacing_mm is not None and not (np.isfinite(spacing_mm) and spacing_mm > 0):
+        raise InputError(f"spacing_mm: expected a positive number of mm, got {spacing_mm!r}")
+    reporter = ProgressReporter.wrap(progress, should_cancel)
+    t0 = time.perf_counter()
+    dev = resolve_device(device)
+    model = load_model(checkpoint, dev)
+    gen = torch.Generator().manual_seed(int(seed))
+    weights = model.sample(int(count), gen, sample_steps=sample_steps, eta=eta,
+                           on_step=lambda i, n: reporter.report("sample", i / n, f"denoising step {i}/{n}"))
+    inr = model.meta.get("inr") or {}
+    fields = [field_from_vector(w, model.layout, inr, device=dev) for w in weights] if "network" in inr else []
+    meshes, sizes = [], []
+    # the box the training trees occupy (their files' points_bounds_mm), else the network's whole frame;
+    # the surface is closed off by that box, so every mesh is watertight
+    box = np.asarray(inr["points_bounds_mm"], dtype=np.float64) if "points_bounds_mm" in inr else None
+    for i, field in enumerate(fields if spacing_mm is not None else []):
+        try:
+            mesh = extract_mesh(field, config=MeshingConfig(spacing_mm=float(spacing_mm)), points=box)
+        except InputError:  # no surface in the box: an empty sample is a result, not an error
+            mesh = None
+        meshes.append(mesh)
+        sizes.append(None if mesh is None else {"vertices": mesh.n_vertices, "faces": mesh.n_faces})
+        reporter.report("mesh", (i + 1) / len(fields), f"meshed tree {i + 1}/{len(fields)}")
+    report = {"checkpoint": str(checkpoint), "count": int(count), "seed": int(seed), "device": str(dev),
+              "sampler": "ddim", "sample_steps": sample_steps or model.config.sample_steps,
+              "eta": model.config.eta if eta is None else float(eta), "trained_epochs": model.meta.get("epoch"),
+              "inr": {k: v for k, v in inr.items() if k != "names"},
+              "spacing_mm": spacing_mm, "meshes": sizes, "empty": sum(m is None for m in meshes),
+              "seconds": round(time.perf_counter() - t0, 2)}
+    return SampledTrees(weights, fields, meshes, report)
+

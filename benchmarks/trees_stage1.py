@@ -1,0 +1,255 @@
+"""Benchmark: tree synthesis stage 1 (one occupancy INR per tree, TrIND) on CPU.
+
+Parts (run separately, e.g. in parallel; each writes results/trees_stage1_<part>.json):
+
+* ``fast``: K synthetic trees (``phantoms.tree_synth``, seed 0, 1-12 bifurcations)
+  fitted with the "fast" preset: wall and CPU seconds per tree, trees per minute,
+  held-out IoU, IoU on the generator's occupancy volume, ASD / Chamfer of the
+  re-extracted mesh against the generator's mesh, and the compression table
+  (INR bytes vs occupancy volume and mesh bytes).
+* ``paper``: the paper's protocol (10k points, 6000 full-batch steps, new draw
+  every 500, Adam 1e-3, width 128 × 5 blocks) on the first P of the same trees.
+* ``aorta``: the real vmtk aorta (closed, Testing/Data) with a given preset;
+  target: re-extracted ASD ≤ 0.2 mm.
+
+``report`` merges the part files into results/trees_stage1.{json,md}.
+
+    python benchmarks/trees_stage1.py fast --trees 8
+    python benchmarks/trees_stage1.py paper --trees 2
+    python benchmarks/trees_stage1.py aorta --preset fast
+    python benchmarks/trees_stage1.py report
+
+Every fit runs on one thread (``torch.set_num_threads(1)``); CPU seconds
+(``time.process_time``) are reported next to wall seconds because the machine
+(2 cores) is shared with other jobs while this runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+RESULTS = HERE / "results"
+AORTA = HERE.parent / "Testing" / "Data" / "vmtk" / "aorta-surface.stl"
+EXTRACT_SPACING = {"synthetic": 0.3, "aorta": 0.3}
+
+
+def _trees(k: int, seed: int = 0):
+    from AnatomyINRLib.phantoms.tree_synth import dataset_params, grow_tree, tree_mesh, tree_occupancy
+
+    out = []
+    for p in dataset_params(k, seed):
+        g = grow_tree(p)
+        out.append((p, tree_mesh(g, 0.3), tree_occupancy(g, 0.5)))
+    return out
+
+
+def _file_bytes(write, suffix: str) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"x{suffix}"
+        write(path)
+        return sum(p.stat().st_size for p in Path(tmp).iterdir())
+
+
+def _evaluate(fld, meta: dict, ref_mesh, occupancy, spacing: float) -> dict:
+    """Re-extract as ``anatomy-inr extract`` does and compare with the ground truth."""
+    from AnatomyINRLib import io
+    from AnatomyINRLib.core.device import restore_ieee_denormals
+    from AnatomyINRLib.meshing import MeshingConfig
+    from AnatomyINRLib.metrics.surface import surface_distances
+    from AnatomyINRLib.surface.api import extract_mesh
+
+    from AnatomyINRLib.core.errors import InputError
+
+    t0 = time.perf_counter()
+    corners = np.asarray(meta["points_bounds_mm"])
+    try:
+        mesh = extract_mesh(fld, config=MeshingConfig(spacing_mm=spacing), points=corners)
+    except InputError as exc:  # an unfinished fit may have no surface yet
+        return {"asd_mm": None, "hd95_mm": None, "chamfer_l2_mm": None, "chamfer_squared_mm2": None,
+                "volume_iou": 0.0, "extract_error": str(exc)}
+    seconds = time.perf_counter() - t0
+    restore_ieee_denormals()
+    d = surface_distances(mesh, ref_mesh, n_samples=20000, seed=0)
+    row = {"asd_mm": d["asd"], "hd95_mm": d["hd95"], "chamfer_l2_mm": d["chamfer_l2"],
+           "chamfer_squared_mm2": d["chamfer_squared"], "extract_seconds": round(seconds, 2),
+           "extract_spacing_mm": spacing, "mesh_faces": mesh.n_faces}
+    if occupancy is not None:
+        inside = fld(occupancy.voxel_centers().reshape(-1, 3)) < 0
+        ref = occupancy.array.reshape(-1) > 0
+        row["volume_iou"] = float(np.count_nonzero(inside & ref) / max(1, np.count_nonzero(inside | ref)))
+    row["inr_bytes"] = _file_bytes(lambda p: io.save_inr(fld, p.with_suffix(".safetensors"), metadata=meta), "")
+    row["mesh_vtp_bytes"] = _file_bytes(lambda p: io.write_mesh(ref_mesh, p), ".vtp")
+    row["mesh_raw_bytes"] = int(ref_mesh.n_vertices * 3 * 4 + ref_mesh.n_faces * 3 * 4)
+    if occupancy is not None:
+        row["volume_nrrd_bytes"] = _file_bytes(lambda p: io.write_image(occupancy, p), ".nrrd")
+        row["volume_raw_bytes"] = int(occupancy.array.size)
+        row["volume_shape"] = list(occupancy.array.shape)
+    return row
+
+
+def _fit(meshes, preset: str, seed: int, config=None):
+    import torch
+
+    from AnatomyINRLib.trees import fit_trees
+
+    torch.set_num_threads(1)
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fit_trees(meshes, preset=preset, config=config, seed=seed, device="cpu")
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def part_synthetic(k: int, preset: str, paper_steps: int | None) -> dict:
+    from AnatomyINRLib.trees.config import fit_preset
+
+    trees = _trees(k)
+    cfg = fit_preset(preset)
+    if paper_steps is not None:
+        cfg.optim.iterations = paper_steps
+    result, wall, cpu = _fit([m for _, m, _ in trees], preset, 0, cfg)
+    rows = []
+    for i, ((p, mesh, occ), fld, meta) in enumerate(zip(trees, result.fields, result.metadata)):
+        row = {"tree": i, "bifurcations": p.bifurcations, **result.report["per_tree"][i],
+               **_evaluate(fld, meta, mesh, occ, EXTRACT_SPACING["synthetic"])}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    full = fit_preset(preset).optim.iterations
+    steps = cfg.optim.iterations
+    return {"preset": preset, "config": cfg.to_dict(), "trees": k, "wall_seconds": wall, "cpu_seconds": cpu,
+            "steps_run": steps, "steps_protocol": full,
+            # a shortened run is timed and scaled to the protocol's steps (sampling scales with them too:
+            # one draw per resample period); its quality columns are those of the shortened run
+            "cpu_seconds_protocol": cpu * full / steps,
+            "trees_per_minute_wall": 60 * k / wall, "trees_per_minute_cpu": 60 * k / cpu,
+            "prepare_seconds": result.report["prepare_seconds"], "rows": rows}
+
+
+def part_aorta(preset: str) -> dict:
+    from AnatomyINRLib import io
+
+    mesh = io.read_mesh(AORTA, coordinate_system="RAS")
+    result, wall, cpu = _fit([mesh], preset, 0)
+    row = {**result.report["per_tree"][0], **_evaluate(result.fields[0], result.metadata[0], mesh, None,
+                                                        EXTRACT_SPACING["aorta"])}
+    return {"preset": preset, "wall_seconds": wall, "cpu_seconds": cpu, "row": row}
+
+
+def _summary(part: dict) -> dict:
+    rows = part["rows"]
+    def med(key):
+        values = [r[key] for r in rows if r.get(key) is not None]
+        return float(np.median(values)) if values else float("nan")
+
+    return {"trees": part["trees"], "cpu_s_per_tree": part.get("cpu_seconds_protocol", part["cpu_seconds"]) / part["trees"],
+            "steps_run": part.get("steps_run"), "steps_protocol": part.get("steps_protocol"),
+            "wall_s_per_tree": part["wall_seconds"] / part["trees"],
+            "iterations_median": med("iterations"), "volume_iou_median": med("volume_iou"),
+            "heldout_iou_median": med("heldout_iou"), "asd_mm_median": med("asd_mm"),
+            "chamfer_l2_mm_median": med("chamfer_l2_mm"), "hd95_mm_median": med("hd95_mm")}
+
+
+def report() -> None:
+    parts = {}
+    for name in ("fast", "paper", "aorta"):
+        path = RESULTS / f"trees_stage1_{name}.json"
+        if path.exists():
+            parts[name] = json.loads(path.read_text())
+    out = {"machine": parts.get("fast", {}).get("machine"), "parts": parts,
+           "summary": {n: _summary(p) for n, p in parts.items() if "rows" in p}}
+    s = out["summary"]
+    if "fast" in s and "paper" in s:
+        out["speedup_cpu"] = s["paper"]["cpu_s_per_tree"] / s["fast"]["cpu_s_per_tree"]
+        out["minutes_for_100_trees_cpu_fast"] = s["fast"]["cpu_s_per_tree"] * 100 / 60 / 2  # two processes, 2 cores
+    (RESULTS / "trees_stage1.json").write_text(json.dumps(out, indent=2))
+    (RESULTS / "trees_stage1.md").write_text(_markdown(out))
+
+
+def _markdown(out: dict) -> str:
+    lines = ["# Tree synthesis, stage 1: per-tree occupancy INRs on CPU", "",
+             "Generated by `benchmarks/trees_stage1.py`. Machine: 2 vCPU shared with other jobs while this ran, "
+             "so CPU seconds (process time, one thread per fit) are the comparable cost; wall seconds are inflated "
+             "by contention. Ground truth: the generator's capsule-union mesh (0.3 mm marching cubes) and occupancy "
+             "volume (0.5 mm). Meshes re-extracted from the INR at 0.3 mm as `anatomy-inr extract` does. "
+             "ASD = mean of both directed surface distances (20k samples each); Chamfer L2 = (a + b)/2 unsquared, "
+             "Chamfer² = a² + b² means (squared, summed, as TrIND's code).", ""]
+    s = out["summary"]
+    if s:
+        lines += ["CPU s/tree is for the protocol's full step budget; a shortened run (steps run < protocol) is "
+                  "timed and scaled, and its quality columns are those of the shortened run.", "",
+                  "| protocol | trees | steps run / protocol | CPU s/tree | wall s/tree | iterations (median) | "
+                  "volume IoU | held-out IoU | ASD mm | Chamfer L2 mm | HD95 mm |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for name, v in s.items():
+            lines.append(f"| {name} | {v['trees']} | {v['steps_run']} / {v['steps_protocol']} | "
+                         f"{v['cpu_s_per_tree']:.1f} | {v['wall_s_per_tree']:.1f} | "
+                         f"{v['iterations_median']:.0f} | {v['volume_iou_median']:.3f} | {v['heldout_iou_median']:.3f} | "
+                         f"{v['asd_mm_median']:.3f} | {v['chamfer_l2_mm_median']:.3f} | {v['hd95_mm_median']:.3f} |")
+        lines.append("")
+    if "speedup_cpu" in out:
+        lines += [f"Speed-up of the fast protocol over the paper's, CPU time per tree: **{out['speedup_cpu']:.1f}×**. "
+                  f"100 trees with the fast protocol: about **{out['minutes_for_100_trees_cpu_fast']:.0f} min** of "
+                  "CPU time on 2 cores (two single-thread processes, no other load).", "",
+                  "## Against the issue's targets", "",
+                  f"- 100 trees in ≤ 15 min on 2 cores: **not met** — about {out['minutes_for_100_trees_cpu_fast']:.0f} "
+                  "min of CPU time (and several times that in wall time on this shared machine).",
+                  f"- ≥ 5× faster than the paper's protocol: **met** in CPU time ({out['speedup_cpu']:.0f}×); the "
+                  "paper protocol was timed over its first steps only and scaled to 6000 steps.",
+                  "- At the paper's reconstruction quality: **not established** — the paper protocol's quality at "
+                  "its full 6000 steps was not measured here (too long on this shared machine); its shortened run "
+                  "above is not its final quality. The fast protocol's own quality is in the table.",
+                  "- Real vessel re-extracted with ASD ≤ 0.2 mm: see the aorta section.", ""]
+    fast = out["parts"].get("fast")
+    if fast:
+        lines += ["## Compression (fast preset, per tree)", "",
+                  "The INR file (float32 weights of the 64-wide net + JSON metadata) is a fixed size: smaller than "
+                  "the mesh files and than the raw uint8 volume, but far larger than the gzip-compressed binary "
+                  "volume at 0.5 mm (a binary tree mask compresses extremely well). Unlike both, it meshes at any "
+                  "spacing.", "",
+                  "| tree | bifurcations | INR bytes | mesh VTP bytes | mesh raw bytes | volume NRRD (gzip) bytes | "
+                  "volume raw bytes | volume IoU | ASD mm |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in fast["rows"]:
+            lines.append(f"| {r['tree']} | {r['bifurcations']} | {r['inr_bytes']} | {r['mesh_vtp_bytes']} | "
+                         f"{r['mesh_raw_bytes']} | {r['volume_nrrd_bytes']} | {r['volume_raw_bytes']} | "
+                         f"{r['volume_iou']:.3f} | {r['asd_mm']:.3f} |")
+        lines.append("")
+    aorta = out["parts"].get("aorta")
+    if aorta:
+        r = aorta["row"]
+        lines += ["## Real vessel: vmtk aorta (Testing/Data, closed, 34 × 84 × 23 mm)", "",
+                  f"Preset {aorta['preset']}: {r['iterations']} iterations, {aorta['cpu_seconds']:.0f} s CPU, "
+                  f"held-out IoU {r['heldout_iou']:.3f}, re-extracted ASD **{r['asd_mm']:.3f} mm** "
+                  f"(target ≤ 0.2 mm), HD95 {r['hd95_mm']:.3f} mm, INR {r['inr_bytes']} bytes vs mesh VTP "
+                  f"{r['mesh_vtp_bytes']} bytes. {aorta.get('note', '')}", ""]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("part", choices=("fast", "paper", "aorta", "report"))
+    ap.add_argument("--trees", type=int, default=8)
+    ap.add_argument("--preset", default=None, help="preset of the part (default: the part's name; aorta: fast)")
+    ap.add_argument("--paper-steps", type=int, default=None, help="override the paper protocol's 6000 steps")
+    args = ap.parse_args()
+    if args.part == "report":
+        report()
+        return
+    RESULTS.mkdir(exist_ok=True)
+    if args.part == "aorta":
+        out = part_aorta(args.preset or "fast")
+    else:
+        out = part_synthetic(args.trees, args.preset or args.part, args.paper_steps if args.part == "paper" else None)
+    out["machine"] = {"cpus": 2, "shared": True, "platform": platform.platform(), "python": platform.python_version()}
+    (RESULTS / f"trees_stage1_{args.part}.json").write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
