@@ -28,7 +28,8 @@ INPUT_TYPES = {("blend", "BlendInput"), ("blend", "ClipPlane")}
 NO_PROGRESS: set = set()
 # Entry functions that fit networks (random initialisation, a device to run on).
 FITTING = {("surface", "fit_points"), ("nested", "reconstruct_nested"), ("blend", "blend_surfaces"),
-           ("blend", "prepare_inputs"), ("trees", "fit_trees"), ("image_to_mesh", "pretrain_representation")}
+           ("blend", "prepare_inputs"), ("trees", "fit_trees"), ("trees", "train_model"),
+           ("image_to_mesh", "pretrain_representation")}
 
 
 def test_every_capability_package_is_listed():

@@ -110,7 +110,9 @@ def _register_train(cmds) -> None:
     p.add_argument("--threads", type=int, help="CPU threads per process (default: torch's)")
     p.add_argument("--report", metavar="JSON", help="write the training report (rank 0)")
     p.add_argument("--json-progress", action="store_true", help="one JSON progress event per line on stdout")
-    p.set_defaults(func=run_train)
+    # Not one output transaction: the checkpoint is rewritten after every epoch and must become visible
+    # each time, so an interrupted run resumes from its last epoch (each write is still atomic).
+    p.set_defaults(func=run_train, transactional=False)
 
 
 def run_train(args, progress) -> int:

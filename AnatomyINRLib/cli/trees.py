@@ -2,6 +2,7 @@
 
     anatomy-inr trees generate-dataset --count N --seed S --output-dir D
     anatomy-inr trees fit MESH_OR_DIR --output FILE_OR_DIR [--seed S] [--preset P] [--skip-bad]
+    anatomy-inr trees train | sample | evaluate   (stage 2, :mod:`AnatomyINRLib.cli.trees_diffusion`)
 
 A data set folder holds ``meshes/tree_NNN.vtp`` (watertight surfaces, RAS mm),
 ``centerlines/tree_NNN.centerline.json`` (points, parent, radius),
@@ -19,21 +20,21 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+from AnatomyINRLib.cli import trees_diffusion
 from AnatomyINRLib.cli.common import add_device_arg, check_outputs, seed_arg, write_json
+from AnatomyINRLib.cli.trees_diffusion import MESH_TYPES  # one list of mesh types for both stages
 from AnatomyINRLib.core.errors import InputError, OutputError
-
-MESH_TYPES = (".vtp", ".vtk", ".stl", ".ply", ".obj")
 
 
 def register(sub) -> None:
-    """Add the ``trees`` group and its commands (stage 2 registers its own below)."""
+    """Add the ``trees`` group and its commands (stage 2 in cli.trees_diffusion)."""
     group = sub.add_parser("trees", help="tree synthesis: synthetic trees, per-tree INRs, diffusion",
                            description="TrIND (Sinha et al., MICCAI 2024): vessel trees as occupancy INRs.")
     cmds = group.add_subparsers(dest="trees_command", metavar="ACTION", parser_class=type(group))
     cmds.required = True
     _register_generate(cmds)
     _register_fit(cmds)
-    # --- stage 2 (weight-space diffusion) registers its commands here
+    trees_diffusion.register_commands(cmds)  # stage 2: train, sample, evaluate
 
 
 # ----------------------------------------------------------------------------- stage 1: data and per-tree INRs

@@ -75,3 +75,31 @@ def render_meshes_png(
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
+
+
+def render_histograms_png(path, panels: dict, suptitle: str = "") -> None:
+    """One histogram panel per quantity, the sets overlaid with shared bins; written atomically.
+
+    Args:
+        path: Output .png path.
+        panels: quantity label (e.g. "total length (mm)") → {set name → 1-D values (None/NaN are left out)}.
+        suptitle: Figure title.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), dpi=110, squeeze=False)
+    for ax, (label, sets) in zip(axes[0], panels.items()):
+        values = [np.array([np.nan if x is None else x for x in v], dtype=np.float64) for v in sets.values()]
+        finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.zeros(0)
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        bins = np.linspace(lo, hi if hi > lo else lo + 1.0, 16)
+        for name, v in zip(sets, values):
+            ax.hist(v[np.isfinite(v)], bins=bins, alpha=0.5, density=True, label=f"{name} (n={len(v)})")
+        ax.set_xlabel(label)
+        ax.set_ylabel("density")
+        ax.legend(fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=11)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

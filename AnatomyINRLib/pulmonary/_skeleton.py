@@ -10,8 +10,11 @@
    up to the bronchus' origin (where its path to the root meets another point's
    path); a voxel's label is the label of the nearest labelled ancestor, so a
    label covers the segmental bronchus and the whole subtree below it.
-4. Every airway voxel takes the label of its nearest skeleton voxel, and keeps
-   it only inside that segment's lobe.
+4. Every airway voxel takes the label of the tube it is deepest in (smallest
+   ``distance to axis − radius``): the skeleton voxels' inscribed balls, and one
+   straight tube per segmental bronchus fitted below the merged branching and
+   reaching back to it (:mod:`AnatomyINRLib.pulmonary._airway_tubes`); it keeps
+   the label only inside that segment's lobe.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from scipy.spatial import cKDTree
 
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.types import ImageGrid
+from AnatomyINRLib.pulmonary._airway_tubes import deepest_labels, segment_tubes
 from AnatomyINRLib.pulmonary.config import N_SEGMENTS, SEGMENTS, segment_lobe
 
 _OFFSETS = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)
@@ -68,6 +72,20 @@ def propagate_point_labels(airways: np.ndarray, grid: ImageGrid, lobes: np.ndarr
     Raises:
         InputError: a point too far from the airways, or a segment whose subtree is empty in its lobe.
     """
+    labelled, info = label_airways(airways, grid, lobes, points, max_distance_mm)
+    present = set(np.unique(labelled).tolist())
+    missing = [f"{SEGMENTS[v][0]}" for v in range(1, N_SEGMENTS + 1) if v not in present]
+    if missing:
+        raise InputError("segment_points: the airway subtree below the point of " + ", ".join(missing)
+                         + " is empty inside its lobe; these segments cannot be produced "
+                         "(move the point onto the segmental bronchus)")
+    return labelled, info
+
+
+def label_airways(airways: np.ndarray, grid: ImageGrid, lobes: np.ndarray, points: dict,
+                  max_distance_mm: float) -> tuple[np.ndarray, dict]:
+    """Steps 1-4 of the module for any subset of the segments (:func:`propagate_point_labels` without
+    the check that every segment got voxels); same arguments and result."""
     from skimage.morphology import skeletonize
 
     box = _crop_box(airways)
@@ -91,17 +109,16 @@ def propagate_point_labels(airways: np.ndarray, grid: ImageGrid, lobes: np.ndarr
         seeds[n] = lab
         snaps[SEGMENTS[lab][0]] = round(float(d), 2)
     moved = _resolve_nested(seeds, parent, order)
+    snaps = {int(seeds[n]): int(n) for n in np.nonzero(seeds)[0]}
+    radius = depth[tuple(idx.T)]
+    voxels = grid.index_to_world(np.argwhere(mask) + offset)
+    tubes, junction = segment_tubes(snaps, parent, order, world, radius, {lab: segment_lobe(lab) for lab in snaps},
+                          voxels, float(np.prod(grid.spacing)))
     _extend_to_origin(seeds, parent)
     node_label = np.zeros(len(idx), dtype=np.uint8)
     for n in order:  # parents come before children in breadth-first order
         node_label[n] = seeds[n] if seeds[n] else (node_label[parent[n]] if parent[n] >= 0 else 0)
-    labelled = _label_voxels(mask, box, grid, tree, node_label, lobes)
-    present = set(np.unique(labelled).tolist())
-    missing = [f"{SEGMENTS[v][0]}" for v in range(1, N_SEGMENTS + 1) if v not in present]
-    if missing:
-        raise InputError("segment_points: the airway subtree below the point of " + ", ".join(missing)
-                         + " is empty inside its lobe; these segments cannot be produced "
-                         "(move the point onto the segmental bronchus)")
+    labelled = _label_voxels(mask, box, grid, world, radius, node_label, tubes, lobes, junction)
     return labelled, {"skeleton_voxels": int(len(idx)), "root_ras": world[root].round(2).tolist(),
                       "snap_distance_mm": snaps, "moved_off_another_path": moved}
 
@@ -194,31 +211,18 @@ def _extend_to_origin(seeds: np.ndarray, parent: np.ndarray) -> None:
             n = parent[n]
 
 
-def _label_voxels(mask, box, grid, tree, node_label, lobes, fill_mm: float = 4.0) -> np.ndarray:
-    """Every airway voxel → label of its nearest skeleton voxel, kept only inside that segment's lobe.
+def _label_voxels(mask, box, grid, node_world, node_radius, node_label, tubes, lobes, junction) -> np.ndarray:
+    """Every airway voxel → label of the tube it is deepest in, kept only inside that segment's lobe.
 
-    Airway voxels of a lobe whose nearest skeleton voxel is unlabelled (around the branching
-    where a lobe's segmental bronchi leave the lobar bronchus) take the label of the nearest
-    labelled skeleton voxel of that lobe within ``fill_mm``: the wall of a segmental bronchus'
-    first millimetres is nearer to the branching point than to its own centreline.
+    The tubes are the skeleton's inscribed balls and the fitted segmental bronchi
+    (:func:`~AnatomyINRLib.pulmonary._airway_tubes.deepest_labels`; the skeleton voxels of the
+    merged branchings, ``junction``, are left out); a voxel deepest in an
+    unlabelled tube (trachea, main, lobar bronchi) stays 0.
     """
-    vox = np.argwhere(mask)
-    offset = np.array([s.start for s in box])
-    full = vox + offset
-    world = grid.index_to_world(full)
-    _, nearest = tree.query(world, workers=2)
-    labs = node_label[nearest]
+    full = np.argwhere(mask) + np.array([s.start for s in box])
+    labs = deepest_labels(grid.index_to_world(full), node_world, node_radius, node_label, tubes, skip=junction)
     lobe_of = np.array([0] + [segment_lobe(v) for v in range(1, N_SEGMENTS + 1)], dtype=np.uint8)
-    vox_lobe = lobes[tuple(full.T)]
-    node_lobe = lobe_of[node_label]
-    for lobe in range(1, 6):
-        todo = np.nonzero((labs == 0) & (vox_lobe == lobe))[0]
-        src = np.nonzero(node_lobe == lobe)[0]
-        if len(todo) and len(src):
-            d, n = cKDTree(tree.data[src]).query(world[todo], distance_upper_bound=fill_mm)
-            ok = np.isfinite(d)
-            labs[todo[ok]] = node_label[src[n[ok]]]
-    keep = (lobe_of[labs] == vox_lobe) & (labs > 0)
+    keep = (lobe_of[labs] == lobes[tuple(full.T)]) & (labs > 0)
     out = np.zeros(lobes.shape, dtype=np.uint8)
     out[tuple(full[keep].T)] = labs[keep]
     return out

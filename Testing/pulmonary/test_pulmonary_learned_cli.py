@@ -73,3 +73,16 @@ def test_segments_cli_with_checkpoint(two_cases, tmp_path, capsys):
     code = main(base + ["--checkpoint", str(ckpt), "--segment-points", str(d / "lobes.nrrd"),
                         "--output", str(tmp_path / "y.nrrd")])
     assert code == 2 and "takes no --segmental-labels" in capsys.readouterr().err
+
+
+def test_train_cli_several_epochs(two_cases, tmp_path):
+    """The checkpoint is rewritten after every epoch: more than one epoch must not trip the CLI's output
+    transaction (it refused the second write of the same file), and the report is written at the end."""
+    ckpt = tmp_path / "e2.safetensors"
+    args = ["pulmonary", "train", str(two_cases), "--output", str(ckpt), "--preset", "tiny", "--epochs", "2",
+            "--threads", "1", "--report", str(tmp_path / "e2_report.json")]
+    assert main(args) == 0
+    _, meta = load_checkpoint(ckpt)
+    assert meta["epoch"] == 2
+    assert json.loads((tmp_path / "e2_report.json").read_text())["epochs"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e2.json", "e2.safetensors", "e2_report.json"]

@@ -1,0 +1,243 @@
+"""Airway voxels → the labelled tube they are deepest in (point mode of Method A, step 4).
+
+An airway is a union of tubes. Where tubes meet, a voxel belongs to the tube it
+is deepest inside: the one minimising ``distance to the tube's axis − tube
+radius`` (a power-like distance). On the skeleton, each voxel ``n`` is the
+centre of the maximal inscribed ball of radius ``r_n`` (the distance
+transform), so a voxel ``v`` takes the label of the skeleton voxel minimising
+``|v − x_n| − r_n`` instead of the nearest one: at a contact between a thick
+and a thin bronchus the thin one keeps its own wall.
+
+Near a branching the skeleton is no tube axis: where two bronchi leave a parent
+together they overlap, their skeletons merge into one line between them, and
+the inscribed balls there are inflated. Each segmental bronchus is therefore
+also modelled as a straight *tube*: its axis is fitted to the skeleton of its
+own clean stretch (below the merged part, above its first branching), re-fitted
+to the airway voxels there (axis and radius), and extended back to the
+branching it leaves from. The tubes compete with the skeleton balls in the same
+``distance − radius`` sense, so the first millimetres of every segmental
+bronchus take its label, as the tube they are deepest in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+
+@dataclass
+class Tube:
+    """A straight labelled tube (capsule): axis ``start`` → ``end`` (RAS mm), ``radius`` mm."""
+
+    label: int
+    start: np.ndarray
+    end: np.ndarray
+    radius: float
+    clean: tuple = (0.0, 0.0)
+    """Axis coordinates (mm from ``start``) of the stretch the tube was fitted to (below the merged branching)."""
+
+
+def tube_depth(points: np.ndarray, tube: Tube) -> np.ndarray:
+    """(N,) ``distance to the tube's axis segment − radius`` (mm; negative inside) of (N, 3) RAS points."""
+    seg = tube.end - tube.start
+    t = np.clip((points - tube.start) @ seg / max(float(seg @ seg), 1e-12), 0.0, 1.0)
+    return np.linalg.norm(points - (tube.start + t[:, None] * seg), axis=1) - tube.radius
+
+
+def _children(parent: np.ndarray, order: np.ndarray) -> dict:
+    kids: dict = {}
+    for n in order:
+        if parent[n] >= 0:
+            kids.setdefault(int(parent[n]), []).append(int(n))
+    return kids
+
+
+def _subtree_sizes(parent: np.ndarray, order: np.ndarray) -> np.ndarray:
+    size = np.ones(len(parent), dtype=np.int64)
+    for n in order[::-1]:
+        if parent[n] >= 0:
+            size[parent[n]] += size[n]
+    return size
+
+
+def _ancestors(n: int, parent: np.ndarray) -> list:
+    """Skeleton voxel ``n`` and its ancestors up to the root, ``n`` first."""
+    out = [int(n)]
+    while parent[out[-1]] >= 0:
+        out.append(int(parent[out[-1]]))
+    return out
+
+
+def _common_ancestor(nodes: list, parent: np.ndarray) -> int:
+    """The deepest skeleton voxel above (or at) every one of ``nodes``."""
+    chains = [_ancestors(n, parent) for n in nodes]
+    shared = set(chains[0]).intersection(*map(set, chains[1:]))
+    return next(n for n in chains[0] if n in shared)
+
+
+def bronchus_path(snap: int, hub: int, origin: int, parent: np.ndarray, kids: dict, size: np.ndarray,
+                  min_nodes: int) -> list:
+    """Skeleton voxels of one segmental bronchus, from the branching it leaves down to its first branching.
+
+    The path runs from ``hub`` through ``origin`` (where its path meets another point's) down to
+    the snapped voxel ``snap``, then on down the largest child. Below the origin it stops at the
+    first voxel with two children of at least ``min_nodes`` voxels each (smaller side branches
+    are spurs of a bumpy wall): a point clicked past that branching still names the bronchus above.
+    """
+    path = _ancestors(snap, parent)
+    path = path[:path.index(hub) + 1][::-1] if hub in path else path[::-1]
+    below = path.index(origin) + 1 if origin in path else 1
+    for k in range(below, len(path)):
+        if sum(size[c] >= min_nodes for c in kids.get(path[k], [])) >= 2:
+            return path[:k + 1]
+    n = snap
+    while True:
+        big = [c for c in kids.get(n, []) if size[c] >= min_nodes]
+        if len(big) != 1:
+            return path
+        n = big[0]
+        path.append(n)
+
+
+def fit_tube(label: int, path: list, hub_world: np.ndarray, hub_radius: float, world: np.ndarray,
+             radius: np.ndarray, min_span_mm: float = 4.0) -> Tube:
+    """A straight tube along a segmental bronchus' skeleton path, reaching back to its hub.
+
+    Args:
+        label: Segment label of the tube.
+        path: Skeleton voxel ids from the hub down to the bronchus' first branching.
+        hub_world: (3,) RAS mm of the branching the bronchus leaves; hub_radius: its inscribed radius.
+        world: (N, 3) RAS mm of all skeleton voxels; radius: (N,) inscribed radius (mm).
+        min_span_mm: Shortest clean stretch an axis is fitted to.
+
+    The skeleton within ``hub_radius`` of the hub bends into the merged branching and is left
+    out. When the rest spans at least ``min_span_mm``, the axis is its principal direction (the
+    tube starts at the hub's projection on it); otherwise the tube is the chord from the hub to
+    the bronchus' end. The radius is the median inscribed radius of the clean stretch.
+    """
+    pts, rad = world[path], radius[path]
+    clean = np.linalg.norm(pts - hub_world, axis=1) > hub_radius
+    if clean.sum() < 2:
+        clean[-1] = True
+    pts, r_tube = pts[clean], float(np.median(rad[clean]))
+    centre = pts.mean(axis=0)
+    axis = np.linalg.svd(pts - centre, full_matrices=False)[2][0]
+    if (pts[-1] - pts[0]) @ axis < 0:
+        axis = -axis
+    t = (pts - centre) @ axis
+    if t.max() - t.min() < min_span_mm:
+        start, end = np.asarray(hub_world, float), world[path[-1]].copy()
+        return Tube(label, start, end, r_tube, (0.0, float(np.linalg.norm(end - start))))
+    t_hub = min(float((hub_world - centre) @ axis), float(t.min()))
+    return Tube(label, centre + t_hub * axis, centre + float(t.max()) * axis, r_tube,
+                (float(t.min()) - t_hub, float(t.max()) - t_hub))
+
+
+def refine_tube(tube: Tube, voxels: np.ndarray, tree: cKDTree, voxel_volume: float, rounds: int = 2) -> Tube:
+    """Axis and radius of a tube re-fitted to the airway voxels of its clean stretch.
+
+    The skeleton is quantised and its inscribed radii are biased by the voxel grid; the voxels
+    themselves are not: the airway voxels within the stretch's slab and near the axis are a
+    filled cylinder, whose principal axis is the tube's axis and whose voxel count is
+    ``π r² L / voxel volume``. Stretches shorter than the tube's diameter are kept as they are.
+
+    Args:
+        voxels: (M, 3) RAS mm airway voxel centres; tree: a KD-tree of them.
+        voxel_volume: mm³ per voxel.
+    """
+    t0, t1 = tube.clean
+    length = t1 - t0
+    if length < 2.0 * tube.radius:
+        return tube
+    axis = (tube.end - tube.start) / max(float(np.linalg.norm(tube.end - tube.start)), 1e-9)
+    centre, r = tube.start + 0.5 * (t0 + t1) * axis, tube.radius
+    for _ in range(rounds):
+        near = voxels[tree.query_ball_point(centre, 0.5 * length + r + 2.0)]
+        t = (near - centre) @ axis
+        off = np.linalg.norm(near - centre - t[:, None] * axis, axis=1)
+        sel = near[(np.abs(t) <= 0.5 * length) & (off <= r + 1.5)]
+        if len(sel) < 10:
+            return tube
+        centre = sel.mean(axis=0)
+        new_axis = np.linalg.svd(sel - centre, full_matrices=False)[2][0]
+        axis = new_axis if new_axis @ axis >= 0 else -new_axis
+        r = float(np.sqrt(len(sel) * voxel_volume / (np.pi * length)))
+    t_start = float((tube.start - centre) @ axis)
+    t_end = float((tube.end - centre) @ axis)
+    return Tube(tube.label, centre + t_start * axis, centre + t_end * axis, r,
+                (-0.5 * length - t_start, 0.5 * length - t_start))
+
+
+def segment_tubes(snaps: dict, parent: np.ndarray, order: np.ndarray, world: np.ndarray, radius: np.ndarray,
+                  lobe_of: dict, voxels: np.ndarray, voxel_volume: float, min_nodes: int = 5) -> list:
+    """One fitted :class:`Tube` per segmental bronchus.
+
+    Args:
+        snaps: Segment label → skeleton voxel id of its (snapped, possibly moved) point.
+        parent, order: The rooted skeleton tree (parents first in ``order``).
+        world: (N, 3) RAS mm of the skeleton voxels; radius: (N,) inscribed radius (mm).
+        lobe_of: Segment label → lobe value; a lobe's hub is the deepest skeleton voxel above all
+            of its points (the branching its segmental bronchi leave from).
+        voxels: (M, 3) RAS mm airway voxel centres; voxel_volume: mm³ per voxel (see :func:`refine_tube`).
+        min_nodes: Side branches with fewer skeleton voxels are spurs, not branchings.
+
+    A point lying below another point (touching bronchi made a loop) gets no tube.
+
+    Returns:
+        (tubes, junction): the tubes, and a boolean (N,) mask of the skeleton voxels within each
+        hub's inscribed radius of it: the merged branching, whose inflated balls are no tube's
+        and are left out of :func:`deepest_labels` (the tubes decide there).
+    """
+    kids, size = _children(parent, order), _subtree_sizes(parent, order)
+    chains = {lab: _ancestors(n, parent) for lab, n in snaps.items()}
+    count: dict = {}
+    for chain in chains.values():
+        for n in chain:
+            count[n] = count.get(n, 0) + 1
+    tubes, tree = [], cKDTree(voxels)
+    junction = np.zeros(len(world), dtype=bool)
+    for lobe in sorted(set(lobe_of.values())):
+        labs = [lab for lab in snaps if lobe_of[lab] == lobe]
+        hub = _common_ancestor([snaps[lab] for lab in labs], parent) if len(labs) > 1 else None
+        if hub is not None:
+            junction |= np.linalg.norm(world - world[hub], axis=1) <= radius[hub]
+        for lab in labs:
+            chain = chains[lab]
+            if any(n in snaps.values() for n in chain[1:]):
+                continue  # below another point
+            origin = next((n for n in chain if count[n] > 1), chain[-1])
+            top = hub if hub is not None else origin
+            path = bronchus_path(snaps[lab], top, origin, parent, kids, size, min_nodes)
+            tube = fit_tube(lab, path, world[top], float(radius[top]), world, radius)
+            tubes.append(refine_tube(tube, voxels, tree, voxel_volume))
+    return tubes, junction
+
+
+def deepest_labels(points: np.ndarray, node_world: np.ndarray, node_radius: np.ndarray, node_label: np.ndarray,
+                   tubes: list, k: int = 24, skip: np.ndarray | None = None) -> np.ndarray:
+    """(N,) label of the tube each RAS point is deepest in: skeleton balls and fitted tubes.
+
+    Args:
+        points: (N, 3) RAS mm airway voxel centres.
+        node_world, node_radius, node_label: Skeleton voxels (RAS mm), inscribed radii (mm), labels.
+        tubes: Fitted :class:`Tube` s of the segmental bronchi.
+        skip: Optional (N_nodes,) boolean mask of skeleton voxels left out (the merged branchings).
+        k: Nearest skeleton voxels searched per point (the deepest ball is among them: a ball
+            farther than the k-th nearest lies on another stretch of airway).
+    """
+    k = min(k, len(node_world))
+    d, n = cKDTree(node_world).query(points, k=k, workers=2)
+    d, n = d.reshape(len(points), k), n.reshape(len(points), k)
+    score = d - node_radius[n]
+    if skip is not None:
+        score[skip[n]] = np.inf
+    best = np.argmin(score, axis=1)
+    rows = np.arange(len(points))
+    labels, depth = node_label[n[rows, best]].copy(), score[rows, best]
+    for tube in tubes:
+        td = tube_depth(points, tube)
+        win = td < depth
+        labels[win], depth[win] = tube.label, td[win]
+    return labels

@@ -1,0 +1,173 @@
+"""Weight tokens, the DDPM schedule and both samplers (with oracle denoisers), the transformer's shapes."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from AnatomyINRLib.core.errors import InputError
+from AnatomyINRLib.trees._diffusion_net import WeightDenoiser
+from AnatomyINRLib.trees._diffusion_schedule import DiffusionSchedule, ddim_sample, ddpm_sample
+from AnatomyINRLib.trees._diffusion_tokens import (WeightTokenizer, flatten_state_dict, layout_of, layout_size,
+                                                   unflatten_vector)
+
+LAYOUT = [("lin_in.weight", (16, 3)), ("lin_in.bias", (16,)), ("block.fc.weight", (16, 16)),
+          ("block.fc.bias", (16,)), ("lin_out.weight", (1, 16)), ("lin_out.bias", (1,))]
+
+
+def _weights(n=7, seed=0):
+    rng = np.random.default_rng(seed)
+    parts = [rng.normal(loc=0.3 * i, scale=10.0 ** (i - 3), size=(n, math.prod(s))) for i, (_, s) in enumerate(LAYOUT)]
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+def test_layout_of_state_dict_and_flatten_round_trip():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.ReLU(), torch.nn.Linear(5, 2))
+    layout = layout_of(net.state_dict())
+    assert layout == [("0.weight", (5, 3)), ("0.bias", (5,)), ("2.weight", (2, 5)), ("2.bias", (2,))]
+    vec = flatten_state_dict(net.state_dict(), layout)
+    assert vec.shape == (layout_size(layout),) == (32,)
+    back = unflatten_vector(vec, layout)
+    for k, v in net.state_dict().items():
+        assert torch.equal(back[k], v)
+    with pytest.raises(InputError, match="missing tensor '2.bias'"):
+        flatten_state_dict({k: v for k, v in net.state_dict().items() if k != "2.bias"}, layout)
+
+
+@pytest.mark.parametrize("token_size", [1, 5, 16, 64, 300])
+def test_tokenize_detokenize_is_exact(token_size):
+    w = _weights()
+    tok = WeightTokenizer.fit(w, LAYOUT, token_size)
+    tokens = tok.encode(w)
+    expected_k = sum(-(-math.prod(s) // token_size) for _, s in LAYOUT)
+    assert tokens.shape == (7, expected_k, token_size) and tok.n_tokens == expected_k
+    np.testing.assert_array_equal(tok.decode(tokens), w)  # bit for bit
+    # padding slots are zero and masked out; every real value sits in a real slot
+    mask = tok.padding_mask()
+    assert int(mask.sum()) == layout_size(LAYOUT)
+    assert torch.all(tokens[:, ~mask] == 0)
+    # every token belongs to one layer; positions count up from 0 inside each layer
+    assert list(np.bincount(tok.layer_index)) == tok.tokens_per_layer
+    assert all(tok.position_index[tok.layer_index == li].tolist() == list(range(k))
+               for li, k in enumerate(tok.tokens_per_layer))
+
+
+def test_per_layer_normalisation_statistics():
+    w = _weights(n=200)
+    tok = WeightTokenizer.fit(w, LAYOUT, 16)
+    tokens = tok.encode(w)
+    mask = tok.padding_mask()
+    first = 0
+    for li, k in enumerate(tok.tokens_per_layer):
+        vals = tokens[:, first:first + k][:, mask[first:first + k]]
+        first += k
+        assert abs(float(vals.mean())) < 1e-6  # centred by the layer's own training mean
+        # spread rounded to a power of two: the normalised std lies in [2^-0.5, 2^0.5]
+        assert 2 ** -0.5 - 1e-6 <= float(vals.std(unbiased=False)) <= 2 ** 0.5 + 1e-6
+        assert math.log2(tok.scale[li]) == round(math.log2(tok.scale[li]))
+    # the layers' raw scales span 1e-3..1e2; normalised they are all O(1)
+    assert tok.scale.min() < 1e-2 and tok.scale.max() > 50
+
+
+def test_tokenizer_refuses_wrong_width():
+    tok = WeightTokenizer.fit(_weights(), LAYOUT, 16)
+    with pytest.raises(InputError, match="expected shape"):
+        tok.encode(np.zeros((2, 10), np.float32))
+    with pytest.raises(InputError, match="layout needs"):
+        WeightTokenizer.fit(np.zeros((2, 10), np.float32), LAYOUT, 16)
+
+
+def test_schedule_values():
+    s = DiffusionSchedule(1000, 1e-4, 2e-2)
+    assert s.betas[0].item() == pytest.approx(1e-4) and s.betas[-1].item() == pytest.approx(2e-2)
+    assert torch.all(torch.diff(s.betas) > 0)
+    assert torch.all(torch.diff(s.alpha_bar) < 0)  # strictly decreasing
+    assert s.alpha_bar[0].item() == pytest.approx(1 - 1e-4)
+    # ᾱ_T = Π(1 − β_t) ≈ exp(−Σβ − Σβ²/2) = exp(−10.05 − 0.067): pure noise at t = T
+    assert s.alpha_bar[-1].item() == pytest.approx(math.exp(-10.05 - 0.067), rel=0.01)
+    assert s.alpha_bar[-1].item() == pytest.approx(np.prod(1 - np.linspace(1e-4, 2e-2, 1000)), rel=1e-12)
+    assert s.alpha_bar[-1].item() < 1e-4
+    assert s.alpha_bar_at(torch.tensor([-1])).item() == 1.0
+    # the paper's printed [1e-4, 1e-2] leaves √ᾱ_T ≈ 0.08 of the signal
+    assert DiffusionSchedule(1000, 1e-4, 1e-2).alpha_bar[-1].sqrt().item() == pytest.approx(0.08, abs=0.005)
+    steps = s.ddim_timesteps(50)
+    assert steps[0] == 999 and steps[-1] == 0 and len(steps) == 50 and steps == sorted(steps, reverse=True)
+
+
+def _oracle(schedule, data, kind):
+    """A perfect denoiser: returns the true x_0 (or the true ε = (x_t − √ᾱ x_0)/√(1 − ᾱ)) of ``data``."""
+    calls = []
+
+    def denoise(x_t, t):
+        calls.append(int(t[0]))
+        if kind == "x0":
+            return data.clone()
+        ab = schedule.alpha_bar_at(t).to(x_t.dtype).reshape(-1, 1, 1)
+        return (x_t - ab.sqrt() * data) / (1 - ab).sqrt()
+
+    return denoise, calls
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "ddim-eta"])
+@pytest.mark.parametrize("kind", ["x0", "eps"])
+def test_oracle_denoiser_returns_the_data(sampler, kind):
+    schedule = DiffusionSchedule(1000, prediction=kind)
+    data = torch.from_numpy(np.random.default_rng(3).normal(size=(4, 6, 8)))  # float64
+    denoise, calls = _oracle(schedule, data, kind)
+    g = torch.Generator().manual_seed(0)
+    if sampler == "ddpm":
+        out = ddpm_sample(denoise, schedule, data.shape, g, dtype=torch.float64)
+        assert calls == list(range(999, -1, -1))
+    else:
+        out = ddim_sample(denoise, schedule, data.shape, g, sample_steps=25, eta=0.0 if sampler == "ddim" else 1.0,
+                          dtype=torch.float64)
+        assert len(calls) == 25 and calls[0] == 999 and calls[-1] == 0
+    if kind == "x0":
+        assert torch.equal(out, data)  # exactly the data
+    else:  # ε → x̂_0 = (x_t − √(1−ᾱ) ε)/√ᾱ: exact up to float64 rounding
+        torch.testing.assert_close(out, data, rtol=0, atol=1e-9)
+
+
+def test_ddim_oracle_trajectory_stays_on_the_forward_marginal():
+    """With the true x_0 and ε, DDIM η=0 keeps x_s = √ᾱ_s x_0 + √(1−ᾱ_s) ε at every step (Song eq. 12)."""
+    schedule = DiffusionSchedule(1000)
+    data = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    x_T = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    eps0 = (x_T - schedule.alpha_bar[-1].sqrt() * data) / (1 - schedule.alpha_bar[-1]).sqrt()
+    seen = []
+
+    def denoise(x_t, t):
+        ab = schedule.alpha_bar_at(t).reshape(-1, 1, 1)
+        seen.append(float((x_t - ab.sqrt() * data - (1 - ab).sqrt() * eps0).abs().max()))
+        return data
+
+    ddim_sample(denoise, schedule, data.shape, torch.Generator(), sample_steps=10, dtype=torch.float64, x_T=x_T)
+    assert max(seen) < 1e-12
+
+
+def test_samplers_are_reproducible_with_a_generator():
+    schedule = DiffusionSchedule(100)
+    data = torch.zeros(2, 3, 4)
+
+    def denoise(x_t, t):
+        return 0.5 * x_t
+
+    a = ddpm_sample(denoise, schedule, data.shape, torch.Generator().manual_seed(5))
+    b = ddpm_sample(denoise, schedule, data.shape, torch.Generator().manual_seed(5))
+    c = ddpm_sample(denoise, schedule, data.shape, torch.Generator().manual_seed(6))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_denoiser_shapes_and_timestep_dependence():
+    tok = WeightTokenizer.fit(_weights(), LAYOUT, 16)
+    net = WeightDenoiser(tok.layer_index, tok.position_index, 16, width=32, depth=2, heads=4,
+                         generator=torch.Generator().manual_seed(0))
+    x = tok.encode(_weights(3)).float()
+    out = net(x, torch.tensor([0, 500, 999]))
+    assert out.shape == x.shape
+    # the timestep token reaches every output token
+    assert not torch.allclose(net(x, torch.tensor([0, 0, 0])), net(x, torch.tensor([999, 999, 999])))
+    same = WeightDenoiser(tok.layer_index, tok.position_index, 16, width=32, depth=2, heads=4,
+                          generator=torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), same.state_dict().values()))

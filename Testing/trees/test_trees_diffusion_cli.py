@@ -1,0 +1,168 @@
+"""``anatomy-inr trees train|sample|evaluate`` on INR files made with the library's MLP and on tube meshes."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from AnatomyINRLib import io
+from AnatomyINRLib.cli import main
+from AnatomyINRLib.core.types import TriangleMesh
+from AnatomyINRLib.nn.field import NeuralField, Normalization
+from AnatomyINRLib.nn.mlp import MLP, MLPConfig
+
+ARCH = MLPConfig(width=16, depth=2, geometric_init=True, init_radius=0.5)
+
+
+def _write_inrs(folder, n=8, config=ARCH, seed=0):
+    """n sphere-like fields: the geometric init's sphere with every weight jittered by 1 % per INR."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        net = MLP(config)
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(torch.from_numpy(rng.normal(scale=0.01, size=tuple(p.shape))).float())
+        box = [[-6.0, -6.0, -6.0 + i], [6.0, 6.0, 6.0 + i]]  # mm; with the normalisation below: ±0.6 (+0.1·i)
+        io.save_inr(NeuralField(net, Normalization(center=np.zeros(3), scale=10.0)), folder / f"inr_{i}.safetensors",
+                    {"field_kind": "toy-sdf", "points_bounds_mm": box})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("trees_cli")
+    inrs = _write_inrs(root / "inrs")
+    ckpt = root / "diff.safetensors"
+    code = main(["trees", "train", str(inrs), "--output", str(ckpt), "--preset", "tiny", "--epochs", "40",
+                 "--threads", "1", "--report", str(root / "train.json")])
+    assert code == 0
+    return root, inrs, ckpt
+
+
+def test_train_writes_checkpoint_sidecar_and_report(trained):
+    root, inrs, ckpt = trained
+    report = json.loads((root / "train.json").read_text())
+    assert report["networks"] == 8 and report["epochs"] == 40 and len(report["history"]) == 40
+    meta = json.loads((root / "diff.json").read_text())
+    assert meta["inr"]["network"]["kind"] == "mlp" and meta["inr"]["names"][0] == "inr_0.safetensors"
+    assert meta["inr"]["field_kind"] == "toy-sdf"
+    assert np.allclose(meta["inr"]["points_bounds_mm"], [[-6, -6, -6], [6, 6, 13]])
+    assert meta["layout"][0] == ["layers.0.weight", [16, 3]] or meta["layout"][0][1] == [16, 3]
+
+
+def test_sample_writes_inr_files_and_meshes(trained, tmp_path):
+    root, inrs, ckpt = trained
+    out = tmp_path / "samples"
+    args = ["trees", "sample", "--checkpoint", str(ckpt), "--count", "3", "--output-dir", str(out), "--seed", "4",
+            "--spacing", "0.5", "--report", str(tmp_path / "s.json")]
+    assert main(args) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert [n for n in names if n.endswith(".safetensors")] == [f"tree_00{i}.safetensors" for i in range(3)]
+    field, meta = io.load_inr(out / "tree_000.safetensors")
+    assert meta["sampled_from"] == str(ckpt) and meta["seed"] == 4 and meta["field_kind"] == "toy-sdf"
+    assert np.allclose(meta["points_bounds_mm"], [[-6, -6, -6], [6, 6, 13]])
+    report = json.loads((tmp_path / "s.json").read_text())
+    assert report["count"] == 3 and report["empty"] == 0
+    # each mesh is the zero level set of the INR file written beside it, closed off by the training box
+    # where it leaves it (how well samples follow the training distribution is test_diffusion_train's toy
+    # test; 40 steps here only exercise the plumbing)
+    from AnatomyINRLib.meshing.topology import edge_table
+
+    for i in range(3):
+        mesh = io.read_mesh(out / f"tree_00{i}.vtp")
+        field, _ = io.load_inr(out / f"tree_00{i}.safetensors")
+        values = field(mesh.vertices)
+        assert mesh.n_faces > 100 and np.count_nonzero(edge_table(mesh.faces).counts != 2) == 0  # watertight
+        assert np.all(values < 0.25) and np.mean(np.abs(values) < 0.25) > 0.5  # on the zero set or a cap inside
+    # the same seed gives the same trees; the INR re-meshes with 'extract'
+    again = tmp_path / "again"
+    assert main(args[:7] + [str(again), "--seed", "4"]) == 0
+    same, _ = io.load_inr(again / "tree_001.safetensors")
+    other, _ = io.load_inr(out / "tree_001.safetensors")
+    assert all(torch.equal(a, b) for a, b in zip(same.network.state_dict().values(), other.network.state_dict().values()))
+    assert main(["extract", str(out / "tree_002.safetensors"), "--output", str(tmp_path / "e.vtp"), "--spacing", "1.0"]) == 0
+
+
+def test_bad_inputs_write_nothing(trained, tmp_path, capsys):
+    root, inrs, ckpt = trained
+    out = tmp_path / "s"
+    for extra, message in ((["--count", "0"], "--count"), (["--count", "2", "--spacing", "-1"], "--spacing")):
+        code = main(["trees", "sample", "--checkpoint", str(ckpt), "--output-dir", str(out), *extra])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and message in err
+    assert not out.exists()
+    # INRs of another architecture: the checkpoint refuses to resume on them
+    other = _write_inrs(tmp_path / "wide", n=3, config=MLPConfig(width=8, depth=2))
+    code = main(["trees", "train", str(other), "--output", str(ckpt), "--preset", "tiny"])
+    err = capsys.readouterr().err
+    assert code == 2 and "another weight layout" in err and err.count("\n") == 1
+    # a folder mixing architectures is refused naming the odd file; an unreadable file is named
+    mixed = _write_inrs(tmp_path / "mixed", n=2)
+    (tmp_path / "wide" / "inr_0.safetensors").rename(mixed / "odd.safetensors")
+    code = main(["trees", "train", str(mixed), "--output", str(tmp_path / "m.safetensors"), "--preset", "tiny"])
+    assert code == 2 and "odd.safetensors" in capsys.readouterr().err
+    (mixed / "odd.safetensors").write_bytes(b"not a file")
+    code = main(["trees", "train", str(mixed), "--output", str(tmp_path / "m.safetensors"), "--preset", "tiny"])
+    err = capsys.readouterr().err
+    assert code == 2 and "unreadable" in err and "odd.safetensors" in err and "--skip-unreadable" in err
+    assert not (tmp_path / "m.safetensors").exists()
+    code = main(["trees", "train", str(tmp_path / "nothing"), "--output", str(tmp_path / "m.safetensors")])
+    assert code == 2 and "not a folder" in capsys.readouterr().err
+
+
+def _tube_mesh(a, b, r, h=0.5):
+    from skimage.measure import marching_cubes
+
+    lo = np.minimum(a, b) - r - 2 * h
+    hi = np.maximum(a, b) + r + 2 * h
+    axes = [np.arange(lo[i], hi[i], h) + 0.1 for i in range(3)]
+    p = np.stack(np.meshgrid(*axes, indexing="ij"), -1)
+    t = np.clip(((p - a) @ (b - a)) / ((b - a) @ (b - a)), 0, 1)
+    inside = (np.linalg.norm(p - (a + t[..., None] * (b - a)), axis=-1) <= r).astype(np.float32)
+    verts, faces, _, _ = marching_cubes(inside, 0.5, spacing=(h, h, h))
+    return TriangleMesh(verts + np.array([ax[0] for ax in axes]), faces[:, ::-1].astype(np.int64))
+
+
+def test_evaluate_identical_sets(tmp_path):
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    for i, length in enumerate((6.0, 12.0, 18.0)):
+        io.write_mesh(_tube_mesh(np.zeros(3), np.array([length, 1.0, 0.5]), 1.5), ref / f"t{i}.vtp")
+    report, png = tmp_path / "r.json", tmp_path / "h.png"
+    assert main(["trees", "evaluate", "--generated", str(ref), "--reference", str(ref), "--training", str(ref),
+                 "--report", str(report), "--histograms", str(png), "--voxel", "0.4"]) == 0
+    r = json.loads(report.read_text())
+    # each set draws its own 2048 surface points: twins differ by the sampling noise only (≈ 0.1 mm)
+    assert r["points_per_shape"] == 2048 and r["distance"].startswith("chamfer (half")
+    assert r["cov"] == 1.0 and r["mmd"] < 0.2 and r["one_nna"] == 0.0 and r["memorisation"]["copies"] == 1.0
+    assert min(r["memorisation"]["train_spacing"]) > 4 * r["mmd"]
+    lengths = r["tree_statistics"]["generated"]["total_length"]
+    # centrelines of 6.1, 12.05, 18.03 mm; the thinning stops short of the caps by up to a radius at each end
+    assert np.all((np.array(lengths) <= [6.1, 12.05, 18.03]) & (np.array(lengths) >= [3.1, 9.05, 15.03]))
+    assert r["tree_statistics"]["reference"]["bifurcations"] == [0, 0, 0]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_stack_fields_median_normalisation_and_box():
+    from AnatomyINRLib.core.errors import InputError
+    from AnatomyINRLib.trees._inr_sets import field_from_vector, stack_fields
+
+    fields = [NeuralField(MLP(ARCH), Normalization(center=[c, 0, 0], scale=s)) for c, s in ((0, 1), (2, 2), (10, 3))]
+    # each tree's box is ±0.5 of its own normalised frame, the third one reaches +0.9 along x
+    metas = [{"field_kind": "k", "points_bounds_mm": [[c - 0.5 * s, -0.5 * s, -0.5 * s], [c + hx * s, 0.5 * s, 0.5 * s]]}
+             for (c, s), hx in zip(((0, 1), (2, 2), (10, 3)), (0.5, 0.5, 0.9))]
+    weights, layout, info = stack_fields(fields, ["a", "b", "c"], metas)
+    assert weights.shape == (3, sum(p.numel() for p in MLP(ARCH).parameters()))
+    assert info["normalization"] == {"center_mm": [2.0, 0.0, 0.0], "scale_mm": 2.0}
+    assert info["field_kind"] == "k" and np.allclose(info["points_bounds_mm"], [[1, -1, -1], [3.8, 1, 1]])
+    back = field_from_vector(weights[1], layout, info)
+    pts = np.random.default_rng(0).normal(size=(20, 3))
+    # same weights as field b; the normalisation is the median one (= b's here)
+    assert np.allclose(back(pts), fields[1](pts))
+    other = NeuralField(MLP(MLPConfig(width=8, depth=2)), Normalization(center=np.zeros(3), scale=1.0))
+    with pytest.raises(InputError, match="^odd: another network architecture"):
+        stack_fields(fields[:2] + [other], ["a", "b", "odd"])
+    with pytest.raises(InputError, match="no INR architecture"):
+        field_from_vector(weights[0], layout, {})
