@@ -15,7 +15,7 @@ from AnatomyINRLib.io.checkpoint import load_checkpoint
 from AnatomyINRLib.trees._diffusion_train import run_training, state_digest
 from AnatomyINRLib.trees.config import DiffusionConfig
 
-from test_trees_cli import _write_inrs
+from test_trees_diffusion_cli import _write_inrs
 from trees_toy_weights import TOY_LAYOUT, draw_mixture
 
 REPO = Path(__file__).resolve().parents[2]
