@@ -125,6 +125,32 @@ def check_outputs(*paths: Optional[str]) -> None:
             check_writable(p)
 
 
+def training_setup(args, config_type, preset) -> tuple:
+    """Shared start of a ``train`` command: its config, threads, and which process writes the report.
+
+    The config is ``--config JSON`` (read as ``config_type``) or ``preset(args.preset)``, with
+    ``--epochs`` applied; ``--threads`` sets torch's CPU threads. Under ``torchrun`` only rank 0
+    writes the report, so the other ranks check only the checkpoint path.
+
+    Returns:
+        (config, rank0): the config to train with, and whether this process is rank 0.
+    """
+    import os
+
+    import torch
+
+    from AnatomyINRLib.io.configs import read_config
+
+    cfg = read_config(args.config, config_type) if args.config else preset(args.preset)
+    if args.epochs is not None:
+        cfg = cfg.replace(epochs=args.epochs)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rank0 = os.environ.get("RANK", "0") == "0"
+    check_outputs(args.output, args.report if rank0 else None)
+    return cfg, rank0
+
+
 def config_path(output: "str | Path") -> Path:
     """``<output without extension>.config.json``: where a subcommand saves the config of ``output``."""
     from AnatomyINRLib.io.formats import strip_extension

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from AnatomyINRLib.cli.common import check_outputs, device_arg, write_json
+from AnatomyINRLib.cli.common import check_outputs, device_arg, training_setup, write_json
 from AnatomyINRLib.core.errors import InputError, OutputError
 
 PHANTOM_FILES = ("ct", "lobes", "airways", "arteries", "veins", "airways_labeled", "arteries_labeled", "segments")
@@ -117,20 +117,9 @@ def _register_train(cmds) -> None:
 
 def run_train(args, progress) -> int:
     """Read the config, train (resuming when possible), write the report on rank 0."""
-    import os
-
-    import torch
-
-    from AnatomyINRLib.io.configs import read_config
     from AnatomyINRLib.pulmonary import LearnedTrainConfig, learned_preset, train_segments_model
 
-    cfg = read_config(args.config, LearnedTrainConfig) if args.config else learned_preset(args.preset)
-    if args.epochs is not None:
-        cfg = cfg.replace(epochs=args.epochs)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    rank0 = os.environ.get("RANK", "0") == "0"
-    check_outputs(args.output, args.report if rank0 else None)
+    cfg, rank0 = training_setup(args, LearnedTrainConfig, learned_preset)
     result = train_segments_model(args.data_dir, args.output, config=cfg, seed=args.seed, device=args.device,
                                   progress=progress)
     if args.report and rank0:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from AnatomyINRLib.cli.common import check_outputs, device_arg, seed_arg, write_json
+from AnatomyINRLib.cli.common import check_outputs, device_arg, seed_arg, training_setup, write_json
 from AnatomyINRLib.core.errors import InputError
 
 INR_TYPES = (".safetensors", ".pt", ".pth")
@@ -100,21 +100,10 @@ def read_inr_folder(folder: str, skip_unreadable: bool = False):
 
 def run_train(args, progress) -> int:
     """Read the INR folder and config, train (resuming when possible), write the report on rank 0."""
-    import os
-
-    import torch
-
-    from AnatomyINRLib.io.configs import read_config
     from AnatomyINRLib.trees import DiffusionConfig, diffusion_preset, train_model
     from AnatomyINRLib.trees._inr_sets import stack_fields
 
-    cfg = read_config(args.config, DiffusionConfig) if args.config else diffusion_preset(args.preset)
-    if args.epochs is not None:
-        cfg = cfg.replace(epochs=args.epochs)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    rank0 = os.environ.get("RANK", "0") == "0"
-    check_outputs(args.output, args.report if rank0 else None)
+    cfg, rank0 = training_setup(args, DiffusionConfig, diffusion_preset)
     fields, names, metas = read_inr_folder(args.inr_dir, args.skip_unreadable)
     weights, layout, info = stack_fields(fields, names, metas)
     result = train_model(weights, layout, args.output, inr_info=info, config=cfg, seed=args.seed, device=args.device,
