@@ -17,7 +17,7 @@ from AnatomyINRLib.fitting.objective import IGRObjective, StepLoss
 from AnatomyINRLib.fitting.outside import OutsideConfig, OutsideRegion, certify_outside, outside_supervision
 from AnatomyINRLib.fitting.points import PreparedPoints, as_point_set, prepare_points
 from AnatomyINRLib.fitting.sampling import OffSurfaceSampler, knn_sigma
-from AnatomyINRLib.fitting.schedule import budget, learning_rate_at
+from AnatomyINRLib.fitting.schedule import budget, learning_rate_at, scaled_for_points
 
 __all__ = [
     "ConvergenceMonitor",
@@ -42,4 +42,5 @@ __all__ = [
     "optimise",
     "outside_supervision",
     "prepare_points",
+    "scaled_for_points",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from AnatomyINRLib.core.config import ConfigBase, check_choice, check_int, check_positive
+from AnatomyINRLib.core.errors import InputError
 
 
 @dataclass
@@ -94,6 +95,15 @@ class OptimConfig(ConfigBase):
     """Convergence: a window "improves" if its mean loss beats the best so far by this fraction (0 = never stop early)."""
     patience: int = 4
     """Stop after this many windows in a row without improvement (and at least ``min_iterations``)."""
+    iterations_per_point: float = 0.0
+    """A budget that grows with the input (0 = fixed): a cold fit of N points without an explicit
+    iteration count runs max(``iterations``, ``iterations_per_point`` · N) iterations, at most
+    ``max_budget_scale`` × ``iterations``, and ``min_iterations`` grows by the same factor
+    (``fitting.schedule.scaled_for_points``). Many points on a thin branching network carry more
+    detail than a few hundred on one vessel: 1000 points on a 31-branch tree reached Dice 0.80 in
+    800 iterations and 0.94 in 3200."""
+    max_budget_scale: float = 4.0
+    """Upper bound of the growth factor of ``iterations_per_point`` (the cost per iteration grows with N too)."""
     warm_start_fraction: float = 0.35
     """With a warm start, run this fraction of ``iterations`` at lr · warm_start_lr_factor
     (fits that cannot warm-start, e.g. nested, never use it)."""
@@ -109,6 +119,9 @@ class OptimConfig(ConfigBase):
         check_positive("optim.lr", self.lr)
         check_positive("optim.lr_final_factor", self.lr_final_factor)
         check_positive("optim.rel_tol", self.rel_tol, allow_zero=True)
+        check_positive("optim.iterations_per_point", self.iterations_per_point, allow_zero=True)
+        if not self.max_budget_scale >= 1:
+            raise InputError(f"optim.max_budget_scale: expected >= 1, got {self.max_budget_scale!r}")
         check_positive("optim.warm_start_fraction", self.warm_start_fraction)
         check_positive("optim.warm_start_lr_factor", self.warm_start_lr_factor)
         check_choice("optim.schedule", self.schedule, ("cosine", "constant"))

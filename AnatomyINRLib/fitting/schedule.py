@@ -27,6 +27,23 @@ def learning_rate_at(it: int, total: int, base: float, cfg: OptimConfig) -> floa
     return low + 0.5 * (base - low) * (1.0 + math.cos(math.pi * t))
 
 
+def scaled_for_points(cfg: OptimConfig, n_points: int) -> OptimConfig:
+    """The optimiser settings of a cold fit of ``n_points`` points (``OptimConfig.iterations_per_point``).
+
+    factor = clamp(iterations_per_point · N / iterations, 1, max_budget_scale); ``iterations`` and
+    ``min_iterations`` are multiplied by it (everything else unchanged). With the default preset
+    (3.2 per point: its 800 iterations for 250 points) 200 points keep 800 iterations and 1000
+    points get 3200.
+    """
+    if cfg.iterations_per_point <= 0:
+        return cfg
+    factor = min(cfg.max_budget_scale, max(1.0, cfg.iterations_per_point * n_points / cfg.iterations))
+    if factor == 1.0:
+        return cfg
+    return cfg.replace(iterations=int(round(cfg.iterations * factor)),
+                       min_iterations=int(round(cfg.min_iterations * factor)))
+
+
 def budget(cfg: OptimConfig, iterations: Optional[int] = None, warm_start: bool = False) -> tuple[int, float]:
     """Iterations to run and the base learning rate.
 

@@ -19,7 +19,7 @@ from AnatomyINRLib.core.device import resolve_device
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.seeding import make_generator
 from AnatomyINRLib.core.types import PointSet
-from AnatomyINRLib.fitting import FitHistory, IGRObjective, budget, optimise
+from AnatomyINRLib.fitting import FitHistory, IGRObjective, budget, optimise, scaled_for_points
 from AnatomyINRLib.nn.field import NeuralField, Normalization
 from AnatomyINRLib.nn.mlp import MLP
 from AnatomyINRLib.surface.config import SurfaceFitConfig
@@ -121,13 +121,15 @@ def fit_sdf(
     dev = resolve_device(device)
     normalization, net, note = _warm_start(points.points, config, init_field, seed, dev)
     reuse = init_field is not None and note is None
-    total, lr = budget(config.optim, iterations, warm_start=reuse)
+    # A cold fit without an explicit count gets a budget that grows with the points; warm refits keep theirs.
+    optim = config.optim if (reuse or iterations is not None) else scaled_for_points(config.optim, len(points.points))
+    total, lr = budget(optim, iterations, warm_start=reuse)
     gen = make_generator(seed, dev)
     objective = IGRObjective.from_points([normalization.to_normalized(points.points)], [points.normals],
                                          config.sampling, config.loss, gen, dev)
     extras = [] if extra_loss is None else list(extra_loss) if isinstance(extra_loss, (list, tuple)) else [extra_loss]
     for extra in extras:  # e.g. slice clicks: drawn after the IGR samples, from the same generator
         objective.extra_terms.append(extra.bind(normalization, dev, gen))
-    run = optimise(net, objective, config.optim, total=total, lr=lr, scale=normalization.scale, progress=progress)
+    run = optimise(net, objective, optim, total=total, lr=lr, scale=normalization.scale, progress=progress)
     fitted = NeuralField(net, normalization)
     return SDFFit(fitted, run.iterations, run.seconds, run.final_loss, run.converged, reuse, run.history, note)

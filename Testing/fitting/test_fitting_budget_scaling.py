@@ -1,0 +1,50 @@
+"""The iteration budget that grows with the number of points (``OptimConfig.iterations_per_point``)."""
+
+import numpy as np
+import pytest
+
+from AnatomyINRLib.core.errors import InputError
+from AnatomyINRLib.fitting import OptimConfig, scaled_for_points
+from AnatomyINRLib.surface.config import preset_config
+
+
+def test_fixed_budget_when_not_asked():
+    cfg = OptimConfig(iterations=800, min_iterations=600)
+    assert scaled_for_points(cfg, 5000) is cfg
+
+
+@pytest.mark.parametrize("n, iterations, minimum", [(100, 800, 600), (250, 800, 600), (500, 1600, 1200),
+                                                     (1000, 3200, 2400), (4000, 3200, 2400)])
+def test_default_preset_grows_with_points_and_is_capped(n, iterations, minimum):
+    optim = preset_config("default").optim
+    scaled = scaled_for_points(optim, n)
+    assert (scaled.iterations, scaled.min_iterations) == (iterations, minimum)
+    assert scaled.lr == optim.lr and scaled.check_every == optim.check_every
+
+
+def test_other_presets_keep_a_fixed_budget():
+    for name in ("fast", "accurate", "paper"):
+        optim = preset_config(name).optim
+        assert scaled_for_points(optim, 2000) is optim
+
+
+def test_bad_scale_is_refused():
+    with pytest.raises(InputError, match="max_budget_scale"):
+        OptimConfig(max_budget_scale=0.5).validate()
+    with pytest.raises(InputError, match="iterations_per_point"):
+        OptimConfig(iterations_per_point=-1.0).validate()
+
+
+def test_fit_runs_the_scaled_budget_and_an_explicit_count_wins():
+    from AnatomyINRLib.surface import fit_points
+    from AnatomyINRLib.surface.config import SurfaceFitConfig
+
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(300, 3))
+    points = 10.0 * points / np.linalg.norm(points, axis=1, keepdims=True)
+    base = preset_config("default")
+    # a tiny budget so the test is quick: 20 iterations per 100 points, windows of 10, no early stop
+    optim = base.optim.replace(iterations=20, min_iterations=20, check_every=10, iterations_per_point=0.2, warmup=0)
+    cfg = SurfaceFitConfig.from_dict({**base.to_dict(), "optim": optim.to_dict()})
+    assert fit_points(points, config=cfg, seed=0).report["iterations"] == 60
+    assert fit_points(points, config=cfg, seed=0, iterations=30).report["iterations"] == 30
