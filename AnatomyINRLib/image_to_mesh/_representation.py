@@ -17,6 +17,9 @@ grid convention of ``_grid`` (voxel centres at −1 + 2i/(N − 1)).
 
 from __future__ import annotations
 
+import math
+from typing import Optional
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -38,10 +41,16 @@ class _GraphBlock(nn.Module):
     def __init__(self, c: int, dropout: float) -> None:
         super().__init__()
         self.conv1, self.conv2 = GCNConv(c, c), GCNConv(c, c)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = float(dropout)
+        self.generator: Optional[torch.Generator] = None  # draws the dropout masks (never torch's global RNG)
 
     def forward(self, x: torch.Tensor, op: torch.Tensor) -> torch.Tensor:
-        h = self.dropout(F.relu(self.conv1(x, op)))
+        h = F.relu(self.conv1(x, op))
+        if self.training and self.dropout > 0:  # inverted dropout, mask from self.generator
+            if self.generator is None or self.generator.device != h.device:
+                self.generator = torch.Generator(device=h.device).manual_seed(0)
+            keep = torch.rand(h.shape, generator=self.generator, device=h.device) >= self.dropout
+            h = h * keep / (1.0 - self.dropout)
         return F.relu(x + self.conv2(h, op))
 
 
@@ -78,7 +87,7 @@ class MeshToSDF(nn.Module):
         faces: (F, 3) int faces of the template; stored as a buffer so a checkpoint names its template.
     """
 
-    def __init__(self, cfg: RepresentationConfig, faces: np.ndarray) -> None:
+    def __init__(self, cfg: RepresentationConfig, faces: np.ndarray, generator: Optional[torch.Generator] = None) -> None:
         super().__init__()
         cfg.validate()
         self.cfg = cfg
@@ -98,6 +107,22 @@ class MeshToSDF(nn.Module):
         self.entry = nn.ModuleList(nn.Conv3d(i, o, 1) for i, o in zip(ins, cfg.decoder_channels))
         self.decode = nn.ModuleList(_VoxelBlock(o, o, cfg.groups) for o in cfg.decoder_channels)
         self.heads = nn.ModuleList(nn.Conv3d(o, 1, 1) for o in cfg.decoder_channels)
+        self._initialise(generator if generator is not None else torch.Generator().manual_seed(0))
+
+    def _initialise(self, gen: torch.Generator) -> None:
+        """Every initial weight from ``gen``: torch's default Linear/Conv init, drawn without the global RNG."""
+        for module in self.modules():
+            if isinstance(module, (nn.Conv3d, nn.Linear)):
+                nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=gen)
+                if module.bias is not None:
+                    fan_in = module.weight[0].numel()
+                    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+                    nn.init.uniform_(module.bias, -bound, bound, generator=gen)
+
+    def set_dropout_generator(self, gen: torch.Generator) -> None:
+        """The generator every graph block's dropout masks are drawn from."""
+        for block in self.blocks:
+            block.generator = gen
 
     def _project(self, vertices: torch.Tensor, h: torch.Tensor, n: int) -> torch.Tensor:
         if self.cfg.density_channel:

@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 import torch
 
-from AnatomyINRLib.core.config import check_seed
+from AnatomyINRLib.core.config import SEED_MAX, check_seed
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.image_to_mesh.config import PretrainConfig, pretrain_preset
@@ -77,10 +77,10 @@ def pretrain_representation(*, config: Optional[PretrainConfig] = None, preset: 
     val = _pretrain.shape_set(template, faces, cfg, seed, cfg.n_shapes, cfg.n_validation, reporter,
                               "validation shapes") if cfg.n_validation else None
     t_data = time.perf_counter() - t0
-    with torch.random.fork_rng(devices=[]):  # seeded weights and dropout; the caller's RNG state is restored
-        torch.manual_seed(seed)
-        model = MeshToSDF(cfg.representation, faces).to(dev)
-        history = _pretrain.train(model, verts, sdfs, cfg, seed, dev, reporter)
+    # Seeded weights and dropout masks from explicit generators (torch's global RNG is never touched).
+    model = MeshToSDF(cfg.representation, faces, generator=torch.Generator().manual_seed(seed)).to(dev)
+    model.set_dropout_generator(torch.Generator(device=dev).manual_seed((seed + 1) % SEED_MAX))
+    history = _pretrain.train(model, verts, sdfs, cfg, seed, dev, reporter)
     t_train = time.perf_counter() - t0 - t_data
     restore_ieee_denormals()
     errors = _pretrain.evaluate(model, *val, faces, dev) if val is not None else None

@@ -157,7 +157,8 @@ class DiffusionConfig(ConfigBase):
     heads: int = 4
     """Attention heads (paper: 4)."""
     dropout: float = 0.0
-    """Dropout in attention and MLP (public code: 0)."""
+    """Dropout in attention and MLP (public code: 0). Must be 0: attention dropout would draw from
+    torch's global RNG, and every random draw of a run comes from its seed."""
     diffusion_steps: int = 1000
     """T (paper: 1k time steps; public code default 500)."""
     beta_start: float = 1e-4
@@ -213,8 +214,9 @@ class DiffusionConfig(ConfigBase):
             raise InputError(f"eta: expected a number in [0, 1], got {self.eta!r}")
         if self.sample_steps > self.diffusion_steps:
             raise InputError(f"sample_steps: at most diffusion_steps ({self.diffusion_steps}), got {self.sample_steps}")
-        if not self.dropout < 1:
-            raise InputError(f"dropout: expected a number in [0, 1), got {self.dropout!r}")
+        if self.dropout != 0:  # torch's attention dropout draws from the global RNG, which the library never seeds
+            raise InputError(f"dropout: expected 0 (attention dropout cannot be drawn from the run's seeded "
+                             f"generator), got {self.dropout!r}")
 
 
 #: Presets as data: name → field overrides of :class:`DiffusionConfig`.

@@ -80,11 +80,10 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
         representation_from_state(tensors, other)
 
 
-def test_pretraining_is_seeded_and_leaves_the_callers_rng_alone():
+def test_pretraining_follows_its_seed_not_torchs_global_rng():
     torch.manual_seed(123)
-    before = torch.random.get_rng_state()
     a = pretrain_representation(preset="test", seed=3)
-    assert torch.equal(torch.random.get_rng_state(), before)
+    torch.manual_seed(999)  # another global state: weights and dropout come from the run's own generators
     b = pretrain_representation(preset="test", seed=3)
     assert all(torch.equal(a.tensors[k], b.tensors[k]) for k in a.tensors)
     assert a.report["epoch_loss"] == b.report["epoch_loss"] and len(a.report["epoch_loss"]) == 2

@@ -103,7 +103,7 @@ def test_checkpoint_holds_weights_ema_and_layout_and_sampling_uses_ema(tmp_path,
 
 def test_resume_equals_uninterrupted_training(tmp_path, quiet):
     _, w = draw_mixture(20, np.random.default_rng(2))
-    cfg = DiffusionConfig(**SMALL, epochs=4, dropout=0.1)
+    cfg = DiffusionConfig(**SMALL, epochs=4)
     straight = run_training(w, TOY_LAYOUT, cfg, 7, CPU, tmp_path / "a.safetensors", quiet)
 
     def stop_after_two(event):
@@ -124,6 +124,12 @@ def test_resume_equals_uninterrupted_training(tmp_path, quiet):
         run_training(w, TOY_LAYOUT, cfg, 8, CPU, tmp_path / "b.safetensors", quiet)
     with pytest.raises(InputError, match="another configuration, seed or data set"):
         run_training(w + 1, TOY_LAYOUT, cfg, 7, CPU, tmp_path / "b.safetensors", quiet)
+
+
+def test_dropout_is_refused():
+    """Attention dropout would draw from torch's global RNG: a run would not follow from its seed."""
+    with pytest.raises(InputError, match="dropout: expected 0"):
+        DiffusionConfig(**SMALL, dropout=0.1).validate()
 
 
 def test_checkpoint_of_another_layout_is_refused(tmp_path, quiet):
