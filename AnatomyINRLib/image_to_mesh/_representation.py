@@ -17,7 +17,6 @@ grid convention of ``_grid`` (voxel centres at −1 + 2i/(N − 1)).
 
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import numpy as np
@@ -28,6 +27,7 @@ from torch import nn
 from AnatomyINRLib.image_to_mesh._graph import GCNConv, gcn_operator
 from AnatomyINRLib.image_to_mesh._grid import splat
 from AnatomyINRLib.image_to_mesh.config import RepresentationConfig
+from AnatomyINRLib.nn.init import default_init_
 
 
 def level_sizes(cfg: RepresentationConfig) -> list[int]:
@@ -111,13 +111,7 @@ class MeshToSDF(nn.Module):
 
     def _initialise(self, gen: torch.Generator) -> None:
         """Every initial weight from ``gen``: torch's default Linear/Conv init, drawn without the global RNG."""
-        for module in self.modules():
-            if isinstance(module, (nn.Conv3d, nn.Linear)):
-                nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=gen)
-                if module.bias is not None:
-                    fan_in = module.weight[0].numel()
-                    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-                    nn.init.uniform_(module.bias, -bound, bound, generator=gen)
+        default_init_(self, gen)
 
     def set_dropout_generator(self, gen: torch.Generator) -> None:
         """The generator every graph block's dropout masks are drawn from."""

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from AnatomyINRLib.nn.init import default_init_
 from AnatomyINRLib.pulmonary.config import N_SEGMENTS, LearnedNetworkConfig
 
 N_CLASSES = N_SEGMENTS + 1  # background + 18 segments
@@ -152,13 +153,7 @@ class ImPulSeNet(nn.Module):
 
     def _initialise(self, gen: torch.Generator) -> None:
         """Every initial weight from ``gen`` (torch's default layer init, drawn without the global RNG)."""
-        for module in self.modules():
-            if isinstance(module, (nn.Conv3d, nn.Linear)):
-                nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=gen)
-                if module.bias is not None:
-                    fan_in = module.weight[0].numel()
-                    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-                    nn.init.uniform_(module.bias, -bound, bound, generator=gen)
+        default_init_(self, gen)
         nn.init.uniform_(self.template.latent, 0.0, 1.0, generator=gen)
         self.deformation.zero_output_layer()
 
