@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from AnatomyINRLib.core.errors import InputError
+from AnatomyINRLib.core.errors import InputError, OutputError
 from AnatomyINRLib.core.progress import Progress, ProgressReporter
 from AnatomyINRLib.io.atomic import atomic_path, check_writable
 
@@ -123,6 +123,22 @@ def check_outputs(*paths: Optional[str]) -> None:
     for p in paths:
         if p:
             check_writable(p)
+
+
+def make_output_folder(path: "str | Path", argument: str = "--output-dir") -> tuple[Path, bool]:
+    """Create an output folder (its parent must exist); returns (folder, whether it was created here).
+
+    Raises:
+        OutputError: the path is a file, or its parent folder does not exist.
+    """
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{argument} {str(out)!r}: is a file, expected a folder")
+    if not out.parent.is_dir():
+        raise OutputError(f"{argument} {str(out)!r}: parent folder {str(out.parent)!r} does not exist")
+    created = not out.exists()
+    out.mkdir(exist_ok=True)
+    return out, created
 
 
 def training_setup(args, config_type, preset) -> tuple:

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from AnatomyINRLib.cli.common import check_outputs, seed_arg, write_json
-from AnatomyINRLib.core.errors import OutputError
+from AnatomyINRLib.cli.common import check_outputs, make_output_folder, seed_arg, write_json
 
 PHANTOM_FILES = ("image.nrrd", "labels.nrrd", "phantom.config.json")
 
@@ -47,12 +46,7 @@ def run_phantom(args, progress) -> int:
     from AnatomyINRLib import io
     from AnatomyINRLib.phantoms.cardiac import make_cardiac_phantom
 
-    out = Path(args.output_dir)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"--output-dir {str(out)!r}: is a file, expected a folder")
-    if not out.parent.is_dir():
-        raise OutputError(f"--output-dir {str(out)!r}: parent folder {str(out.parent)!r} does not exist")
-    out.mkdir(exist_ok=True)
+    out, _ = make_output_folder(args.output_dir)
     check_outputs(*(str(out / name) for name in PHANTOM_FILES))
     progress.report("phantom", 0.0, f"building the {args.size} cardiac phantom (seed {args.seed})")
     ph = make_cardiac_phantom(args.seed, args.size)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from AnatomyINRLib.cli.common import check_outputs, device_arg, training_setup, write_json
+from AnatomyINRLib.cli.common import check_outputs, device_arg, make_output_folder, training_setup, write_json
 from AnatomyINRLib.core.errors import InputError, OutputError
 
 PHANTOM_FILES = ("ct", "lobes", "airways", "arteries", "veins", "airways_labeled", "arteries_labeled", "segments")
@@ -138,12 +138,7 @@ def run_phantom(args, progress) -> int:
     from AnatomyINRLib import io
     from AnatomyINRLib.phantoms.lung import make_lung_phantom
 
-    out = Path(args.output_dir)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"--output-dir {str(out)!r}: is a file, expected a folder")
-    if not out.parent.is_dir():
-        raise OutputError(f"--output-dir {str(out)!r}: parent folder {str(out.parent)!r} does not exist")
-    out.mkdir(exist_ok=True)
+    out, _ = make_output_folder(args.output_dir)
     paths = [out / f"{n}.nrrd" for n in PHANTOM_FILES] + [out / "segment_points.mrk.json", out / "phantom.config.json"]
     check_outputs(*map(str, paths))
     progress.report("phantom", 0.0, f"building the {args.size} phantom")

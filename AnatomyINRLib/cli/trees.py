@@ -21,9 +21,9 @@ import contextlib
 from pathlib import Path
 
 from AnatomyINRLib.cli import trees_diffusion
-from AnatomyINRLib.cli.common import add_device_arg, check_outputs, seed_arg, write_json
+from AnatomyINRLib.cli.common import add_device_arg, check_outputs, make_output_folder, seed_arg, write_json
 from AnatomyINRLib.cli.trees_diffusion import MESH_TYPES  # one list of mesh types for both stages
-from AnatomyINRLib.core.errors import InputError, OutputError
+from AnatomyINRLib.core.errors import InputError
 
 
 def register(sub) -> None:
@@ -77,13 +77,7 @@ def _register_fit(cmds) -> None:
 @contextlib.contextmanager
 def _output_dir(path: str, argument: str):
     """Yield the output folder, created if missing; a folder created here is removed again on failure."""
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{argument} {str(out)!r}: is a file, expected a folder")
-    if not out.parent.is_dir():
-        raise OutputError(f"{argument} {str(out)!r}: parent folder {str(out.parent)!r} does not exist")
-    created = not out.exists()
-    out.mkdir(exist_ok=True)
+    out, created = make_output_folder(path, argument)
     try:
         yield out
     except BaseException:
