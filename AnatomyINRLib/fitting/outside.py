@@ -43,11 +43,10 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from AnatomyINRLib.core.config import ConfigBase, check_int, check_positive
+from AnatomyINRLib.fitting.mining import ViolationMiner
 from AnatomyINRLib.fitting.sampling import knn_sigma
 
 _POOL_MAX = 400_000  # certified cells kept as the sample pool
-_MINE_EVERY = 10  # iterations between searches of the pool for violations
-_MINE_SUBSET = 20_000  # pool samples examined per search
 _STAMP_CHUNK = 2_000_000  # (point, offset) pairs per rasterisation chunk
 
 
@@ -201,27 +200,17 @@ class OutsideLoss:
     """Callable ``loss(network) -> scalar``: weight · mean relu(lb(y) − f(y)) on certified points.
 
     Half of each batch is drawn at random from the pool, half are the worst
-    violations among a random share of it, refreshed every ``_MINE_EVERY``
+    violations among a random share of it, refreshed every ``fitting.mining.MINE_EVERY``
     calls (a blob between two branches is a small share of the empty space).
     """
 
     def __init__(self, y: torch.Tensor, lb: torch.Tensor, cfg: OutsideConfig, generator: torch.Generator) -> None:
-        self.y, self.lb, self.cfg, self.gen = y, lb, cfg, generator
-        self.calls, self.hard = 0, torch.zeros(0, dtype=torch.long, device=y.device)
+        self.y, self.lb, self.cfg = y, lb, cfg
+        self.miner = ViolationMiner(len(y), generator, y.device)
 
     def _batch(self, network: torch.nn.Module, output: int) -> torch.Tensor:
         k = min(self.cfg.samples, len(self.y))
-        if self.calls % _MINE_EVERY == 0:
-            m = min(len(self.y), _MINE_SUBSET)
-            cand = torch.randperm(len(self.y), generator=self.gen, device=self.y.device)[:m]
-            with torch.no_grad():
-                violation = self.lb[cand] - network(self.y[cand])[:, output]
-            bad = torch.nonzero(violation > 0).squeeze(1)
-            top = torch.argsort(violation[bad], descending=True)[: k // 2]
-            self.hard = cand[bad[top]]
-        self.calls += 1
-        rand = torch.randint(len(self.y), (k - len(self.hard),), generator=self.gen, device=self.y.device)
-        return torch.cat([rand, self.hard])
+        return self.miner.batch(k, lambda c: self.lb[c] - network(self.y[c])[:, output])
 
     def __call__(self, network: torch.nn.Module, output: int = 0) -> torch.Tensor:
         if self.cfg.weight <= 0 or len(self.y) == 0:

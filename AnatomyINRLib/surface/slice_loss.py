@@ -20,12 +20,11 @@ from typing import Optional
 import numpy as np
 import torch
 
+from AnatomyINRLib.fitting.mining import ViolationMiner
 from AnatomyINRLib.surface.config import SliceConfig
 from AnatomyINRLib.surface.slices import SliceContours, detect_slices, distance_to_polygon, points_in_polygon, slice_contours
 
 _POOL_PER_SLICE = 6000  # labelled plane samples drawn once per slice
-_MINE_EVERY = 10  # iterations between searches of the pool for sign violations
-_MINE_SUBSET = 20_000  # pool samples examined per search
 _PAD_FRACTION = 0.5  # plane samples cover the slice's contours' box grown by this share (and >= 5 mm)
 _MIN_PAD_MM = 5.0
 
@@ -138,30 +137,18 @@ class SliceLoss:
 
     Half of each iteration's plane samples are drawn at random from the
     labelled pool, half are the worst sign violations among a random share of
-    the pool, refreshed every ``_MINE_EVERY`` calls: a surface poking through a slice plane outside the
+    the pool, refreshed every ``fitting.mining.MINE_EVERY`` calls: a surface poking through a slice plane outside the
     contours covers a tiny share of the plane and random draws alone miss it.
     """
 
     def __init__(self, x, n, axis, y, s, cfg: SliceConfig, generator: torch.Generator) -> None:
         self.x, self.n, self.axis, self.y, self.s = x, n, axis, y, s
-        self.cfg, self.gen = cfg, generator
-        self.calls, self.hard = 0, torch.zeros(0, dtype=torch.long, device=y.device)
+        self.cfg = cfg
+        self.miner = ViolationMiner(len(y), generator, y.device)
 
     def _plane_batch(self, network: torch.nn.Module, output: int) -> torch.Tensor:
         k = min(self.cfg.plane_samples, len(self.y))
-        if self.calls % _MINE_EVERY == 0:
-            # Search a random share of the pool each time: a violation region persists over
-            # many iterations, so it is found within a few searches at a fraction of the cost.
-            m = min(len(self.y), _MINE_SUBSET)
-            cand = torch.randperm(len(self.y), generator=self.gen, device=self.y.device)[:m]
-            with torch.no_grad():
-                violation = -self.s[cand] * network(self.y[cand])[:, output]
-            bad = torch.nonzero(violation > 0).squeeze(1)
-            top = torch.argsort(violation[bad], descending=True)[: k // 2]
-            self.hard = cand[bad[top]]
-        self.calls += 1
-        rand = torch.randint(len(self.y), (k - len(self.hard),), generator=self.gen, device=self.y.device)
-        return torch.cat([rand, self.hard])
+        return self.miner.batch(k, lambda c: -self.s[c] * network(self.y[c])[:, output])
 
     def __call__(self, network: torch.nn.Module, output: int = 0) -> torch.Tensor:
         total = torch.zeros((), device=self.x.device)

@@ -1,0 +1,39 @@
+"""Batches of a supervision pool that mix random samples with the worst current violations."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+MINE_EVERY = 10  # iterations between searches of the pool for violations
+MINE_SUBSET = 20_000  # pool samples examined per search
+
+
+class ViolationMiner:
+    """Index batches over a pool of ``pool_size`` samples: random ones plus the hardest found recently.
+
+    Every ``MINE_EVERY`` calls a random share (``MINE_SUBSET``) of the pool is searched and up to
+    half a batch of its worst violations (largest positive values) is kept; the rest of each batch
+    is drawn at random. A violation region is a small share of the pool (a blob between branches, a
+    surface poking through a slice plane) and persists over many iterations, so random draws alone
+    miss it while a search every few iterations finds it at a fraction of the cost.
+    """
+
+    def __init__(self, pool_size: int, generator: torch.Generator, device: torch.device) -> None:
+        self.n, self.gen, self.device = int(pool_size), generator, device
+        self.calls, self.hard = 0, torch.zeros(0, dtype=torch.long, device=device)
+
+    def batch(self, k: int, violation: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """(k,) long indices; ``violation(indices)`` gives (M,) values, > 0 where violated (run without grad)."""
+        if self.calls % MINE_EVERY == 0:
+            m = min(self.n, MINE_SUBSET)
+            cand = torch.randperm(self.n, generator=self.gen, device=self.device)[:m]
+            with torch.no_grad():
+                values = violation(cand)
+            bad = torch.nonzero(values > 0).squeeze(1)
+            top = torch.argsort(values[bad], descending=True)[: k // 2]
+            self.hard = cand[bad[top]]
+        self.calls += 1
+        rand = torch.randint(self.n, (k - len(self.hard),), generator=self.gen, device=self.device)
+        return torch.cat([rand, self.hard])
