@@ -39,7 +39,8 @@ def register_commands(cmds) -> None:
     p.add_argument("--preset", default="fast", choices=("paper", "fast", "tiny"), help="stage-1 preset (default fast)")
     p.add_argument("--config", metavar="JSON", help="full TreeFitConfig (overrides --preset)")
     p.add_argument("--iterations", type=int, metavar="N", help="cap the fit at N iterations (quick previews, tests)")
-    p.add_argument("--seed", type=seed_arg, default=0, help="random seed of the fit and the distance samples (default 0)")
+    p.add_argument("--seed", type=seed_arg, default=0,
+                   help="random seed of the fit and the distance samples (default 0)")
     add_device_arg(p)
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     p.add_argument("--report", metavar="JSON", help="write the size and error report here")

@@ -278,7 +278,8 @@ def compressSummary(result: CompressResult) -> str:
     size, error = report["size"], report["error"]
     return (f"INR {size['inr_bytes'] / 1024.0:.0f} KiB vs mesh {size['source_vtp_bytes'] / 1024.0:.0f} KiB (.vtp): "
             f"{size['compression_vs_vtp']:.1f}x smaller\n"
-            f"Re-extracted at {report['spacing_mm']:g} mm: ASD {error['asd_mm']:.3f} mm, HD95 {error['hd95_mm']:.3f} mm")
+            f"Re-extracted at {report['spacing_mm']:g} mm: ASD {error['asd_mm']:.3f} mm, "
+            f"HD95 {error['hd95_mm']:.3f} mm")
 
 
 def sampleSummary(result: SampleResult) -> str:
