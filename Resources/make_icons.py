@@ -139,6 +139,27 @@ def pulmonary_segments_icon(path: Path) -> None:
     plt.close(fig)
 
 
+def tree_synthesis_icon(path: Path) -> None:
+    """A branching vessel tree (capsules of Murray-like radii, smoothly united) over a faint noise field."""
+    fig, ax = _canvas()
+    x, y = np.meshgrid(np.linspace(-1, 1, 256), np.linspace(-1, 1, 256))
+    noise = np.random.default_rng(0).random((16, 16))  # the diffusion's noise, drawn as a faint grid
+    ax.imshow(noise, extent=(-1, 1, -1, 1), origin="lower", cmap="Greys", vmin=0.0, vmax=5.0)
+    branches = (((0.0, -0.95), (0.0, -0.25), 0.16), ((0.0, -0.25), (-0.5, 0.3), 0.12),
+                ((0.0, -0.25), (0.45, 0.2), 0.12), ((-0.5, 0.3), (-0.75, 0.9), 0.08), ((-0.5, 0.3), (-0.1, 0.85), 0.08),
+                ((0.45, 0.2), (0.85, 0.65), 0.08), ((0.45, 0.2), (0.35, 0.9), 0.08))
+    sdf = None
+    for a, b, radius in branches:
+        part = _segment_sdf(x, y, a, b, radius)
+        sdf = part if sdf is None else _smooth_min(sdf, part, 0.08)
+    shade = np.clip(0.6 - 0.5 * x - 1.2 * np.clip(sdf + 0.2, 0, None), 0, 1)
+    ax.imshow(np.ma.masked_where(sdf > 0, shade), extent=(-1, 1, -1, 1), origin="lower", cmap="Reds",
+              vmin=-0.3, vmax=1.2)
+    ax.contour(x, y, sdf, levels=[0.0], colors="#1b2a3a", linewidths=1.4)
+    fig.savefig(path, dpi=SIZE_PX, transparent=True)
+    plt.close(fig)
+
+
 def main() -> None:
     targets = {
         ROOT / "Resources/Icons/AnatomyINR.png": extension_icon,
@@ -148,6 +169,7 @@ def main() -> None:
         ROOT / "AnatomyINR/AnatomyINRNestedWalls/Resources/Icons/AnatomyINRNestedWalls.png": nested_walls_icon,
         ROOT / "AnatomyINR/AnatomyINRPulmonarySegments/Resources/Icons/AnatomyINRPulmonarySegments.png":
             pulmonary_segments_icon,
+        ROOT / "AnatomyINR/AnatomyINRTreeSynthesis/Resources/Icons/AnatomyINRTreeSynthesis.png": tree_synthesis_icon,
     }
     for path, draw in targets.items():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -162,13 +162,13 @@ class WorkerModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.startingText = ""
 
     def setupPanel(self, uiFile: str, applyToolTip: str, startErrorText: str, startingText: str,
-                   presets: Sequence[str]) -> None:
+                   presets: Sequence[str], presetTitles: Optional[dict] = None) -> None:
         """The template's setup: the .ui, scene-close observers, progress display, Apply and Cancel.
 
         ``uiFile`` is relative to the module's Resources folder; the texts are shown as
         Apply's tool tip, as the error title when a run cannot start, and when it starts;
         ``presets`` are the values of the ``preset`` parameter, listed in ``presetComboBox``
-        under the titles a clinician reads (``panel.PRESET_TITLES``).
+        under the titles a clinician reads (``panel.PRESET_TITLES``, or the module's own ``presetTitles``).
         """
         ScriptedLoadableModuleWidget.setup(self)
         uiWidget = slicer.util.loadUI(self.resourcePath(uiFile))
@@ -180,7 +180,7 @@ class WorkerModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic.onLog = self.ui.logTextEdit.appendPlainText
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-        self.presetChoice = ChoiceComboBox(self.ui.presetComboBox, presets, PRESET_TITLES,
+        self.presetChoice = ChoiceComboBox(self.ui.presetComboBox, presets, presetTitles or PRESET_TITLES,
                                            lambda: self._parameterNode.preset if self._parameterNode else None,
                                            lambda value: setattr(self._parameterNode, "preset", value))
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)

@@ -138,6 +138,10 @@ FIT_NESTED_STAGES = (("fit", 0.70), ("extract", 0.15), ("measure", 0.15))
 # fits the soft partition and samples it; Method B encodes, then samples.
 PULMONARY_SEGMENTS_STAGES = (("propagate", 0.10), ("encode", 0.05), ("territories", 0.45), ("field", 0.10),
                              ("sample", 0.30))
+# `trees sample` (AnatomyINRLib.trees.api.sample_trees): DDIM denoising steps, then one mesh per tree.
+TREES_SAMPLE_STAGES = (("sample", 0.60), ("mesh", 0.40))
+# `trees compress` (AnatomyINRLib.cli.trees_compress): label points, fit the INR, re-extract, surface distances.
+TREES_COMPRESS_STAGES = (("prepare", 0.05), ("fit", 0.75), ("extract", 0.15), ("compare", 0.05))
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
     anatomy-inr trees generate-dataset --count N --seed S --output-dir D
     anatomy-inr trees fit MESH_OR_DIR --output FILE_OR_DIR [--seed S] [--preset P] [--skip-bad]
     anatomy-inr trees train | sample | evaluate   (stage 2, :mod:`AnatomyINRLib.cli.trees_diffusion`)
+    anatomy-inr trees compress MESH --output-inr INR --output MESH [--spacing MM]   (:mod:`AnatomyINRLib.cli.trees_compress`)
 
 A data set folder holds ``meshes/tree_NNN.vtp`` (watertight surfaces, RAS mm),
 ``centerlines/tree_NNN.centerline.json`` (points, parent, radius),
@@ -20,7 +21,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from AnatomyINRLib.cli import trees_diffusion
+from AnatomyINRLib.cli import trees_compress, trees_diffusion
 from AnatomyINRLib.cli.common import add_device_arg, check_outputs, make_output_folder, seed_arg, write_json
 from AnatomyINRLib.cli.trees_diffusion import MESH_TYPES  # one list of mesh types for both stages
 from AnatomyINRLib.core.errors import InputError
@@ -35,6 +36,7 @@ def register(sub) -> None:
     _register_generate(cmds)
     _register_fit(cmds)
     trees_diffusion.register_commands(cmds)  # stage 2: train, sample, evaluate
+    trees_compress.register_commands(cmds)  # one mesh: fit, re-extract, size and error
 
 
 # ----------------------------------------------------------------------------- stage 1: data and per-tree INRs

@@ -19,7 +19,8 @@ from slicer_static_check.ui_checks import ui_object_names
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = "AnatomyINRSlicerLib/module_base.py"
-MODULES = ("AnatomyINRSurfaceFromPoints", "AnatomyINRNestedWalls", "AnatomyINRVesselBlend", "AnatomyINRPulmonarySegments")
+MODULES = ("AnatomyINRSurfaceFromPoints", "AnatomyINRNestedWalls", "AnatomyINRVesselBlend", "AnatomyINRPulmonarySegments",
+           "AnatomyINRTreeSynthesis")
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +120,10 @@ MODULE_MISTAKES = [
     ("AnatomyINRSurfaceFromPoints", "self.showResults()", "self._showResults()", "self-method"),
     ("AnatomyINRSurfaceFromPoints", "self._parameterNode.outlierThresholdMm", "self._parameterNode.outlierThreshold",
      "wrapper-field"),
+    ("AnatomyINRTreeSynthesis", "compute.PRESETS,\n                        compute.PRESET_TITLES)",
+     "compute.PRESETS,\n                        compute.PRESET_TITLES, True)", "call-args"),
+    ("AnatomyINRTreeSynthesis", "return self.launch(\"trees\", TREES_SAMPLE_STAGES",
+     "return self.launchWorker(\"trees\", TREES_SAMPLE_STAGES", "self-method"),
 ]
 
 

@@ -198,6 +198,25 @@ class QDoubleSpinBox(_ValueWidget):
     pass
 
 
+class QSpinBox(_ValueWidget):
+    """An integer spin box: ``value`` is an int (``valueChanged(int)`` in Qt; the wrapper's connector reads it)."""
+
+    def __init__(self, *args) -> None:
+        super().__init__()
+        self.decimals, self._value = 0, 0
+
+    @property
+    def value(self) -> int:
+        return int(self._value)
+
+    @value.setter
+    def value(self, value) -> None:
+        value = int(min(self.maximum, max(self.minimum, round(float(value)))))
+        if value != self._value:
+            self._value = value
+            self.emit("valueChanged", value)
+
+
 class QLineEdit(QWidget):
     """Text entry: setting ``text`` emits ``textChanged(QString)``."""
 

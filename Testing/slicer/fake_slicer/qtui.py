@@ -132,6 +132,27 @@ class ctkSliderWidget(_ValueWidget):
     pass
 
 
+class ctkPathLineEdit(QWidget):
+    """A file path entry with a browse button: setting ``currentPath`` emits ``currentPathChanged(QString)``."""
+
+    def __init__(self, *args) -> None:
+        super().__init__()
+        self._path, self.filters, self.nameFilters = "", "", []
+
+    @property
+    def currentPath(self) -> str:
+        return self._path
+
+    @currentPath.setter
+    def currentPath(self, value: str) -> None:
+        if str(value) != self._path:
+            self._path = str(value)
+            self.emit("currentPathChanged", self._path)
+
+    def setCurrentPath(self, value: str) -> None:
+        self.currentPath = value
+
+
 class qMRMLWidget(QWidget):
     def __init__(self, *args) -> None:
         super().__init__()
@@ -186,7 +207,8 @@ class qMRMLMarkupsPlaceWidget(qMRMLWidget):
 WIDGET_CLASSES = {cls.__name__: cls for cls in (
     QWidget, qtfake.QLabel, qtfake.QPushButton, qtfake.QCheckBox, qtfake.QProgressBar, qtfake.QDoubleSpinBox,
     qtfake.QComboBox, qtfake.QLineEdit, QTableWidget,
-    QPlainTextEdit, ctkCollapsibleButton, ctkSliderWidget, qMRMLWidget, qMRMLNodeComboBox,
+    qtfake.QSpinBox, QPlainTextEdit, ctkCollapsibleButton, ctkSliderWidget, ctkPathLineEdit, qMRMLWidget,
+    qMRMLNodeComboBox,
     qMRMLMarkupsPlaceWidget)}
 
 
@@ -254,4 +276,5 @@ def makeQtModule() -> types.ModuleType:
 def makeCtkModule() -> types.ModuleType:
     module = types.ModuleType("ctk")
     module.ctkCollapsibleButton, module.ctkSliderWidget = ctkCollapsibleButton, ctkSliderWidget
+    module.ctkPathLineEdit = ctkPathLineEdit
     return module

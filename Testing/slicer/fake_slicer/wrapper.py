@@ -11,7 +11,8 @@ The wrapper behaves as Slicer's does where the modules depend on it:
 - the referenced nodes are not observed: editing a selected point list does not
   modify the parameter node;
 - ``connectGui(ui)`` binds each widget whose ``SlicerParameterName`` names a field, both
-  ways (combo boxes get the ``Choice`` values, spin boxes the ``WithinRange`` bounds, line edits a ``str``);
+  ways (combo boxes get the ``Choice`` values, spin boxes the ``WithinRange`` bounds (``QSpinBox`` an ``int``),
+  line edits a ``str``);
   ``disconnectGui(tag)`` undoes it.
 """
 
@@ -114,6 +115,10 @@ def _fieldProperty(field: _Field) -> property:
             return
         if field.type is float:
             value = float(value)
+        elif field.type is int:
+            if float(value) != int(value):
+                raise ValueError(f"{field.name}: expected an integer, got {value!r}")
+            value = int(value)
         elif field.type is bool:
             value = bool(value)
         for validator in field.validators:
@@ -180,7 +185,8 @@ def _bind(wrapper, field: _Field, widget):
     elif isinstance(widget, qtfake._ValueWidget):
         if field.bounds():
             widget.setRange(*field.bounds())
-        signal, read, write = "valueChanged(double)", lambda: widget.value, widget.setValue
+        signal = "valueChanged(int)" if isinstance(widget, qtfake.QSpinBox) else "valueChanged(double)"
+        read, write = lambda: widget.value, widget.setValue
     elif isinstance(widget, qtfake.QAbstractButton):
         signal, read, write = "toggled(bool)", lambda: widget.checked, widget.setChecked
     else:

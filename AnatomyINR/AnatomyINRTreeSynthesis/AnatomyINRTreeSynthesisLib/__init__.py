@@ -1,0 +1,1 @@
+"""Slicer-free computation of the AnatomyINRTreeSynthesis module (see ``compute``)."""
