@@ -138,6 +138,10 @@ FIT_NESTED_STAGES = (("fit", 0.70), ("extract", 0.15), ("measure", 0.15))
 # fits the soft partition and samples it; Method B encodes, then samples.
 PULMONARY_SEGMENTS_STAGES = (("propagate", 0.10), ("encode", 0.05), ("territories", 0.45), ("field", 0.10),
                              ("sample", 0.30))
+# `image-to-mesh predict` (AnatomyINRLib.image_to_mesh.api): load the model and volume, run the networks,
+# check (and repair) the meshes, rasterise the label map, write the files.
+IMAGE_TO_MESH_PREDICT_STAGES = (("load", 0.15), ("predict", 0.45), ("check", 0.15), ("rasterise", 0.20),
+                                ("write", 0.05))
 
 
 @dataclass(frozen=True)

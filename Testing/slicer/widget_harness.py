@@ -18,7 +18,8 @@ from fake_slicer import eventloop, util
 # Modules that import ``slicer``/``qt`` at import time: dropped after each test.
 _SLICER_BOUND = ("AnatomyINRSlicerLib.runner", "AnatomyINRSlicerLib.module_base", "AnatomyINRSlicerLib.mrml_convert",
                  "AnatomyINRSlicerLib.live", "AnatomyINRSlicerLib.panel", "AnatomyINRSurfaceFromPoints",
-                 "AnatomyINRNestedWalls", "AnatomyINRVesselBlend", "AnatomyINRPulmonarySegments")
+                 "AnatomyINRNestedWalls", "AnatomyINRVesselBlend", "AnatomyINRPulmonarySegments",
+                 "AnatomyINRShapeFromImage")
 
 
 @pytest.fixture()
