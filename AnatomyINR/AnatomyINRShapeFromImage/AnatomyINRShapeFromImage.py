@@ -135,7 +135,7 @@ class AnatomyINRShapeFromImageLogic(WorkerModuleLogic):
         is checked before the scene changes: a malformed report, the volume deleted
         meanwhile, a chosen segmentation under another transform than the volume.
         """
-        compute.structureRows(result.report)
+        compute.checkReport(result.report)
         if volume.GetScene() is None:
             raise ValueError(_("the input volume was removed from the scene during the run"))
         segmentation = parameters.outputSegmentation
