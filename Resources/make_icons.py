@@ -160,6 +160,30 @@ def tree_synthesis_icon(path: Path) -> None:
     plt.close(fig)
 
 
+def shape_from_image_icon(path: Path) -> None:
+    """A CT slice (grey, noisy) with the two chamber meshes on it: left ventricle and left atrium as smooth,
+    shaded outlines with a few template-mesh edges, in the module's segment colours."""
+    fig, ax = _canvas()
+    rng = np.random.default_rng(12)
+    x, y = np.meshgrid(np.linspace(-1, 1, 64), np.linspace(-1, 1, 64))
+    slice_ = 0.35 + 0.25 * np.exp(-((x + 0.1) ** 2 + (y + 0.05) ** 2) / 0.35) + 0.06 * rng.normal(size=x.shape)
+    square = np.hypot(np.maximum(np.abs(x) - 0.78, 0), np.maximum(np.abs(y) - 0.78, 0)) < 0.14
+    ax.imshow(np.ma.masked_where(~square, slice_), extent=(-1, 1, -1, 1), origin="lower", cmap="gray",
+              vmin=0, vmax=1)
+    t = np.linspace(0, 2 * np.pi, 200)
+    for (cx, cy, rx, ry, tilt, color) in ((-0.18, -0.22, 0.46, 0.34, -0.5, (0.75, 0.16, 0.18)),  # left ventricle
+                                          (0.32, 0.36, 0.3, 0.24, 0.3, (0.96, 0.58, 0.45))):  # left atrium
+        wobble = 1.0 + 0.06 * np.cos(3 * t + cx)
+        px = cx + wobble * (rx * np.cos(t) * np.cos(tilt) - ry * np.sin(t) * np.sin(tilt))
+        py = cy + wobble * (rx * np.cos(t) * np.sin(tilt) + ry * np.sin(t) * np.cos(tilt))
+        ax.fill(px, py, color=color, lw=0, alpha=0.95)
+        for k in range(0, 200, 25):  # template edges from the centre: a deformed sphere's mesh lines
+            ax.plot([cx, px[k]], [cy, py[k]], color="white", lw=0.6, alpha=0.55)
+        ax.plot(px, py, color="#1b2a3a", lw=1.6)
+    fig.savefig(path, dpi=SIZE_PX, transparent=True)
+    plt.close(fig)
+
+
 def main() -> None:
     targets = {
         ROOT / "Resources/Icons/AnatomyINR.png": extension_icon,
@@ -170,6 +194,7 @@ def main() -> None:
         ROOT / "AnatomyINR/AnatomyINRPulmonarySegments/Resources/Icons/AnatomyINRPulmonarySegments.png":
             pulmonary_segments_icon,
         ROOT / "AnatomyINR/AnatomyINRTreeSynthesis/Resources/Icons/AnatomyINRTreeSynthesis.png": tree_synthesis_icon,
+        ROOT / "AnatomyINR/AnatomyINRShapeFromImage/Resources/Icons/AnatomyINRShapeFromImage.png": shape_from_image_icon,
     }
     for path, draw in targets.items():
         path.parent.mkdir(parents=True, exist_ok=True)

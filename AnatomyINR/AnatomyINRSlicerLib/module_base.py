@@ -5,10 +5,11 @@ widget, logic) around one computation that runs in a background worker
 (``runner.startWorkerJob``). What the template repeats in each module, and the
 Apply / Cancel / finished cycle around the worker, lives here:
 
-- :class:`WorkerModuleWidget`: the template's parameter-node lifecycle (the node
+- :class:`WorkerPanelWidget`: the template's parameter-node lifecycle (the node
   is set and bound to the GUI on ``enter``, released with its observers on
   ``exit``, reset when the scene closes) and Apply (dependencies, start, progress),
   Cancel and the finished callback;
+- :class:`WorkerModuleWidget`: the same, plus the preset choice;
 - :class:`LiveRefitModuleWidget`: the same, plus live refit in a persistent worker
   (``anatomy-inr serve``): a preview after each edit, full quality when edits pause;
 - :class:`WorkerModuleLogic`: ``isRunning``/``cancel``, the start checks, the
@@ -142,12 +143,15 @@ class WorkerModuleLogic(ScriptedLoadableModuleLogic):
         return finished[0]
 
 
-class WorkerModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class WorkerPanelWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     """GUI: binds the widgets to the parameter node and forwards Apply/Cancel to the Logic.
 
     A subclass's ``setup`` sets ``self.logic``, calls :meth:`setupPanel`, makes its own
     connections and ends with ``self.initializeParameterNode()``. Its ``.ui`` has
-    ``applyButton``, ``cancelButton``, ``progressBar`` and ``statusLabel``.
+    ``applyButton``, ``cancelButton``, ``progressBar``, ``statusLabel`` and ``logTextEdit``.
+    Modules whose computation has presets use :class:`WorkerModuleWidget` (this plus the
+    preset choice); a module without presets (nothing to tune, e.g. a trained model's
+    prediction) uses this class directly, so its panel has no preset box.
     """
 
     def __init__(self, parent=None) -> None:
@@ -161,14 +165,11 @@ class WorkerModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.startErrorText = ""
         self.startingText = ""
 
-    def setupPanel(self, uiFile: str, applyToolTip: str, startErrorText: str, startingText: str,
-                   presets: Sequence[str], presetTitles: Optional[dict] = None) -> None:
+    def setupPanel(self, uiFile: str, applyToolTip: str, startErrorText: str, startingText: str) -> None:
         """The template's setup: the .ui, scene-close observers, progress display, Apply and Cancel.
 
         ``uiFile`` is relative to the module's Resources folder; the texts are shown as
-        Apply's tool tip, as the error title when a run cannot start, and when it starts;
-        ``presets`` are the values of the ``preset`` parameter, listed in ``presetComboBox``
-        under the titles a clinician reads (``panel.PRESET_TITLES``, or the module's own ``presetTitles``).
+        Apply's tool tip, as the error title when a run cannot start, and when it starts.
         """
         ScriptedLoadableModuleWidget.setup(self)
         uiWidget = slicer.util.loadUI(self.resourcePath(uiFile))
@@ -180,9 +181,6 @@ class WorkerModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic.onLog = self.ui.logTextEdit.appendPlainText
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-        self.presetChoice = ChoiceComboBox(self.ui.presetComboBox, presets, presetTitles or PRESET_TITLES,
-                                           lambda: self._parameterNode.preset if self._parameterNode else None,
-                                           lambda value: setattr(self._parameterNode, "preset", value))
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
 
@@ -226,7 +224,6 @@ class WorkerModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onParameterNodeModified(self, caller=None, event=None) -> None:
         """The parameters changed; subclasses refresh their own widgets, then call this."""
-        self.presetChoice.update()
         self._updateInputObservation()
         self.updateButtons()
 
@@ -301,6 +298,25 @@ class WorkerModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def showResults(self) -> None:
         """Show the Logic's last result (or the empty state when there is none)."""
         raise NotImplementedError
+
+
+class WorkerModuleWidget(WorkerPanelWidget):
+    """A :class:`WorkerPanelWidget` with a preset choice: the ``preset`` parameter in ``presetComboBox``."""
+
+    def setupPanel(self, uiFile: str, applyToolTip: str, startErrorText: str, startingText: str,
+                   presets: Sequence[str], presetTitles: Optional[dict] = None) -> None:
+        """As :meth:`WorkerPanelWidget.setupPanel`; ``presets`` are the values of the ``preset`` parameter,
+        listed in ``presetComboBox`` under the titles a clinician reads (``panel.PRESET_TITLES``, or the
+        module's own ``presetTitles``)."""
+        super().setupPanel(uiFile, applyToolTip, startErrorText, startingText)
+        self.presetChoice = ChoiceComboBox(self.ui.presetComboBox, presets, presetTitles or PRESET_TITLES,
+                                           lambda: self._parameterNode.preset if self._parameterNode else None,
+                                           lambda value: setattr(self._parameterNode, "preset", value))
+
+    def onParameterNodeModified(self, caller=None, event=None) -> None:
+        """The parameters changed: show the preset, then what every panel does."""
+        self.presetChoice.update()
+        super().onParameterNodeModified(caller, event)
 
 
 class LiveRefitModuleWidget(WorkerModuleWidget):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 MODULES = ("AnatomyINRSurfaceFromPoints", "AnatomyINRVesselBlend", "AnatomyINRNestedWalls", "AnatomyINRPulmonarySegments",
-           "AnatomyINRTreeSynthesis")
+           "AnatomyINRTreeSynthesis", "AnatomyINRShapeFromImage")
 for folder in (REPO / "AnatomyINR", *(REPO / "AnatomyINR" / m for m in MODULES), Path(__file__).parent):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))

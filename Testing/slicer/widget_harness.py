@@ -19,7 +19,7 @@ from fake_slicer import eventloop, util
 _SLICER_BOUND = ("AnatomyINRSlicerLib.runner", "AnatomyINRSlicerLib.module_base", "AnatomyINRSlicerLib.mrml_convert",
                  "AnatomyINRSlicerLib.live", "AnatomyINRSlicerLib.panel", "AnatomyINRSurfaceFromPoints",
                  "AnatomyINRNestedWalls", "AnatomyINRVesselBlend", "AnatomyINRPulmonarySegments",
-                 "AnatomyINRTreeSynthesis")
+                 "AnatomyINRTreeSynthesis", "AnatomyINRShapeFromImage")
 
 
 @pytest.fixture()

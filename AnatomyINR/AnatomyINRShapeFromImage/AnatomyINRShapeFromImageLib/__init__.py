@@ -1,0 +1,1 @@
+"""Slicer-free computation of the AnatomyINRShapeFromImage module (see ``compute``)."""
