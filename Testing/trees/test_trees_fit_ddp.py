@@ -96,7 +96,7 @@ def test_cli_writes_one_folder_under_torchrun(folder, tmp_path):
     alone = fit_trees([io.read_mesh(folder / "meshes" / "t1.vtp")], config=CONFIG, seed=8, device="cpu").fields[0]
     saved = io.load_inr(out / "t1.safetensors")
     pts = np.random.default_rng(0).uniform(-15, 15, (2000, 3))
-    assert np.array_equal(saved(pts), alone(pts))
+    np.testing.assert_allclose(saved(pts), alone(pts), rtol=0, atol=1e-5)  # logits of order 10: the same weights
 
 
 def test_cli_failure_on_one_rank_writes_nothing(folder, tmp_path):
