@@ -46,7 +46,7 @@ def folder(tmp_path_factory):
 def _torchrun(args, cwd):
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *map(str, args)]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=cwd)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=cwd)
 
 
 def _ranks(path):
