@@ -186,6 +186,11 @@ def run_fit(args, progress) -> int:
         meshes, names, bad = _read_meshes(paths, args.skip_bad)
         if not meshes:
             raise InputError(f"MESH_OR_DIR {str(src)!r}: none of the {len(paths)} mesh files could be read")
+        # under torchrun every rank fits its share (trees.fit_trees) and only rank 0 creates and writes
+        # the folder, so the output is still one transaction: any rank failing leaves nothing behind
+        if not _rank0():
+            _fit_and_write(meshes, [Path(n).stem for n in names], cfg, args, progress, None, bad, write=False)
+            return 0
         with _output_dir(args.output, "--output") as out:
             _fit_and_write(meshes, [Path(n).stem for n in names], cfg, args, progress, out, bad)
         return 0
@@ -193,16 +198,25 @@ def run_fit(args, progress) -> int:
 
     io.format_of(args.output, "inr", writing=True, argument="--output")
     check_outputs(args.output, args.report)
-    _fit_and_write([io.read_mesh(src)], [src.stem], cfg, args, progress, None, {})
+    _fit_and_write([io.read_mesh(src)], [src.stem], cfg, args, progress, None, {}, write=_rank0())
     return 0
 
 
-def _fit_and_write(meshes, names, cfg, args, progress, out, bad) -> None:
+def _rank0() -> bool:
+    """True unless this process is a torchrun rank other than 0 (those fit but write nothing)."""
+    import os
+
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _fit_and_write(meshes, names, cfg, args, progress, out, bad, write: bool = True) -> None:
     from AnatomyINRLib import io
     from AnatomyINRLib.trees import fit_trees
 
     result = fit_trees(meshes, names=names, config=cfg, skip_bad=args.skip_bad, seed=args.seed, device=args.device,
                        progress=progress)
+    if not write:
+        return
     targets = [out / f"{n}.safetensors" for n in result.names] if out is not None else [Path(args.output)]
     for fld, meta, target in zip(result.fields, result.metadata, targets):
         io.save_inr(fld, target, metadata=meta)

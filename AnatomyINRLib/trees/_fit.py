@@ -41,6 +41,8 @@ class OneFit:
     loss_history: list
     collapsed: bool = False
     """No training point is predicted inside: the fit fell into the empty field (saturated logits)."""
+    cpu_seconds: Optional[float] = None
+    """Process CPU time of the fit (labelling, steps, held-out IoU); None for a stacked fit."""
 
 
 def point_loss(logits: torch.Tensor, occ: torch.Tensor, kind: str) -> torch.Tensor:
@@ -86,6 +88,7 @@ def budget_of(cfg: TreeFitConfig, warm: bool) -> int:
 def fit_one(sampler: TreeSampler, cfg: TreeFitConfig, *, seed: int, device: torch.device,
             init_state: Optional[dict], progress: ProgressReporter, label: str) -> OneFit:
     """Fit one tree's INR (module docstring); ``init_state`` warm-starts from a template's weights."""
+    cpu_start = time.process_time()
     gen = torch.Generator().manual_seed(int(seed))
     rng = np.random.default_rng([int(seed), 1])
     net = OccupancyResNet(cfg.network, generator=gen).to(device)
@@ -93,7 +96,8 @@ def fit_one(sampler: TreeSampler, cfg: TreeFitConfig, *, seed: int, device: torc
         net.load_state_dict(init_state)
     pool = _Pool(sampler, rng, device)
     total = budget_of(cfg, init_state is not None)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.optim.lr)
+    # fused Adam: one kernel for all 24 tensors instead of a Python loop over them (~15 % of a CPU step)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.optim.lr, fused=device.type in ("cpu", "cuda"))
     monitor, window, history = ConvergenceMonitor(cfg.optim), [], []
     converged, it, start = False, 0, time.perf_counter()
     net.train()
@@ -120,8 +124,9 @@ def fit_one(sampler: TreeSampler, cfg: TreeFitConfig, *, seed: int, device: torc
                 break
     net.eval()
     field = NeuralField(net, sampler.normalization, device=device)
-    return OneFit(field, it + 1, converged, time.perf_counter() - start, history[-1][1],
-                  held_out_iou(net, sampler, rng, device), history, is_empty(net, pool))
+    heldout, empty = held_out_iou(net, sampler, rng, device), is_empty(net, pool)
+    return OneFit(field, it + 1, converged, time.perf_counter() - start, history[-1][1], heldout, history, empty,
+                  time.process_time() - cpu_start)
 
 
 @torch.no_grad()

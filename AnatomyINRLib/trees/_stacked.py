@@ -58,7 +58,7 @@ def fit_stacked(samplers: list, cfg: TreeFitConfig, *, seeds: list, device: torc
     """
     nets, gens, rngs, pools, params, buffers, batched = _stack(samplers, cfg, seeds, device, init_state)
     total = budget_of(cfg, init_state is not None)
-    opt = torch.optim.Adam(params.values(), lr=cfg.optim.lr)
+    opt = torch.optim.Adam(params.values(), lr=cfg.optim.lr, fused=device.type in ("cpu", "cuda"))  # as fit_one
     monitors = [ConvergenceMonitor(cfg.optim) for _ in nets]
     stop = [False] * len(nets)
     windows, histories = [[] for _ in nets], [[] for _ in nets]

@@ -63,26 +63,24 @@ def _resolve(preset: str, config: Optional[TreeFitConfig]) -> TreeFitConfig:
 
 
 def _samplers(meshes, names, cfg: TreeFitConfig, skip_bad: bool, reporter: ProgressReporter):
-    """(samplers, names) of the usable meshes and {name: reason} of the others."""
+    """(samplers, indices of the usable meshes) and {name: reason} of the others (may leave none)."""
     from AnatomyINRLib.core.device import restore_ieee_denormals
     from AnatomyINRLib.trees._sampling import TreeSampler
 
     restore_ieee_denormals()  # the inside test uses scipy's cKDTree (see core.device)
-    good, good_names, skipped = [], [], {}
+    good, kept, skipped = [], [], {}
     for i, (mesh, name) in enumerate(zip(meshes, names)):
         try:
             if not isinstance(mesh, TriangleMesh):
                 raise InputError(f"{name}: expected a TriangleMesh, got {type(mesh).__name__}")
             good.append(TreeSampler(mesh, cfg.sampling, name=name))
-            good_names.append(name)
+            kept.append(i)
         except InputError as exc:
             if not skip_bad:
                 raise
             skipped[name] = str(exc)
         reporter.report("prepare", (i + 1) / len(meshes), f"{name}: labelled")
-    if not good:
-        raise InputError("meshes: none could be fitted" + (f" ({'; '.join(skipped.values())})" if skipped else ""))
-    return good, good_names, skipped
+    return good, kept, skipped
 
 
 def fit_trees(
@@ -99,6 +97,10 @@ def fit_trees(
 ) -> TreeFitResult:
     """Fit one occupancy INR per closed tree mesh (TrIND stage 1, eq. 1).
 
+    Under ``torchrun`` (WORLD_SIZE > 1) every process is given the same meshes; rank r fits
+    meshes r, r + W, … (its first one is its warm-start template), and every rank returns the same
+    merged result in input order (``trees._shard``). Ranks given different meshes all refuse.
+
     Args:
         meshes: Closed (watertight, manifold) triangle meshes in RAS mm.
         names: One name per mesh for reports and messages (default "tree-000", ...).
@@ -107,21 +109,24 @@ def fit_trees(
         config: Full configuration.
         skip_bad: Skip meshes that cannot be fitted (open, non-manifold) and list them in
             ``skipped`` instead of raising.
-        seed: Tree i uses seed + i for its initial weights and points (same seed, same result on one device).
-        device: "auto", "cpu", "cuda", "cuda:N" or "mps".
+        seed: Mesh i uses seed + i for its initial weights and points (same seed, same result on one device
+            and one world size).
+        device: "auto", "cpu", "cuda", "cuda:N" or "mps" (under torchrun, "cuda" is cuda:LOCAL_RANK).
         progress: ProgressReporter or callback receiving Progress events.
         should_cancel: Polled every iteration; True raises Cancelled.
 
     Returns:
-        TreeFitResult.
+        TreeFitResult (``report["world_size"]``: number of processes that fitted).
 
     Raises:
         InputError: no meshes, names of the wrong length, a mesh that is not closed
-            (unless ``skip_bad``; then only when none is left), bad preset or config.
-        FitError: an optimisation diverged, or collapsed to an empty field even from a cold start.
+            (unless ``skip_bad``; then only when none is left), bad preset or config, torchrun
+            ranks given different meshes.
+        FitError: an optimisation diverged, or collapsed to an empty field even from a cold start
+            (under torchrun: on any rank).
         Cancelled: cancelled by the caller.
     """
-    from AnatomyINRLib.core.device import resolve_device
+    from AnatomyINRLib.trees import _shard
 
     reporter = ProgressReporter.wrap(progress, should_cancel)
     seed = check_seed(seed)
@@ -132,30 +137,67 @@ def fit_trees(
     names = [f"tree-{i:03d}" for i in range(len(meshes))] if names is None else [str(n) for n in names]
     if len(names) != len(meshes):
         raise InputError(f"names: expected {len(meshes)} names, got {len(names)}")
-    dev = resolve_device(device)
+    dev = _device(device)
+    rank, size = _shard.world(dev)
     start = time.perf_counter()
-    samplers, names, skipped = _samplers(meshes, names, cfg, skip_bad, reporter)
-    prep_seconds = time.perf_counter() - start
-    fits = _run(samplers, names, cfg, seed, dev, reporter)
+    if size > 1:
+        _shard.check_inputs_agree(meshes, names)
+
+    def fit_shard(indices: list) -> dict:
+        return _fit_shard([meshes[i] for i in indices], [names[i] for i in indices], indices, cfg, seed,
+                          skip_bad, dev, reporter)
+
+    parts = _shard.run_sharded(fit_shard, len(meshes), rank, size) if size > 1 else [fit_shard(list(range(len(meshes))))]
+    merged = sorted((row for part in parts for row in part["trees"]), key=lambda row: row["index"])
+    skipped = {name: why for part in parts for name, why in part["skipped"].items()}
+    if not merged:
+        raise InputError("meshes: none could be fitted" + (f" ({'; '.join(skipped.values())})" if skipped else ""))
     total = time.perf_counter() - start
-    metadata = [_metadata(f, s, cfg, seed + i) for i, (f, s) in enumerate(zip(fits, samplers))]
-    report = _report(fits, names, skipped, cfg, seed, str(dev), prep_seconds, total)
-    return TreeFitResult([f.field for f in fits], names, metadata, skipped, cfg, report)
+    report = _report(merged, skipped, cfg, seed, str(dev), parts, total, size)
+    return TreeFitResult([r["field"] for r in merged], [r["name"] for r in merged], [r["metadata"] for r in merged],
+                         skipped, cfg, report)
 
 
-def _run(samplers, names, cfg: TreeFitConfig, seed: int, dev, reporter: ProgressReporter) -> list:
+def _device(device: str):
+    """The torch device; under torchrun a bare "cuda" means this process's GPU (cuda:LOCAL_RANK)."""
+    import os
+
+    import torch
+
+    from AnatomyINRLib.core.device import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type == "cuda" and dev.index is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return dev
+
+
+def _fit_shard(meshes, names, indices, cfg: TreeFitConfig, seed: int, skip_bad: bool, dev,
+               reporter: ProgressReporter) -> dict:
+    """Fit the given meshes (global ``indices``, seeds seed + index); rows ready to merge across ranks."""
+    start = time.perf_counter()
+    samplers, kept, skipped = _samplers(meshes, names, cfg, skip_bad, reporter)
+    prep = time.perf_counter() - start
+    seeds = [seed + indices[k] for k in kept]
+    fits = _run(samplers, [names[k] for k in kept], cfg, seeds, dev, reporter) if samplers else []
+    rows = [{"index": indices[k], "name": names[k], "field": f.field, "metadata": _metadata(f, s, cfg, sd),
+             "row": _tree_row(names[k], f)} for k, f, s, sd in zip(kept, fits, samplers, seeds)]
+    return {"trees": rows, "skipped": skipped, "prepare_seconds": prep, "seconds": time.perf_counter() - start}
+
+
+def _run(samplers, names, cfg: TreeFitConfig, seeds: list, dev, reporter: ProgressReporter) -> list:
     """Fit every tree: the first alone (the warm-start template), the rest one by one or in stacks."""
     from AnatomyINRLib.trees._stacked import fit_stacked
 
-    fits = [_fit_checked(samplers[0], cfg, seed, dev, None, reporter, names[0])]
+    fits = [_fit_checked(samplers[0], cfg, seeds[0], dev, None, reporter, names[0])]
     template = {k: v.detach().clone() for k, v in fits[0].field.network.state_dict().items()} if cfg.warm_start else None
     i = 1
     while i < len(samplers):
         k = min(cfg.stack, len(samplers) - i)
         if k == 1:
-            fits.append(_fit_checked(samplers[i], cfg, seed + i, dev, template, reporter, names[i]))
+            fits.append(_fit_checked(samplers[i], cfg, seeds[i], dev, template, reporter, names[i]))
         else:
-            fits += fit_stacked(samplers[i:i + k], cfg, seeds=[seed + j for j in range(i, i + k)], device=dev,
+            fits += fit_stacked(samplers[i:i + k], cfg, seeds=seeds[i:i + k], device=dev,
                                 init_state=template, progress=reporter, labels=names[i:i + k])
         i += k
     return fits
@@ -182,17 +224,21 @@ def _metadata(fit, sampler, cfg: TreeFitConfig, seed: int) -> dict:
                     "library_version": __version__, "config": cfg.to_dict()}}
 
 
-def _report(fits, names, skipped, cfg: TreeFitConfig, seed: int, device: str, prep: float, total: float) -> dict:
-    per_tree = [{"name": n, "iterations": f.iterations, "converged": f.converged, "seconds": round(f.seconds, 3),
-                 "final_loss": f.final_loss, "heldout_iou": f.iou} for n, f in zip(names, fits)]
-    ious = [f.iou for f in fits if f.iou is not None]
-    return {"trees": len(fits), "skipped": dict(skipped), "seed": seed, "device": device,
-            "parameters": int(sum(p.numel() for p in fits[0].field.network.parameters())),
-            "prepare_seconds": round(prep, 3), "total_seconds": round(total, 3),
-            "trees_per_minute": round(60.0 * len(fits) / max(total, 1e-9), 3),
+def _tree_row(name: str, fit) -> dict:
+    return {"name": name, "iterations": fit.iterations, "converged": fit.converged, "seconds": round(fit.seconds, 3),
+            "cpu_seconds": None if fit.cpu_seconds is None else round(fit.cpu_seconds, 3), "final_loss": fit.final_loss, "heldout_iou": fit.iou}
+
+
+def _report(merged, skipped, cfg: TreeFitConfig, seed: int, device: str, parts, total: float, size: int) -> dict:
+    ious = [r["row"]["heldout_iou"] for r in merged if r["row"]["heldout_iou"] is not None]
+    return {"trees": len(merged), "skipped": dict(skipped), "seed": seed, "device": device, "world_size": size,
+            "parameters": int(sum(p.numel() for p in merged[0]["field"].network.parameters())),
+            "prepare_seconds": round(max(p["prepare_seconds"] for p in parts), 3),
+            "rank_seconds": [round(p["seconds"], 3) for p in parts], "total_seconds": round(total, 3),
+            "trees_per_minute": round(60.0 * len(merged) / max(total, 1e-9), 3),
             "heldout_iou_median": float(np.median(ious)) if ious else None,
             "heldout_iou_min": float(np.min(ious)) if ious else None,
-            "per_tree": per_tree, "config": cfg.to_dict()}
+            "per_tree": [r["row"] for r in merged], "config": cfg.to_dict()}
 
 # ----------------------------------------------------------------------------- end of stage 1
 
