@@ -1,19 +1,29 @@
 """Benchmark: TrIND stage 2 on CPU: train the weight-space diffusion on fitted tree INRs, sample, evaluate.
 
-Pipeline (the library's entry points, as ``anatomy-inr trees train|sample|evaluate`` run them):
+Pipeline (the library's entry points; sampling runs the ``anatomy-inr trees sample`` command itself):
 
-1. read the training INR files (``--inr-dir``, e.g. from ``anatomy-inr trees fit``) and train the
-   diffusion model for ``--epochs`` (preset ``--preset``) into a scratch checkpoint;
-2. sample ``--count`` trees (default 1.1 × the reference set, PointFlow/TrIND protocol) by DDIM and
-   mesh them at ``--spacing`` mm;
-3. MMD, COV, 1-NNA (Chamfer on 2048 surface points, unsquared, mm; the squared PointFlow variant
-   too), the memorisation check against the training meshes, and the tree statistics of generated vs
-   reference meshes (``--reference-meshes``; held-out trees, default: the training meshes).
+1. read the training INR files (``--inr-dir``, from ``anatomy-inr trees fit``) and train the diffusion
+   model for ``--epochs`` into ``<work-dir>/diffusion.safetensors``; a run of the same settings found
+   there is resumed (an interrupted benchmark loses no finished epoch). Every epoch's loss and the
+   CPU seconds spent go to ``results/<name>.log.jsonl``;
+2. sample ``--count`` trees (default 1.1 × the reference set, PointFlow/TrIND protocol) by DDIM into
+   ``<work-dir>/samples`` (INR files + meshes at ``--spacing`` mm);
+3. MMD, COV, 1-NNA (Chamfer on 2048 surface points: unsquared mm, and the squared PointFlow variant)
+   of the samples against held-out reference meshes (``--reference-meshes``), and two controls on the
+   same references: the training INRs themselves re-meshed like the samples (what a diffusion model
+   that reproduced its training set exactly would score: the ceiling set by stage 1) and the
+   ground-truth training meshes (trees of the same generator: 1-NNA should be near 50 %);
+4. the memorisation check (each sample's nearest training tree vs the training set's own spacing, in
+   the INR representation: samples against the re-meshed training INRs) and the tree statistics of
+   generated vs training vs reference meshes.
 
-Writes benchmarks/results/<name>.{json,md} and <name>_histograms.png. The paper's Table 3 (VascuSynth,
-A40 GPU, 6000 epochs, ~3 days): MMD 13.36 (scale unstated), COV 0.46, 1-NNA 87.5 %.
+Writes benchmarks/results/<name>.{json,md}, <name>_histograms.png and <name>.log.jsonl; with
+``--figures DIR`` also renderings of sampled trees (trees_samples*.png) and the statistics plot
+(trees_stats.png). The paper's Table 3 (VascuSynth, A40 GPU, 6000 epochs, ~3 days): MMD 13.36 (scale
+unstated), COV 0.46, 1-NNA 87.5 %.
 
-    python benchmarks/trees_diffusion.py --inr-dir INRS --train-meshes MESHES --epochs 200
+    python benchmarks/trees_diffusion.py --inr-dir INRS --train-meshes MESHES --reference-meshes HELD_OUT \
+        --work-dir SCRATCH --epochs 600 --threads 1
 """
 
 from __future__ import annotations
@@ -22,8 +32,8 @@ import argparse
 import json
 import math
 import platform
+import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,104 +43,273 @@ RESULTS = HERE / "results"
 PAPER = {"mmd": 13.36, "cov": 0.46, "one_nna": 0.875}
 
 
-def _meshes(folder: str) -> list:
+def _meshes(folder) -> list:
     from AnatomyINRLib import io
-    from AnatomyINRLib.cli.trees import MESH_TYPES, _files
+    from AnatomyINRLib.cli.trees_diffusion import MESH_TYPES, _files
 
-    return [io.read_mesh(p) for p in _files(folder, MESH_TYPES, "meshes")]
+    return [io.read_mesh(p) for p in _files(str(folder), MESH_TYPES, "meshes")]
 
 
-def run(args) -> dict:
-    """Train, sample, evaluate; returns the results dict."""
+def _epoch_logger(path: Path, resumed_from: int):
+    """A progress callback appending one JSON line per finished epoch: loss, session wall and CPU seconds."""
+    t0, c0 = time.perf_counter(), time.process_time()
+
+    def log(event) -> None:
+        if event.stage != "epoch":
+            return
+        line = {"epoch": event.metrics["epoch"], "loss": round(float(event.metrics["loss"]), 6),
+                "session_start_epoch": resumed_from, "wall_s": round(time.perf_counter() - t0, 2),
+                "cpu_s": round(time.process_time() - c0, 2)}
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(line) + "\n")
+    return log
+
+
+def _training_cpu_seconds(log: Path, epochs: int) -> tuple[float, float]:
+    """(CPU s, wall s) of all sessions that trained epochs 1..epochs (the last line of each session)."""
+    sessions: dict = {}
+    for line in log.read_text().splitlines() if log.exists() else []:
+        row = json.loads(line)
+        if row["epoch"] <= epochs:
+            sessions[row["session_start_epoch"]] = row
+    return (round(sum(r["cpu_s"] for r in sessions.values()), 1), round(sum(r["wall_s"] for r in sessions.values()), 1))
+
+
+def train(args, work: Path) -> dict:
+    """Train (or resume) into ``work/diffusion.safetensors``; returns the training summary."""
     import torch
 
-    from AnatomyINRLib.cli.trees import read_inr_folder
-    from AnatomyINRLib.metrics.generative import evaluate_mesh_sets
-    from AnatomyINRLib.trees import diffusion_preset, sample_trees, train_model
+    from AnatomyINRLib.cli.trees_diffusion import read_inr_folder
+    from AnatomyINRLib.io.checkpoint import load_checkpoint
+    from AnatomyINRLib.trees import diffusion_preset, train_model
     from AnatomyINRLib.trees._inr_sets import stack_fields
 
     torch.set_num_threads(args.threads)
     fields, names, metas = read_inr_folder(args.inr_dir)
     weights, layout, info = stack_fields(fields, names, metas)
-    train_meshes = _meshes(args.train_meshes)
-    references = _meshes(args.reference_meshes) if args.reference_meshes else train_meshes
-    count = args.count or math.ceil(1.1 * len(references))
-    cfg = diffusion_preset(args.preset).replace(epochs=args.epochs, checkpoint_every=args.epochs)
-    with tempfile.TemporaryDirectory() as scratch:
-        ckpt = Path(scratch) / "diffusion.safetensors"
-        t0 = time.perf_counter()
-        trained = train_model(weights, layout, ckpt, inr_info=info, config=cfg, seed=args.seed)
-        t1 = time.perf_counter()
-        sampled = sample_trees(ckpt, count, spacing_mm=args.spacing, seed=args.seed + 1)
-        t2 = time.perf_counter()
-    generated = [m for m in sampled.meshes if m is not None]
-    metrics = evaluate_mesh_sets(generated, references, train_meshes, seed=args.seed)
-    squared = evaluate_mesh_sets(generated, references, None, squared=True, seed=args.seed)
-    return {"config": cfg.to_dict(), "seed": args.seed, "threads": args.threads, "machine": platform.processor(),
-            "training_inrs": len(fields), "parameters_per_inr": int(weights.shape[1]),
-            "references": len(references), "sampled": count, "empty_samples": count - len(generated),
-            "train_seconds": round(t1 - t0, 1), "sample_seconds": round(t2 - t1, 1),
-            "final_loss": trained.report["history"][-1]["loss"], "metrics": metrics,
-            "squared": {k: squared[k] for k in ("mmd", "cov", "one_nna")}, "paper_table3": PAPER}
+    cfg = diffusion_preset(args.preset).replace(epochs=args.epochs, checkpoint_every=args.checkpoint_every)
+    ckpt = work / "diffusion.safetensors"
+    start = load_checkpoint(ckpt)[1]["epoch"] if ckpt.exists() else 0
+    log = RESULTS / f"{args.name}.log.jsonl"
+    if start == 0 and log.exists():
+        log.unlink()  # a fresh training: the log of an older run does not belong to it
+    trained = train_model(weights, layout, ckpt, inr_info=info, config=cfg, seed=args.seed,
+                          progress=_epoch_logger(log, start))
+    cpu, wall = _training_cpu_seconds(log, args.epochs)
+    return {"config": cfg.to_dict(), "training_inrs": len(fields), "parameters_per_inr": int(weights.shape[1]),
+            "tokens_per_inr": math.ceil(weights.shape[1] / cfg.token_size), "train_cpu_seconds": cpu,
+            "train_wall_seconds": wall, "resumed_from_epoch": start,
+            "final_loss": trained.report["history"][-1]["loss"], "checkpoint": ckpt.name}
+
+
+def sample(args, work: Path, count: int) -> dict:
+    """``anatomy-inr trees sample`` into ``work/samples`` (INR files + meshes); returns its report."""
+    from AnatomyINRLib.cli import main as cli
+
+    out = work / "samples"
+    if out.exists():
+        shutil.rmtree(out)  # the benchmark's own scratch folder: a rerun samples the current checkpoint again
+    report = work / "sample_report.json"
+    c0, t0 = time.process_time(), time.perf_counter()
+    code = cli(["trees", "sample", "--checkpoint", str(work / "diffusion.safetensors"), "--count", str(count),
+                "--output-dir", str(out), "--spacing", str(args.spacing), "--seed", str(args.seed + 1),
+                "--report", str(report)])
+    if code != 0:
+        raise SystemExit(f"trees sample failed with exit code {code}")
+    rep = json.loads(report.read_text())
+    return {"sampled": count, "empty_samples": rep["empty"], "sample_steps": rep["sample_steps"],
+            "sample_cpu_seconds": round(time.process_time() - c0, 1),
+            "sample_wall_seconds": round(time.perf_counter() - t0, 1)}
+
+
+def remesh_training_inrs(args, work: Path) -> list:
+    """The training INRs meshed exactly as samples are (same spacing, the INR file's own box); cached."""
+    import numpy as np
+
+    from AnatomyINRLib import io
+    from AnatomyINRLib.cli.trees_diffusion import read_inr_folder
+    from AnatomyINRLib.meshing import MeshingConfig
+    from AnatomyINRLib.surface.api import extract_mesh
+
+    cache = work / f"training_inr_meshes_{args.spacing:g}mm"
+    cache.mkdir(exist_ok=True)
+    fields, names, metas = read_inr_folder(args.inr_dir)
+    meshes = []
+    for field, name, meta in zip(fields, names, metas):
+        path = cache / (Path(name).stem + ".vtp")
+        if not path.exists():
+            mesh = extract_mesh(field, config=MeshingConfig(spacing_mm=args.spacing), points=np.asarray(meta["points_bounds_mm"], dtype=float))
+            io.write_mesh(mesh, path)
+        meshes.append(io.read_mesh(path))
+    return meshes
+
+
+def evaluate(generated, references, train_gt, train_inr, seed: int) -> dict:
+    """Metrics of the samples, of the two controls, memorisation and tree statistics (see module doc)."""
+    from AnatomyINRLib.core.seeding import numpy_rng
+    from AnatomyINRLib.metrics.generative import evaluate_mesh_sets, generation_metrics
+    from AnatomyINRLib.metrics.surface import sample_surface
+
+    out = {"samples": evaluate_mesh_sets(generated, references, train_gt, seed=seed)}
+    n = len(generated)
+    rng = numpy_rng(seed + 7)
+    clouds = {k: [sample_surface(m, 2048, rng)[0] for m in v] for k, v in
+              {"generated": generated, "reference": references, "train_inr": train_inr, "train_gt": train_gt}.items()}
+    keep = ("mmd", "cov", "one_nna", "one_nna_samples", "one_nna_references")
+    for squared in (False, True):
+        key = "squared" if squared else "unsquared"
+        rows = {"samples": generation_metrics(clouds["generated"], clouds["reference"], squared, clouds["train_inr"]),
+                "training_inrs_remeshed": generation_metrics(clouds["train_inr"][:n], clouds["reference"], squared),
+                "training_ground_truth": generation_metrics(clouds["train_gt"][:n], clouds["reference"], squared)}
+        out[key] = {k: {m: v[m] for m in keep} for k, v in rows.items()}
+        out[key]["samples"]["memorisation_inr_space"] = {
+            m: rows["samples"]["memorisation"][m] for m in ("median_sample_to_train", "median_train_spacing",
+                                                              "ratio", "copies", "sample_to_train")}
+        if not squared:
+            import numpy as np
+
+            from AnatomyINRLib.metrics.generative import chamfer_matrix
+
+            d = chamfer_matrix(clouds["generated"], clouds["train_inr"])
+            out["nearest_training_index"] = [int(i) for i in np.argmin(d, axis=1)]
+    return out
+
+
+def _row(label: str, m: dict, s: dict) -> str:
+    return (f"| {label} | {m['mmd']:.3f} | {m['cov']:.2f} | {100 * m['one_nna']:.1f} % | "
+            f"{s['mmd']:.2f} | {s['cov']:.2f} | {100 * s['one_nna']:.1f} % |")
 
 
 def _markdown(r: dict) -> str:
-    m = r["metrics"]
-    mem = m.get("memorisation", {})
+    u, q, ev = r["unsquared"], r["squared"], r["samples_report"]
+    mem, cfg = u["samples"]["memorisation_inr_space"], r["config"]
     lines = [
         "# TrIND stage 2 on CPU: weight-space diffusion of tree INRs",
         "",
-        f"{r['training_inrs']} training INRs of {r['parameters_per_inr']} parameters; {r['config']['epochs']} epochs "
-        f"(batch {r['config']['batch_size']}) in {r['train_seconds']} s on {r['threads']} thread(s); "
-        f"{r['sampled']} trees sampled by DDIM ({r['config']['sample_steps']} steps) in {r['sample_seconds']} s, "
-        f"{r['empty_samples']} without a surface; final loss {r['final_loss']}.",
+        f"Generated by `benchmarks/trees_diffusion.py`. {r['training_inrs']} training INRs "
+        f"({r['parameters_per_inr']} parameters each, {r['tokens_per_inr']}+ tokens), denoiser "
+        f"{cfg['width']}-d × {cfg['depth']} layers × {cfg['heads']} heads, {cfg['epochs']} epochs of batch "
+        f"{cfg['batch_size']} in **{r['train_cpu_seconds'] / 60:.1f} CPU-min** ({r['train_wall_seconds'] / 60:.1f} "
+        f"min wall, {r['threads']} thread, machine shared with other jobs); final loss {r['final_loss']}. "
+        f"{r['sampled']} trees sampled by DDIM ({r['sample_steps']} steps) and meshed at {r['spacing_mm']} mm in "
+        f"{r['sample_cpu_seconds']:.0f} CPU-s; {r['empty_samples']} without a surface. "
+        f"References: {r['references']} held-out trees of the same generator (ground-truth meshes).",
         "",
-        "| metric | this run (Chamfer, mm) | this run (squared Chamfer, mm²) | TrIND Table 3 |",
+        "Chamfer on 2048 area-uniform surface points per tree: unsquared = (mean a→b + mean b→a)/2 in mm; "
+        "squared = mean a→b² + mean b→a² in mm² (PointFlow/TrIND code). 1-NNA is leave-one-out 1-NN accuracy "
+        "of samples ∪ references (50 % ideal, 100 % = fully separable).",
+        "",
+        "| set vs held-out references | MMD ↓ (mm) | COV ↑ | 1-NNA | MMD² ↓ (mm²) | COV² ↑ | 1-NNA² |",
+        "|---|---|---|---|---|---|---|",
+        _row("**diffusion samples**", u["samples"], q["samples"]),
+        _row("control: training INRs re-meshed (stage-1 ceiling)", u["training_inrs_remeshed"],
+             q["training_inrs_remeshed"]),
+        _row("control: training ground-truth meshes", u["training_ground_truth"], q["training_ground_truth"]),
+        f"| TrIND Table 3 (VascuSynth, A40, 6000 epochs) | {PAPER['mmd']} (scale unstated) | {PAPER['cov']} | "
+        f"87.5 % | | | |",
+        "",
+        f"Memorisation (INR space: samples against the {r['training_inrs']} training INRs re-meshed the same "
+        f"way): median distance of a sample to its nearest training tree {mem['median_sample_to_train']:.3f} mm, "
+        f"median spacing of the training trees {mem['median_train_spacing']:.3f} mm, ratio **{mem['ratio']:.2f}** "
+        f"(≈ 1: new trees as far from the training set as its trees are from each other; → 0: copies); "
+        f"samples nearer to a training tree than the closest training pair: {100 * mem['copies']:.0f} %. "
+        f"Against the ground-truth training meshes: ratio {ev['memorisation']['ratio']:.2f}.",
+        "",
+        "| tree statistic | generated mean ± sd | training mean ± sd | reference mean ± sd |",
         "|---|---|---|---|",
-        f"| MMD ↓ | {m['mmd']:.3f} | {r['squared']['mmd']:.3f} | {PAPER['mmd']} (scale unstated) |",
-        f"| COV ↑ | {m['cov']:.2f} | {r['squared']['cov']:.2f} | {PAPER['cov']} |",
-        f"| 1-NNA (50 % ideal) | {100 * m['one_nna']:.1f} % | {100 * r['squared']['one_nna']:.1f} % | 87.5 % |",
-        "",
-        f"Memorisation: median distance of a sample to its nearest training tree / median training spacing = "
-        f"{mem.get('ratio', float('nan')):.2f}; samples nearer to a training tree than the closest training "
-        f"pair: {100 * mem.get('copies', float('nan')):.0f} %.",
-        "",
-        "| tree statistic | generated mean ± sd | reference mean ± sd |",
-        "|---|---|---|",
     ]
-    for stat, row in m["tree_summary"]["generated"].items():
-        ref = m["tree_summary"]["reference"][stat]
-        cells = [f"{x['mean']:.2f} ± {x['std']:.2f}" if x["mean"] is not None else "—" for x in (row, ref)]
-        lines.append(f"| {stat} | {cells[0]} | {cells[1]} |")
+    summary = ev["tree_summary"]
+    for stat in summary["generated"]:
+        cells = [f"{summary[k][stat]['mean']:.2f} ± {summary[k][stat]['std']:.2f}"
+                 if summary[k][stat]["mean"] is not None else "—" for k in ("generated", "training", "reference")]
+        lines.append(f"| {stat} | {' | '.join(cells)} |")
+    lines += ["", f"Tree statistics from a skeleton of each voxelised mesh (voxel {ev['voxel_mm']:.2f} mm); "
+              f"histograms: `{r['name']}_histograms.png`; training log: `{r['name']}.log.jsonl`."]
     return "\n".join(lines) + "\n"
+
+
+def figures(folder: Path, work: Path, result: dict, histograms: Path, spacing: float) -> list:
+    """Renderings of sampled trees for the user page (small PNGs) and the statistics plot."""
+    import numpy as np
+
+    from AnatomyINRLib import io
+    from AnatomyINRLib.cli.trees_diffusion import read_inr_folder
+    from AnatomyINRLib.io.figures import render_meshes_png
+    from AnatomyINRLib.meshing import MeshingConfig
+    from AnatomyINRLib.surface.api import extract_mesh
+
+    folder.mkdir(parents=True, exist_ok=True)
+    samples = sorted((work / "samples").glob("tree_*.vtp"))[:4]
+    meshes = [io.read_mesh(p) for p in samples]
+    render_meshes_png(folder / "trees_samples.png", meshes, [p.stem for p in samples],
+                      suptitle="trees sampled from the diffusion model", dpi=60)
+    nearest = result["nearest_training_index"]
+    train_inr = sorted((work / f"training_inr_meshes_{spacing:g}mm").glob("*.vtp"))
+    pairs = []
+    for i, p in enumerate(samples[:2]):  # nearest[i]: the i-th generated mesh, in the order evaluated
+        near = train_inr[nearest[i]]
+        pairs += [(meshes[i], f"sample {p.stem}"), (io.read_mesh(near), f"nearest training tree: {near.stem}")]
+    render_meshes_png(folder / "trees_samples_nearest.png", [m for m, _ in pairs], [t for _, t in pairs],
+                      suptitle="memorisation check: samples next to their nearest training tree", dpi=60)
+    fields, _, metas = read_inr_folder(str(work / "samples"))
+    box = np.asarray(metas[0]["points_bounds_mm"], dtype=float)
+    spacings = (1.0, 0.5)  # a finer level renders too slowly with matplotlib for a page figure
+    levels = [extract_mesh(fields[0], config=MeshingConfig(spacing_mm=s), points=box) for s in spacings]
+    render_meshes_png(folder / "trees_samples_resolution.png", levels,
+                      [f"{s} mm: {m.n_faces} faces" for s, m in zip(spacings, levels)],
+                      suptitle="one sampled tree INR meshed at two spacings", dpi=60)
+    shutil.copyfile(histograms, folder / "trees_stats.png")
+    return ["trees_samples.png", "trees_samples_nearest.png", "trees_samples_resolution.png", "trees_stats.png"]
+
+
+def run(args) -> dict:
+    """Train, sample, evaluate; returns the results dict."""
+    work = Path(args.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    references = _meshes(args.reference_meshes)
+    count = args.count or math.ceil(1.1 * len(references))
+    result = {"name": args.name, "seed": args.seed, "threads": args.threads, "machine": platform.processor(),
+              "spacing_mm": args.spacing, "references": len(references), "paper_table3": PAPER}
+    result.update(train(args, work))
+    result.update(sample(args, work, count))
+    generated = _meshes(work / "samples")
+    metrics = evaluate(generated, references, _meshes(args.train_meshes), remesh_training_inrs(args, work), args.seed)
+    result["samples_report"] = metrics.pop("samples")
+    result.update(metrics)
+    return result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inr-dir", required=True, help="training INR files")
-    parser.add_argument("--train-meshes", required=True, help="meshes of the training trees")
-    parser.add_argument("--reference-meshes", help="held-out reference meshes (default: the training meshes)")
+    parser.add_argument("--train-meshes", required=True, help="ground-truth meshes of the training trees (same order)")
+    parser.add_argument("--reference-meshes", required=True, help="held-out reference meshes")
+    parser.add_argument("--work-dir", required=True, help="checkpoint, samples and re-meshed INRs (resumable)")
     parser.add_argument("--preset", default="cpu", choices=("tiny", "cpu", "paper"))
     parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--checkpoint-every", type=int, default=10)
     parser.add_argument("--count", type=int, help="trees to sample (default 1.1 x references)")
     parser.add_argument("--spacing", type=float, default=0.5, help="meshing spacing of the samples (mm)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--name", default="trees_diffusion", help="results file stem")
+    parser.add_argument("--figures", help="also write the user page's figures into this folder")
     args = parser.parse_args()
-    result = run(args)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=2))
-    (RESULTS / f"{args.name}.md").write_text(_markdown(result))
+    result = run(args)
     from AnatomyINRLib.io.figures import render_histograms_png
     from AnatomyINRLib.metrics.generative import TREE_STATISTIC_LABELS
 
-    stats = result["metrics"]["tree_statistics"]
-    render_histograms_png(RESULTS / f"{args.name}_histograms.png",
-                          {TREE_STATISTIC_LABELS[s]: {k: v[s] for k, v in stats.items() if k != "training"}
-                           for s in stats["generated"]},
-                          "tree statistics: generated vs reference")
+    stats = result["samples_report"]["tree_statistics"]
+    histograms = RESULTS / f"{args.name}_histograms.png"
+    render_histograms_png(histograms, {TREE_STATISTIC_LABELS[s]: {k: v[s] for k, v in stats.items()}
+                                       for s in stats["generated"]}, "tree statistics: generated vs training vs reference")
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / f"{args.name}.md").write_text(_markdown(result))
     print(_markdown(result))
+    if args.figures:  # after the results: slow matplotlib renderings must not hold them back
+        result["figures"] = figures(Path(args.figures), Path(args.work_dir), result, histograms, args.spacing)
+        (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=2))
     return 0
 
 

@@ -51,6 +51,7 @@ def render_meshes_png(
     point_colors: Optional[np.ndarray] = None,
     suptitle: str = "",
     view=(15, -60),
+    dpi: int = 110,
 ) -> None:
     """Side-by-side shaded renderings of meshes (RAS mm axes), written atomically.
 
@@ -62,9 +63,10 @@ def render_meshes_png(
         point_colors: Optional (N,) scalars colouring the points (e.g. residual mm).
         suptitle: Figure title.
         view: (elevation, azimuth) in degrees.
+        dpi: Resolution (pixels per inch of a 5 × 5.5 inch panel; 60 for small page figures).
     """
     plt = _pyplot()
-    fig = plt.figure(figsize=(5 * len(meshes), 5.5), dpi=110)
+    fig = plt.figure(figsize=(5 * len(meshes), 5.5), dpi=dpi)
     for i, (mesh, title) in enumerate(zip(meshes, titles)):
         ax = fig.add_subplot(1, len(meshes), i + 1, projection="3d")
         _draw(ax, mesh, points, point_colors, view)
