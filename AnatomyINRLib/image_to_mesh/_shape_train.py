@@ -171,6 +171,38 @@ def resume_point(path: Path, cfg: ShapeTrainConfig, seed: int, g_digest: str):
     return tensors, meta
 
 
+def label_placement(cases: list, world: int, template_radius: float) -> torch.Tensor:
+    """(K, 4) mean (centroid, radius / template radius) of every structure's soft target over all ranks' cases.
+
+    Centroid and volume are taken on g_φ's grid over [-1, 1]³ (normalised units); the radius is the
+    equivalent sphere's, (3V / 4π)^(1/3).
+    """
+    from AnatomyINRLib.image_to_mesh._shape_data import cube_points
+
+    g = cases[0].soft.shape[-1]
+    pts = cube_points(g)
+    cell = (2.0 / (g - 1)) ** 3
+    sums = np.zeros((cases[0].soft.shape[0], 5))  # Σ centroid (3), Σ radius, count
+    for c in cases:
+        for k, s in enumerate(c.soft):
+            w = s.reshape(-1).astype(np.float64)
+            if w.sum() > 0:
+                sums[k, :3] += (pts * w[:, None]).sum(axis=0) / w.sum()
+                sums[k, 3] += (3.0 * w.sum() * cell / (4.0 * math.pi)) ** (1.0 / 3.0)
+                sums[k, 4] += 1
+    if world > 1:
+        import torch.distributed as dist
+
+        t = torch.from_numpy(sums)
+        dist.all_reduce(t)
+        sums = t.numpy()
+    out = np.tile([0.0, 0.0, 0.0, 1.0], (len(sums), 1))
+    seen = sums[:, 4] > 0
+    out[seen, :3] = sums[seen, :3] / sums[seen, 4:5]
+    out[seen, 3] = sums[seen, 3] / sums[seen, 4] / template_radius
+    return torch.tensor(out, dtype=torch.float32)
+
+
 def gather_range(shard_range: dict, world: int) -> dict:
     """The data range over every rank's shard (min of minima, max of maxima, sum of counts)."""
     if world <= 1:
@@ -236,6 +268,8 @@ def run_training(data, cfg: ShapeTrainConfig, representation, g_digest: str, see
     names, shard = _load_shard(data, cfg, representation.cfg.grid_size, rank, world, reporter)
     drange = gather_range(data_range(shard), world)
     net = build_network(cfg, seed).to(device)
+    if cfg.data_placement:  # identical on every rank (all-reduced); restored from the checkpoint when resuming
+        net.placement.copy_(label_placement(shard, world, cfg.template.radius))
     laplacian = graph_laplacian(net.faces.cpu().numpy(), net.template.shape[0], cfg.laplacian).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     found = resume_point(path, cfg, seed, g_digest)

@@ -20,6 +20,7 @@ import torch
 from AnatomyINRLib.core.config import SEED_MAX, check_seed
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.progress import ProgressReporter
+from AnatomyINRLib.core.types import ImageGrid
 from AnatomyINRLib.image_to_mesh.config import PretrainConfig, ShapeTrainConfig, pretrain_preset, shape_train_preset
 
 
@@ -170,3 +171,85 @@ def train_shape_model(data, output, *, representation=None, config: Optional[Sha
     report = {"config": cfg.to_dict(), "seed": seed, "device": str(device), "representation_digest": digest,
               **info, "seconds": round(time.perf_counter() - t0, 2)}
     return ShapeTrainResult(str(output), report)
+
+
+@dataclass
+class ShapePrediction:
+    """Chamber meshes predicted from an image.
+
+    Attributes:
+        meshes: structure name → watertight TriangleMesh in RAS mm with the template's topology.
+        labels: uint8 label map on the input's geometry rasterised from the meshes (``STRUCTURES``
+            values: 1 = left atrium, 2 = left ventricle; the larger label where meshes overlap).
+        volumes_ml: structure name → enclosed volume of its mesh (ml).
+        structures: structure name → {"label", "volume_ml", "watertight", "components",
+            "self_intersections" (intersecting non-adjacent face pairs of the returned mesh),
+            "repaired" (a Taubin repair was applied)}.
+        warnings: Input far from the training data, meshes overlapping, failed repairs (with the numbers).
+        report: checkpoint, structures, warnings, overlap voxels, seconds.
+    """
+
+    meshes: dict
+    labels: ImageGrid
+    volumes_ml: dict
+    structures: dict
+    warnings: list
+    report: dict
+
+
+def predict_meshes(image: ImageGrid, *, checkpoint=None, device: str = "cpu", progress=None,
+                   should_cancel: Optional[Callable[[], bool]] = None) -> ShapePrediction:
+    """One watertight mesh per structure from a CT volume with a trained f_θ (``_predict``).
+
+    Args:
+        image: 3-D CT volume (HU) with its geometry (``core.ImageGrid``, RAS mm).
+        checkpoint: A ``.safetensors`` f_θ checkpoint; None uses the shipped model.
+        device: "cpu", "cuda", "auto"...
+        progress / should_cancel: Progress callback or reporter (stages "load", "network", "check",
+            "rasterise"); cancel check at every event.
+
+    Raises:
+        InputError: not a 3-D image, an empty image, a checkpoint of another kind, architecture or
+            template, or no shipped model.
+        Cancelled: when ``should_cancel`` returns True.
+    """
+    from AnatomyINRLib.core.device import resolve_device
+    from AnatomyINRLib.image_to_mesh._models import SHAPE_MODEL, shipped_model
+    from AnatomyINRLib.image_to_mesh._predict import input_warnings, load_shape_model, structure_meshes
+    from AnatomyINRLib.image_to_mesh._raster import rasterize_meshes
+    from AnatomyINRLib.image_to_mesh._shape_data import check_image
+    from AnatomyINRLib.image_to_mesh.config import STRUCTURES
+    from AnatomyINRLib.meshing.topology import mesh_quality
+
+    check_image(image)
+    reporter = ProgressReporter.wrap(progress, should_cancel)
+    t0 = time.perf_counter()
+    if checkpoint is None:
+        checkpoint = shipped_model(SHAPE_MODEL)
+        if checkpoint is None:
+            raise InputError(f"checkpoint: none given and the shipped model {SHAPE_MODEL} is not installed")
+    reporter.report("load", 0.0, "reading the shape model")
+    net, cfg, meta = load_shape_model(checkpoint)
+    warnings = input_warnings(image, meta, cfg.window_width)
+    reporter.report("network", 0.0, "deforming the templates")
+    meshes, checks = structure_meshes(net, cfg, image, resolve_device(device))
+    reporter.report("check", 0.0, "checking the meshes")
+    structures, named, volumes = {}, {}, {}
+    for label, mesh in meshes.items():
+        name = STRUCTURES[label]
+        q = mesh_quality(mesh, check_manifold3d=False)
+        volumes[name] = round(float(q["volume_mm3"]) / 1000.0, 4)
+        structures[name] = {"label": label, "volume_ml": volumes[name], "watertight": bool(q["watertight"]),
+                            "components": int(q["n_components"]), **checks[label]}
+        named[name] = mesh
+        if checks[label]["self_intersections"]:
+            warnings.append(f"{name}: {checks[label]['self_intersections']} self-intersecting face pairs remain after "
+                            "the repair (flagged)")
+    reporter.report("rasterise", 0.0, "label map from the meshes")
+    labels, overlap = rasterize_meshes(meshes, image)
+    if overlap:
+        warnings.append(f"{overlap} voxels lie inside more than one mesh (the larger label is kept)")
+    reporter.report("rasterise", 1.0, "done")
+    report = {"checkpoint": str(checkpoint), "structures": structures, "warnings": warnings,
+              "overlap_voxels": overlap, "seconds": round(time.perf_counter() - t0, 3)}
+    return ShapePrediction(named, labels, volumes, structures, warnings, report)
