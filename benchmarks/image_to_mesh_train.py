@@ -50,8 +50,11 @@ def write_phantoms(work: Path) -> None:
             print(f"phantom {split} {seed}", flush=True)
 
 
-def train(work: Path, output: Path, log: Path, preset: str, seed: int) -> dict:
-    from AnatomyINRLib.image_to_mesh import train_shape_model
+def train(work: Path, output: Path, log: Path, preset: str, seed: int, epochs=None, steps=None) -> dict:
+    from AnatomyINRLib.image_to_mesh import shape_train_preset, train_shape_model
+
+    cfg = shape_train_preset(preset)
+    cfg = cfg.replace(epochs=epochs or cfg.epochs, steps_per_epoch=steps or cfg.steps_per_epoch)
 
     t0 = time.perf_counter()
     with log.open("a", encoding="utf-8") as fh:
@@ -60,7 +63,7 @@ def train(work: Path, output: Path, log: Path, preset: str, seed: int) -> dict:
                                  "fraction": round(event.fraction, 5), "message": event.message,
                                  **event.metrics}) + "\n")
             fh.flush()
-        result = train_shape_model(work / "train", output, preset=preset, seed=seed, progress=progress)
+        result = train_shape_model(work / "train", output, config=cfg, seed=seed, progress=progress)
     return result.report
 
 
@@ -73,6 +76,8 @@ def main() -> None:
     parser.add_argument("--output", required=True, type=Path)
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, help="override the preset's epochs (a shorter run on a loaded machine)")
+    parser.add_argument("--steps-per-epoch", type=int, help="override the preset's steps per epoch")
     args = parser.parse_args()
     torch.set_num_threads(1)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -80,7 +85,7 @@ def main() -> None:
     if args.phase in ("data", "all"):
         write_phantoms(args.work_dir)
     if args.phase in ("train", "all"):
-        report = train(args.work_dir, args.output, log, args.preset, args.seed)
+        report = train(args.work_dir, args.output, log, args.preset, args.seed, args.epochs, args.steps_per_epoch)
         report.update(threads=torch.get_num_threads(), machine=platform.machine())
         (RESULTS / "image_to_mesh_train.train.json").write_text(json.dumps(report, indent=2))
     if args.phase in ("eval", "all"):
