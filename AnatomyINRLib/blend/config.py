@@ -95,6 +95,9 @@ class BlendConfig(ConfigBase):
         if iterations is not None:
             cfg.optim.iterations = iterations
             cfg.optim.min_iterations = min(cfg.optim.min_iterations, iterations)
+            # A budget set here (blend's own or the caller's) is the budget: it must not grow with
+            # the thousands of vertices of a source mesh (fitting.schedule.scaled_for_points).
+            cfg.optim.iterations_per_point = 0.0
         # Blend sources are often open meshes (vessels cut at their ends): a flood fill of
         # empty space would enter through the open ends and call the lumen outside.
         cfg.outside.enabled = False

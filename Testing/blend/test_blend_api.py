@@ -10,6 +10,7 @@ from AnatomyINRLib.blend import BlendConfig, BlendInput, blend_prepared, blend_s
 from AnatomyINRLib.blend.config import BLEND_FIT_DEFAULTS
 from AnatomyINRLib.core.errors import Cancelled, InputError
 from AnatomyINRLib.core.types import PointSet, TriangleMesh
+from AnatomyINRLib.fitting import scaled_for_points
 from AnatomyINRLib.surface.config import PRESETS, preset_config
 
 
@@ -39,6 +40,12 @@ def test_without_a_preset_blend_uses_its_own_fit_settings():
     assert cfg.outside.enabled is False
     base = preset_config(BLEND_FIT_DEFAULTS["preset"])
     assert cfg.network == base.network and cfg.loss == base.loss
+    # blend's 400 stays 400 on a source mesh of thousands of vertices (the default preset's own
+    # budget grows with the points: 4x at 1000 points)
+    assert base.optim.iterations_per_point > 0
+    assert scaled_for_points(cfg.optim, 5000).iterations == 400
+    assert scaled_for_points(BlendConfig(fit_preset="default", fit_iterations=300).fit_config().optim,
+                             5000).iterations == 300
 
 
 def test_explicit_fit_fields_override_the_preset_and_are_validated():
