@@ -50,7 +50,7 @@ def write_phantoms(work: Path) -> None:
             print(f"phantom {split} {seed}", flush=True)
 
 
-def train(work: Path, output: Path, log: Path, preset: str, seed: int, epochs=None, steps=None) -> dict:
+def train(work: Path, output: Path, log: Path, preset: str, seed: int, epochs=None, steps=None, n_cases=None) -> dict:
     from AnatomyINRLib.image_to_mesh import shape_train_preset, train_shape_model
 
     cfg = shape_train_preset(preset)
@@ -63,7 +63,13 @@ def train(work: Path, output: Path, log: Path, preset: str, seed: int, epochs=No
                                  "fraction": round(event.fraction, 5), "message": event.message,
                                  **event.metrics}) + "\n")
             fh.flush()
-        result = train_shape_model(work / "train", output, config=cfg, seed=seed, progress=progress)
+        data = work / "train"
+        if n_cases:  # the first n training phantoms only
+            from AnatomyINRLib import io
+
+            data = [tuple(io.read_image(f / n) for n in ("image.nrrd", "labels.nrrd"))
+                    for f in sorted((work / "train").iterdir())[:n_cases]]
+        result = train_shape_model(data, output, config=cfg, seed=seed, progress=progress)
     return result.report
 
 
@@ -78,6 +84,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, help="override the preset's epochs (a shorter run on a loaded machine)")
     parser.add_argument("--steps-per-epoch", type=int, help="override the preset's steps per epoch")
+    parser.add_argument("--train-cases", type=int, help="train on the first N training phantoms only")
     args = parser.parse_args()
     torch.set_num_threads(1)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -85,7 +92,8 @@ def main() -> None:
     if args.phase in ("data", "all"):
         write_phantoms(args.work_dir)
     if args.phase in ("train", "all"):
-        report = train(args.work_dir, args.output, log, args.preset, args.seed, args.epochs, args.steps_per_epoch)
+        report = train(args.work_dir, args.output, log, args.preset, args.seed, args.epochs, args.steps_per_epoch,
+                       args.train_cases)
         report.update(threads=torch.get_num_threads(), machine=platform.machine())
         (RESULTS / "image_to_mesh_train.train.json").write_text(json.dumps(report, indent=2))
     if args.phase in ("eval", "all"):
