@@ -25,7 +25,7 @@ def _signs(tree, fit):
 
 def test_small_tree_fit_has_no_blob_between_branches(small_tree):
     pts = small_tree.sample_surface(400, seed=0).points
-    fit = api.fit_points(pts, preset="fast", seed=0, device="cpu", iterations=400)
+    fit = api.fit_points(pts, preset="default", seed=0, device="cpu", iterations=400)
     outside_negative, inside_negative = _signs(small_tree, fit)
     # Without the outside term (the old fit) 12 % of the outside samples were
     # negative (the sphere initialisation's inside was left between the branches).
@@ -34,6 +34,7 @@ def test_small_tree_fit_has_no_blob_between_branches(small_tree):
     assert fit.report["outside"]["enabled"] and fit.report["outside"]["certified"] > 10_000
 
 
-def test_paper_preset_is_plain_igr_and_the_default_certifies_outside():
+def test_paper_and_fast_presets_are_plain_igr_and_the_default_certifies_outside():
     assert preset_config("paper").outside.enabled is False
+    assert preset_config("fast").outside.enabled is False
     assert preset_config("default").outside.enabled is True
