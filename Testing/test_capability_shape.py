@@ -29,7 +29,7 @@ NO_PROGRESS: set = set()
 # Entry functions that fit networks (random initialisation, a device to run on).
 FITTING = {("surface", "fit_points"), ("nested", "reconstruct_nested"), ("blend", "blend_surfaces"),
            ("blend", "prepare_inputs"), ("trees", "fit_trees"), ("trees", "train_model"),
-           ("image_to_mesh", "pretrain_representation")}
+           ("image_to_mesh", "pretrain_representation"), ("image_to_mesh", "train_shape_model")}
 
 
 def test_every_capability_package_is_listed():

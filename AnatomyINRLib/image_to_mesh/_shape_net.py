@@ -101,6 +101,9 @@ class ShapeNet(nn.Module):
         self.cfg = cfg
         self.register_buffer("template", torch.as_tensor(np.asarray(template), dtype=torch.float32))
         self.register_buffer("faces", torch.as_tensor(np.asarray(faces, dtype=np.int64)))
+        # Per structure (centre x, y, z, scale): stage 0 is template · scale + centre. Identity by default;
+        # training may set it to the training labels' mean placement (``ShapeTrainConfig.data_placement``).
+        self.register_buffer("placement", torch.tensor([[0.0, 0.0, 0.0, 1.0]] * cfg.n_structures))
         self._op = chebyshev_operator(np.asarray(faces), len(template))
         self.unet = UNet3D(tuple(cfg.unet_channels), cfg.n_structures + 1, cfg.dropout)
         chans = list(cfg.unet_channels) + [2 * cfg.unet_channels[-1]]
@@ -113,14 +116,16 @@ class ShapeNet(nn.Module):
     def forward(self, image: torch.Tensor) -> tuple[list[list[torch.Tensor]], torch.Tensor]:
         """(B, 1, N, N, N) → (vertices[structure][stage] (B, V, 3) in the cube, segmentation logits).
 
-        Stage 0 of each structure's list is the template itself; the last is the output mesh.
+        Stage 0 of each structure's list is its placed template (the template itself unless
+        ``placement`` is set); the last is the output mesh.
         """
         feats, logits = self.unet(image)
         op = self._op.to(image.device, image.dtype)
         b = image.shape[0]
         meshes = []
-        for decoder in self.decoders:
-            v = self.template.to(image.dtype).expand(b, -1, -1)
+        for k, decoder in enumerate(self.decoders):
+            place = self.placement[k].to(image.dtype)
+            v = (self.template.to(image.dtype) * place[3] + place[:3]).expand(b, -1, -1)
             stages, h = [v], v
             for stage, levels in zip(decoder, self.cfg.stage_levels):
                 sampled = torch.cat([sample(feats[lv], v) for lv in levels], dim=-1)

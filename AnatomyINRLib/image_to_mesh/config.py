@@ -228,3 +228,78 @@ class ShapeNetConfig(ConfigBase):
         check_positive("amplification", self.amplification)
         if not 0.0 <= self.dropout < 1.0:
             raise InputError(f"dropout: expected a probability in [0, 1), got {self.dropout!r}")
+
+
+@dataclass
+class ShapeTrainConfig(ConfigBase):
+    """Joint training of f_θ through the frozen g_φ (paper §2, eq. 1) and the image preprocessing.
+
+    Loss (``_shape_loss``): α·BCE(σ(−D/τ), S_GT) + β(t)·Σ_stages mean‖L V‖² + γ·CE(U-Net head),
+    D = g_φ(final mesh) per structure, β(t) cosine-annealed from ``beta_start`` to ``beta_end`` over
+    all steps (public code: 1000 → 0.01).
+
+    Attributes:
+        network: f_θ (:class:`ShapeNetConfig`); template: the icosphere it deforms.
+        crop_half_mm: Half edge (mm) of the cube [-1, 1]³ around the image centre that both networks
+            see (paper: 128 voxels × 1.3 mm ≈ 166 mm edge).
+        window_level, window_width: HU window mapped to [-1, 1] (paper 200 / 1000), clipped outside.
+        epochs, steps_per_epoch, batch_size: Training length (a step is one batch per process).
+        learning_rate, min_learning_rate, weight_decay: AdamW with cosine decay (paper 1e-4, wd 1e-6).
+        alpha, gamma: Weights of the BCE and the auxiliary CE (public code 1 and 0.1).
+        beta_start, beta_end: Laplacian weight anneal.
+        tau: Temperature of the soft label σ(−D/τ) (normalised units; public code 0.01).
+        laplacian: "uniform", "sym" or "none" (``_graph.graph_laplacian``).
+        intensity_jitter: Random per-case shift and scale of the normalised image (augmentation).
+        data_placement: Start each structure's template at the training labels' mean centroid, scaled to
+            their mean equivalent-sphere radius (``ShapeNet.placement``), instead of the image centre with
+            radius 0.5 (the paper). An addition for short CPU budgets: the network then learns the shape
+            and the case's offset instead of first having to move the sphere onto the chamber.
+    """
+
+    network: ShapeNetConfig = field(default_factory=ShapeNetConfig)
+    template: TemplateConfig = field(default_factory=TemplateConfig)
+    crop_half_mm: float = 80.0
+    window_level: float = 200.0
+    window_width: float = 1000.0
+    epochs: int = 10
+    steps_per_epoch: int = 20
+    batch_size: int = 2
+    learning_rate: float = 1e-3
+    min_learning_rate: float = 1e-5
+    weight_decay: float = 1e-6
+    alpha: float = 1.0
+    beta_start: float = 1000.0
+    beta_end: float = 0.01
+    gamma: float = 0.1
+    tau: float = 0.01
+    laplacian: str = "uniform"
+    intensity_jitter: float = 0.05
+    data_placement: bool = True
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("crop_half_mm", "window_width", "learning_rate", "tau", "alpha"):
+            check_positive(name, getattr(self, name))
+        for name in ("min_learning_rate", "weight_decay", "beta_start", "beta_end", "gamma", "intensity_jitter"):
+            check_positive(name, getattr(self, name), allow_zero=True)
+        check_int("epochs", self.epochs)
+        check_int("steps_per_epoch", self.steps_per_epoch)
+        check_int("batch_size", self.batch_size)
+        check_choice("laplacian", self.laplacian, LAPLACIANS)
+
+
+#: Named training set-ups: "test" (unit tests, seconds), "cpu" (the shipped model's run).
+SHAPE_TRAIN_PRESETS: dict[str, dict] = {
+    "test": {"network": {"image_size": 17, "unet_channels": [4, 8], "graph_channels": 8, "graph_blocks": 1,
+                         "stage_levels": [[1, 2], [0, 1], [0]], "amplification": 0.1},
+             "template": {"subdivisions": 2}, "epochs": 2, "steps_per_epoch": 2, "batch_size": 1},
+    "cpu": {"network": {"image_size": 33, "unet_channels": [8, 16, 32], "graph_channels": 32, "graph_blocks": 2,
+                        "stage_levels": [[2, 3], [1, 2], [0, 1]], "dropout": 0.0, "amplification": 0.1},
+            "epochs": 6, "steps_per_epoch": 15, "batch_size": 1, "learning_rate": 2e-3},
+}
+
+
+def shape_train_preset(name: str) -> ShapeTrainConfig:
+    """The :class:`ShapeTrainConfig` of a preset in :data:`SHAPE_TRAIN_PRESETS`."""
+    check_choice("preset", name, tuple(SHAPE_TRAIN_PRESETS))
+    return ShapeTrainConfig.from_dict(SHAPE_TRAIN_PRESETS[name])
