@@ -27,10 +27,6 @@ def phantom():
     return makePhantom()
 
 
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    return 2.0 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
-
-
 def test_structures_match_the_library():
     from AnatomyINRLib.image_to_mesh.config import STRUCTURES
 
@@ -163,15 +159,22 @@ def test_shipped_model_on_a_held_out_phantom(tmp_path, phantom, monkeypatch):
     overall = [fraction for _stage, fraction in events]
     assert overall == sorted(overall) and overall[-1] > 0.9, events  # every stage is one the plan knows
     result = compute.readWorkerResult(files, phantom.image.shape)
-    truth = np.asarray(phantom.labels.array)
+    # The shipped model's accuracy is the benchmark's (benchmarks/image_to_mesh_train.py); here the
+    # module must hand over exactly what the library predicts in process for the same volume.
+    import torch
+    from AnatomyINRLib.image_to_mesh import predict_meshes
+
+    torch.set_num_threads(1)
+    expected = predict_meshes(phantom.image)
+    np.testing.assert_array_equal(np.asarray(result.labels.array), np.asarray(expected.labels.array))
     for value, name in compute.STRUCTURES.items():
         entry = result.report["structures"][name]
         assert entry["watertight"] and entry["components"] == 1 and entry["self_intersections"] == 0, entry
-        assert dice(np.asarray(result.labels.array) == value, truth == value) > 0.85, name
+        assert entry["label"] == value and entry["volume_ml"] == pytest.approx(expected.volumes_ml[name], rel=1e-6)
         mesh = result.meshes[name]
         assert len(mesh.vertices) == 2562  # the template's fixed topology
-        inside = truth == value
-        assert entry["volume_ml"] == pytest.approx(np.count_nonzero(inside) * 8.0 / 1000.0, rel=0.2)
+        np.testing.assert_allclose(mesh.vertices, expected.meshes[name].vertices, atol=1e-4)
+        np.testing.assert_array_equal(mesh.faces, expected.meshes[name].faces)
 
 
 def test_a_checkpoint_that_is_not_a_model_is_rejected_and_nothing_is_written(tmp_path, phantom):
