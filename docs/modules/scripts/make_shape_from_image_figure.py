@@ -124,7 +124,7 @@ def render(phantom, result, seconds: float) -> dict:
     truth, predicted = np.asarray(phantom.labels.array), np.asarray(result.labels.array)
     voxel_ml = abs(float(np.linalg.det(phantom.labels.ijk_to_ras[:3, :3]))) / 1000.0
     numbers = {"phantom": {"seed": SEED, "size": SIZE, "shape": list(phantom.image.shape)},
-               "checkpoint": result.report.get("checkpoint") or "shipped model",
+               "checkpoint": Path(result.report.get("checkpoint") or "shipped model").name,  # a file name, no machine path
                "seconds_worker_one_thread": round(seconds, 1), "seconds_report": result.report.get("seconds"),
                "structures": {name: {**result.report["structures"][name],
                                      "dice_vs_phantom": round(dice(predicted == value, truth == value), 4),
