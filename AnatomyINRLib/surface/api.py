@@ -126,18 +126,16 @@ def fit_points(
     outliers = residuals > cfg.outlier_threshold_mm
     report = _report(fit, prepared, cfg, residuals, outliers, seed)
     report["slices"] = slices.summary() if slices is not None else {"detected": False}
-    report["outside"] = outside.summary() if outside is not None else _outside_off(cfg, slices, len(prepared.points.points))
+    report["outside"] = outside.summary() if outside is not None else _outside_off(cfg, slices)
     return SurfaceFit(fit.field, original, residuals, outliers, cfg, report)
 
 
-def _outside_off(cfg: SurfaceFitConfig, slices, n_points: int) -> dict[str, Any]:
+def _outside_off(cfg: SurfaceFitConfig, slices) -> dict[str, Any]:
     """Report entry of a fit without the certified-outside term, saying why."""
     if slices is not None:
         return {"enabled": False, "reason": "slice clicks are supervised by their slices"}
     if not cfg.outside.enabled or cfg.outside.weight <= 0:
         return {"enabled": False, "reason": "off in the config"}
-    if n_points < cfg.outside.min_points:
-        return {"enabled": False, "reason": f"{n_points} points < outside.min_points = {cfg.outside.min_points}"}
     return {"enabled": False, "reason": "no free space reached the grid border"}
 
 
