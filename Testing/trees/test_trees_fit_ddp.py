@@ -94,7 +94,7 @@ def test_cli_writes_one_folder_under_torchrun(folder, tmp_path):
     assert report["world_size"] == 2 and [r["name"] for r in report["per_tree"]] == ["t0", "t1", "t2"]
     torch.set_num_threads(1)
     alone = fit_trees([io.read_mesh(folder / "meshes" / "t1.vtp")], config=CONFIG, seed=8, device="cpu").fields[0]
-    saved = io.load_inr(out / "t1.safetensors")
+    saved, _ = io.load_inr(out / "t1.safetensors")
     pts = np.random.default_rng(0).uniform(-15, 15, (2000, 3))
     np.testing.assert_allclose(saved(pts), alone(pts), rtol=0, atol=1e-5)  # logits of order 10: the same weights
 
