@@ -29,31 +29,9 @@ from AnatomyINRLib.image_to_mesh._shape_loss import laplacian_weight, shape_loss
 from AnatomyINRLib.image_to_mesh._shape_net import ShapeNet
 from AnatomyINRLib.image_to_mesh._template import icosphere
 from AnatomyINRLib.image_to_mesh.config import STRUCTURES, ShapeTrainConfig
+from AnatomyINRLib.nn.distributed import dist_context, state_digest  # noqa: F401 (re-exported)
 
 CHECKPOINT_KIND = "image-to-mesh-shape"
-
-
-def state_digest(model: torch.nn.Module) -> str:
-    """Short SHA-256 of every weight (sorted names): equal digests = identical networks."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def dist_context(device: torch.device) -> tuple[int, int]:
-    """(rank, world size); initialises the process group under torchrun (gloo on CPU, NCCL on CUDA)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return dist.get_rank(), dist.get_world_size()
 
 
 def build_network(cfg: ShapeTrainConfig, seed: int) -> ShapeNet:

@@ -10,7 +10,6 @@ so an interrupted and resumed run ends with the same weights as an uninterrupted
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from AnatomyINRLib.core.errors import InputError
+from AnatomyINRLib.nn.distributed import average_grads as _average_grads, dist_context, state_digest  # noqa: F401 (re-exported)
 from AnatomyINRLib.pulmonary._learned_data import sample_points
 from AnatomyINRLib.pulmonary._learned_net import ImPulSeNet, segment_loss
 from AnatomyINRLib.pulmonary.config import SEGMENTS, LearnedTrainConfig
@@ -30,36 +30,6 @@ TEMPLATE_LR = 1e-2  # the template is a small decoder fitted to a few label maps
 def label_table() -> dict:
     """The label set a checkpoint is tied to: value → segment name."""
     return {str(v): SEGMENTS[v][0] for v in SEGMENTS}
-
-
-def state_digest(model: torch.nn.Module) -> str:
-    """Short SHA-256 of every weight (sorted names): equal digests = identical networks."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def dist_context(device: torch.device) -> tuple[int, int]:
-    """(rank, world size); initialises the process group under torchrun (gloo on CPU, NCCL on CUDA)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return dist.get_rank(), dist.get_world_size()
-
-
-def _average_grads(params, world: int) -> None:
-    import torch.distributed as dist
-
-    for p in params:
-        if p.grad is not None:
-            dist.all_reduce(p.grad)
-            p.grad /= world
 
 
 def pretrain_template(net: ImPulSeNet, cases: list, cfg: LearnedTrainConfig, seed: int, world: int,

@@ -25,13 +25,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from AnatomyINRLib.core.errors import InputError
+from AnatomyINRLib.nn.distributed import dist_context, state_digest  # noqa: F401 (re-exported)
 from AnatomyINRLib.trees._diffusion_net import WeightDenoiser
 from AnatomyINRLib.trees._diffusion_schedule import DiffusionSchedule
 from AnatomyINRLib.trees._diffusion_tokens import (WeightTokenizer, check_layout, check_weights, layout_from_json,
@@ -48,27 +48,6 @@ def data_digest(weights: np.ndarray, layout) -> str:
     h = hashlib.sha256(json.dumps(layout_to_json(layout)).encode())
     h.update(np.ascontiguousarray(weights, dtype=np.float32).tobytes())
     return h.hexdigest()
-
-
-def state_digest(module: "torch.nn.Module | dict") -> str:
-    """Short SHA-256 of every weight (sorted names) of a module or a state dict: equal digests = identical."""
-    h = hashlib.sha256()
-    state = module if isinstance(module, dict) else module.state_dict()
-    for name, tensor in sorted(state.items()):
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def dist_context(device: torch.device) -> tuple[int, int]:
-    """(rank, world size); joins the process group under torchrun (gloo on CPU, NCCL on CUDA)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return 0, 1
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return dist.get_rank(), dist.get_world_size()
 
 
 def check_ranks_agree(digest: str, world: int, device: torch.device) -> None:

@@ -17,24 +17,11 @@ Only the merge is collective; the fits themselves never wait on each other.
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import Callable, Sequence
 
 import numpy as np
-import torch
 
 from AnatomyINRLib.core import errors
-
-
-def world(device: torch.device) -> tuple[int, int]:
-    """(rank, world size); joins the process group under ``torchrun`` (gloo on CPU, NCCL on CUDA)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return 0, 1
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return dist.get_rank(), dist.get_world_size()
 
 
 def input_digest(meshes: Sequence, names: Sequence[str]) -> str:

@@ -22,6 +22,7 @@ from AnatomyINRLib.core.config import check_seed
 from AnatomyINRLib.core.errors import FitError, InputError, OutputError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.types import TriangleMesh
+from AnatomyINRLib.nn.distributed import dist_context
 from AnatomyINRLib.nn.field import NeuralField
 from AnatomyINRLib.nn.occupancy import FIELD_KIND
 from AnatomyINRLib.trees.config import FIT_PRESETS, TreeFitConfig, fit_preset
@@ -138,7 +139,7 @@ def fit_trees(
     if len(names) != len(meshes):
         raise InputError(f"names: expected {len(meshes)} names, got {len(names)}")
     dev = _device(device)
-    rank, size = _shard.world(dev)
+    rank, size = dist_context(dev)
     start = time.perf_counter()
     if size > 1:
         _shard.check_inputs_agree(meshes, names)

@@ -15,7 +15,7 @@ from AnatomyINRLib.image_to_mesh import STRUCTURES, predict_meshes
 from AnatomyINRLib.image_to_mesh._template import icosphere
 from AnatomyINRLib.io.checkpoint import load_checkpoint, save_checkpoint
 
-from conftest import blob_case
+from i2m_cases import blob_case
 
 
 def _winding_inside(mesh, points: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from AnatomyINRLib.image_to_mesh._shape_train import state_digest
 from AnatomyINRLib.image_to_mesh._template import icosphere
 from AnatomyINRLib.io.checkpoint import load_checkpoint
 
-from conftest import blob_case
+from i2m_cases import blob_case
 
 REPO = Path(__file__).resolve().parents[2]
 

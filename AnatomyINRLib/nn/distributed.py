@@ -1,0 +1,44 @@
+"""What every trainer needs under ``torchrun``: joining the process group, gradient averaging, weight digests.
+
+Training of the learned capabilities (pulmonary Method B, image-to-mesh f_θ, tree diffusion, batched
+stage-1 tree fits) runs unchanged in one process or under ``torchrun`` (DistributedDataParallel style:
+gloo on CPU, NCCL on CUDA); the world is read from the ``WORLD_SIZE`` torchrun sets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import torch
+
+
+def dist_context(device: torch.device) -> tuple[int, int]:
+    """(rank, world size); joins the process group under torchrun (gloo on CPU, NCCL on CUDA)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def average_grads(params, world: int) -> None:
+    """Replace every parameter's gradient by its mean over the ``world`` ranks (all-reduce / world)."""
+    import torch.distributed as dist
+
+    for p in params:
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= world
+
+
+def state_digest(module: "torch.nn.Module | dict") -> str:
+    """Short SHA-256 of every weight (sorted names) of a module or a state dict: equal digests = identical."""
+    h = hashlib.sha256()
+    state = module if isinstance(module, dict) else module.state_dict()
+    for name, tensor in sorted(state.items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
