@@ -18,6 +18,8 @@ Returns every stage's vertices so the losses (BCE through g_φ, Laplacian) can u
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -28,6 +30,22 @@ from AnatomyINRLib.image_to_mesh._grid import sample
 from AnatomyINRLib.image_to_mesh.config import ShapeNetConfig
 
 
+class _Dropout3d(nn.Module):
+    """Channel dropout (as ``nn.Dropout3d``: whole feature maps, scaled by 1/(1 − p)) whose masks come
+    from ``self.generator``, never from torch's global RNG (no global seeding anywhere in the library)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = float(p)
+        self.generator: Optional[torch.Generator] = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p <= 0:
+            return x
+        keep = torch.rand(x.shape[:2] + (1,) * (x.dim() - 2), generator=self.generator, device=x.device) >= self.p
+        return x * keep.to(x.dtype) / (1.0 - self.p)
+
+
 class _ResBlock3d(nn.Module):
     """Three 3³ convolutions (InstanceNorm, LeakyReLU 0.01, Dropout3d) with a residual connection."""
 
@@ -36,7 +54,7 @@ class _ResBlock3d(nn.Module):
         layers = []
         for i in range(3):
             layers += [nn.Conv3d(c_in if i == 0 else c_out, c_out, 3, padding=1), nn.InstanceNorm3d(c_out, affine=True),
-                       nn.LeakyReLU(0.01), nn.Dropout3d(dropout)]
+                       nn.LeakyReLU(0.01), _Dropout3d(dropout)]
         self.body = nn.Sequential(*layers)
         self.skip = nn.Identity() if c_in == c_out else nn.Conv3d(c_in, c_out, 1)
 
@@ -112,6 +130,12 @@ class ShapeNet(nn.Module):
             nn.ModuleList(_GraphStage(3 if s == 0 else c, sum(chans[lv] for lv in levels), c, cfg.cheb_k, cfg.graph_blocks)
                           for s, levels in enumerate(cfg.stage_levels))
             for _ in range(cfg.n_structures))
+
+    def set_dropout_generator(self, gen: torch.Generator) -> None:
+        """The generator every U-Net dropout mask is drawn from (seeded by the trainer)."""
+        for module in self.modules():
+            if isinstance(module, _Dropout3d):
+                module.generator = gen
 
     def forward(self, image: torch.Tensor) -> tuple[list[list[torch.Tensor]], torch.Tensor]:
         """(B, 1, N, N, N) → (vertices[structure][stage] (B, V, 3) in the cube, segmentation logits).

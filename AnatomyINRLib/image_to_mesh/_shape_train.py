@@ -74,6 +74,7 @@ def train_epoch(model, opt, representation, laplacian, cases, cfg, seed, epoch, 
     rng = np.random.default_rng([seed, epoch, rank])
     torch_gen = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
     order = rng.permutation(len(cases))
+    getattr(model, "module", model).set_dropout_generator(torch_gen)  # U-Net dropout masks: seeded per epoch and rank
     model.train()
     total = cfg.epochs * cfg.steps_per_epoch
     sums: dict = {}
@@ -82,9 +83,7 @@ def train_epoch(model, opt, representation, laplacian, cases, cfg, seed, epoch, 
         for group in opt.param_groups:
             group["lr"] = learning_rate(cfg, t)
         img, soft, labels = _batch(cases, order, step, cfg, rng, device)
-        with torch.random.fork_rng(devices=[]):  # Dropout3d draws from the global RNG: seed it per step, restore after
-            torch.manual_seed(int(torch.randint(2 ** 62, (1,), generator=torch_gen)))
-            meshes, logits = model(img)
+        meshes, logits = model(img)
         loss, terms = shape_loss(meshes, logits, representation, soft, labels, laplacian, alpha=cfg.alpha,
                                  beta=laplacian_weight(t, total, cfg.beta_start, cfg.beta_end), gamma=cfg.gamma, tau=cfg.tau)
         opt.zero_grad()
