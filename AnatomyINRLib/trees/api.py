@@ -17,14 +17,12 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from AnatomyINRLib import __version__
 from AnatomyINRLib.core.config import check_seed
-from AnatomyINRLib.core.errors import FitError, InputError, OutputError
+from AnatomyINRLib.core.errors import InputError, OutputError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.types import TriangleMesh
 from AnatomyINRLib.nn.distributed import dist_context
 from AnatomyINRLib.nn.field import NeuralField
-from AnatomyINRLib.nn.occupancy import FIELD_KIND
 from AnatomyINRLib.trees.config import FIT_PRESETS, TreeFitConfig, fit_preset
 
 # ----------------------------------------------------------------------------- stage 1: per-tree INR fitting
@@ -63,27 +61,6 @@ def _resolve(preset: str, config: Optional[TreeFitConfig]) -> TreeFitConfig:
     return fit_preset(preset)
 
 
-def _samplers(meshes, names, cfg: TreeFitConfig, skip_bad: bool, reporter: ProgressReporter):
-    """(samplers, indices of the usable meshes) and {name: reason} of the others (may leave none)."""
-    from AnatomyINRLib.core.device import restore_ieee_denormals
-    from AnatomyINRLib.trees._sampling import TreeSampler
-
-    restore_ieee_denormals()  # the inside test uses scipy's cKDTree (see core.device)
-    good, kept, skipped = [], [], {}
-    for i, (mesh, name) in enumerate(zip(meshes, names)):
-        try:
-            if not isinstance(mesh, TriangleMesh):
-                raise InputError(f"{name}: expected a TriangleMesh, got {type(mesh).__name__}")
-            good.append(TreeSampler(mesh, cfg.sampling, name=name))
-            kept.append(i)
-        except InputError as exc:
-            if not skip_bad:
-                raise
-            skipped[name] = str(exc)
-        reporter.report("prepare", (i + 1) / len(meshes), f"{name}: labelled")
-    return good, kept, skipped
-
-
 def fit_trees(
     meshes: Sequence[TriangleMesh],
     *,
@@ -99,8 +76,9 @@ def fit_trees(
     """Fit one occupancy INR per closed tree mesh (TrIND stage 1, eq. 1).
 
     Under ``torchrun`` (WORLD_SIZE > 1) every process is given the same meshes; rank r fits
-    meshes r, r + W, … (its first one is its warm-start template), and every rank returns the same
-    merged result in input order (``trees._shard``). Ranks given different meshes all refuse.
+    meshes r, r + W, …, all warm-started from rank 0's first fit (one template, so one basin for the
+    whole data set, and each tree gets the weights a single process gives it), and every rank returns
+    the same merged result in input order (``trees._shard``). Ranks given different meshes all refuse.
 
     Args:
         meshes: Closed (watertight, manifold) triangle meshes in RAS mm.
@@ -111,7 +89,7 @@ def fit_trees(
         skip_bad: Skip meshes that cannot be fitted (open, non-manifold) and list them in
             ``skipped`` instead of raising.
         seed: Mesh i uses seed + i for its initial weights and points (same seed, same result on one device
-            and one world size).
+            whatever the torchrun world size, with ``stack`` 1).
         device: "auto", "cpu", "cuda", "cuda:N" or "mps" (under torchrun, "cuda" is cuda:LOCAL_RANK).
         progress: ProgressReporter or callback receiving Progress events.
         should_cancel: Polled every iteration; True raises Cancelled.
@@ -127,7 +105,7 @@ def fit_trees(
             (under torchrun: on any rank).
         Cancelled: cancelled by the caller.
     """
-    from AnatomyINRLib.trees import _shard
+    from AnatomyINRLib.trees import _fit_set, _shard
 
     reporter = ProgressReporter.wrap(progress, should_cancel)
     seed = check_seed(seed)
@@ -144,9 +122,11 @@ def fit_trees(
     if size > 1:
         _shard.check_inputs_agree(meshes, names)
 
+    share = _shard.TemplateShare(rank) if size > 1 and cfg.warm_start else None
+
     def fit_shard(indices: list) -> dict:
-        return _fit_shard([meshes[i] for i in indices], [names[i] for i in indices], indices, cfg, seed,
-                          skip_bad, dev, reporter)
+        return _fit_set.fit_shard([meshes[i] for i in indices], [names[i] for i in indices], indices, cfg, seed,
+                          skip_bad, dev, reporter, share)
 
     parts = _shard.run_sharded(fit_shard, len(meshes), rank, size) if size > 1 else [fit_shard(list(range(len(meshes))))]
     merged = sorted((row for part in parts for row in part["trees"]), key=lambda row: row["index"])
@@ -171,63 +151,6 @@ def _device(device: str):
     if dev.type == "cuda" and dev.index is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return dev
-
-
-def _fit_shard(meshes, names, indices, cfg: TreeFitConfig, seed: int, skip_bad: bool, dev,
-               reporter: ProgressReporter) -> dict:
-    """Fit the given meshes (global ``indices``, seeds seed + index); rows ready to merge across ranks."""
-    start = time.perf_counter()
-    samplers, kept, skipped = _samplers(meshes, names, cfg, skip_bad, reporter)
-    prep = time.perf_counter() - start
-    seeds = [seed + indices[k] for k in kept]
-    fits = _run(samplers, [names[k] for k in kept], cfg, seeds, dev, reporter) if samplers else []
-    rows = [{"index": indices[k], "name": names[k], "field": f.field, "metadata": _metadata(f, s, cfg, sd),
-             "row": _tree_row(names[k], f)} for k, f, s, sd in zip(kept, fits, samplers, seeds)]
-    return {"trees": rows, "skipped": skipped, "prepare_seconds": prep, "seconds": time.perf_counter() - start}
-
-
-def _run(samplers, names, cfg: TreeFitConfig, seeds: list, dev, reporter: ProgressReporter) -> list:
-    """Fit every tree: the first alone (the warm-start template), the rest one by one or in stacks."""
-    from AnatomyINRLib.trees._stacked import fit_stacked
-
-    fits = [_fit_checked(samplers[0], cfg, seeds[0], dev, None, reporter, names[0])]
-    template = {k: v.detach().clone() for k, v in fits[0].field.network.state_dict().items()} if cfg.warm_start else None
-    i = 1
-    while i < len(samplers):
-        k = min(cfg.stack, len(samplers) - i)
-        if k == 1:
-            fits.append(_fit_checked(samplers[i], cfg, seeds[i], dev, template, reporter, names[i]))
-        else:
-            fits += fit_stacked(samplers[i:i + k], cfg, seeds=seeds[i:i + k], device=dev,
-                                init_state=template, progress=reporter, labels=names[i:i + k])
-        i += k
-    return fits
-
-
-def _fit_checked(sampler, cfg: TreeFitConfig, seed: int, dev, template, reporter: ProgressReporter, name: str):
-    """One tree; a warm start that collapsed to the empty field is refitted once from a cold start."""
-    from AnatomyINRLib.trees._fit import fit_one
-
-    fit = fit_one(sampler, cfg, seed=seed, device=dev, init_state=template, progress=reporter, label=name)
-    if fit.collapsed and template is not None:
-        reporter.report("fit", 0.0, f"{name}: the warm start collapsed to an empty field; refitting from scratch")
-        fit = fit_one(sampler, cfg, seed=seed, device=dev, init_state=None, progress=reporter, label=name)
-    if fit.collapsed:
-        raise FitError(f"{name}: the fit collapsed to an empty field (every logit saturated outside); "
-                       "try loss 'bce', a lower learning rate or another seed")
-    return fit
-
-
-def _metadata(fit, sampler, cfg: TreeFitConfig, seed: int) -> dict:
-    return {"field_kind": FIELD_KIND, "points_bounds_mm": sampler.bounds_mm.tolist(),
-            "fit": {"command": "trees fit", "seed": seed, "iterations": fit.iterations, "converged": fit.converged,
-                    "seconds": round(fit.seconds, 3), "final_loss": fit.final_loss, "heldout_iou": fit.iou,
-                    "library_version": __version__, "config": cfg.to_dict()}}
-
-
-def _tree_row(name: str, fit) -> dict:
-    return {"name": name, "iterations": fit.iterations, "converged": fit.converged, "seconds": round(fit.seconds, 3),
-            "cpu_seconds": None if fit.cpu_seconds is None else round(fit.cpu_seconds, 3), "final_loss": fit.final_loss, "heldout_iou": fit.iou}
 
 
 def _report(merged, skipped, cfg: TreeFitConfig, seed: int, device: str, parts, total: float, size: int) -> dict:

@@ -1,6 +1,6 @@
 """Stage 1 under torchrun: 2 CPU processes shard a folder of trees (rank r fits trees r, r + 2, ...),
-merge into the same result a single process gives for each rank's share, refuse when the ranks
-disagree on the data, and through ``anatomy-inr trees fit`` write one folder or nothing at all."""
+all warm-started from rank 0's first tree, merge into the result one process gives for the whole
+folder, refuse when the ranks disagree on the data, and through ``anatomy-inr trees fit`` write one folder or nothing at all."""
 
 import json
 import os
@@ -62,15 +62,16 @@ def test_two_ranks_shard_and_merge(folder, tmp_path):
     assert ranks[0]["digests"] == ranks[1]["digests"]  # every rank holds the whole merged result
     assert ranks[0]["seeds"] == [7, 8, 9]  # seed + input index, whichever rank fitted it
     assert ranks[0]["report"]["world_size"] == 2 and len(ranks[0]["report"]["rank_seconds"]) == 2
-    # rank 0 fitted t0 then t2 (warm-started from t0); rank 1 fitted t1 alone: one process on the
-    # same shares with the same seeds gives bit-identical weights
+    # rank 0 fitted t0, sent it as the template, then t2; rank 1 fitted t1 from that template: one
+    # process fitting all three (t1 and t2 warm-started from t0) gives bit-identical weights
     torch.set_num_threads(1)
     meshes = [io.read_mesh(folder / "meshes" / f"t{i}.vtp") for i in range(3)]
-    alone = fit_trees([meshes[1]], config=CONFIG, seed=8, device="cpu").fields[0]
-    assert digest(alone) == ranks[0]["digests"][1]
-    first = fit_trees([meshes[0], meshes[2]], config=CONFIG, seed=7, device="cpu").fields[0]
-    assert digest(first) == ranks[0]["digests"][0]
+    alone = fit_trees(meshes, config=CONFIG, seed=7, device="cpu").fields
+    assert [digest(f) for f in alone] == ranks[0]["digests"]
     assert len(set(ranks[0]["digests"])) == 3
+    # without the shared template rank 1 would have fitted t1 cold: other weights
+    cold = fit_trees([meshes[1]], config=CONFIG, seed=8, device="cpu").fields[0]
+    assert digest(cold) != ranks[0]["digests"][1]
 
 
 def test_ranks_with_different_meshes_refuse(folder, tmp_path):
@@ -93,24 +94,28 @@ def test_cli_writes_one_folder_under_torchrun(folder, tmp_path):
     report = json.loads((out / "fit_report.json").read_text())
     assert report["world_size"] == 2 and [r["name"] for r in report["per_tree"]] == ["t0", "t1", "t2"]
     torch.set_num_threads(1)
-    alone = fit_trees([io.read_mesh(folder / "meshes" / "t1.vtp")], config=CONFIG, seed=8, device="cpu").fields[0]
+    meshes = [io.read_mesh(folder / "meshes" / f"t{i}.vtp") for i in range(3)]
+    alone = fit_trees(meshes, config=CONFIG, seed=7, device="cpu").fields[1]
     saved, _ = io.load_inr(out / "t1.safetensors")
     pts = np.random.default_rng(0).uniform(-15, 15, (2000, 3))
     np.testing.assert_allclose(saved(pts), alone(pts), rtol=0, atol=1e-5)  # logits of order 10: the same weights
 
 
-def test_cli_failure_on_one_rank_writes_nothing(folder, tmp_path):
-    """An open mesh in rank 1's share: both ranks exit 2 and the output folder is never left behind."""
+@pytest.mark.parametrize("broken", [1, 0])
+def test_cli_failure_on_one_rank_writes_nothing(folder, tmp_path, broken):
+    """An open mesh in rank 1's share, or rank 0's template tree: both ranks exit 2 (no rank waits
+    forever for the template) and the output folder is never left behind."""
     bad = tmp_path / "meshes"
     bad.mkdir()
     for i in range(3):
         mesh = io.read_mesh(folder / "meshes" / f"t{i}.vtp")
-        if i == 1:
+        if i == broken:
             mesh = TriangleMesh(mesh.vertices, mesh.faces[:-4])
         io.write_mesh(mesh, bad / f"t{i}.vtp")
     out = tmp_path / "inrs"
     run = _torchrun(["-m", "AnatomyINRLib", "trees", "fit", bad, "--output", out, "--config", folder / "fit.json",
                      "--threads", 1], tmp_path)
-    assert run.returncode != 0
-    assert "t1: expected a closed" in run.stderr and "torchrun rank 1 failed" in run.stderr
+    assert run.returncode != 0 and "exitcode: 2" in run.stderr, run.stderr[-2000:]  # the ranks' InputError
+    assert f"t{broken}: expected a closed" in run.stderr
+    assert ("torchrun rank 1 failed" if broken == 1 else "torchrun rank 0 failed before sharing") in run.stderr
     assert not out.exists()

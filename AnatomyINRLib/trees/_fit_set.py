@@ -1,0 +1,132 @@
+"""Stage 1 on one process's share of the trees: label, fit (warm-started from one template), collect rows.
+
+``api.fit_trees`` calls :func:`fit_shard` once in a single process, or once per ``torchrun`` rank on
+that rank's indices (``trees._shard``).
+"""
+
+from __future__ import annotations
+
+import time
+
+from AnatomyINRLib import __version__
+from AnatomyINRLib.core.errors import FitError, InputError
+from AnatomyINRLib.core.progress import ProgressReporter
+from AnatomyINRLib.core.types import TriangleMesh
+from AnatomyINRLib.nn.occupancy import FIELD_KIND
+from AnatomyINRLib.trees.config import TreeFitConfig
+
+
+def _samplers(meshes, names, cfg: TreeFitConfig, skip_bad: bool, reporter: ProgressReporter):
+    """(samplers, indices of the usable meshes) and {name: reason} of the others (may leave none)."""
+    from AnatomyINRLib.core.device import restore_ieee_denormals
+    from AnatomyINRLib.trees._sampling import TreeSampler
+
+    restore_ieee_denormals()  # the inside test uses scipy's cKDTree (see core.device)
+    good, kept, skipped = [], [], {}
+    for i, (mesh, name) in enumerate(zip(meshes, names)):
+        try:
+            if not isinstance(mesh, TriangleMesh):
+                raise InputError(f"{name}: expected a TriangleMesh, got {type(mesh).__name__}")
+            good.append(TreeSampler(mesh, cfg.sampling, name=name))
+            kept.append(i)
+        except InputError as exc:
+            if not skip_bad:
+                raise
+            skipped[name] = str(exc)
+        reporter.report("prepare", (i + 1) / len(meshes), f"{name}: labelled")
+    return good, kept, skipped
+
+
+def fit_shard(meshes, names, indices, cfg: TreeFitConfig, seed: int, skip_bad: bool, dev,
+               reporter: ProgressReporter, share=None) -> dict:
+    """Fit the given meshes (global ``indices``, seeds seed + index); rows ready to merge across ranks.
+
+    ``share`` (torchrun with a warm start): rank 0 sends its first fit as every rank's template once
+    it is fitted; the other ranks label their meshes first, then wait for it (``_shard.TemplateShare``).
+    """
+    start = time.perf_counter()
+    template, on_template = None, None
+    if share is not None and share.rank == 0:
+        on_template = share.send
+    try:
+        samplers, kept, skipped = _samplers(meshes, names, cfg, skip_bad, reporter)
+        prep = time.perf_counter() - start
+        if share is not None and share.rank > 0:
+            template = share.receive()
+        seeds = [seed + indices[k] for k in kept]
+        fits = _run(samplers, [names[k] for k in kept], cfg, seeds, dev, reporter, template, on_template) \
+            if samplers else []
+    except BaseException as exc:
+        # every rank joins the one broadcast, even after its own failure, or the others would wait forever
+        if share is not None and share.rank == 0:
+            share.fail(exc)
+        elif share is not None and not share.done:
+            _receive_quietly(share)
+        raise
+    if on_template is not None:
+        on_template(None)  # rank 0 had nothing to fit: the others start cold (no-op once sent)
+    rows = [{"index": indices[k], "name": names[k], "field": f.field, "metadata": _metadata(f, s, cfg, sd),
+             "row": _tree_row(names[k], f)} for k, f, s, sd in zip(kept, fits, samplers, seeds)]
+    return {"trees": rows, "skipped": skipped, "prepare_seconds": prep, "seconds": time.perf_counter() - start}
+
+
+def _receive_quietly(share) -> None:
+    """Join rank 0's broadcast after this rank already failed (its own error is the one raised)."""
+    try:
+        share.receive()
+    except Exception:
+        pass
+
+
+def _run(samplers, names, cfg: TreeFitConfig, seeds: list, dev, reporter: ProgressReporter,
+         template=None, on_template=None) -> list:
+    """Fit every tree, in stacks if ``cfg.stack`` > 1.
+
+    Without a ``template`` the first tree is fitted cold and (with ``cfg.warm_start``) becomes the
+    template of the rest, passed to ``on_template``; with one, every tree starts from it.
+    """
+    from AnatomyINRLib.trees._stacked import fit_stacked
+
+    fits = []
+    if template is None:
+        fits.append(_fit_checked(samplers[0], cfg, seeds[0], dev, None, reporter, names[0]))
+        if cfg.warm_start:
+            template = {k: v.detach().clone() for k, v in fits[0].field.network.state_dict().items()}
+            if on_template is not None:
+                on_template(template)
+    i = len(fits)
+    while i < len(samplers):
+        k = min(cfg.stack, len(samplers) - i)
+        if k == 1:
+            fits.append(_fit_checked(samplers[i], cfg, seeds[i], dev, template, reporter, names[i]))
+        else:
+            fits += fit_stacked(samplers[i:i + k], cfg, seeds=seeds[i:i + k], device=dev,
+                                init_state=template, progress=reporter, labels=names[i:i + k])
+        i += k
+    return fits
+
+
+def _fit_checked(sampler, cfg: TreeFitConfig, seed: int, dev, template, reporter: ProgressReporter, name: str):
+    """One tree; a warm start that collapsed to the empty field is refitted once from a cold start."""
+    from AnatomyINRLib.trees._fit import fit_one
+
+    fit = fit_one(sampler, cfg, seed=seed, device=dev, init_state=template, progress=reporter, label=name)
+    if fit.collapsed and template is not None:
+        reporter.report("fit", 0.0, f"{name}: the warm start collapsed to an empty field; refitting from scratch")
+        fit = fit_one(sampler, cfg, seed=seed, device=dev, init_state=None, progress=reporter, label=name)
+    if fit.collapsed:
+        raise FitError(f"{name}: the fit collapsed to an empty field (every logit saturated outside); "
+                       "try loss 'bce', a lower learning rate or another seed")
+    return fit
+
+
+def _metadata(fit, sampler, cfg: TreeFitConfig, seed: int) -> dict:
+    return {"field_kind": FIELD_KIND, "points_bounds_mm": sampler.bounds_mm.tolist(),
+            "fit": {"command": "trees fit", "seed": seed, "iterations": fit.iterations, "converged": fit.converged,
+                    "seconds": round(fit.seconds, 3), "final_loss": fit.final_loss, "heldout_iou": fit.iou,
+                    "library_version": __version__, "config": cfg.to_dict()}}
+
+
+def _tree_row(name: str, fit) -> dict:
+    return {"name": name, "iterations": fit.iterations, "converged": fit.converged, "seconds": round(fit.seconds, 3),
+            "cpu_seconds": None if fit.cpu_seconds is None else round(fit.cpu_seconds, 3), "final_loss": fit.final_loss, "heldout_iou": fit.iou}
