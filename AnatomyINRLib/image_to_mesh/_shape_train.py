@@ -29,7 +29,7 @@ from AnatomyINRLib.image_to_mesh._shape_loss import laplacian_weight, shape_loss
 from AnatomyINRLib.image_to_mesh._shape_net import ShapeNet
 from AnatomyINRLib.image_to_mesh._template import icosphere
 from AnatomyINRLib.image_to_mesh.config import STRUCTURES, ShapeTrainConfig
-from AnatomyINRLib.nn.distributed import dist_context, state_digest  # noqa: F401 (re-exported)
+from AnatomyINRLib.nn.distributed import ddp_model, dist_context, run_epochs, state_digest  # noqa: F401 (re-exported)
 
 CHECKPOINT_KIND = "image-to-mesh-shape"
 
@@ -254,25 +254,16 @@ def run_training(data, cfg: ShapeTrainConfig, representation, g_digest: str, see
     if found is not None:
         restore(net, opt, {k: v.to(device) for k, v in found[0].items()})
         start, history = int(found[1]["epoch"]), list(found[1].get("history", []))
-    model = net
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    model = ddp_model(net, world, device)
     extra = {"cases": names, "world_size": world, "data_range": drange, "representation_digest": g_digest}
-    for epoch in range(start, cfg.epochs):
-        terms = train_epoch(model, opt, representation, laplacian, shard, cfg, seed, epoch, rank, device, reporter)
-        history.append({"epoch": epoch + 1, **{k: round(v, 6) for k, v in terms.items()}})
-        if rank == 0:
-            done = epoch + 1 >= cfg.epochs  # the finished checkpoint carries no optimiser state (smaller)
-            save_checkpoint(path, checkpoint_tensors(net, None if done else opt),
-                            checkpoint_metadata(cfg, seed, epoch + 1, history, extra))
-        if world > 1:
-            import torch.distributed as dist
 
-            dist.barrier()
-        reporter.report("epoch", (epoch + 1) / cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs} saved",
-                        epoch=epoch + 1, loss=terms["loss"])
+    def save(done_epochs: int, last: bool) -> None:  # the finished checkpoint carries no optimiser state (smaller)
+        save_checkpoint(path, checkpoint_tensors(net, None if last else opt),
+                        checkpoint_metadata(cfg, seed, done_epochs, history, extra))
+
+    run_epochs(lambda epoch: train_epoch(model, opt, representation, laplacian, shard, cfg, seed, epoch, rank, device,
+                                         reporter),
+               save, start=start, epochs=cfg.epochs, history=history, rank=rank, world=world, reporter=reporter)
     digest = state_digest(net)
     reporter.report("done", 1.0, f"rank {rank}: weights {digest}", rank=rank, digest=digest)
     return {"rank": rank, "world_size": world, "cases": len(names), "start_epoch": start, "epochs": cfg.epochs,

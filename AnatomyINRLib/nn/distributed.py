@@ -42,3 +42,34 @@ def state_digest(module: "torch.nn.Module | dict") -> str:
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def ddp_model(net: "torch.nn.Module", world: int, device: torch.device) -> "torch.nn.Module":
+    """``net`` itself in one process; wrapped in DistributedDataParallel under torchrun."""
+    if world <= 1:
+        return net
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def run_epochs(run_epoch, save, *, start: int, epochs: int, history: list, rank: int, world: int,
+               reporter) -> None:
+    """The resumable epoch loop of every trainer: epochs ``start`` … ``epochs`` − 1.
+
+    Each epoch: ``run_epoch(epoch) -> {term: value}`` (with a "loss"), appended to ``history``;
+    rank 0 then ``save(epochs_done, last)`` (a checkpoint after every epoch, so an interrupted run
+    resumes without losing a finished one); every rank waits for that checkpoint before the next
+    epoch; an "epoch" progress event follows.
+    """
+    for epoch in range(start, epochs):
+        terms = run_epoch(epoch)
+        history.append({"epoch": epoch + 1, **{k: round(v, 6) for k, v in terms.items()}})
+        if rank == 0:
+            save(epoch + 1, epoch + 1 >= epochs)
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+        reporter.report("epoch", (epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs} saved",
+                        epoch=epoch + 1, loss=terms["loss"])

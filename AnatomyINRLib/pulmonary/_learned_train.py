@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from AnatomyINRLib.core.errors import InputError
-from AnatomyINRLib.nn.distributed import average_grads as _average_grads, dist_context, state_digest  # noqa: F401 (re-exported)
+from AnatomyINRLib.nn.distributed import average_grads as _average_grads, ddp_model, dist_context, run_epochs, state_digest  # noqa: F401 (re-exported)
 from AnatomyINRLib.pulmonary._learned_data import sample_points
 from AnatomyINRLib.pulmonary._learned_net import ImPulSeNet, segment_loss
 from AnatomyINRLib.pulmonary.config import SEGMENTS, LearnedTrainConfig
@@ -184,23 +184,12 @@ def run_training(data_dir, cfg: LearnedTrainConfig, seed: int, device, output: "
     # Identical initial weights on every rank: drawn from a generator seeded by the run's seed.
     net = ImPulSeNet(cfg.network, generator=torch.Generator().manual_seed(int(seed))).to(device)
     opt, start, history, template_losses = _start(net, cfg, path, seed, shard, world, device, reporter)
-    model = net
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    model = ddp_model(net, world, device)
     extra = {"template_losses": template_losses, "cases": [f.name for f in folders], "world_size": world}
-    for epoch in range(start, cfg.epochs):
-        terms = train_epoch(model, net, opt, shard, cfg, seed, epoch, rank, device, reporter)
-        history.append({"epoch": epoch + 1, **{k: round(v, 6) for k, v in terms.items()}})
-        if rank == 0:
-            save_checkpoint(path, checkpoint_tensors(net, opt), checkpoint_metadata(cfg, seed, epoch + 1, history, extra))
-        if world > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
-        reporter.report("epoch", (epoch + 1) / cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs} saved",
-                        epoch=epoch + 1, loss=terms["loss"])
+    run_epochs(lambda epoch: train_epoch(model, net, opt, shard, cfg, seed, epoch, rank, device, reporter),
+               lambda done_epochs, last: save_checkpoint(path, checkpoint_tensors(net, opt), checkpoint_metadata(
+                   cfg, seed, done_epochs, history, extra)),
+               start=start, epochs=cfg.epochs, history=history, rank=rank, world=world, reporter=reporter)
     digest = state_digest(net)
     reporter.report("done", 1.0, f"rank {rank}: weights {digest}", rank=rank, digest=digest)
     return {"rank": rank, "world_size": world, "cases": len(folders), "start_epoch": start, "epochs": cfg.epochs,
