@@ -88,6 +88,8 @@ def train(args, work: Path) -> dict:
     fields, names, metas = read_inr_folder(args.inr_dir)
     weights, layout, info = stack_fields(fields, names, metas)
     cfg = diffusion_preset(args.preset).replace(epochs=args.epochs, checkpoint_every=args.checkpoint_every)
+    if args.normalisation:
+        cfg = cfg.replace(normalisation=args.normalisation)
     ckpt = work / "diffusion.safetensors"
     start = load_checkpoint(ckpt)[1]["epoch"] if ckpt.exists() else 0
     log = RESULTS / f"{args.name}.log.jsonl"
@@ -287,6 +289,7 @@ def main() -> int:
     parser.add_argument("--work-dir", required=True, help="checkpoint, samples and re-meshed INRs (resumable)")
     parser.add_argument("--preset", default="cpu", choices=("tiny", "cpu", "paper"))
     parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--normalisation", choices=("layer", "parameter"), help="weight normalisation (default: the preset's)")
     parser.add_argument("--checkpoint-every", type=int, default=10)
     parser.add_argument("--count", type=int, help="trees to sample (default 1.1 x references)")
     parser.add_argument("--spacing", type=float, default=0.5, help="meshing spacing of the samples (mm)")

@@ -9,11 +9,16 @@ place across all trees. Here each parameter tensor (a "layer") is flattened and 
 fixed size ``token_size``; the last token of a layer is padded with zeros. Every token carries the
 index of its layer and its position inside the layer (for the denoiser's learned embeddings).
 
-Per-layer normalisation: before tokenising, layer ``l``'s values become ``(x − m_l) / s_l`` with
-``m_l`` the mean of all of layer ``l``'s values in the training set and ``s_l`` their standard
-deviation rounded to a power of two. Both are float32 numbers and the arithmetic is done in float64,
-so the inverse restores the float32 weight vector bit for bit (a power-of-two scale divides and
-multiplies exactly; ``x − m`` of two float32 numbers is exact in float64).
+Per-layer normalisation (the paper): before tokenising, layer ``l``'s values become ``(x − m_l) / s_l``
+with ``m_l`` the mean of all of layer ``l``'s values in the training set and ``s_l`` their standard
+deviation rounded to a power of two. Per-parameter normalisation (``DiffusionConfig.normalisation``
+"parameter"): ``m`` is the training set's mean of each single weight (the mean network) and ``s_l`` the
+spread of layer ``l``'s deviations from it. When the INRs share one basin (warm starts from one
+template) the deviations are far smaller than the layer's spread of values, so the denoiser models
+only what differs between trees and its residual error moves a sample less far from a valid network.
+Both statistics are float32 numbers and the arithmetic is done in float64, so the inverse restores
+the float32 weight vector bit for bit (a power-of-two scale divides and multiplies exactly; ``x − m``
+of two float32 numbers is exact in float64).
 """
 
 from __future__ import annotations
@@ -116,7 +121,7 @@ class WeightTokenizer:
     Attributes:
         layout: [(name, shape), ...] of the INR.
         token_size: values per token (S).
-        mean: (L,) float32 per-layer mean m_l.
+        mean: (L,) float32 per-layer mean m_l, or (P,) float32 per-parameter mean.
         scale: (L,) float32 per-layer power-of-two spread s_l.
     """
 
@@ -132,9 +137,11 @@ class WeightTokenizer:
         self.token_size = int(self.token_size)
         self.mean = np.asarray(self.mean, dtype=np.float32).reshape(-1)
         self.scale = np.asarray(self.scale, dtype=np.float32).reshape(-1)
-        if self.mean.size != len(self.layout) or self.scale.size != len(self.layout):
-            raise InputError(f"tokenizer statistics: expected {len(self.layout)} per-layer values")
         sizes = [math.prod(s) for _, s in self.layout]
+        if self.mean.size not in (len(self.layout), sum(sizes)) or self.scale.size != len(self.layout):
+            raise InputError(f"tokenizer statistics: expected {len(self.layout)} per-layer spreads and "
+                             f"{len(self.layout)} per-layer or {sum(sizes)} per-parameter means")
+        self.per_parameter = self.mean.size == sum(sizes) and sum(sizes) != len(self.layout)
         self.tokens_per_layer = [-(-n // self.token_size) for n in sizes]
         self.sizes = sizes
         # layer index and position-in-layer of every token, (K,) int64 each
@@ -142,17 +149,25 @@ class WeightTokenizer:
         self.position_index = np.concatenate([np.arange(k) for k in self.tokens_per_layer])
 
     @classmethod
-    def fit(cls, weights: np.ndarray, layout, token_size: int) -> "WeightTokenizer":
-        """Per-layer statistics of a training set ``weights`` (N, P)."""
+    def fit(cls, weights: np.ndarray, layout, token_size: int, per_parameter: bool = False) -> "WeightTokenizer":
+        """Statistics of a training set ``weights`` (N, P): per-layer means, or per-parameter ones."""
         layout = check_layout(layout)
         weights = check_weights(weights, layout)
         means, scales, start = [], [], 0
         for _, shape in layout:
             block = weights[:, start:start + math.prod(shape)].astype(np.float64)
             start += math.prod(shape)
-            means.append(np.float32(block.mean()))
-            scales.append(_power_of_two(float(block.std())))
-        return cls(layout, token_size, np.array(means, np.float32), np.array(scales, np.float32))
+            mean = block.mean(axis=0).astype(np.float32) if per_parameter else np.float32(block.mean())
+            means.append(np.atleast_1d(mean))
+            spread = (block - mean.astype(np.float64)).std() if per_parameter else block.std()
+            scales.append(_power_of_two(float(spread)))
+        return cls(layout, token_size, np.concatenate(means), np.array(scales, np.float32))
+
+    def _mean(self, li: int, start: int, n: int):
+        """Layer ``li``'s mean: a float, or (n,) float64 per-parameter means starting at ``start``."""
+        if self.per_parameter:
+            return torch.from_numpy(self.mean[start:start + n].astype(np.float64))
+        return float(self.mean[li])
 
     @property
     def n_tokens(self) -> int:
@@ -174,7 +189,7 @@ class WeightTokenizer:
             raise InputError(f"weights: expected shape (N, {sum(self.sizes)}), got {tuple(w.shape)}")
         pieces, start = [], 0
         for li, n in enumerate(self.sizes):
-            block = (w[:, start:start + n] - float(self.mean[li])) / float(self.scale[li])
+            block = (w[:, start:start + n] - self._mean(li, start, n)) / float(self.scale[li])
             start += n
             pad = self.tokens_per_layer[li] * self.token_size - n
             block = torch.nn.functional.pad(block, (0, pad))
@@ -186,12 +201,13 @@ class WeightTokenizer:
         t = torch.as_tensor(tokens).detach().cpu().to(torch.float64)
         if t.ndim != 3 or t.shape[1:] != (self.n_tokens, self.token_size):
             raise InputError(f"tokens: expected shape (N, {self.n_tokens}, {self.token_size}), got {tuple(t.shape)}")
-        out, first = [], 0
+        out, first, start = [], 0, 0
         for li, n in enumerate(self.sizes):
             k = self.tokens_per_layer[li]
             block = t[:, first:first + k].reshape(t.shape[0], -1)[:, :n]
             first += k
-            out.append(block * float(self.scale[li]) + float(self.mean[li]))
+            out.append(block * float(self.scale[li]) + self._mean(li, start, n))
+            start += n
         return torch.cat(out, dim=1).numpy().astype(np.float32)
 
     def padding_mask(self) -> torch.Tensor:

@@ -208,7 +208,7 @@ def _start(weights, layout, cfg: DiffusionConfig, seed: int, device, path: Path,
     found = _resume_point(path, cfg, seed, layout, digest)
     tokenizer = (WeightTokenizer(layout, cfg.token_size, found[0]["tokenizer.mean"].numpy(),
                                  found[0]["tokenizer.scale"].numpy()) if found
-                 else WeightTokenizer.fit(weights, layout, cfg.token_size))
+                 else WeightTokenizer.fit(weights, layout, cfg.token_size, cfg.normalisation == "parameter"))
     net = build_denoiser(tokenizer, cfg, seed).to(device)
     ema = EMA(net, cfg.ema_decay)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)

@@ -171,6 +171,11 @@ class DiffusionConfig(ConfigBase):
     """β_{T-1}: the public code's 2e-2 (the paper prints 1e-2, which leaves 8 % of the signal at t = T)."""
     prediction: str = "x0"
     """What the denoiser predicts: "x0" (paper eq. 2, public code) or "eps"."""
+    normalisation: str = "layer"
+    """"layer": each layer's values minus the layer's mean over the training set, over a power-of-two
+    spread (paper); "parameter": each weight minus its own training-set mean (the mean network), over
+    the layer's spread of those deviations (``trees._diffusion_tokens``): the denoiser then models only
+    how the trees differ, which matters when they share one basin."""
     x0_skip: bool = True
     """x̂_0 = √ᾱ·x_t + √(1−ᾱ)·F (not in the paper; the loss is still eq. 2). Without it a small
     denoiser collapses each mode of the weight distribution to a point (measured on a 2-mode toy set)."""
@@ -205,6 +210,7 @@ class DiffusionConfig(ConfigBase):
         if self.width % self.heads:
             raise InputError(f"heads: must divide width ({self.width}), got {self.heads}")
         check_choice("prediction", self.prediction, ("x0", "eps"))
+        check_choice("normalisation", self.normalisation, ("layer", "parameter"))
         for name in ("learning_rate", "lr_decay"):
             check_positive(name, getattr(self, name))
         for name in ("weight_decay", "grad_clip", "dropout"):

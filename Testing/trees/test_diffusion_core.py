@@ -70,6 +70,32 @@ def test_per_layer_normalisation_statistics():
     assert tok.scale.min() < 1e-2 and tok.scale.max() > 50
 
 
+def test_per_parameter_normalisation_centres_every_weight_and_round_trips():
+    """One basin: trees = a shared network + small per-tree deviations. Per-parameter means remove the
+    shared part, so the tokens carry the deviations at O(1); per-layer means leave the shared part in."""
+    rng = np.random.default_rng(1)
+    shared = _weights(n=1)[0]
+    w = (shared + 1e-3 * rng.normal(size=(50, shared.size))).astype(np.float32)
+    tok = WeightTokenizer.fit(w, LAYOUT, 16, per_parameter=True)
+    assert tok.per_parameter and tok.mean.shape == (layout_size(LAYOUT),) and tok.scale.shape == (len(LAYOUT),)
+    tokens = tok.encode(w)
+    np.testing.assert_array_equal(tok.decode(tokens), w)  # bit for bit, as per layer
+    mask = tok.padding_mask()
+    real = tokens[:, mask]
+    # every weight centred on its own mean (up to the float32 rounding of that mean; uncentred they would be ~1e3)
+    np.testing.assert_allclose(real.mean(dim=0).numpy(), 0.0, atol=1e-2)
+    assert 2 ** -0.5 - 1e-6 <= float(real.std(unbiased=False)) <= 2 ** 0.5 + 1e-6
+    assert tok.scale.max() <= 2 ** -9  # the deviations' spread (1e-3), not the layers' spread of values
+    layer = WeightTokenizer.fit(w, LAYOUT, 16)
+    assert not layer.per_parameter and layer.scale.max() > 1  # a layer's spread of values, not the trees' deviations
+    assert float(layer.encode(w)[:, mask].std(dim=0).median()) < 1e-2  # per layer, most weights barely differ
+    # a checkpoint's statistics rebuild the same tokenizer; a wrong number of means is refused
+    again = WeightTokenizer(LAYOUT, 16, tok.mean, tok.scale)
+    assert again.per_parameter and torch.equal(again.encode(w), tokens)
+    with pytest.raises(InputError, match="per-parameter means"):
+        WeightTokenizer(LAYOUT, 16, tok.mean[:-1], tok.scale)
+
+
 def test_tokenizer_refuses_wrong_width():
     tok = WeightTokenizer.fit(_weights(), LAYOUT, 16)
     with pytest.raises(InputError, match="expected shape"):
