@@ -188,12 +188,17 @@ def run_fit(args, progress) -> int:
             raise InputError(f"MESH_OR_DIR {str(src)!r}: none of the {len(paths)} mesh files could be read")
         # under torchrun every rank fits its share (trees.fit_trees) and only rank 0 creates and writes
         # the folder, so the output is still one transaction: any rank failing leaves nothing behind
-        if not _rank0():
-            _fit_and_write(meshes, [Path(n).stem for n in names], cfg, args, progress, None, bad, write=False)
+        from AnatomyINRLib.nn.distributed import leave_group
+
+        try:
+            if not _rank0():
+                _fit_and_write(meshes, [Path(n).stem for n in names], cfg, args, progress, None, bad, write=False)
+                return 0
+            with _output_dir(args.output, "--output") as out:
+                _fit_and_write(meshes, [Path(n).stem for n in names], cfg, args, progress, out, bad)
             return 0
-        with _output_dir(args.output, "--output") as out:
-            _fit_and_write(meshes, [Path(n).stem for n in names], cfg, args, progress, out, bad)
-        return 0
+        finally:
+            leave_group()  # every rank exits with its own code, none aborted by a peer's exit
     from AnatomyINRLib import io
 
     io.format_of(args.output, "inr", writing=True, argument="--output")

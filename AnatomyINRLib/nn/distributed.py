@@ -73,3 +73,21 @@ def run_epochs(run_epoch, save, *, start: int, epochs: int, history: list, rank:
             dist.barrier()
         reporter.report("epoch", (epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs} saved",
                         epoch=epoch + 1, loss=terms["loss"])
+
+
+def leave_group() -> None:
+    """Under torchrun: wait for every rank, then leave the process group (before the process exits).
+
+    A rank that exits while another still finishes a collective can make the other abort (SIGABRT in
+    gloo) instead of exiting with its own code; the barrier lets all finish first. Does nothing in one
+    process or when the group is gone; a barrier that fails (a rank already died) is ignored.
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    try:
+        dist.barrier()
+    except Exception:  # a peer is already gone: leave anyway
+        pass
+    dist.destroy_process_group()
