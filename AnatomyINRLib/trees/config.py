@@ -232,7 +232,9 @@ class DiffusionConfig(ConfigBase):
 #: Presets as data: name → field overrides of :class:`DiffusionConfig`.
 DIFFUSION_PRESETS = {
     "tiny": {"token_size": 64, "width": 32, "depth": 2, "heads": 2, "epochs": 2, "sample_steps": 10},
-    "cpu": {},
+    # per-parameter normalisation: 100 one-basin stage-1 trees, 600 epochs: 1-NNA 76.2 %, COV 0.44,
+    # no empty sample; per-layer (the paper's) after 1200 epochs: 1-NNA 96.8 %, COV 0.23, 8 of 53 empty
+    "cpu": {"normalisation": "parameter"},
     "paper": {"epochs": 6000, "sample_steps": 1000},
 }
 
