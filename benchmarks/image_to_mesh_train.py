@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 RESULTS = ROOT / "benchmarks" / "results"
-TRAIN_SEEDS = range(1000, 1024)
+TRAIN_SEEDS = range(1000, 1096)
 HELD_OUT_SEEDS = range(5000, 5008)
 
 

@@ -5,7 +5,8 @@ the cube [-1, 1]³ of half edge ``crop_half_mm`` around the image centre, axis-a
 image's voxel axes. On it (``_grid`` convention, voxel i of n at −1 + 2i/(n − 1)):
 
 * the image, trilinear, clamped to the nearest voxel outside, HU window → [-1, 1]
-  (x ← clip((HU − level) / (width / 2), −1, 1)), on the (image_size)³ grid;
+  (x ← clip((HU − level) / (width / 2), −1, 1)), on the (image_size)³ grid; with
+  ``image_supersample`` s > 1 each voxel is the mean of s³ samples at offsets (i + ½)/s − ½ voxel;
 * the labels, nearest voxel (0 outside), on the same grid: the target of the auxiliary CE;
 * per structure, the label's inside fraction on g_φ's (grid_size)³ grid from 2×2×2 sub-samples
   per voxel (offsets ±¼ voxel): the soft target S_GT of the BCE.
@@ -75,8 +76,12 @@ def check_image(image, argument: str = "image") -> None:
 def image_tensor(image: ImageGrid, cfg: ShapeTrainConfig) -> tuple[np.ndarray, CropFrame]:
     """Windowed (N, N, N) float32 crop of ``image`` and its frame (module docstring)."""
     frame = CropFrame.centred(image, cfg.crop_half_mm)
-    n = cfg.network.image_size
-    hu = resample(image, frame, cube_points(n), 1).reshape(n, n, n)
+    n, sub = cfg.network.image_size, cfg.image_supersample
+    offsets = (np.arange(sub) + 0.5) / sub - 0.5
+    hu = np.zeros(n ** 3)
+    for off in np.stack(np.meshgrid(offsets, offsets, offsets, indexing="ij"), axis=-1).reshape(-1, 3):
+        hu += resample(image, frame, cube_points(n) + off * 2.0 / (n - 1), 1) / sub ** 3
+    hu = hu.reshape(n, n, n)
     x = np.clip((hu - cfg.window_level) / (cfg.window_width / 2.0), -1.0, 1.0)
     return x.astype(np.float32), frame
 

@@ -236,13 +236,20 @@ def run_training(data, cfg: ShapeTrainConfig, representation, g_digest: str, see
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
         torch.cuda.set_device(device)
     rank, world = dist_context(device)
+    if cfg.distance == "mesh":  # D from the mesh itself (_mesh_distance); no g_φ involved
+        from AnatomyINRLib.image_to_mesh._mesh_distance import MeshGridDistance
+
+        _, faces = icosphere(cfg.template.subdivisions, cfg.template.radius)
+        representation, grid_size = MeshGridDistance(torch.as_tensor(faces), cfg.target_grid), cfg.target_grid
+    else:
+        grid_size = representation.cfg.grid_size
     representation = representation.to(device).eval()
     for p in representation.parameters():
         p.requires_grad_(False)
     if representation.n_vertices != 10 * 4 ** cfg.template.subdivisions + 2:
         raise InputError(f"representation: made for {representation.n_vertices} vertices, the template has "
                          f"{10 * 4 ** cfg.template.subdivisions + 2}")
-    names, shard = _load_shard(data, cfg, representation.cfg.grid_size, rank, world, reporter)
+    names, shard = _load_shard(data, cfg, grid_size, rank, world, reporter)
     drange = gather_range(data_range(shard), world)
     net = build_network(cfg, seed).to(device)
     if cfg.data_placement:  # identical on every rank (all-reduced); restored from the checkpoint when resuming

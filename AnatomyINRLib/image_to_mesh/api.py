@@ -140,6 +140,7 @@ def train_shape_model(data, output, *, representation=None, config: Optional[Sha
         output: ``.safetensors`` checkpoint (+ ``.json`` sidecar); an unfinished checkpoint of the same
             config, seed and g_φ there is resumed.
         representation: g_φ: None (the shipped one), a checkpoint path, or a ``MeshToSDF``; frozen.
+            Only with ``config.distance`` "learned"; "mesh" computes the distance from the mesh.
         config / preset: :class:`ShapeTrainConfig` or a name in ``SHAPE_TRAIN_PRESETS`` ("test", "cpu").
         seed: Seeds the initial weights, the batch order and the augmentation.
         device: "cpu", "cuda", "auto"...; under ``torchrun`` each process trains on its share of the
@@ -165,7 +166,12 @@ def train_shape_model(data, output, *, representation=None, config: Optional[Sha
     if file_extension(output) != ".safetensors":
         raise OutputError(f"output {str(output)!r}: expected a .safetensors checkpoint")
     reporter = ProgressReporter.wrap(progress, should_cancel)
-    g_phi, digest = _representation(representation)
+    if cfg.distance == "mesh":  # the loss's distance comes from the mesh itself; g_φ is not used
+        if representation is not None:
+            raise InputError("representation: not used with config.distance 'mesh'; leave it out or choose 'learned'")
+        g_phi, digest = None, "none (distance: mesh)"
+    else:
+        g_phi, digest = _representation(representation)
     t0 = time.perf_counter()
     info = run_training(data, cfg, g_phi, digest, seed, resolve_device(device), output, reporter)
     report = {"config": cfg.to_dict(), "seed": seed, "device": str(device), "representation_digest": digest,

@@ -25,6 +25,7 @@ from AnatomyINRLib.core.errors import InputError
 STRUCTURES: dict[int, str] = {1: "left_atrium", 2: "left_ventricle"}
 
 LAPLACIANS = ("none", "sym", "uniform")
+DISTANCES = ("learned", "mesh")
 
 
 def _check_grid_size(name: str, n: int, levels: int) -> None:
@@ -250,6 +251,14 @@ class ShapeTrainConfig(ConfigBase):
         tau: Temperature of the soft label σ(−D/τ) (normalised units; public code 0.01).
         laplacian: "uniform", "sym" or "none" (``_graph.graph_laplacian``).
         intensity_jitter: Random per-case shift and scale of the normalised image (augmentation).
+        distance: The signed distance D of the BCE: "learned" is the frozen g_φ (the paper); "mesh" the
+            tangent-plane distance of the nearest vertex computed from the mesh itself
+            (``_mesh_distance``), exact near the surface, where g_φ at CPU size errs by millimetres.
+        target_grid: N of the grid the BCE is evaluated on with ``distance`` "mesh" (2^m + 1; with
+            "learned" it is g_φ's grid).
+        image_supersample: s: every input voxel of f_θ is the mean of s³ trilinear samples spread over
+            the voxel (a box filter: partial volume instead of aliasing when the crop's voxels are
+            larger than the image's); 1 samples the voxel centre only.
         data_placement: Start each structure's template at the training labels' mean centroid, scaled to
             their mean equivalent-sphere radius (``ShapeNet.placement``), instead of the image centre with
             radius 0.5 (the paper). An addition for short CPU budgets: the network then learns the shape
@@ -274,6 +283,9 @@ class ShapeTrainConfig(ConfigBase):
     tau: float = 0.01
     laplacian: str = "uniform"
     intensity_jitter: float = 0.05
+    distance: str = "learned"
+    target_grid: int = 33
+    image_supersample: int = 1
     data_placement: bool = True
 
     def validate(self) -> None:
@@ -286,6 +298,9 @@ class ShapeTrainConfig(ConfigBase):
         check_int("steps_per_epoch", self.steps_per_epoch)
         check_int("batch_size", self.batch_size)
         check_choice("laplacian", self.laplacian, LAPLACIANS)
+        check_choice("distance", self.distance, DISTANCES)
+        _check_grid_size("target_grid", self.target_grid, 1)
+        check_int("image_supersample", self.image_supersample, maximum=4)
 
 
 #: Named training set-ups: "test" (unit tests, seconds), "cpu" (the shipped model's run).

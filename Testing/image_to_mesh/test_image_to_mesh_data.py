@@ -188,3 +188,31 @@ def test_mmwhs_folder_refusals(tmp_path):
     label_path.unlink()
     with pytest.raises(InputError, match="has no label file 'ct_train_1001_label.nii.gz'"):
         find_mmwhs_cases(tmp_path)
+
+
+def test_image_supersample_is_a_box_filter_over_each_crop_voxel():
+    """s³ trilinear samples per crop voxel: a linear ramp keeps its centre values, a step becomes the
+    fraction of each voxel on its bright side (partial volume), point sampling (s = 1) stays binary."""
+    from AnatomyINRLib.image_to_mesh import shape_train_preset
+    from AnatomyINRLib.image_to_mesh._shape_data import image_tensor
+
+    shape, spacing = (81, 81, 81), 1.0
+    affine = ImageGrid.make_affine((-40.0, -40.0, -40.0), (spacing,) * 3)
+    x = np.arange(81, dtype=np.float64)[:, None, None] - 40.0  # RAS x in mm along i
+    cfg = shape_train_preset("test").replace(crop_half_mm=40.0, window_level=0.0, window_width=400.0)
+    n = cfg.network.image_size  # 17: 5 mm crop voxels
+    ramp = ImageGrid(np.broadcast_to(x, shape).astype(np.float32), affine)
+    for s in (1, 2, 3):
+        got, _ = image_tensor(ramp, cfg.replace(image_supersample=s))
+        centres = (-40.0 + 80.0 * np.arange(n) / (n - 1)) / 200.0
+        interior = slice(1, n - 1)  # the border voxels' samples are clamped at the image's edge
+        assert np.allclose(got[interior, 5, 5], centres[interior], atol=1e-6)
+    # A step at x = 1 mm: the crop voxel centred at 0 mm spans [−2.5, 2.5] mm, 1.5 mm of it bright.
+    step = ImageGrid(np.broadcast_to(np.where(x >= 1.0, 200.0, -200.0), shape).astype(np.float32), affine)
+    point, _ = image_tensor(step, cfg.replace(image_supersample=1))
+    box, _ = image_tensor(step, cfg.replace(image_supersample=4))
+    mid = (n - 1) // 2
+    assert point[mid, 5, 5] == pytest.approx(-1.0)
+    # 4 samples at −1.875, −0.625, 0.625, 1.875 mm: trilinear between the ±200 voxels at 0 and 1 mm
+    # gives −200, −200, 50 (0.625 of the way), 200 → mean −37.5 HU → −0.1875 after the window.
+    assert box[mid, 5, 5] == pytest.approx(-0.1875, abs=1e-6)

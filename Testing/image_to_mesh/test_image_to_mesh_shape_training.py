@@ -122,3 +122,28 @@ def test_train_cli_bad_input(case, message, blob_dir, g_phi_path, tmp_path, caps
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("anatomy-inr: error:") and message in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_mesh_distance_training_learns_without_g_phi(blob_dir, tmp_path):
+    """distance "mesh": no g_φ is loaded or accepted, the checkpoint says so, and the BCE falls."""
+    from AnatomyINRLib.io.checkpoint import load_checkpoint
+
+    # β from 10, not 1000: with 18 steps the Laplacian term would otherwise hold the template still.
+    cfg = shape_train_preset("test").replace(distance="mesh", target_grid=17, epochs=3, steps_per_epoch=6,
+                                             learning_rate=3e-3, beta_start=10.0)
+    out = train_shape_model(blob_dir, tmp_path / "m.safetensors", config=cfg, seed=0)
+    _, meta = load_checkpoint(out.checkpoint)
+    assert meta["representation_digest"] == "none (distance: mesh)"
+    assert ShapeTrainConfig.from_dict(meta["training"]).distance == "mesh"
+    bce = [h["bce"] for h in meta["history"]]
+    assert len(bce) == 3 and bce[-1] < 0.7 * bce[0]  # measured 0.0217 → 0.0137
+    with pytest.raises(InputError, match="representation: not used with config.distance 'mesh'"):
+        train_shape_model(blob_dir, tmp_path / "n.safetensors", representation="g.safetensors", config=cfg)
+
+
+@pytest.mark.parametrize("field, value, message", [("distance", "exact", "distance"),
+                                                    ("target_grid", 3, "target_grid"),
+                                                    ("image_supersample", 0, "image_supersample")])
+def test_shape_config_refuses_bad_distance_settings(field, value, message):
+    with pytest.raises(InputError, match=message):
+        shape_train_preset("test").replace(**{field: value}).validate()
