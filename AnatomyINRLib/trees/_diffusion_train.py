@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from AnatomyINRLib.core.errors import InputError
-from AnatomyINRLib.nn.distributed import dist_context, state_digest  # noqa: F401 (re-exported)
+from AnatomyINRLib.nn.distributed import ddp_model, dist_context, state_digest  # noqa: F401 (re-exported)
 from AnatomyINRLib.trees._diffusion_net import WeightDenoiser
 from AnatomyINRLib.trees._diffusion_schedule import DiffusionSchedule
 from AnatomyINRLib.trees._diffusion_tokens import (WeightTokenizer, check_layout, check_weights, layout_from_json,
@@ -242,11 +242,7 @@ def run_training(weights, layout, cfg: DiffusionConfig, seed: int, device: torch
     digest = data_digest(weights, layout)
     check_ranks_agree(digest, world, device)
     tokenizer, net, ema, opt, start, history = _start(weights, layout, cfg, seed, device, path, digest)
-    model = net
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    model = ddp_model(net, world, device)
     tokens = tokenizer.encode(weights).to(device, torch.float32)
     mask = tokenizer.padding_mask().to(device)
     schedule = build_schedule(cfg)
