@@ -75,11 +75,11 @@ def _markdown(ev: dict, train: dict) -> str:
             f"(lr {cfg['learning_rate']} cosine → {cfg['min_learning_rate']}), image crop {net['image_size']}³ over "
             f"{2 * cfg['crop_half_mm']:.0f} mm, U-Net {net['unet_channels']}, graph {net['graph_channels']} channels, "
             f"step amplification {net['amplification']}, loss α {cfg['alpha']}, β {cfg['beta_start']} → {cfg['beta_end']}, "
-            f"γ {cfg['gamma']}, τ {cfg['tau']}; frozen g_φ {train['representation_digest']}, seed {train['seed']}.",
-            f"CPU budget: one process, {train.get('threads', 1)} thread, `nice -n 15` on a 2-core machine shared with "
-            f"other jobs (load average 18-26 during the run): {train['seconds']:.0f} s wall time including reading and "
-            "preparing the cases. The preset's full length (the \"cpu\" preset's epochs × steps) did not fit the "
-            "machine's share before the deadline; this run is the shortened one named above.",
+            f"γ {cfg['gamma']}, τ {cfg['tau']}; distance of the BCE: {cfg.get('distance', 'learned')} "
+            f"(g_φ digest: {train['representation_digest']}), crop voxels averaged over {cfg.get('image_supersample', 1)}³ "
+            f"samples, seed {train['seed']}.",
+            f"CPU budget: one process, {train.get('threads', 1)} thread, on a 2-core machine whose other core ran a "
+            f"benchmark: {train['seconds']:.0f} s wall time including reading and preparing the cases.",
             "", "| epoch | loss | BCE | Laplacian | CE | β |", "|---|---|---|---|---|---|"]
         for h in train["history"]:
             lines.append(f"| {h['epoch']} | {h['loss']:.4f} | {h['bce']:.4f} | {h['laplacian']:.2e} | {h['ce']:.4f} | {h['beta']:.3g} |")
@@ -92,7 +92,7 @@ def _markdown(ev: dict, train: dict) -> str:
         lines.append(f"| {name} | {s['dice_mean']:.4f} | {s['dice_min']:.4f} | {s['dice_max']:.4f} | {s['all_watertight']} | "
                      f"{s['all_one_component']} | {s['self_intersecting_meshes']} | {s['repaired_meshes']} |")
     lines += ["", f"Prediction: {ev['seconds_per_volume_mean']} s per volume on average, {ev['seconds_per_volume_max']} s "
-              f"at most ({ev['threads']} thread(s), shared machine, `nice -n 15`).", "",
+              f"at most ({ev['threads']} thread(s), the other core busy).", "",
               "| case | LA Dice | LV Dice | LA ml (true) | LV ml (true) | s |", "|---|---|---|---|---|---|"]
     for r in ev["cases"]:
         la, lv = r["left_atrium"], r["left_ventricle"]

@@ -10,7 +10,7 @@ Phases (``--phase``):
   components, self-intersections, volumes, seconds per volume; writes
   benchmarks/results/image_to_mesh_train.{json,md}.
 
-CPU budget: one process, one thread (``torch.set_num_threads(1)``, run under ``nice``) on a 2-core
+CPU budget: one process, one thread (``torch.set_num_threads(1)``) on a 2-core
 machine shared with other jobs, at most ~50 minutes of training; the measured times are in the results.
 
     python benchmarks/image_to_mesh_train.py --phase all --work-dir WORK \\
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 RESULTS = ROOT / "benchmarks" / "results"
-TRAIN_SEEDS = range(1000, 1096)
+TRAIN_SEEDS = range(1000, 1024)
 HELD_OUT_SEEDS = range(5000, 5008)
 
 

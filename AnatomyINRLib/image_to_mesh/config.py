@@ -310,7 +310,9 @@ SHAPE_TRAIN_PRESETS: dict[str, dict] = {
              "template": {"subdivisions": 2}, "epochs": 2, "steps_per_epoch": 2, "batch_size": 1},
     "cpu": {"network": {"image_size": 33, "unet_channels": [8, 16, 32], "graph_channels": 32, "graph_blocks": 2,
                         "stage_levels": [[2, 3], [1, 2], [0, 1]], "dropout": 0.0, "amplification": 0.1},
-            "epochs": 6, "steps_per_epoch": 15, "batch_size": 1, "learning_rate": 2e-3},
+            "epochs": 8, "steps_per_epoch": 25, "batch_size": 1, "learning_rate": 2e-3,
+            # the distance from the mesh itself, not g_φ (``distance``); crop voxels average 2³ samples
+            "distance": "mesh", "image_supersample": 2},
 }
 
 
