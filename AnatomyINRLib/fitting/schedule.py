@@ -30,14 +30,15 @@ def learning_rate_at(it: int, total: int, base: float, cfg: OptimConfig) -> floa
 def scaled_for_points(cfg: OptimConfig, n_points: int) -> OptimConfig:
     """The optimiser settings of a cold fit of ``n_points`` points (``OptimConfig.iterations_per_point``).
 
-    factor = clamp(iterations_per_point · N / iterations, 1, max_budget_scale); ``iterations`` and
-    ``min_iterations`` are multiplied by it (everything else unchanged). With the default preset
-    (3.2 per point: its 800 iterations for 250 points) 200 points keep 800 iterations and 1000
-    points get 3200.
+    factor = clamp(iterations_per_point · (N − base_points) / iterations, 1, max_budget_scale);
+    ``iterations`` and ``min_iterations`` are multiplied by it (everything else unchanged). With the
+    default preset (4 per point beyond 200) up to 400 points keep 800 iterations, 800 points get 2400
+    and 1000 points 3200.
     """
     if cfg.iterations_per_point <= 0:
         return cfg
-    factor = min(cfg.max_budget_scale, max(1.0, cfg.iterations_per_point * n_points / cfg.iterations))
+    counted = max(0, n_points - cfg.base_points)
+    factor = min(cfg.max_budget_scale, max(1.0, cfg.iterations_per_point * counted / cfg.iterations))
     if factor == 1.0:
         return cfg
     return cfg.replace(iterations=int(round(cfg.iterations * factor)),

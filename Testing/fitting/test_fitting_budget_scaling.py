@@ -13,8 +13,10 @@ def test_fixed_budget_when_not_asked():
     assert scaled_for_points(cfg, 5000) is cfg
 
 
-@pytest.mark.parametrize("n, iterations, minimum", [(100, 800, 600), (250, 800, 600), (500, 1600, 1200),
-                                                     (1000, 3200, 2400), (4000, 3200, 2400)])
+# 4 iterations per point beyond the first 200: 800 up to 400 points, then growing, capped at 4×.
+@pytest.mark.parametrize("n, iterations, minimum", [(100, 800, 600), (400, 800, 600), (401, 804, 603),
+                                                     (500, 1200, 900), (800, 2400, 1800), (1000, 3200, 2400),
+                                                     (4000, 3200, 2400)])
 def test_default_preset_grows_with_points_and_is_capped(n, iterations, minimum):
     optim = preset_config("default").optim
     scaled = scaled_for_points(optim, n)
@@ -33,6 +35,15 @@ def test_bad_scale_is_refused():
         OptimConfig(max_budget_scale=0.5).validate()
     with pytest.raises(InputError, match="iterations_per_point"):
         OptimConfig(iterations_per_point=-1.0).validate()
+    with pytest.raises(InputError, match="base_points"):
+        OptimConfig(base_points=-5).validate()
+
+
+def test_base_points_are_not_counted():
+    cfg = OptimConfig(iterations=100, min_iterations=50, iterations_per_point=1.0, base_points=300)
+    assert scaled_for_points(cfg, 350) is cfg  # 50 counted points: 50 < 100
+    scaled = scaled_for_points(cfg, 500)  # 200 counted points: twice the budget
+    assert (scaled.iterations, scaled.min_iterations) == (200, 100)
 
 
 def test_fit_runs_the_scaled_budget_and_an_explicit_count_wins():
@@ -44,7 +55,8 @@ def test_fit_runs_the_scaled_budget_and_an_explicit_count_wins():
     points = 10.0 * points / np.linalg.norm(points, axis=1, keepdims=True)
     base = preset_config("default")
     # a tiny budget so the test is quick: 20 iterations per 100 points, windows of 10, no early stop
-    optim = base.optim.replace(iterations=20, min_iterations=20, check_every=10, iterations_per_point=0.2, warmup=0)
+    optim = base.optim.replace(iterations=20, min_iterations=20, check_every=10, iterations_per_point=0.2, base_points=0,
+                               warmup=0)
     cfg = SurfaceFitConfig.from_dict({**base.to_dict(), "optim": optim.to_dict()})
     assert fit_points(points, config=cfg, seed=0).report["iterations"] == 60
     assert fit_points(points, config=cfg, seed=0, iterations=30).report["iterations"] == 30
