@@ -50,6 +50,13 @@ def cube_points(n: int, offset: float = 0.0) -> np.ndarray:
     return g.reshape(-1, 3)
 
 
+def voxel_offsets(s: int) -> np.ndarray:
+    """(s³, 3) sample offsets in voxel units spreading s samples per axis evenly over a voxel:
+    (i + ½)/s − ½ for i = 0 … s − 1 (s = 2: ±¼), the first axis slowest."""
+    axis = (np.arange(s) + 0.5) / s - 0.5
+    return np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
+
+
 def resample(image: ImageGrid, frame: CropFrame, points: np.ndarray, order: int, cval=None) -> np.ndarray:
     """Values of ``image`` at cube points (order 1 trilinear, 0 nearest; outside: nearest voxel or cval)."""
     ijk = frame.centre_ijk + points * frame.half_size_ijk
@@ -77,10 +84,10 @@ def image_tensor(image: ImageGrid, cfg: ShapeTrainConfig) -> tuple[np.ndarray, C
     """Windowed (N, N, N) float32 crop of ``image`` and its frame (module docstring)."""
     frame = CropFrame.centred(image, cfg.crop_half_mm)
     n, sub = cfg.network.image_size, cfg.image_supersample
-    offsets = (np.arange(sub) + 0.5) / sub - 0.5
+    centres = cube_points(n)
     hu = np.zeros(n ** 3)
-    for off in np.stack(np.meshgrid(offsets, offsets, offsets, indexing="ij"), axis=-1).reshape(-1, 3):
-        hu += resample(image, frame, cube_points(n) + off * 2.0 / (n - 1), 1) / sub ** 3
+    for off in voxel_offsets(sub):
+        hu += resample(image, frame, centres + off * 2.0 / (n - 1), 1) / sub ** 3
     hu = hu.reshape(n, n, n)
     x = np.clip((hu - cfg.window_level) / (cfg.window_width / 2.0), -1.0, 1.0)
     return x.astype(np.float32), frame
@@ -103,15 +110,15 @@ def prepare_case(image: ImageGrid, labels: ImageGrid, cfg: ShapeTrainConfig, gri
         raise InputError(f"labels: not on the image's grid ({diff})")
     x, frame = image_tensor(image, cfg)
     n = cfg.network.image_size
-    lab = resample(labels.with_array(np.asarray(labels.array, np.int16)), frame, cube_points(n), 0, cval=0)
+    src = labels.with_array(np.asarray(labels.array, np.int16))
+    lab = resample(src, frame, cube_points(n), 0, cval=0)
     lab = lab.reshape(n, n, n).astype(np.int64)
     lab[(lab < 0) | (lab > cfg.network.n_structures)] = 0
     soft = np.zeros((cfg.network.n_structures,) + (grid_size,) * 3, np.float32)
-    offsets = [(a, b, c) for a in (-0.25, 0.25) for b in (-0.25, 0.25) for c in (-0.25, 0.25)]
+    offsets = voxel_offsets(2)
     base = cube_points(grid_size)
-    src = labels.with_array(np.asarray(labels.array, np.int16))
     for off in offsets:
-        pts = base + np.asarray(off) * 2.0 / (grid_size - 1)
+        pts = base + off * 2.0 / (grid_size - 1)
         sub = resample(src, frame, pts, 0, cval=0).reshape((grid_size,) * 3)
         for k in range(cfg.network.n_structures):
             soft[k] += (sub == k + 1) / len(offsets)

@@ -254,8 +254,8 @@ class ShapeTrainConfig(ConfigBase):
         distance: The signed distance D of the BCE: "learned" is the frozen g_φ (the paper); "mesh" the
             tangent-plane distance of the nearest vertex computed from the mesh itself
             (``_mesh_distance``), exact near the surface, where g_φ at CPU size errs by millimetres.
-        target_grid: N of the grid the BCE is evaluated on with ``distance`` "mesh" (2^m + 1; with
-            "learned" it is g_φ's grid).
+        target_grid: N of the grid the BCE is evaluated on with ``distance`` "mesh" (any N ≥ 5: the
+            mesh distance has no decoder levels to nest; with "learned" it is g_φ's grid).
         image_supersample: s: every input voxel of f_θ is the mean of s³ trilinear samples spread over
             the voxel (a box filter: partial volume instead of aliasing when the crop's voxels are
             larger than the image's); 1 samples the voxel centre only.
