@@ -28,20 +28,24 @@ def learning_rate_at(it: int, total: int, base: float, cfg: OptimConfig) -> floa
 
 
 def scaled_for_points(cfg: OptimConfig, n_points: int) -> OptimConfig:
-    """The optimiser settings of a cold fit of ``n_points`` points (``OptimConfig.iterations_per_point``).
+    """The optimiser settings of a cold fit of ``n_points`` points (``OptimConfig.iterations_per_point``
+    and ``OptimConfig.sparse_points``).
 
-    factor = clamp(iterations_per_point · (N − base_points) / iterations, 1, max_budget_scale);
-    ``iterations`` and ``min_iterations`` are multiplied by it (everything else unchanged). With the
-    default preset (4 per point beyond 200) up to 400 points keep 800 iterations, 800 points get 2400
-    and 1000 points 3200.
+    factor = clamp(iterations_per_point · (N − base_points) / iterations, 1, max_budget_scale), or for
+    N < sparse_points: max(min_budget_scale, N / sparse_points); ``iterations`` and ``min_iterations``
+    are multiplied by it (everything else unchanged). With the default preset (4 per point beyond 200,
+    sparse below 100) 50 points get 400 iterations, 100 to 400 points 800, 800 points 2400 and 1000
+    points 3200.
     """
-    if cfg.iterations_per_point <= 0:
-        return cfg
-    counted = max(0, n_points - cfg.base_points)
-    factor = min(cfg.max_budget_scale, max(1.0, cfg.iterations_per_point * counted / cfg.iterations))
+    factor = 1.0
+    if cfg.sparse_points > 0 and n_points < cfg.sparse_points:
+        factor = max(cfg.min_budget_scale, n_points / cfg.sparse_points)
+    elif cfg.iterations_per_point > 0:
+        counted = max(0, n_points - cfg.base_points)
+        factor = min(cfg.max_budget_scale, max(1.0, cfg.iterations_per_point * counted / cfg.iterations))
     if factor == 1.0:
         return cfg
-    return cfg.replace(iterations=int(round(cfg.iterations * factor)),
+    return cfg.replace(iterations=max(1, int(round(cfg.iterations * factor))),
                        min_iterations=int(round(cfg.min_iterations * factor)))
 
 

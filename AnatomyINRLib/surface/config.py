@@ -125,9 +125,10 @@ PRESETS: dict[str, dict] = {
         "loss": _TUNED_LOSS,
         # 800 iterations up to 400 points, then 4 per point beyond 200, up to 4× (1000 points on a thin
         # 31-branch tree: Dice 0.80 at 800 iterations, 0.94 at 3200). At 400 points 1280 iterations
-        # (3.2 per point) gave the aorta 0.003 Dice for 1.6× the time.
+        # (3.2 per point) gave the aorta 0.003 Dice for 1.6× the time. Below 100 points the budget
+        # shrinks with N, to 400 at 50 (OptimConfig.sparse_points: a long fit of few points overfits).
         "optim": {"iterations": 800, "lr": 5e-3, "min_iterations": 600, "iterations_per_point": 4.0,
-                  "base_points": 200},
+                  "base_points": 200, "sparse_points": 100},
     },
     # Twice the default budget and denser local samples: aorta, 200 points, 5 seeds:
     # median Dice 0.956 (min 0.951) vs default's 0.955 (min 0.942).

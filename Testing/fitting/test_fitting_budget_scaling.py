@@ -13,8 +13,10 @@ def test_fixed_budget_when_not_asked():
     assert scaled_for_points(cfg, 5000) is cfg
 
 
-# 4 iterations per point beyond the first 200: 800 up to 400 points, then growing, capped at 4×.
-@pytest.mark.parametrize("n, iterations, minimum", [(100, 800, 600), (400, 800, 600), (401, 804, 603),
+# 4 iterations per point beyond the first 200: 800 up to 400 points, then growing, capped at 4×;
+# below 100 points N/100 of that, at least half.
+@pytest.mark.parametrize("n, iterations, minimum", [(10, 400, 300), (50, 400, 300), (75, 600, 450), (99, 792, 594),
+                                                     (100, 800, 600), (400, 800, 600), (401, 804, 603),
                                                      (500, 1200, 900), (800, 2400, 1800), (1000, 3200, 2400),
                                                      (4000, 3200, 2400)])
 def test_default_preset_grows_with_points_and_is_capped(n, iterations, minimum):
@@ -37,6 +39,20 @@ def test_bad_scale_is_refused():
         OptimConfig(iterations_per_point=-1.0).validate()
     with pytest.raises(InputError, match="base_points"):
         OptimConfig(base_points=-5).validate()
+    with pytest.raises(InputError, match="sparse_points"):
+        OptimConfig(sparse_points=-1).validate()
+    for bad in (0.0, 1.5):
+        with pytest.raises(InputError, match="min_budget_scale"):
+            OptimConfig(min_budget_scale=bad).validate()
+
+
+def test_sparse_shrink_is_off_by_default_and_ignores_the_growth_rule():
+    assert scaled_for_points(OptimConfig(iterations=800, min_iterations=600), 10).iterations == 800
+    cfg = OptimConfig(iterations=100, min_iterations=50, iterations_per_point=10.0, sparse_points=40,
+                      min_budget_scale=0.25)
+    assert (scaled_for_points(cfg, 5).iterations, scaled_for_points(cfg, 5).min_iterations) == (25, 12)
+    assert scaled_for_points(cfg, 20).iterations == 50
+    assert scaled_for_points(cfg, 40).iterations == 400  # from 40 points on, 10 per point
 
 
 def test_base_points_are_not_counted():
