@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from AnatomyINRLib.image_to_mesh._graph import ChebConv, chebyshev_operator
-from AnatomyINRLib.image_to_mesh._grid import sample
+from AnatomyINRLib.image_to_mesh._grid import grid_coordinates, sample
 from AnatomyINRLib.image_to_mesh.config import ShapeNetConfig
 
 
@@ -104,6 +104,10 @@ class _GraphStage(nn.Module):
         return h, self.out(h, op)
 
 
+#: Fewer voxels above probability ½ than this: keep the fixed placement (the head found nothing).
+MIN_PLACEMENT_VOXELS = 8
+
+
 class ShapeNet(nn.Module):
     """f_θ for ``n_structures`` templates sharing one U-Net (module docstring).
 
@@ -137,19 +141,44 @@ class ShapeNet(nn.Module):
             if isinstance(module, _Dropout3d):
                 module.generator = gen
 
+    def case_placement(self, logits: torch.Tensor) -> torch.Tensor:
+        """(B, K, 4) per-case (centre, scale) of every template: ``placement``, or with
+        ``cfg.seg_placement`` the segmentation head's estimate (``ShapeNetConfig.seg_placement``).
+
+        Centre = mean of the voxel centres (cube units) where the structure's softmax probability
+        exceeds ½, weighted by it; scale = (3V / 4π)^(1/3) / template radius, V = their count × the
+        voxel volume (2 / (N − 1))³. No gradient flows through it (the CE term trains the head).
+        """
+        b, k_count = logits.shape[0], self.cfg.n_structures
+        fixed = self.placement.to(logits.dtype).unsqueeze(0).expand(b, -1, -1)
+        if not self.cfg.seg_placement:
+            return fixed
+        with torch.no_grad():
+            n = logits.shape[-1]
+            prob = torch.softmax(logits, dim=1)[:, 1:]  # (B, K, N, N, N)
+            w = torch.where(prob > 0.5, prob, torch.zeros_like(prob)).flatten(2)  # (B, K, N³)
+            count = (w > 0).sum(-1).to(logits.dtype)  # (B, K)
+            xyz = grid_coordinates(n, logits.dtype).to(logits.device).reshape(-1, 3)
+            centre = (w @ xyz) / w.sum(-1, keepdim=True).clamp_min(1e-12)
+            radius = (3.0 * count * (2.0 / (n - 1)) ** 3 / (4.0 * torch.pi)) ** (1.0 / 3.0)
+            radius0 = self.template.norm(dim=-1).mean()
+            est = torch.cat([centre, (radius / radius0).unsqueeze(-1)], dim=-1)
+            ok = (count >= MIN_PLACEMENT_VOXELS).unsqueeze(-1)
+            return torch.where(ok, est, fixed)
+
     def forward(self, image: torch.Tensor) -> tuple[list[list[torch.Tensor]], torch.Tensor]:
         """(B, 1, N, N, N) → (vertices[structure][stage] (B, V, 3) in the cube, segmentation logits).
 
-        Stage 0 of each structure's list is its placed template (the template itself unless
-        ``placement`` is set); the last is the output mesh.
+        Stage 0 of each structure's list is its placed template (:meth:`case_placement`: the template
+        itself unless ``placement`` or ``cfg.seg_placement`` is set); the last is the output mesh.
         """
         feats, logits = self.unet(image)
         op = self._op.to(image.device, image.dtype)
-        b = image.shape[0]
+        places = self.case_placement(logits)
         meshes = []
         for k, decoder in enumerate(self.decoders):
-            place = self.placement[k].to(image.dtype)
-            v = (self.template.to(image.dtype) * place[3] + place[:3]).expand(b, -1, -1)
+            place = places[:, k].unsqueeze(1)  # (B, 1, 4)
+            v = self.template.to(image.dtype).unsqueeze(0) * place[..., 3:] + place[..., :3]
             stages, h = [v], v
             for stage, levels in zip(decoder, self.cfg.stage_levels):
                 sampled = torch.cat([sample(feats[lv], v) for lv in levels], dim=-1)
