@@ -149,8 +149,7 @@ class ShapeNet(nn.Module):
         exceeds ½, weighted by it; scale = (3V / 4π)^(1/3) / template radius, V = their count × the
         voxel volume (2 / (N − 1))³. No gradient flows through it (the CE term trains the head).
         """
-        b, k_count = logits.shape[0], self.cfg.n_structures
-        fixed = self.placement.to(logits.dtype).unsqueeze(0).expand(b, -1, -1)
+        fixed = self.placement.to(logits.dtype).unsqueeze(0).expand(logits.shape[0], -1, -1)
         if not self.cfg.seg_placement:
             return fixed
         with torch.no_grad():

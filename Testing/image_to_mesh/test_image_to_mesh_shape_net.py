@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from AnatomyINRLib.core.errors import InputError
+from AnatomyINRLib.image_to_mesh._grid import grid_coordinates
 from AnatomyINRLib.image_to_mesh._shape_net import ShapeNet, UNet3D
 from AnatomyINRLib.image_to_mesh._template import icosphere
 from AnatomyINRLib.image_to_mesh.config import ShapeNetConfig
@@ -50,9 +51,8 @@ def test_unet_levels_follow_the_grid_convention():
 
 
 def _ball_logits(n: int, centres, radii) -> torch.Tensor:
-    """(1, K + 1, n, n, n) logits: class k + 1 wins (+10) inside ball k, background (+10) elsewhere."""
-    axis = torch.linspace(-1.0, 1.0, n)
-    grid = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), dim=-1)
+    """(1, K + 1, n, n, n) logits: class k + 1 wins (20 against 10) inside ball k, background elsewhere."""
+    grid = grid_coordinates(n)
     logits = torch.zeros(1, len(centres) + 1, n, n, n)
     logits[0, 0] = 10.0
     for k, (c, r) in enumerate(zip(centres, radii)):
