@@ -7,11 +7,7 @@
   the same grid. The BCE is computed on the logits −D/τ (``binary_cross_entropy_with_logits``),
   numerically the same as on σ(−D/τ) but without overflow for |D| ≫ τ.
 * The Laplacian term sums the stage meshes s = 1 … S of each structure (the public code sums its
-  three stage meshes); L is ``_graph.graph_laplacian(kind)``. With ``relative`` it penalises the
-  change of the Laplacian coordinates made by each stage, ‖L V_s − L V_{s−1}‖² (Pixel2Mesh's
-  Laplacian regulariser, Wang et al. 2018, eq. 4) instead of ‖L V_s‖²: the absolute form grows with
-  the mesh's size (‖L V‖ ∝ radius on a sphere) and so pulls every chamber smaller, most of all the
-  large ones; the relative form keeps the placed template's shape free and smooths what the stages add.
+  three stage meshes); L is ``_graph.graph_laplacian(kind)``.
 * β(t) = β_end + ½ (β_start − β_end)(1 + cos(π t / T)) over the T training steps (public code:
   1000 → 0.01), :func:`laplacian_weight`.
 * CE of the U-Net's auxiliary logits U (B, K + 1, N, N, N) against the label map y (B, N, N, N).
@@ -34,8 +30,7 @@ def laplacian_weight(step: int, total: int, start: float, end: float) -> float:
 
 
 def shape_loss(meshes: list, logits: torch.Tensor, representation, soft: torch.Tensor, labels: torch.Tensor,
-               laplacian: torch.Tensor, *, alpha: float, beta: float, gamma: float, tau: float,
-               relative: bool = False) -> tuple:
+               laplacian: torch.Tensor, *, alpha: float, beta: float, gamma: float, tau: float) -> tuple:
     """Eq. 1 (module docstring).
 
     Args:
@@ -46,7 +41,6 @@ def shape_loss(meshes: list, logits: torch.Tensor, representation, soft: torch.T
         labels: (B, N, N, N) int64 label map 0 … K.
         laplacian: (V, V) sparse Laplacian of the template.
         alpha, beta, gamma, tau: Weights and temperature.
-        relative: Penalise L V_s − L V_{s−1} (Pixel2Mesh) instead of L V_s (module docstring).
 
     Returns:
         (scalar loss, {"bce", "laplacian", "ce", "beta"} as floats).
@@ -57,9 +51,8 @@ def shape_loss(meshes: list, logits: torch.Tensor, representation, soft: torch.T
     for k, stages in enumerate(meshes):
         d = representation(stages[-1])[-1][:, 0]
         bce = bce + F.binary_cross_entropy_with_logits(-d / tau, soft[:, k])
-        lap = laplacian.to(stages[-1].device, stages[-1].dtype)
-        for prev, v in zip(stages[:-1], stages[1:]):
-            smooth = smooth + laplacian_loss(v - prev if relative else v, lap)  # L is linear: L(V−U) = LV − LU
+        for v in stages[1:]:
+            smooth = smooth + laplacian_loss(v, laplacian.to(v.device, v.dtype))
     bce, smooth = bce / k_count, smooth / k_count
     ce = F.cross_entropy(logits, labels)
     loss = alpha * bce + beta * smooth + gamma * ce

@@ -85,8 +85,7 @@ def train_epoch(model, opt, representation, laplacian, cases, cfg, seed, epoch, 
         img, soft, labels = _batch(cases, order, step, cfg, rng, device)
         meshes, logits = model(img)
         loss, terms = shape_loss(meshes, logits, representation, soft, labels, laplacian, alpha=cfg.alpha,
-                                 beta=laplacian_weight(t, total, cfg.beta_start, cfg.beta_end), gamma=cfg.gamma, tau=cfg.tau,
-                                 relative=cfg.laplacian_relative)
+                                 beta=laplacian_weight(t, total, cfg.beta_start, cfg.beta_end), gamma=cfg.gamma, tau=cfg.tau)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -257,8 +257,6 @@ class ShapeTrainConfig(ConfigBase):
         beta_start, beta_end: Laplacian weight anneal.
         tau: Temperature of the soft label σ(−D/τ) (normalised units; public code 0.01).
         laplacian: "uniform", "sym" or "none" (``_graph.graph_laplacian``).
-        laplacian_relative: Penalise the change of the Laplacian coordinates each stage makes
-            (Pixel2Mesh) instead of the coordinates themselves (the paper), ``_shape_loss``.
         intensity_jitter: Random per-case shift and scale of the normalised image (augmentation).
         distance: The signed distance D of the BCE: "learned" is the frozen g_φ (the paper); "mesh" the
             tangent-plane distance of the nearest vertex computed from the mesh itself
@@ -291,7 +289,6 @@ class ShapeTrainConfig(ConfigBase):
     gamma: float = 0.1
     tau: float = 0.01
     laplacian: str = "uniform"
-    laplacian_relative: bool = False
     intensity_jitter: float = 0.05
     distance: str = "learned"
     target_grid: int = 33
