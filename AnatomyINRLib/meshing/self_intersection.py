@@ -55,6 +55,28 @@ def _pairs_intersect(tri: np.ndarray, faces: np.ndarray, i: np.ndarray, j: np.nd
     return hit
 
 
+def self_intersecting_pairs(mesh: TriangleMesh) -> np.ndarray:
+    """(M, 2) int64 indices of the intersecting triangle pairs (empty for a self-intersection-free surface).
+
+    Args:
+        mesh: Triangle mesh in RAS mm.
+    """
+    out = [np.zeros((0, 2), np.int64)]
+    if mesh.n_faces < 2:
+        return out[0]
+    tri = mesh.vertices[mesh.faces]
+    centroids = tri.mean(axis=1)
+    radius = np.linalg.norm(tri - centroids[:, None, :], axis=2).max(axis=1)
+    pairs = cKDTree(centroids).query_pairs(2.0 * float(radius.max()), output_type="ndarray")
+    for start in range(0, len(pairs), _PAIR_CHUNK):
+        i, j = pairs[start:start + _PAIR_CHUNK].T
+        close = np.linalg.norm(centroids[i] - centroids[j], axis=1) <= radius[i] + radius[j]
+        i, j = i[close], j[close]
+        hit = _pairs_intersect(tri, mesh.faces, i, j)
+        out.append(np.stack([i[hit], j[hit]], axis=1).astype(np.int64))
+    return np.concatenate(out)
+
+
 def count_self_intersections(mesh: TriangleMesh) -> int:
     """Number of intersecting triangle pairs (0 for a self-intersection-free surface).
 
@@ -64,16 +86,4 @@ def count_self_intersections(mesh: TriangleMesh) -> int:
     Returns:
         Count of triangle pairs whose interiors cross.
     """
-    if mesh.n_faces < 2:
-        return 0
-    tri = mesh.vertices[mesh.faces]
-    centroids = tri.mean(axis=1)
-    radius = np.linalg.norm(tri - centroids[:, None, :], axis=2).max(axis=1)
-    pairs = cKDTree(centroids).query_pairs(2.0 * float(radius.max()), output_type="ndarray")
-    count = 0
-    for start in range(0, len(pairs), _PAIR_CHUNK):
-        i, j = pairs[start:start + _PAIR_CHUNK].T
-        close = np.linalg.norm(centroids[i] - centroids[j], axis=1) <= radius[i] + radius[j]
-        i, j = i[close], j[close]
-        count += int(np.count_nonzero(_pairs_intersect(tri, mesh.faces, i, j)))
-    return count
+    return len(self_intersecting_pairs(mesh))
