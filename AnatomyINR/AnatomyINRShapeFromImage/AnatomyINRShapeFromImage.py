@@ -28,7 +28,8 @@ HELP_TEXT = """
 Watertight, smooth meshes of the left atrium and the left ventricle straight from a CT volume: a
 template sphere is deformed by a trained network, so each chamber is one closed surface with no
 holes and no islands. Inputs: the CT volume and, optionally, a checkpoint file (empty: the model
-shipped with the extension). Outputs: one model per chamber and a segmentation with the segments
+shipped with the extension). Each mesh is then moved onto the image's blood-pool edge (at most 3 mm;
+uncheck "Refine onto the image's edges" to keep the network's meshes). Outputs: one model per chamber and a segmentation with the segments
 left_atrium and left_ventricle rasterised from the meshes on the volume's grid; the panel lists
 each chamber's volume and mesh checks, and warns when the image is far from the training data.
 <p>The shipped model is trained on synthetic phantoms only: it is a research tool, not a clinical
@@ -58,6 +59,7 @@ class AnatomyINRShapeFromImageParameterNode:
 
     inputVolume: vtkMRMLScalarVolumeNode
     checkpointPath: str = ""
+    refineToEdges: bool = True
     outputSegmentation: vtkMRMLSegmentationNode
     leftAtriumModel: vtkMRMLModelNode
     leftVentricleModel: vtkMRMLModelNode
@@ -120,10 +122,11 @@ class AnatomyINRShapeFromImageLogic(WorkerModuleLogic):
         self.checkCanStart(parameters, _("A prediction is already running."))
         volume = parameters.inputVolume
         image = mrml_convert.imageGridFromVolume(volume)  # world geometry (a linear parent transform applied)
-        checkpoint = parameters.checkpointPath.strip()
+        checkpoint, refine = parameters.checkpointPath.strip(), bool(parameters.refineToEdges)
         files = compute.WorkFiles(slicer.util.tempDirectory("AnatomyINR-shape"))
         return self.launch("image-to-mesh", IMAGE_TO_MESH_PREDICT_STAGES, files.folder,
-                           lambda: compute.workerArguments(files, compute.writeWorkerInputs(files, image), checkpoint),
+                           lambda: compute.workerArguments(files, compute.writeWorkerInputs(files, image), checkpoint,
+                                                           refine),
                            lambda: compute.readWorkerResult(files, image.shape),
                            lambda result: self.applyResult(parameters, volume, result), onProgress, onFinished)
 

@@ -5,12 +5,13 @@
   (seed, size, pose, intensities, label volumes).
 * ``train DATA_DIR --output CKPT`` — train the shape network f_θ (phantom case folders or
   MMWHS-style NIfTI pairs); resumes an unfinished checkpoint; runs under ``torchrun`` unchanged.
-* ``predict IMAGE [--checkpoint CKPT] --output-prefix P`` — writes ``P_<structure>.vtp`` per
-  structure (:data:`STRUCTURES` names), ``P_labels.nrrd`` (1 = LA, 2 = LV, rasterised from the
+* ``predict IMAGE [--checkpoint CKPT] [--no-refine] --output-prefix P`` — writes ``P_<structure>.vtp``
+  per structure (:data:`STRUCTURES` names), ``P_labels.nrrd`` (1 = LA, 2 = LV, rasterised from the
   meshes on the image's geometry), ``P_report.json`` ("structures": {name: {"label", "volume_ml",
-  "watertight", "components", "self_intersections", "repaired"}}, "warnings", "checkpoint",
-  "seconds") and ``P_config.json`` (the model's configuration); without ``--checkpoint`` the
-  shipped model. Input warnings (spacing or intensities far from the training data) go to
+  "watertight", "components", "self_intersections", "repaired", "refine"}}, "warnings",
+  "checkpoint", "seconds") and ``P_config.json`` (the model's configuration and the refinement's
+  settings); without ``--checkpoint`` the shipped model. Each mesh is refined onto the image's
+  edge unless ``--no-refine`` (``image_to_mesh.RefineConfig``). Input warnings (spacing or intensities far from the training data) go to
   stderr and into the report.
 
 Exit codes as every subcommand: 0 success, 2 bad input, 3 output not writable, 4 runtime
@@ -80,6 +81,8 @@ def _register_predict(cmds) -> None:
     p.add_argument("image", metavar="IMAGE", help="3-D CT volume in HU (.nrrd, .nii.gz, .nii, .mha)")
     p.add_argument("--checkpoint", metavar="CKPT", help="shape model .safetensors (default: the shipped model)")
     p.add_argument("--output-prefix", required=True, metavar="P", help="output path prefix (P_left_atrium.vtp ...)")
+    p.add_argument("--no-refine", action="store_true",
+                   help="keep the network's meshes as they are (default: refine each onto the image's edge)")
     p.add_argument("--device", default="cpu", type=device_arg, help="cpu, cuda, cuda:N, mps, auto (default cpu)")
     p.add_argument("--json-progress", action="store_true", help="one JSON progress event per line on stdout")
     p.set_defaults(func=run_predict, paths=predict_paths)
@@ -117,12 +120,13 @@ def run_predict(args, progress) -> int:
     import sys
 
     from AnatomyINRLib import io
-    from AnatomyINRLib.image_to_mesh import predict_meshes
+    from AnatomyINRLib.image_to_mesh import RefineConfig, predict_meshes
 
     outs = predict_outputs(args.output_prefix)
     check_outputs(*outs.values())
     image = io.read_image(args.image)
-    result = predict_meshes(image, checkpoint=args.checkpoint, device=args.device, progress=progress)
+    result = predict_meshes(image, checkpoint=args.checkpoint, refine=RefineConfig(enabled=not args.no_refine),
+                            device=args.device, progress=progress)
     for name, mesh in result.meshes.items():
         io.write_mesh(mesh, outs[f"{name} mesh"])
     io.write_image(result.labels, outs["labels"])
@@ -135,7 +139,8 @@ def run_predict(args, progress) -> int:
     meta = json.loads(checkpoint_sidecar(result.report["checkpoint"]).read_text(encoding="utf-8"))
     write_json(outs["config"], {"command": "image-to-mesh predict", "checkpoint": result.report["checkpoint"],
                                 "network": meta.get("network"), "template": meta.get("template"),
-                                "preprocessing": meta.get("preprocessing"), "structures": meta.get("structures")})
+                                "preprocessing": meta.get("preprocessing"), "structures": meta.get("structures"),
+                                "refine": result.report["refine"]})
     for line in result.warnings:
         print(f"anatomy-inr: warning: {line}", file=sys.stderr)
     return 0

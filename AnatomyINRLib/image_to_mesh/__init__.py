@@ -4,7 +4,7 @@ A template icosphere (radius 0.5, 2562 vertices) is deformed by a shape network 
 features; a mesh → SDF network g_φ turns the mesh into a signed distance grid so the whole
 chain trains from voxel labels alone. Entry functions (``image_to_mesh.api``):
 :func:`pretrain_representation` (g_φ on deformed icospheres), :func:`train_shape_model` (f_θ
-through the frozen g_φ), :func:`predict_meshes` (meshes, label map, checks from a CT volume). Configs and presets are data
+through the frozen g_φ), :func:`predict_meshes` (meshes refined onto the image's edges, label map, checks from a CT volume). Configs and presets are data
 (``image_to_mesh.config``); label values 1 = left atrium, 2 = left ventricle (:data:`STRUCTURES`).
 """
 
@@ -21,6 +21,7 @@ from AnatomyINRLib.image_to_mesh.config import (
     STRUCTURES,
     DeformationConfig,
     PretrainConfig,
+    RefineConfig,
     RepresentationConfig,
     SHAPE_TRAIN_PRESETS,
     ShapeNetConfig,
@@ -34,6 +35,7 @@ __all__ = [
     "DeformationConfig",
     "PRETRAIN_PRESETS",
     "PretrainConfig",
+    "RefineConfig",
     "RepresentationConfig",
     "RepresentationResult",
     "SHAPE_TRAIN_PRESETS",

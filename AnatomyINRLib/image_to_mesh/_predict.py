@@ -5,6 +5,7 @@
 * The image is cropped and windowed as in training (``_shape_data.image_tensor``); the final-stage
   vertices of each structure are mapped to RAS mm by the crop frame. The faces are the template's
   (reversed when the image's ijk → RAS map is a reflection, so normals point outwards in RAS).
+* Each mesh is then refined onto the image's edge (``_refine``, ``RefineConfig``; optional).
 * Self-intersections (``meshing.self_intersection``: intersecting non-adjacent triangle pairs) are
   repaired by Taubin smoothing (λ = 0.5, μ = −0.53, shrink-free; at most :data:`REPAIR_ITERATIONS`
   pairs of steps, checked every 5): ``repaired`` says a repair was applied, ``self_intersections``
@@ -87,32 +88,18 @@ def input_warnings(image: ImageGrid, meta: dict, window_width: float) -> list[st
     return out
 
 
-def _taubin(vertices: np.ndarray, neighbours: list, steps: int) -> np.ndarray:
-    v = vertices.copy()
-    for _ in range(steps):
-        for factor in (0.5, -0.53):
-            mean = np.stack([v[n].mean(axis=0) for n in neighbours])
-            v = v + factor * (mean - v)
-    return v
-
-
 def repair_self_intersections(mesh: TriangleMesh) -> tuple[TriangleMesh, int, bool]:
     """(mesh, self-intersections of the returned mesh, whether a repair was applied); see module docstring."""
-    from AnatomyINRLib.image_to_mesh._template import mesh_edges
+    from AnatomyINRLib.image_to_mesh._refine import ring_matrix, taubin
     from AnatomyINRLib.meshing.self_intersection import count_self_intersections
 
     count = count_self_intersections(mesh)
     if count == 0:
         return mesh, 0, False
-    edges = mesh_edges(mesh.faces)
-    neighbours = [[] for _ in range(mesh.n_vertices)]
-    for a, b in edges:
-        neighbours[a].append(b)
-        neighbours[b].append(a)
-    neighbours = [np.asarray(n) for n in neighbours]
+    ring = ring_matrix(mesh.faces, mesh.n_vertices)
     v = mesh.vertices
     for _ in range(REPAIR_ITERATIONS // 5):
-        v = _taubin(v, neighbours, 5)
+        v = taubin(ring, v, 5)
         candidate = TriangleMesh(v, mesh.faces)
         count = count_self_intersections(candidate)
         if count == 0:
@@ -130,15 +117,25 @@ def run_network(net: ShapeNet, cfg: ShapeTrainConfig, image: ImageGrid, device) 
     return {k + 1: frame.to_world(stages[-1][0].double().cpu().numpy()) for k, stages in enumerate(meshes)}, frame
 
 
-def structure_meshes(net: ShapeNet, cfg: ShapeTrainConfig, image: ImageGrid, device) -> tuple[dict, dict]:
-    """({label: TriangleMesh in RAS mm}, {label: {"self_intersections", "repaired"}})."""
+def structure_meshes(net: ShapeNet, cfg: ShapeTrainConfig, image: ImageGrid, device, refine=None) -> tuple[dict, dict]:
+    """({label: TriangleMesh in RAS mm}, {label: {"self_intersections", "repaired", "refine"}}).
+
+    ``refine`` (``RefineConfig``; None or disabled: the network's meshes) moves each mesh onto the
+    image's edge (``_refine``) before the self-intersection check and repair.
+    """
+    from AnatomyINRLib.image_to_mesh._refine import ImageSampler, refine_to_edges
+
     vertices, _ = run_network(net, cfg, image, device)
     faces = net.faces.cpu().numpy()
     if np.linalg.det(image.ijk_to_ras[:3, :3]) < 0:
         faces = faces[:, ::-1].copy()  # a reflection turns outward normals inward
+    sampler = ImageSampler(image, refine.sigma_mm) if refine is not None and refine.enabled else None
     meshes, checks = {}, {}
     for label, v in vertices.items():
-        mesh, count, repaired = repair_self_intersections(TriangleMesh(v, faces))
+        mesh, refined = TriangleMesh(v, faces), None
+        if sampler is not None:
+            mesh, refined = refine_to_edges(mesh, sampler, refine)
+        mesh, count, repaired = repair_self_intersections(mesh)
         meshes[label] = mesh
-        checks[label] = {"self_intersections": int(count), "repaired": bool(repaired)}
+        checks[label] = {"self_intersections": int(count), "repaired": bool(repaired), "refine": refined}
     return meshes, checks

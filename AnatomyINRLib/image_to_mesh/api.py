@@ -21,7 +21,8 @@ from AnatomyINRLib.core.config import SEED_MAX, check_seed
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.core.types import ImageGrid
-from AnatomyINRLib.image_to_mesh.config import PretrainConfig, ShapeTrainConfig, pretrain_preset, shape_train_preset
+from AnatomyINRLib.image_to_mesh.config import (PretrainConfig, RefineConfig, ShapeTrainConfig, pretrain_preset,
+                                              shape_train_preset)
 
 
 @dataclass
@@ -190,7 +191,8 @@ class ShapePrediction:
         volumes_ml: structure name → enclosed volume of its mesh (ml).
         structures: structure name → {"label", "volume_ml", "watertight", "components",
             "self_intersections" (intersecting non-adjacent face pairs of the returned mesh),
-            "repaired" (a Taubin repair was applied)}.
+            "repaired" (a Taubin repair was applied), "refine" (None when off, else {"iterations",
+            "edge_found_fraction" (vertices whose profile crossed an edge), "mean_shift_mm"})}.
         warnings: Input far from the training data, meshes overlapping, failed repairs (with the numbers).
         report: checkpoint, structures, warnings, overlap voxels, seconds.
     """
@@ -203,13 +205,15 @@ class ShapePrediction:
     report: dict
 
 
-def predict_meshes(image: ImageGrid, *, checkpoint=None, device: str = "cpu", progress=None,
-                   should_cancel: Optional[Callable[[], bool]] = None) -> ShapePrediction:
+def predict_meshes(image: ImageGrid, *, checkpoint=None, refine: Optional[RefineConfig] = None, device: str = "cpu",
+                   progress=None, should_cancel: Optional[Callable[[], bool]] = None) -> ShapePrediction:
     """One watertight mesh per structure from a CT volume with a trained f_θ (``_predict``).
 
     Args:
         image: 3-D CT volume (HU) with its geometry (``core.ImageGrid``, RAS mm).
         checkpoint: A ``.safetensors`` f_θ checkpoint; None uses the shipped model.
+        refine: Refinement of each mesh onto the image's edge (:class:`RefineConfig`; None: its
+            defaults, on; ``RefineConfig(enabled=False)``: the network's meshes as they are).
         device: "cpu", "cuda", "auto"...
         progress / should_cancel: Progress callback or reporter (stages "load", "network", "check",
             "rasterise"); cancel check at every event.
@@ -228,6 +232,10 @@ def predict_meshes(image: ImageGrid, *, checkpoint=None, device: str = "cpu", pr
     from AnatomyINRLib.meshing.topology import mesh_quality
 
     check_image(image)
+    refine = RefineConfig() if refine is None else refine
+    if not isinstance(refine, RefineConfig):
+        raise InputError(f"refine: expected a RefineConfig, got {type(refine).__name__}")
+    refine.validate()
     reporter = ProgressReporter.wrap(progress, should_cancel)
     t0 = time.perf_counter()
     if checkpoint is None:
@@ -237,8 +245,8 @@ def predict_meshes(image: ImageGrid, *, checkpoint=None, device: str = "cpu", pr
     reporter.report("load", 0.0, "reading the shape model")
     net, cfg, meta = load_shape_model(checkpoint)
     warnings = input_warnings(image, meta, cfg.window_width)
-    reporter.report("network", 0.0, "deforming the templates")
-    meshes, checks = structure_meshes(net, cfg, image, resolve_device(device))
+    reporter.report("network", 0.0, "deforming the templates" + (", refining onto the image's edges" if refine.enabled else ""))
+    meshes, checks = structure_meshes(net, cfg, image, resolve_device(device), refine)
     reporter.report("check", 0.0, "checking the meshes")
     structures, named, volumes = {}, {}, {}
     for label, mesh in meshes.items():
@@ -256,6 +264,6 @@ def predict_meshes(image: ImageGrid, *, checkpoint=None, device: str = "cpu", pr
     if overlap:
         warnings.append(f"{overlap} voxels lie inside more than one mesh (the larger label is kept)")
     reporter.report("rasterise", 1.0, "done")
-    report = {"checkpoint": str(checkpoint), "structures": structures, "warnings": warnings,
+    report = {"checkpoint": str(checkpoint), "refine": refine.to_dict(), "structures": structures, "warnings": warnings,
               "overlap_voxels": overlap, "seconds": round(time.perf_counter() - t0, 3)}
     return ShapePrediction(named, labels, volumes, structures, warnings, report)

@@ -121,7 +121,9 @@ def test_predict_cli_writes_the_contract(tiny_model, image_file, tmp_path, capsy
     assert set(report) >= {"structures", "warnings", "checkpoint", "seconds"}
     assert set(report["structures"]) == {"left_atrium", "left_ventricle"}
     for s in report["structures"].values():
-        assert set(s) == {"label", "volume_ml", "watertight", "components", "self_intersections", "repaired"}
+        assert set(s) == {"label", "volume_ml", "watertight", "components", "self_intersections", "repaired", "refine"}
+        assert set(s["refine"]) == {"iterations", "edge_found_fraction", "mean_shift_mm"}
+    assert json.loads((tmp_path / "out" / "case_config.json").read_text())["refine"]["enabled"] is True
     mesh = io.read_mesh(tmp_path / "out" / "case_left_ventricle.vtp")
     assert mesh.n_faces == 320 and mesh.n_vertices == 162
     labels = io.read_image(tmp_path / "out" / "case_labels.nrrd")

@@ -60,6 +60,7 @@ def test_worker_files_and_arguments(tmp_path, phantom):
     assert compute.workerArguments(files, path) == ["predict", path, "--output-prefix", prefix]
     assert compute.workerArguments(files, path, " m.safetensors ") == ["predict", path, "--checkpoint", "m.safetensors",
                                                                        "--output-prefix", prefix]
+    assert compute.workerArguments(files, path, "", False) == ["predict", path, "--no-refine", "--output-prefix", prefix]
     assert (files.mesh("left_atrium"), files.labels, files.report) == (
         prefix + "_left_atrium.vtp", prefix + "_labels.nrrd", prefix + "_report.json")
 
@@ -149,6 +150,9 @@ def test_arguments_are_what_the_predict_parser_accepts(tmp_path):
     assert parsed.output_prefix == files.prefix and parsed.json_progress
     assert build_parser().parse_args(worker_command("python", "image-to-mesh", compute.workerArguments(
         files, "ct.nrrd"))[3:]).checkpoint is None
+    assert not parsed.no_refine
+    assert build_parser().parse_args(worker_command("python", "image-to-mesh", compute.workerArguments(
+        files, "ct.nrrd", "", False))[3:]).no_refine
 
 
 def test_shipped_model_on_a_held_out_phantom(tmp_path, phantom, monkeypatch):

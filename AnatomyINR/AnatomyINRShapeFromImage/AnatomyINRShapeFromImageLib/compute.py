@@ -87,15 +87,17 @@ def writeWorkerInputs(files: WorkFiles, image) -> str:
     return files.image
 
 
-def workerArguments(files: WorkFiles, imagePath: str, checkpoint: str = "") -> list[str]:
+def workerArguments(files: WorkFiles, imagePath: str, checkpoint: str = "", refine: bool = True) -> list[str]:
     """Arguments of ``image-to-mesh predict`` (AnatomyINRLib/cli/image_to_mesh.py) for these files.
 
     The subcommand is ``image-to-mesh``; the action ``predict`` is the first argument.
     An empty ``checkpoint`` leaves ``--checkpoint`` out: the worker uses the shipped model.
+    ``refine`` False adds ``--no-refine`` (the network's meshes, not moved onto the image's edges).
     """
     from AnatomyINRSlicerLib.worker_protocol import cli_arguments
 
     return cli_arguments(["predict", imagePath], (("--checkpoint", (checkpoint or "").strip() or None),
+                                                  ("--no-refine", not refine),
                                                   ("--output-prefix", files.prefix)))
 
 
