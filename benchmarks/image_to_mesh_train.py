@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 RESULTS = ROOT / "benchmarks" / "results"
 TRAIN_SEEDS = range(1000, 1024)
-HELD_OUT_SEEDS = range(5000, 5008)
+HELD_OUT_SEEDS = range(5000, 5048)
 
 
 def write_phantoms(work: Path) -> None:
