@@ -365,12 +365,19 @@ class RefineConfig(ConfigBase):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("search_mm", "step_mm", "rate", "max_step_mm", "min_contrast"):
+        if not isinstance(self.enabled, bool):
+            raise InputError(f"enabled: expected true or false, got {self.enabled!r}")
+        for name in ("search_mm", "step_mm", "max_step_mm", "min_contrast"):
             check_positive(name, getattr(self, name))
         check_positive("sigma_mm", self.sigma_mm, allow_zero=True)
-        if self.step_mm * 4 > self.search_mm:
-            raise InputError(f"step_mm: expected at most search_mm / 4 ({self.search_mm / 4:g}), got {self.step_mm!r}")
-        check_int("iterations", self.iterations, minimum=0)
-        check_int("smooth", self.smooth, minimum=0)
-        check_int("normal_rings", self.normal_rings, minimum=0)
-
+        if not 0.0 < self.rate <= 1.0:
+            raise InputError(f"rate: expected a fraction in (0, 1], got {self.rate!r}")
+        if self.search_mm > 20.0:
+            raise InputError(f"search_mm: expected at most 20 mm (a local refinement), got {self.search_mm!r}")
+        samples = self.search_mm / self.step_mm
+        if not 2.0 <= samples <= 100.0 or abs(samples - round(samples)) > 1e-6:
+            raise InputError(f"step_mm: expected search_mm / step_mm to be a whole number from 2 to 100 (profiles "
+                             f"symmetric about the surface), got {self.search_mm!r} / {self.step_mm!r}")
+        check_int("iterations", self.iterations, minimum=0, maximum=200)
+        check_int("smooth", self.smooth, minimum=0, maximum=50)
+        check_int("normal_rings", self.normal_rings, minimum=0, maximum=50)

@@ -32,11 +32,12 @@ def test_edge_offsets_find_the_local_midpoint_crossing():
         _ramp(400.0, -800.0, -0.75),  # blood → lung: its own midpoint (−200), not a fixed HU value
         np.full(OFFSETS.shape, 400.0),  # blood on both sides (a chamber's opening): no edge
         _ramp(400.0, 350.0, 0.0),     # 50 HU of contrast, below min_contrast
+        _ramp(100.0, 400.0, 0.5),     # darker inside than outside: not the chamber's edge
     ])
     d, found = edge_offsets(profiles, OFFSETS, min_contrast=100.0)
-    assert found.tolist() == [True, True, False, False]
+    assert found.tolist() == [True, True, False, False, False]
     assert d[0] == pytest.approx(1.0, abs=1e-9) and d[1] == pytest.approx(-0.75, abs=1e-9)
-    assert d[2] == 0.0 and d[3] == 0.0
+    assert d[2] == 0.0 and d[3] == 0.0 and d[4] == 0.0
 
 
 def test_edge_offsets_take_the_crossing_nearest_the_surface():
@@ -50,24 +51,32 @@ def test_edge_offsets_take_the_crossing_nearest_the_surface():
     assert d[1] == pytest.approx(1.75, abs=1e-9)  # without the gap: the outer edge
 
 
-def _ball_image(radius: float) -> ImageGrid:
-    """A 1 mm image of a ball (400 HU) in tissue (100 HU) with partial volume from 4³ supersampling."""
-    n = 48
-    affine = ImageGrid.make_affine(np.full(3, -(n - 1) / 2.0), (1.0, 1.0, 1.0), np.eye(3))
+def _ball_image(radius: float, spacing=(1.0, 1.0, 1.0), direction=np.eye(3)) -> ImageGrid:
+    """An image of a ball (400 HU) centred at RAS 0 in tissue (100 HU), partial volume from 4³ supersampling."""
+    spacing = np.asarray(spacing)
+    shape = tuple(int(np.ceil(40.0 / s)) + 1 for s in spacing)
+    centre = (np.array(shape) - 1) / 2.0
+    affine = ImageGrid.make_affine(-direction @ (centre * spacing), tuple(spacing), direction)
     sub = (np.arange(4) + 0.5) / 4 - 0.5
-    idx = np.arange(n) - (n - 1) / 2.0
-    frac = np.zeros((n, n, n))
+    frac = np.zeros(shape)
     for a in sub:
         for b in sub:
             for c in sub:
-                x, y, z = np.meshgrid(idx + a, idx + b, idx + c, indexing="ij")
-                frac += (x * x + y * y + z * z <= radius * radius) / 64.0
+                ijk = np.stack(np.meshgrid(*[np.arange(n) + o for n, o in zip(shape, (a, b, c))], indexing="ij"), -1)
+                ras = ((ijk - centre) * spacing) @ direction.T
+                frac += ((ras ** 2).sum(-1) <= radius * radius) / 64.0
     return ImageGrid(100.0 + 300.0 * frac, affine)
 
 
+FRAMES = {"identity, 1 mm": ((1.0, 1.0, 1.0), np.eye(3)),
+          "LPS, 0.8 × 0.8 × 1.5 mm": ((0.8, 0.8, 1.5), np.diag([-1.0, -1.0, 1.0])),
+          "reflected, oblique": ((1.0, 1.0, 1.0), np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]]))}
+
+
+@pytest.mark.parametrize("frame", sorted(FRAMES))
 @pytest.mark.parametrize("start", [10.5, 13.5])
-def test_sphere_moves_onto_the_ball_boundary_from_either_side(start):
-    image = _ball_image(12.0)
+def test_sphere_moves_onto_the_ball_boundary_from_either_side(start, frame):
+    image = _ball_image(12.0, *FRAMES[frame])
     verts, faces = icosphere(3, start)
     mesh, report = refine_to_edges(TriangleMesh(verts, faces), ImageSampler(image, 1.0), RefineConfig())
     r = np.linalg.norm(mesh.vertices, axis=1)
@@ -91,12 +100,24 @@ def test_refine_switch_and_validation(tiny_model):
     off = predict_meshes(image, checkpoint=tiny_model, refine=RefineConfig(enabled=False))
     on = predict_meshes(image, checkpoint=tiny_model)
     assert all(s["refine"] is None for s in off.structures.values())
-    assert all(s["refine"]["iterations"] >= 0 for s in on.structures.values())
+    for name, s in on.structures.items():
+        assert s["refine"]["iterations"] > 0 and s["refine"]["edge_found_fraction"] > 0.5
+        shift = np.linalg.norm(on.meshes[name].vertices - off.meshes[name].vertices, axis=1).mean()
+        assert shift == pytest.approx(s["refine"]["mean_shift_mm"], abs=1e-3) and shift > 0.1
     assert on.report["refine"] == RefineConfig().to_dict() and off.report["refine"]["enabled"] is False
     with pytest.raises(InputError, match="refine: expected a RefineConfig"):
         predict_meshes(image, checkpoint=tiny_model, refine={"enabled": False})
-    with pytest.raises(InputError, match="step_mm: expected at most search_mm / 4"):
-        predict_meshes(image, checkpoint=tiny_model, refine=RefineConfig(step_mm=1.0, search_mm=2.0))
+    bad = [({"step_mm": 1.0, "search_mm": 1.0}, "step_mm: expected search_mm / step_mm to be a whole number"),
+           ({"step_mm": 0.4, "search_mm": 3.0}, "step_mm: expected search_mm / step_mm to be a whole number"),
+           ({"step_mm": 0.01, "search_mm": 3.0}, "step_mm: expected search_mm / step_mm to be a whole number"),
+           ({"search_mm": 1000.0}, "search_mm: expected at most 20 mm"),
+           ({"enabled": "no"}, "enabled: expected true or false"),
+           ({"rate": 5.0}, "rate: expected a fraction in"),
+           ({"iterations": 10 ** 9}, "iterations"),
+           ({"min_contrast": 0.0}, "min_contrast")]
+    for fields, message in bad:
+        with pytest.raises(InputError, match=message):
+            predict_meshes(image, checkpoint=tiny_model, refine=RefineConfig(**fields))
 
 
 def test_cli_no_refine(tiny_model, tmp_path):
