@@ -1,5 +1,5 @@
 """The shipped shape model: found by the library's resolver (package data), loads strictly, predicts
-meshes with the paper's template topology (2562 vertices) on a phantom."""
+meshes with the paper's template topology (2562 vertices) on a held-out phantom, as accurately as measured."""
 
 from pathlib import Path
 
@@ -28,4 +28,10 @@ def test_shipped_model_is_package_data_and_predicts():
     for name, mesh in result.meshes.items():
         assert mesh.n_vertices == 2562 and np.array_equal(np.sort(mesh.faces, axis=1), np.sort(faces, axis=1))
         s = result.structures[name]
-        assert s["watertight"] and s["components"] == 1 and s["volume_ml"] > 0
+        assert s["watertight"] and s["components"] == 1 and s["volume_ml"] > 0 and s["self_intersections"] == 0
+    # Accuracy on this held-out phantom (the user page's figure): measured LA 0.944, LV 0.981 refined
+    # onto the image's edges (the default); the benchmark holds the 48-phantom numbers.
+    dice = {label: 2.0 * np.count_nonzero((result.labels.array == label) & (phantom.labels.array == label))
+            / (np.count_nonzero(result.labels.array == label) + np.count_nonzero(phantom.labels.array == label))
+            for label in (1, 2)}
+    assert dice[1] > 0.935 and dice[2] > 0.975, dice
