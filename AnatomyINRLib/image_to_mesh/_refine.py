@@ -34,25 +34,16 @@ import numpy as np
 from scipy import ndimage
 
 from AnatomyINRLib.core.types import ImageGrid, TriangleMesh
+from AnatomyINRLib.image_to_mesh._template import mesh_edges
+from AnatomyINRLib.meshing.postprocess import vertex_normals
 from AnatomyINRLib.meshing.self_intersection import count_self_intersections, self_intersecting_pairs
-
-
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(V, 3) unit area-weighted vertex normals (outward for counter-clockwise faces seen from outside)."""
-    a, b, c = (vertices[faces[:, i]] for i in range(3))
-    face_n = np.cross(b - a, c - a)
-    normals = np.zeros_like(vertices)
-    for i in range(3):
-        np.add.at(normals, faces[:, i], face_n)
-    return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
 
 
 def ring_matrix(faces: np.ndarray, n_vertices: int):
     """(V, V) sparse 0/1 adjacency of the mesh's edges (scipy CSR)."""
     from scipy import sparse
 
-    e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    e = np.unique(np.sort(e, axis=1), axis=0)
+    e = mesh_edges(faces)
     rows, cols = np.concatenate([e[:, 0], e[:, 1]]), np.concatenate([e[:, 1], e[:, 0]])
     return sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_vertices, n_vertices))
 
@@ -62,13 +53,11 @@ class ImageSampler:
 
     def __init__(self, image: ImageGrid, sigma_mm: float):
         sigma = sigma_mm / np.asarray(image.spacing, float)
-        self.array = ndimage.gaussian_filter(image.array.astype(np.float32), sigma)
-        self.ras_to_ijk = np.linalg.inv(image.ijk_to_ras)
+        self.grid = ImageGrid(ndimage.gaussian_filter(image.array.astype(np.float32), sigma), image.ijk_to_ras)
 
     def __call__(self, points: np.ndarray) -> np.ndarray:
-        ijk = points @ self.ras_to_ijk[:3, :3].T + self.ras_to_ijk[:3, 3]
-        flat = ijk.reshape(-1, 3).T
-        return ndimage.map_coordinates(self.array, flat, order=1, mode="nearest").reshape(points.shape[:-1])
+        ijk = self.grid.world_to_index(points.reshape(-1, 3)).T
+        return ndimage.map_coordinates(self.grid.array, ijk, order=1, mode="nearest").reshape(points.shape[:-1])
 
 
 def edge_offsets(profiles: np.ndarray, offsets: np.ndarray, min_contrast: float) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +147,7 @@ def refine_to_edges(mesh: TriangleMesh, sampler: ImageSampler, cfg) -> tuple[Tri
     offsets = np.arange(-cfg.search_mm, cfg.search_mm + 1e-9, cfg.step_mm)
     found, done = np.zeros(len(v), bool), 0
     for _ in range(cfg.iterations):
-        n = smooth_normals(ring, vertex_normals(v, faces), cfg.normal_rings)
+        n = smooth_normals(ring, vertex_normals(TriangleMesh(v, faces)), cfg.normal_rings)
         profiles = sampler(v[:, None, :] + offsets[None, :, None] * n[:, None, :])
         d, found = edge_offsets(profiles, offsets, cfg.min_contrast)
         if not found.any():

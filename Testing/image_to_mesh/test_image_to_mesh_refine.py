@@ -134,10 +134,11 @@ def test_cli_no_refine(tiny_model, tmp_path):
 
 
 def test_a_move_that_would_cross_the_surface_is_held_back_where_it_would():
-    from AnatomyINRLib.image_to_mesh._refine import _simple_move, ring_matrix, taubin, vertex_normals
+    from AnatomyINRLib.image_to_mesh._refine import _simple_move, ring_matrix, taubin
+    from AnatomyINRLib.meshing.postprocess import vertex_normals
 
     verts, faces = icosphere(3, 10.0)
-    n = vertex_normals(verts, faces)
+    n = vertex_normals(TriangleMesh(verts, faces))
     ring = ring_matrix(faces, len(verts))
     move = 0.2 * n
     patch = (ring @ (ring @ (np.arange(len(verts)) == 0).astype(float))) > 0  # vertex 0 and two rings around it
