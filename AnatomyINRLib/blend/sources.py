@@ -127,7 +127,7 @@ def make_source(item: BlendInput, config: BlendConfig, radius: float, seed: int,
     start = time.perf_counter()
     if item.kind == "closed_mesh":
         band = config.truncation(radius)
-        sdf = MeshSDF(item.data, item.name, truncate_mm=band)
+        sdf = MeshSDF(item.data, item.name, truncate_mm=band, remedy="open meshes are fitted as INRs instead")
         return SourceField(sdf, "exact_mesh_sdf", time.perf_counter() - start,
                            info={"truncate_mm": band, "n_faces": sdf.mesh.n_faces})
     loops, mesh = [], None

@@ -48,6 +48,19 @@ def add_device_arg(parser) -> None:
                         help="compute device: auto, cpu, cuda, cuda:N or mps (default auto)")
 
 
+def threads_arg(text: str) -> int:
+    """argparse type of every --threads: a whole number of CPU threads ≥ 1, a one-line exit-2 error otherwise."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of CPU threads >= 1, got {text!r}")
+    return value
+
+
 def seed_arg(text: str) -> int:
     """argparse type of every --seed: core.config.check_seed's rule, a one-line exit-2 error otherwise."""
     import argparse
@@ -82,7 +95,7 @@ def add_common_run_args(parser, *, iterations: bool = True) -> None:
     """--seed, --device, --report, --json-progress (and --iterations) for fitting commands."""
     parser.add_argument("--seed", type=seed_arg, default=0, help="random seed (default 0)")
     add_device_arg(parser)
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    parser.add_argument("--threads", type=threads_arg, default=None, help="CPU threads (default: all cores)")
     parser.add_argument("--report", default=None, metavar="JSON", help="write a JSON report here")
     parser.add_argument("--json-progress", action="store_true", help="print one JSON progress event per line on stdout")
     if iterations:

@@ -23,7 +23,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from AnatomyINRLib.cli.common import check_outputs, device_arg, make_output_folder, seed_arg, training_setup, write_json
+from AnatomyINRLib.cli.common import (check_outputs, device_arg, make_output_folder, seed_arg, threads_arg,
+                                     training_setup, write_json)
 
 PHANTOM_FILES = ("image.nrrd", "labels.nrrd", "phantom.config.json")
 
@@ -63,7 +64,7 @@ def _register_train(cmds) -> None:
     p.add_argument("--representation", metavar="CKPT", help="mesh → SDF network g_φ (default: the shipped one)")
     p.add_argument("--seed", type=seed_arg, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="cpu", type=device_arg, help="cpu, cuda, cuda:N, mps, auto (default cpu)")
-    p.add_argument("--threads", type=int, help="CPU threads per process (default: torch's)")
+    p.add_argument("--threads", type=threads_arg, help="CPU threads per process (default: torch's)")
     p.add_argument("--report", metavar="JSON", help="write the training report (rank 0)")
     p.add_argument("--json-progress", action="store_true", help="one JSON progress event per line on stdout")
     # Not one output transaction: the checkpoint is rewritten after every epoch and must become visible

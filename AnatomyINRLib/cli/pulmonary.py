@@ -16,7 +16,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from AnatomyINRLib.cli.common import check_outputs, device_arg, make_output_folder, training_setup, write_json
+from AnatomyINRLib.cli.common import (check_outputs, device_arg, make_output_folder, threads_arg, training_setup,
+                                     write_json)
 from AnatomyINRLib.core.errors import InputError, OutputError
 
 PHANTOM_FILES = ("ct", "lobes", "airways", "arteries", "veins", "airways_labeled", "arteries_labeled", "segments")
@@ -107,7 +108,7 @@ def _register_train(cmds) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="cpu", type=device_arg, help="cpu, cuda, cuda:N, mps, auto (default cpu; "
                    "with torchrun and 'cuda' each rank takes cuda:LOCAL_RANK)")
-    p.add_argument("--threads", type=int, help="CPU threads per process (default: torch's)")
+    p.add_argument("--threads", type=threads_arg, help="CPU threads per process (default: torch's)")
     p.add_argument("--report", metavar="JSON", help="write the training report (rank 0)")
     p.add_argument("--json-progress", action="store_true", help="one JSON progress event per line on stdout")
     # Not one output transaction: the checkpoint is rewritten after every epoch and must become visible

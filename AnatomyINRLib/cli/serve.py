@@ -40,6 +40,7 @@ import warnings
 from typing import Any, Callable, Optional
 
 from AnatomyINRLib import __version__
+from AnatomyINRLib.cli.common import threads_arg
 
 
 def register(sub) -> None:
@@ -47,7 +48,7 @@ def register(sub) -> None:
     p = sub.add_parser("serve", help="persistent worker: JSON requests on stdin, JSON events on stdout",
                        description="Run subcommands on request without restarting Python (see the module docstring "
                                    "of AnatomyINRLib.cli.serve for the protocol).")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: cores - 1, at least 1)")
+    p.add_argument("--threads", type=threads_arg, default=None, help="CPU threads (default: cores - 1, at least 1)")
     p.set_defaults(func=run, transactional=False)
 
 

@@ -20,7 +20,8 @@ import contextvars
 import tempfile
 from pathlib import Path
 
-from AnatomyINRLib.cli.common import add_device_arg, check_outputs, config_path, seed_arg, write_config, write_json
+from AnatomyINRLib.cli.common import (add_device_arg, check_outputs, config_path, seed_arg, threads_arg, write_config,
+                                     write_json)
 from AnatomyINRLib.core.errors import InputError
 
 SURFACE_SAMPLES = 20_000  # per surface, as benchmarks/trees_stage1.py (sampling error of ASD ~ 1 %)
@@ -42,7 +43,7 @@ def register_commands(cmds) -> None:
     p.add_argument("--seed", type=seed_arg, default=0,
                    help="random seed of the fit and the distance samples (default 0)")
     add_device_arg(p)
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    p.add_argument("--threads", type=threads_arg, default=None, help="CPU threads (default: all cores)")
     p.add_argument("--report", metavar="JSON", help="write the size and error report here")
     p.add_argument("--json-progress", action="store_true", help="one JSON progress event per line on stdout")
     p.set_defaults(func=run_compress, paths=compress_paths)

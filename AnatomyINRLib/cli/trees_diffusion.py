@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from AnatomyINRLib.cli.common import check_outputs, device_arg, seed_arg, training_setup, write_json
+from AnatomyINRLib.cli.common import check_outputs, device_arg, seed_arg, threads_arg, training_setup, write_json
 from AnatomyINRLib.core.errors import InputError
 
 INR_TYPES = (".safetensors", ".pt", ".pth")
@@ -62,7 +62,7 @@ def _register_train(cmds) -> None:
     p.add_argument("--seed", type=seed_arg, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="cpu", type=device_arg, help="cpu, cuda, cuda:N, mps, auto (default cpu; "
                    "with torchrun and 'cuda' each rank takes cuda:LOCAL_RANK)")
-    p.add_argument("--threads", type=int, help="CPU threads per process (default: torch's)")
+    p.add_argument("--threads", type=threads_arg, help="CPU threads per process (default: torch's)")
     p.add_argument("--report", metavar="JSON", help="write the training report (rank 0)")
     p.add_argument("--json-progress", action="store_true", help="one JSON progress event per line on stdout")
     p.set_defaults(func=run_train, paths=_train_paths, transactional=False)
@@ -75,27 +75,37 @@ def _train_paths(args):
             {"--output": args.output, "sidecar of --output": checkpoint_sidecar(args.output), "--report": args.report})
 
 
-def read_inr_folder(folder: str, skip_unreadable: bool = False):
-    """(fields, names, metadata) of the INR files of ``folder``; InputError naming unreadable files unless skipped."""
+def _read_folder(folder: str, types: tuple, argument: str, reader, skip_unreadable: bool, rest: str) -> tuple:
+    """(items, names) read by ``reader`` from every file of ``folder``.
+
+    Every file is tried; unreadable ones are named together in one InputError (``rest`` says what
+    ``--skip-unreadable`` would do), or with ``skip_unreadable`` named on stderr and left out. A folder
+    with nothing readable is an error either way.
+    """
     import sys
 
-    from AnatomyINRLib import io
-
-    fields, names, metas, bad = [], [], [], []
-    for path in _files(folder, INR_TYPES, "INR_DIR"):
+    items, names, bad = [], [], []
+    for path in _files(folder, types, argument):
         try:
-            field, meta = io.load_inr(path)
-            fields.append(field)
-            metas.append(meta)
+            items.append(reader(path))
             names.append(path.name)
         except InputError as exc:
             bad.append((path.name, str(exc)))
-    if bad and not skip_unreadable:
-        raise InputError(f"INR_DIR: {len(bad)} unreadable file(s): {', '.join(n for n, _ in bad)} "
-                         f"(first: {bad[0][1]}); --skip-unreadable trains on the rest")
+    if bad and (not skip_unreadable or not items):
+        hint = f"; --skip-unreadable {rest}" if items else ""
+        raise InputError(f"{argument}: {len(bad)} unreadable file(s): {', '.join(n for n, _ in bad)} "
+                         f"(first: {bad[0][1]}){hint}")
     for name, reason in bad:
         print(f"anatomy-inr: warning: skipped {name}: {reason}", file=sys.stderr)
-    return fields, names, metas
+    return items, names
+
+
+def read_inr_folder(folder: str, skip_unreadable: bool = False):
+    """(fields, names, metadata) of the INR files of ``folder``; InputError naming unreadable files unless skipped."""
+    from AnatomyINRLib import io
+
+    pairs, names = _read_folder(folder, INR_TYPES, "INR_DIR", io.load_inr, skip_unreadable, "trains on the rest")
+    return [f for f, _ in pairs], names, [m for _, m in pairs]
 
 
 def run_train(args, progress) -> int:
@@ -188,6 +198,8 @@ def _register_evaluate(cmds) -> None:
     p.add_argument("--squared", action="store_true", help="squared Chamfer distance")
     p.add_argument("--voxel", type=float, metavar="MM", help="voxel size for the skeletons (default: extent / 96)")
     p.add_argument("--seed", type=seed_arg, default=0, help="seed of the surface samples (default 0)")
+    p.add_argument("--skip-unreadable", action="store_true",
+                   help="leave out unreadable mesh files (named on stderr; the report lists them)")
     p.add_argument("--json-progress", action="store_true", help="one JSON progress event per line on stdout")
     p.set_defaults(func=run_evaluate, paths=_evaluate_paths)
 
@@ -209,13 +221,18 @@ def run_evaluate(args, progress) -> int:
         raise InputError(f"--voxel: expected a positive number of mm, got {args.voxel}")
     check_outputs(args.report, args.histograms)
     folders = {"--generated": args.generated, "--reference": args.reference, "--training": args.training}
-    meshes = {k: [io.read_mesh(p) for p in _files(v, MESH_TYPES, k)] for k, v in folders.items() if v}
+    meshes, skipped = {}, {}
+    for key, folder in folders.items():
+        if folder:
+            meshes[key], names = _read_folder(folder, MESH_TYPES, key, io.read_mesh, args.skip_unreadable,
+                                              "evaluates the rest")
+            skipped[key] = sorted({p.name for p in _files(folder, MESH_TYPES, key)} - set(names))
     progress.report("read", 0.1, f"read {sum(len(v) for v in meshes.values())} meshes")
     report = evaluate_mesh_sets(meshes["--generated"], meshes["--reference"], meshes.get("--training"),
                                 points=args.points, squared=args.squared, seed=args.seed, voxel_mm=args.voxel)
     progress.report("metrics", 1.0, f"1-NNA {100 * report['one_nna']:.1f} %, COV {report['cov']:.2f}")
     write_json(args.report, {"command": "trees evaluate", "generated": args.generated, "reference": args.reference,
-                             "training": args.training, **report})
+                             "training": args.training, "skipped_unreadable": skipped, **report})
     if args.histograms:
         from AnatomyINRLib.metrics.generative import TREE_STATISTIC_LABELS as labels
 

@@ -52,8 +52,8 @@ def _unit_rows(v: np.ndarray) -> np.ndarray:
     return np.divide(v, length, out=np.zeros_like(v), where=length > 0)
 
 
-def check_closed(mesh: TriangleMesh, name: str = "mesh") -> None:
-    """Raise InputError unless every edge is shared by exactly two faces."""
+def check_closed(mesh: TriangleMesh, name: str = "mesh", remedy: str = "") -> None:
+    """Raise InputError unless every edge is shared by exactly two faces; ``remedy`` ends the message."""
     if mesh.n_faces == 0:
         raise InputError(f"{name}: expected a closed triangle mesh, got no faces")
     counts = edge_table(mesh.faces).counts
@@ -62,7 +62,7 @@ def check_closed(mesh: TriangleMesh, name: str = "mesh") -> None:
     if open_edges or nonmanifold:
         raise InputError(
             f"{name}: expected a closed (watertight, manifold) mesh, got {open_edges} boundary and "
-            f"{nonmanifold} non-manifold edge(s); open meshes are fitted as INRs instead"
+            f"{nonmanifold} non-manifold edge(s)" + (f"; {remedy}" if remedy else "")
         )
 
 
@@ -77,18 +77,19 @@ class MeshSDF:
             sign · min(|d|, T) (exact within T of the surface, much faster far away).
         prepared: The mesh is already clean and outward-oriented (e.g. fresh from
             ``meshing.extract_surface``): skip clean-up and orientation (only closedness is checked).
+        remedy: What the caller suggests for a mesh that is not closed (ends the error message).
 
     Raises:
         InputError: the mesh is not closed and manifold, or T is not positive.
     """
 
     def __init__(self, mesh: TriangleMesh, name: str = "mesh", truncate_mm: float | None = None,
-                 prepared: bool = False) -> None:
+                 prepared: bool = False, remedy: str = "") -> None:
         if truncate_mm is not None and not (np.isfinite(truncate_mm) and truncate_mm > 0):
             raise InputError(f"truncate_mm: expected a positive number of mm or None, got {truncate_mm!r}")
         if not prepared:
             mesh = clean_mesh(TriangleMesh(mesh.vertices, mesh.faces))
-        check_closed(mesh, name)
+        check_closed(mesh, name, remedy)
         self.mesh = TriangleMesh(mesh.vertices, mesh.faces) if prepared else orient_outward(mesh)
         self.truncate_mm = None if truncate_mm is None else float(truncate_mm)
         self._locator = _vtk_locator(self.mesh)

@@ -51,6 +51,28 @@ def stack_fields(fields: list, names: list | None = None, metas: list | None = N
     return np.stack(rows).astype(np.float32), layout, info
 
 
+def check_inr_layout(layout, inr_info: dict, name: str) -> None:
+    """Refuse a checkpoint whose weight layout is not its stored INR architecture's, before any sampling.
+
+    Raises:
+        InputError: naming the first tensor whose name or shape differs (or the count of tensors).
+    """
+    from AnatomyINRLib.nn.registry import build_network
+
+    def norm(entries) -> list:
+        return [(str(n), tuple(int(x) for x in shape)) for n, shape in entries]
+
+    expected = norm(layout_of(build_network(inr_info["network"]["kind"], inr_info["network"]["config"]).state_dict()))
+    layout = norm(layout)
+    if expected == layout:
+        return
+    diff = next(((a, b) for a, b in zip(expected, layout) if a != b), None)
+    what = (f"{diff[1][0]} {list(diff[1][1])} where the network has {diff[0][0]} {list(diff[0][1])}" if diff
+            else f"{len(layout)} tensors where the network has {len(expected)}")
+    raise InputError(f"{name}: its weight layout does not match its INR architecture "
+                     f"({inr_info['network']['kind']}): {what}; the checkpoint was altered or built for other INRs")
+
+
 def field_from_vector(vector: np.ndarray, layout, inr_info: dict, device="cpu"):
     """A NeuralField with the weights of one (P,) vector, built as ``inr_info`` says.
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from AnatomyINRLib.core.device import restore_ieee_denormals
-from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.types import TriangleMesh
 from AnatomyINRLib.meshing.mesh_sdf import MeshSDF, check_closed
 from AnatomyINRLib.meshing.postprocess import clean_mesh
@@ -32,11 +31,8 @@ class TreeSampler:
 
     def __init__(self, mesh: TriangleMesh, cfg: TreeSamplingConfig, name: str = "mesh") -> None:
         cleaned = clean_mesh(TriangleMesh(mesh.vertices, mesh.faces))
-        try:
-            check_closed(cleaned, name)
-        except InputError as exc:
-            raise InputError(f"{exc}; occupancy needs an inside, so an open mesh cannot be fitted "
-                             "(close it first, e.g. cap its openings)") from None
+        check_closed(cleaned, name, remedy="occupancy needs an inside, so an open or non-manifold mesh "
+                     "cannot be fitted (close it first, e.g. cap its openings)")
         self.cfg = cfg
         self.normalization = Normalization.fit(cleaned.vertices, extent=cfg.extent)
         self.mesh = TriangleMesh(self.normalization.to_normalized(cleaned.vertices), cleaned.faces)

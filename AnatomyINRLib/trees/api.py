@@ -262,7 +262,8 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
         seed: the initial noise (and η > 0 noise); the same seed gives the same trees.
 
     Raises:
-        InputError: count or spacing ≤ 0, not a diffusion checkpoint.
+        InputError: count or spacing ≤ 0, not a diffusion checkpoint, or one whose weight layout is not
+            its INR architecture's (checked before sampling).
     """
     import torch
 
@@ -270,7 +271,7 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
     from AnatomyINRLib.meshing import MeshingConfig
     from AnatomyINRLib.surface.api import extract_mesh  # what 'anatomy-inr extract' meshes an INR file with
     from AnatomyINRLib.trees._diffusion_model import load_model
-    from AnatomyINRLib.trees._inr_sets import field_from_vector
+    from AnatomyINRLib.trees._inr_sets import check_inr_layout, field_from_vector
 
     if isinstance(count, bool) or int(count) != count or count < 1:
         raise InputError(f"count: expected a positive number of trees, got {count!r}")
@@ -280,10 +281,12 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
     t0 = time.perf_counter()
     dev = resolve_device(device)
     model = load_model(checkpoint, dev)
+    inr = model.meta.get("inr") or {}
+    if "network" in inr:
+        check_inr_layout(model.layout, inr, f"checkpoint {str(checkpoint)!r}")
     gen = torch.Generator().manual_seed(int(seed))
     weights = model.sample(int(count), gen, sample_steps=sample_steps, eta=eta,
                            on_step=lambda i, n: reporter.report("sample", i / n, f"denoising step {i}/{n}"))
-    inr = model.meta.get("inr") or {}
     fields = [field_from_vector(w, model.layout, inr, device=dev) for w in weights] if "network" in inr else []
     meshes, sizes = [], []
     # the box the training trees occupy (their files' points_bounds_mm), else the network's whole frame;

@@ -359,3 +359,20 @@ def test_a_spacing_too_fine_for_memory_is_refused_before_fitting(capsys, tmp_pat
     assert code == 2 and len(err) == 1 and "grid at 0.02 mm needs about" in err[0] and "MB" in err[0], err
     assert '"stage":"fit"' not in out  # refused before the fit
     assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("threads", ["0", "-2", "two"])
+@pytest.mark.parametrize("argv", [["fit-points", "p.csv", "--output", "m.vtp"],
+                                  ["trees", "train", "inrs", "--output", "c.safetensors"],
+                                  ["pulmonary", "train", "data", "--output", "c.safetensors"],
+                                  ["image-to-mesh", "train", "data", "--output", "c.safetensors"],
+                                  ["serve"]])
+def test_every_threads_option_refuses_fewer_than_one_thread(capsys, tmp_path, argv, threads):
+    # Before, --threads 0 was silently ignored (torch's default used) and negative values reached torch.
+    before = _snapshot(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main([str(tmp_path / a) if "." in a or a in ("inrs", "data") else a for a in argv] + ["--threads", threads])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert exc.value.code == 2 and len(err) == 1, err
+    assert f"argument --threads: expected a whole number of CPU threads >= 1, got '{threads}'" in err[0]
+    assert _snapshot(tmp_path) == before

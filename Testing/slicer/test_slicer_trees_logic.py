@@ -7,7 +7,7 @@ synthetic trees (``trees_fixtures``) gives the trees the library samples in proc
 the same seed; compressing a synthetic tree gives an INR file that re-extracts to the
 same mesh with ``anatomy-inr extract``, sizes that are the files' sizes, and the surface
 distances the library's metric gives; an open mesh and a file that is no checkpoint are
-refused with one message; a cancel as the fit starts leaves no output.
+refused with one message; a cancel as the fit starts, or while sampling, leaves no output.
 """
 
 import os
@@ -179,3 +179,16 @@ def test_cancel_as_the_fit_starts_leaves_no_output(tmp_path):
                   should_cancel=lambda: any(stage == "prepare" for stage, _ in seen))  # the fit is about to start
     assert outcome.cancelled and not outcome.ok
     assert sorted(os.listdir(tmp_path)) == ["source.vtp"]
+
+
+def test_cancel_while_sampling_leaves_no_output(tmp_path, treeCheckpoint):
+    seen = []
+    files = compute.WorkFiles(str(tmp_path))
+    # compute.MAX_COUNT trees meshed at 0.5 mm take far longer than a cancel needs to land
+    options = compute.SampleOptions(treeCheckpoint.checkpoint, count=compute.MAX_COUNT, seed=1, spacingMm=0.5)
+    outcome = run(compute.sampleArguments(files, options), TREES_SAMPLE_STAGES, seen,
+                  should_cancel=lambda: any(stage == "sample" for stage, _ in seen))  # the first denoising step
+    assert outcome.cancelled and not outcome.ok
+    assert seen and all(stage == "sample" for stage, _ in seen)  # nothing was meshed
+    assert not os.path.exists(files.samples) and not os.path.exists(files.report)
+    assert os.listdir(tmp_path) == []

@@ -124,7 +124,8 @@ def test_fit_open_mesh_is_refused(tmp_path, quick_config):
     inr = tmp_path / "o.safetensors"
     r = run_cli("trees", "fit", DATA / "aorta-surface-branch-split.vtp", "--output", inr, "--config", quick_config)
     assert r.returncode == 2
-    assert "boundary" in r.stderr and "open mesh cannot be fitted" in r.stderr
+    assert "boundary" in r.stderr and "open or non-manifold mesh cannot be fitted" in r.stderr
+    assert "fitted as INRs instead" not in r.stderr
     assert not inr.exists() and not (tmp_path / "o.json").exists()
 
 

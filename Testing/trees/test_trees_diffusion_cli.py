@@ -166,3 +166,52 @@ def test_stack_fields_median_normalisation_and_box():
         stack_fields(fields[:2] + [other], ["a", "b", "odd"])
     with pytest.raises(InputError, match="no INR architecture"):
         field_from_vector(weights[0], layout, {})
+
+
+def test_evaluate_names_every_unreadable_mesh_and_skips_them_only_when_asked(tmp_path, capsys):
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    for i, length in enumerate((6.0, 12.0)):
+        io.write_mesh(_tube_mesh(np.zeros(3), np.array([length, 1.0, 0.5]), 1.5), ref / f"t{i}.vtp")
+    gen = tmp_path / "gen"
+    gen.mkdir()
+    io.write_mesh(_tube_mesh(np.zeros(3), np.array([9.0, 1.0, 0.5]), 1.5), gen / "ok.vtp")
+    (gen / "bad1.vtp").write_bytes(b"not a mesh")
+    (gen / "bad2.stl").write_bytes(b"")
+    report = tmp_path / "r.json"
+    args = ["trees", "evaluate", "--generated", str(gen), "--reference", str(ref), "--report", str(report),
+            "--voxel", "0.4"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--generated: 2 unreadable file(s): bad1.vtp, bad2.stl" in err
+    assert "--skip-unreadable evaluates the rest" in err and not report.exists()
+    assert main(args + ["--skip-unreadable"]) == 0
+    err = capsys.readouterr().err
+    assert "skipped bad1.vtp" in err and "skipped bad2.stl" in err
+    r = json.loads(report.read_text())
+    assert r["skipped_unreadable"] == {"--generated": ["bad1.vtp", "bad2.stl"], "--reference": []}
+    assert len(r["tree_statistics"]["generated"]["total_length"]) == 1
+    # nothing readable left: refused even with --skip-unreadable
+    (gen / "ok.vtp").unlink()
+    report.unlink()
+    assert main(args + ["--skip-unreadable"]) == 2
+    assert "2 unreadable file(s)" in capsys.readouterr().err and not report.exists()
+
+
+def test_sample_refuses_a_checkpoint_whose_layout_is_not_its_inr_architecture(trained, tmp_path, capsys):
+    """An altered checkpoint (stored INR architecture 8 wide, weights laid out for 16) fails before sampling."""
+    from AnatomyINRLib.io.checkpoint import load_checkpoint, save_checkpoint
+
+    root, inrs, ckpt = trained
+    tensors, meta = load_checkpoint(ckpt)
+    meta["inr"]["network"]["config"]["width"] = 8
+    bad = tmp_path / "altered.safetensors"
+    save_checkpoint(bad, tensors, meta)
+    out = tmp_path / "s"
+    code = main(["trees", "sample", "--checkpoint", str(bad), "--count", "2", "--output-dir", str(out),
+                 "--json-progress"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.err.count("\n") == 1
+    assert "weight layout does not match its INR architecture (mlp)" in captured.err
+    assert "[16, 3] where the network has" in captured.err and "[8, 3]" in captured.err
+    assert "denoising" not in captured.out and not out.exists()  # refused before any sampling step

@@ -119,11 +119,30 @@ def test_stacked_fit_equals_separate_fits(tree):
             assert torch.allclose(va, vb, atol=2e-5, rtol=1e-4)
 
 
+def _two_cubes_sharing_an_edge():
+    """Two closed unit cubes whose only contact is one edge: 4 faces meet there (non-manifold)."""
+    from AnatomyINRLib.core.types import TriangleMesh
+
+    corners = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)], dtype=float)
+    quads = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
+    faces = np.array([t for a, b, c, d in quads for t in ((a, b, c), (a, c, d))])
+    # The second cube sits diagonally at (+1, +1, 0): it shares the edge x = y = 1, z in [0, 1].
+    vertices = np.vstack([corners * 5.0, (corners + [1.0, 1.0, 0.0]) * 5.0])
+    return TriangleMesh(vertices, np.vstack([faces, faces + 8]))
+
+
+def test_non_manifold_mesh_is_refused_with_the_reason():
+    mesh = _two_cubes_sharing_an_edge()
+    with pytest.raises(InputError, match=r"0 boundary and 1 non-manifold edge.*non-manifold mesh cannot be fitted"):
+        fit_trees([mesh], config=small_config(iterations=10), device="cpu")
+
+
 def test_open_mesh_is_refused_with_the_reason(tree):
     m = tree[1]
     open_mesh = type(m)(m.vertices, m.faces[10:])
-    with pytest.raises(InputError, match="boundary.*open mesh cannot be fitted"):
+    with pytest.raises(InputError, match="boundary.*open or non-manifold mesh cannot be fitted") as err:
         fit_trees([open_mesh], config=small_config(iterations=10), device="cpu")
+    assert "fitted as INRs instead" not in str(err.value)  # that remedy is blend's, not occupancy's
     res = fit_trees([open_mesh, m], names=["open", "closed"], config=small_config(iterations=10), skip_bad=True,
                     device="cpu")
     assert res.names == ["closed"] and list(res.skipped) == ["open"]
