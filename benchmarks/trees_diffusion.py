@@ -22,8 +22,11 @@ Writes benchmarks/results/<name>.{json,md}, <name>_histograms.png and <name>.log
 (trees_stats.png). The paper's Table 3 (VascuSynth, A40 GPU, 6000 epochs, ~3 days): MMD 13.36 (scale
 unstated), COV 0.46, 1-NNA 87.5 %.
 
-    python benchmarks/trees_diffusion.py --inr-dir INRS --train-meshes MESHES --reference-meshes HELD_OUT \
-        --work-dir SCRATCH --epochs 600 --threads 1
+    anatomy-inr trees generate-dataset --count 100 --seed 0 --output-dir TRAIN
+    anatomy-inr trees generate-dataset --count 48 --seed 1 --output-dir HELD_OUT
+    anatomy-inr trees fit TRAIN/meshes --output INRS --preset fast --seed 0
+    python benchmarks/trees_diffusion.py --inr-dir INRS --train-meshes TRAIN/meshes \
+        --reference-meshes HELD_OUT/meshes --work-dir SCRATCH --epochs 600 --threads 1 [--x0-skip off]
 """
 
 from __future__ import annotations
@@ -90,6 +93,11 @@ def train(args, work: Path) -> dict:
     cfg = diffusion_preset(args.preset).replace(epochs=args.epochs, checkpoint_every=args.checkpoint_every)
     if args.normalisation:
         cfg = cfg.replace(normalisation=args.normalisation)
+    if args.prediction:
+        cfg = cfg.replace(prediction=args.prediction)
+    if args.x0_skip is not None:
+        cfg = cfg.replace(x0_skip=args.x0_skip == "on")
+
     ckpt = work / "diffusion.safetensors"
     start = load_checkpoint(ckpt)[1]["epoch"] if ckpt.exists() else 0
     log = RESULTS / f"{args.name}.log.jsonl"
@@ -182,6 +190,16 @@ def _row(label: str, m: dict, s: dict) -> str:
             f"{s['mmd']:.2f} | {s['cov']:.2f} | {100 * s['one_nna']:.1f} % |")
 
 
+def _chance_one_nna(n_samples: int, n_references: int) -> float:
+    """Expected leave-one-out 1-NN accuracy when samples and references are indistinguishable.
+
+    An item's nearest neighbour is then a uniformly random other item: a sample is right with
+    probability (n_s − 1)/(n − 1), a reference with (n_r − 1)/(n − 1).
+    """
+    n = n_samples + n_references
+    return (n_samples * (n_samples - 1) + n_references * (n_references - 1)) / (n * (n - 1))
+
+
 def _markdown(r: dict) -> str:
     u, q, ev = r["unsquared"], r["squared"], r["samples_report"]
     mem, cfg = u["samples"]["memorisation_inr_space"], r["config"]
@@ -194,12 +212,17 @@ def _markdown(r: dict) -> str:
         f"{cfg['batch_size']} in **{r['train_cpu_seconds'] / 60:.1f} CPU-min** ({r['train_wall_seconds'] / 60:.1f} "
         f"min wall, {r['threads']} thread, machine shared with other jobs); final loss {r['final_loss']}. "
         f"{r['sampled']} trees sampled by DDIM ({r['sample_steps']} steps) and meshed at {r['spacing_mm']} mm in "
-        f"{r['sample_cpu_seconds']:.0f} CPU-s; {r['empty_samples']} without a surface. "
-        f"References: {r['references']} held-out trees of the same generator (ground-truth meshes).",
+        f"{r['sample_cpu_seconds']:.0f} CPU-s; {r['empty_samples']} without a surface"
+        + (f" (the metrics use the {r['evaluated_samples']} with one). " if "evaluated_samples" in r else ". ")
+        + f"References: {r['references']} held-out trees of the same generator (ground-truth meshes)."
+        + (f" Data: {r['data']}." if r.get("data") else ""),
         "",
         "Chamfer on 2048 area-uniform surface points per tree: unsquared = (mean a→b + mean b→a)/2 in mm; "
         "squared = mean a→b² + mean b→a² in mm² (PointFlow/TrIND code). 1-NNA is leave-one-out 1-NN accuracy "
-        "of samples ∪ references (50 % ideal, 100 % = fully separable).",
+        "of samples ∪ references (50 % ideal, 100 % = fully separable"
+        + (f"; with {r['evaluated_samples']} samples and {r['references']} references a classifier that cannot "
+           f"tell them apart scores {100 * _chance_one_nna(r['evaluated_samples'], r['references']):.1f} %)."
+           if "evaluated_samples" in r else ")."),
         "",
         "| set vs held-out references | MMD ↓ (mm) | COV ↑ | 1-NNA | MMD² ↓ (mm²) | COV² ↑ | 1-NNA² |",
         "|---|---|---|---|---|---|---|",
@@ -275,6 +298,9 @@ def run(args) -> dict:
     result.update(train(args, work))
     result.update(sample(args, work, count))
     generated = _meshes(work / "samples")
+    result["evaluated_samples"] = len(generated)  # samples without a surface have no mesh to compare
+    if args.data_note:
+        result["data"] = args.data_note
     metrics = evaluate(generated, references, _meshes(args.train_meshes), remesh_training_inrs(args, work), args.seed)
     result["samples_report"] = metrics.pop("samples")
     result.update(metrics)
@@ -290,8 +316,11 @@ def main() -> int:
     parser.add_argument("--preset", default="cpu", choices=("tiny", "cpu", "paper"))
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--normalisation", choices=("layer", "parameter"), help="weight normalisation (default: the preset's)")
+    parser.add_argument("--prediction", choices=("x0", "eps"), help="what the denoiser predicts (default: the preset's)")
+    parser.add_argument("--x0-skip", choices=("on", "off"), help="x0_skip of the config (default: the preset's)")
     parser.add_argument("--checkpoint-every", type=int, default=10)
     parser.add_argument("--count", type=int, help="trees to sample (default 1.1 x references)")
+    parser.add_argument("--data-note", default="", help="how the data sets were made (recorded in the results)")
     parser.add_argument("--spacing", type=float, default=0.5, help="meshing spacing of the samples (mm)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)

@@ -197,3 +197,28 @@ def test_denoiser_shapes_and_timestep_dependence():
     same = WeightDenoiser(tok.layer_index, tok.position_index, 16, width=32, depth=2, heads=4,
                           generator=torch.Generator().manual_seed(0))
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), same.state_dict().values()))
+
+
+@pytest.mark.parametrize("x0_skip", [True, False])
+def test_x0_skip_carries_noise_the_head_cannot_reach_into_the_sample(x0_skip):
+    """A head whose output range misses some directions predicts 0 there (F = 0 below).
+
+    Without the skip x̂_0 = F = 0, and DDIM (η = 0) shrinks those directions to exactly 0. With it
+    x̂_0 = √ᾱ·x_t, and each step keeps x_t there up to cos(Δφ): 96 % of the initial noise reaches the
+    sample. The denoiser's shared d → S head (d = 128 < S = 512 in the presets) misses S − d directions
+    of every token, so with the skip its samples keep that noise (benchmarks/results/trees_diffusion_noskip_600.md
+    measures the preset without it).
+    """
+    schedule = DiffusionSchedule(1000, prediction="x0", x0_skip=x0_skip)
+    shape = (64, 4, 8)
+
+    def unreachable(x_t, t):
+        return torch.zeros_like(x_t)
+
+    out = ddim_sample(unreachable, schedule, shape, torch.Generator().manual_seed(0), sample_steps=50, eta=0.0,
+                      dtype=torch.float64)
+    noise = torch.randn(shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    if x0_skip:  # the sample is the initial noise itself, scaled by 0.963 (measured)
+        torch.testing.assert_close(out, 0.963 * noise, rtol=0, atol=2e-3 * float(noise.abs().max()))
+    else:
+        assert float(out.abs().max()) < 1e-6
