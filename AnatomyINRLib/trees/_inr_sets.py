@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from AnatomyINRLib.core.errors import InputError
-from AnatomyINRLib.trees._diffusion_tokens import flatten_state_dict, layout_of, unflatten_vector
+from AnatomyINRLib.trees._diffusion_tokens import flatten_state_dict, layout_from_json, layout_of, unflatten_vector
 
 
 def stack_fields(fields: list, names: list | None = None, metas: list | None = None) -> tuple[np.ndarray, list, dict]:
@@ -59,11 +59,8 @@ def check_inr_layout(layout, inr_info: dict, name: str) -> None:
     """
     from AnatomyINRLib.nn.registry import build_network
 
-    def norm(entries) -> list:
-        return [(str(n), tuple(int(x) for x in shape)) for n, shape in entries]
-
-    expected = norm(layout_of(build_network(inr_info["network"]["kind"], inr_info["network"]["config"]).state_dict()))
-    layout = norm(layout)
+    net = build_network(inr_info["network"]["kind"], inr_info["network"]["config"])
+    expected, layout = layout_from_json(layout_of(net.state_dict())), layout_from_json(layout)
     if expected == layout:
         return
     diff = next(((a, b) for a, b in zip(expected, layout) if a != b), None)
