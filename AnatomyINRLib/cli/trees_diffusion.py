@@ -76,7 +76,7 @@ def _train_paths(args):
 
 
 def _read_folder(folder: str, types: tuple, argument: str, reader, skip_unreadable: bool, rest: str) -> tuple:
-    """(items, names) read by ``reader`` from every file of ``folder``.
+    """(items, names, skipped names) read by ``reader`` from every file of ``folder``.
 
     Every file is tried; unreadable ones are named together in one InputError (``rest`` says what
     ``--skip-unreadable`` would do), or with ``skip_unreadable`` named on stderr and left out. A folder
@@ -97,14 +97,14 @@ def _read_folder(folder: str, types: tuple, argument: str, reader, skip_unreadab
                          f"(first: {bad[0][1]}){hint}")
     for name, reason in bad:
         print(f"anatomy-inr: warning: skipped {name}: {reason}", file=sys.stderr)
-    return items, names
+    return items, names, [name for name, _ in bad]
 
 
 def read_inr_folder(folder: str, skip_unreadable: bool = False):
     """(fields, names, metadata) of the INR files of ``folder``; InputError naming unreadable files unless skipped."""
     from AnatomyINRLib import io
 
-    pairs, names = _read_folder(folder, INR_TYPES, "INR_DIR", io.load_inr, skip_unreadable, "trains on the rest")
+    pairs, names, _ = _read_folder(folder, INR_TYPES, "INR_DIR", io.load_inr, skip_unreadable, "trains on the rest")
     return [f for f, _ in pairs], names, [m for _, m in pairs]
 
 
@@ -224,9 +224,8 @@ def run_evaluate(args, progress) -> int:
     meshes, skipped = {}, {}
     for key, folder in folders.items():
         if folder:
-            meshes[key], names = _read_folder(folder, MESH_TYPES, key, io.read_mesh, args.skip_unreadable,
-                                              "evaluates the rest")
-            skipped[key] = sorted({p.name for p in _files(folder, MESH_TYPES, key)} - set(names))
+            meshes[key], _, skipped[key] = _read_folder(folder, MESH_TYPES, key, io.read_mesh, args.skip_unreadable,
+                                                        "evaluates the rest")
     progress.report("read", 0.1, f"read {sum(len(v) for v in meshes.values())} meshes")
     report = evaluate_mesh_sets(meshes["--generated"], meshes["--reference"], meshes.get("--training"),
                                 points=args.points, squared=args.squared, seed=args.seed, voxel_mm=args.voxel)
