@@ -23,6 +23,20 @@ def gradient(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return g
 
 
+def value_and_gradient(network: torch.nn.Module, x: torch.Tensor, output: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """f (N,) = network(x)[:, output] and ∇ₓf (N, 3), both differentiable in the weights.
+
+    Uses the network's own ``value_and_gradient`` when it has one (the MLP writes
+    the chain rule out, cheaper than double backward); otherwise autograd.
+    """
+    explicit = getattr(network, "value_and_gradient", None)
+    if explicit is not None:
+        return explicit(x, output)
+    x = x.requires_grad_(True)
+    f = network(x)[:, output]
+    return f, gradient(f, x)
+
+
 @dataclass
 class LossTerms:
     """Loss value and its parts (floats, for reports and progress)."""
@@ -58,19 +72,18 @@ def igr_loss(
         LossTerms with a differentiable ``total``.
     """
     need_surface_grad = normals is not None and config.normal_weight > 0
-    surf = surface.requires_grad_(need_surface_grad)
-    f_surf = network(surf)[:, output]
+    if need_surface_grad:
+        f_surf, g_surf = value_and_gradient(network, surface, output)
+    else:
+        f_surf = network(surface)[:, output]
     loss_surface = f_surf.abs().mean()
     total = loss_surface
     normal_val = 0.0
     if need_surface_grad:
-        g_surf = gradient(f_surf, surf)
         loss_normal = (g_surf - normals).norm(dim=-1).mean()
         total = total + config.normal_weight * loss_normal
         normal_val = float(loss_normal.detach())
-    samples = torch.cat([off_surface, uniform], dim=0).requires_grad_(True)
-    f_samples = network(samples)[:, output]
-    g = gradient(f_samples, samples)
+    f_samples, g = value_and_gradient(network, torch.cat([off_surface, uniform], dim=0), output)
     loss_eik = ((g.norm(dim=-1) - 1.0) ** 2).mean()
     total = total + config.eikonal_weight * loss_eik
     off_val = 0.0

@@ -8,6 +8,9 @@ import torch
 
 MINE_EVERY = 10  # iterations between searches of the pool for violations
 MINE_SUBSET = 20_000  # pool samples examined per search
+# Searched in chunks: a 20 000-row forward allocates 5 MB activations per layer, and fresh pages of
+# that size made the search ~20 % slower on CPU than 2 500-row pieces (same values, row-wise).
+MINE_CHUNK = 2_500
 
 
 class ViolationMiner:
@@ -30,7 +33,7 @@ class ViolationMiner:
             m = min(self.n, MINE_SUBSET)
             cand = torch.randperm(self.n, generator=self.gen, device=self.device)[:m]
             with torch.no_grad():
-                values = violation(cand)
+                values = torch.cat([violation(cand[i:i + MINE_CHUNK]) for i in range(0, m, MINE_CHUNK)])
             bad = torch.nonzero(values > 0).squeeze(1)
             top = torch.argsort(values[bad], descending=True)[: k // 2]
             self.hard = cand[bad[top]]

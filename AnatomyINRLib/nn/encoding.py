@@ -29,3 +29,14 @@ class FourierFeatures(nn.Module):
         """(N, in_dim) → (N, in_dim + 2·n_features)."""
         proj = 2.0 * math.pi * (x @ self.B.T)
         return torch.cat([x, torch.sin(proj), torch.cos(proj)], dim=-1)
+
+    def pullback(self, x: torch.Tensor, g_enc: torch.Tensor) -> torch.Tensor:
+        """Chain rule through the encoding: (N, out_dim) ∂f/∂enc at ``x`` → (N, in_dim) ∂f/∂x.
+
+        d sin(p)/dx = 2π cos(p) B and d cos(p)/dx = −2π sin(p) B, with p = 2π B x.
+        """
+        proj = 2.0 * math.pi * (x @ self.B.T)
+        n = self.B.shape[0]
+        g_sin, g_cos = g_enc[:, self.in_dim:self.in_dim + n], g_enc[:, self.in_dim + n:]
+        mixed = g_sin * torch.cos(proj) - g_cos * torch.sin(proj)
+        return g_enc[:, :self.in_dim] + (2.0 * math.pi) * (mixed @ self.B)
