@@ -11,7 +11,7 @@ supervises the sign of f where the unoriented loss cannot (``outside.py``).
 
 from AnatomyINRLib.fitting.config import LossConfig, OptimConfig, SamplingConfig
 from AnatomyINRLib.fitting.loop import FitHistory, LoopResult, optimise
-from AnatomyINRLib.fitting.loss import LossTerms, igr_loss
+from AnatomyINRLib.fitting.loss import LossTerms, igr_loss, value_and_gradient
 from AnatomyINRLib.fitting.monitor import ConvergenceMonitor
 from AnatomyINRLib.fitting.objective import IGRObjective, StepLoss
 from AnatomyINRLib.fitting.outside import OutsideConfig, OutsideRegion, certify_outside, outside_supervision
@@ -43,4 +43,5 @@ __all__ = [
     "outside_supervision",
     "prepare_points",
     "scaled_for_points",
+    "value_and_gradient",
 ]

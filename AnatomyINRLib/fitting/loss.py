@@ -32,7 +32,7 @@ def value_and_gradient(network: torch.nn.Module, x: torch.Tensor, output: int = 
     explicit = getattr(network, "value_and_gradient", None)
     if explicit is not None:
         return explicit(x, output)
-    x = x.requires_grad_(True)
+    x = x.detach().requires_grad_(True)  # a new leaf: the caller's tensor is left as it was
     f = network(x)[:, output]
     return f, gradient(f, x)
 

@@ -20,6 +20,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from AnatomyINRLib.fitting.loss import value_and_gradient
 from AnatomyINRLib.fitting.mining import ViolationMiner
 from AnatomyINRLib.surface.config import SliceConfig
 from AnatomyINRLib.surface.slices import SliceContours, detect_slices, distance_to_polygon, points_in_polygon, slice_contours
@@ -153,9 +154,7 @@ class SliceLoss:
     def __call__(self, network: torch.nn.Module, output: int = 0) -> torch.Tensor:
         total = torch.zeros((), device=self.x.device)
         if self.cfg.normal_weight > 0 and len(self.x):
-            x = self.x.clone().requires_grad_(True)
-            f = network(x)[:, output]
-            (g,) = torch.autograd.grad(f, x, grad_outputs=torch.ones_like(f), create_graph=True)
+            _, g = value_and_gradient(network, self.x, output)
             gp = g - (g @ self.axis)[:, None] * self.axis
             cos = (gp * self.n).sum(-1) / (gp.norm(dim=-1) + 1e-8)
             total = total + self.cfg.normal_weight * (1.0 - cos).mean()
