@@ -8,6 +8,7 @@ fit is reproducible for a given seed on one device.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
@@ -76,6 +77,9 @@ def optimise(
     ``optim.check_every`` iterations (and at the last) the window's mean loss is
     recorded, reported as a "fit" progress event and fed to the
     :class:`ConvergenceMonitor`. Cancellation is polled every iteration.
+    On CPU with two or more torch threads, an objective that offers
+    ``gradients`` (:class:`IGRObjective`) runs each iteration as two halves on
+    two single-threaded workers; the thread count is restored afterwards.
 
     Args:
         network: Module to train in place (left in eval mode).
@@ -96,17 +100,17 @@ def optimise(
     monitor = ConvergenceMonitor(optim)
     history, window, converged, it = FitHistory(), [], False, 0
     start = time.perf_counter()
+    threads = torch.get_num_threads()
+    pool = _two_halves_pool(objective, device, threads)
     network.train()
     try:
         for it in range(total):
             progress.check_cancel()
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate_at(it, total, lr, optim)
-            step = objective(network)
+            step = _step(network, objective, optimizer, pool)
             if not torch.isfinite(step.total):
                 raise FitError(f"fit diverged at iteration {it} (loss is not finite); try a lower learning rate")
-            optimizer.zero_grad(set_to_none=True)
-            step.total.backward()
             optimizer.step()
             window.append(float(step.total.detach()))
             if (it + 1) % optim.check_every == 0 or it + 1 == total:
@@ -119,7 +123,37 @@ def optimise(
                     break
     finally:
         network.eval()
+        if pool is not None:
+            pool.shutdown()
+            torch.set_num_threads(threads)
     return LoopResult(it + 1, converged, time.perf_counter() - start, history.loss[-1], history)
+
+
+def _two_halves_pool(objective, device: torch.device, threads: int):
+    """A one-thread pool when an iteration can run as two halves at once (CPU, ≥ 2 threads), else None.
+
+    The default fit's network is 64 wide: on two cores, two threads of one core each
+    (``IGRObjective.gradients``) finish an iteration ~25 % sooner than every operation
+    split over both cores, which mostly waits on the split.
+    """
+    if device.type != "cpu" or threads < 2 or not hasattr(objective, "gradients"):
+        return None
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="fit-half")
+
+
+def _step(network: torch.nn.Module, objective, optimizer: torch.optim.Optimizer, pool) -> StepLoss:
+    """Evaluate the objective and leave its gradient in the parameters' ``.grad``."""
+    optimizer.zero_grad(set_to_none=True)
+    if pool is None:
+        step = objective(network)
+        if torch.isfinite(step.total):
+            step.total.backward()
+        return step
+    params = [p for p in network.parameters() if p.requires_grad]
+    step, grads = objective.gradients(network, params, pool)
+    for p, g in zip(params, grads):
+        p.grad = g
+    return step
 
 
 def _record(history: FitHistory, iterations: int, mean: float, step: StepLoss, scale: float) -> None:

@@ -48,6 +48,65 @@ class LossTerms:
     offsurface: float
 
 
+def surface_terms(network: torch.nn.Module, surface: torch.Tensor, config: LossConfig,
+                  normals: Optional[torch.Tensor] = None, output: int = 0) -> tuple[torch.Tensor, float, float]:
+    """mean_i |f(xᵢ)| [+ τ · mean_i ‖∇f(xᵢ) − nᵢ‖] on a surface batch.
+
+    Args:
+        network: Maps (N, 3) normalised coordinates to (N, K).
+        surface: (S, 3) surface points (normalised).
+        config: Term weights.
+        normals: (S, 3) unit normals or None.
+        output: Which network output the terms constrain.
+
+    Returns:
+        The differentiable weighted sum, and the surface and normal terms as floats.
+    """
+    need_surface_grad = normals is not None and config.normal_weight > 0
+    if need_surface_grad:
+        f_surf, g_surf = value_and_gradient(network, surface, output)
+    else:
+        f_surf = network(surface)[:, output]
+    loss_surface = f_surf.abs().mean()
+    total, normal_val = loss_surface, 0.0
+    if need_surface_grad:
+        loss_normal = (g_surf - normals).norm(dim=-1).mean()
+        total = total + config.normal_weight * loss_normal
+        normal_val = float(loss_normal.detach())
+    return total, float(loss_surface.detach()), normal_val
+
+
+def sample_terms(network: torch.nn.Module, rows: torch.Tensor, config: LossConfig, *, n_rows: int,
+                 uniform_from: int, n_uniform: int, output: int = 0) -> tuple[torch.Tensor, float, float]:
+    """The eikonal and off-surface terms' share from a block of the iteration's samples.
+
+    The samples are the local ones followed by the uniform ones (``n_rows`` in all,
+    the last ``n_uniform`` uniform); a block contributes its sums divided by those
+    totals, so the blocks of one iteration add up to λ·E(‖∇f‖ − 1)² + μ·E_u exp(−α|f|).
+
+    Args:
+        network: Maps (N, 3) normalised coordinates to (N, K).
+        rows: (B, 3) a contiguous block of the samples.
+        config: Term weights.
+        n_rows: Samples in the whole iteration.
+        uniform_from: Index in ``rows`` where uniform samples start (≤ 0: all uniform; ≥ B: none).
+        n_uniform: Uniform samples in the whole iteration.
+        output: Which network output the terms constrain.
+
+    Returns:
+        The differentiable weighted share, and the block's eikonal and off-surface shares as floats.
+    """
+    f, g = value_and_gradient(network, rows, output)
+    eik = ((g.norm(dim=-1) - 1.0) ** 2).sum() / n_rows
+    total, off_val = config.eikonal_weight * eik, 0.0
+    f_uni = f[max(uniform_from, 0):]
+    if config.offsurface_weight > 0 and len(f_uni) > 0:
+        off = torch.exp(-config.offsurface_alpha * f_uni.abs()).sum() / n_uniform
+        total = total + config.offsurface_weight * off
+        off_val = float(off.detach())
+    return total, float(eik.detach()), off_val
+
+
 def igr_loss(
     network: torch.nn.Module,
     surface: torch.Tensor,
@@ -71,25 +130,8 @@ def igr_loss(
     Returns:
         LossTerms with a differentiable ``total``.
     """
-    need_surface_grad = normals is not None and config.normal_weight > 0
-    if need_surface_grad:
-        f_surf, g_surf = value_and_gradient(network, surface, output)
-    else:
-        f_surf = network(surface)[:, output]
-    loss_surface = f_surf.abs().mean()
-    total = loss_surface
-    normal_val = 0.0
-    if need_surface_grad:
-        loss_normal = (g_surf - normals).norm(dim=-1).mean()
-        total = total + config.normal_weight * loss_normal
-        normal_val = float(loss_normal.detach())
-    f_samples, g = value_and_gradient(network, torch.cat([off_surface, uniform], dim=0), output)
-    loss_eik = ((g.norm(dim=-1) - 1.0) ** 2).mean()
-    total = total + config.eikonal_weight * loss_eik
-    off_val = 0.0
-    if config.offsurface_weight > 0 and len(uniform) > 0:
-        f_uni = f_samples[len(off_surface):]
-        loss_off = torch.exp(-config.offsurface_alpha * f_uni.abs()).mean()
-        total = total + config.offsurface_weight * loss_off
-        off_val = float(loss_off.detach())
-    return LossTerms(total, float(loss_surface.detach()), float(loss_eik.detach()), normal_val, off_val)
+    total, surf_val, normal_val = surface_terms(network, surface, config, normals, output)
+    samples = torch.cat([off_surface, uniform], dim=0)
+    part, eik_val, off_val = sample_terms(network, samples, config, n_rows=len(samples),
+                                          uniform_from=len(off_surface), n_uniform=len(uniform), output=output)
+    return LossTerms(total + part, surf_val, eik_val, normal_val, off_val)

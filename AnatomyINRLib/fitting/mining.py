@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from concurrent.futures import Executor
+from typing import Callable, Optional
 
 import torch
 
@@ -26,17 +27,44 @@ class ViolationMiner:
     def __init__(self, pool_size: int, generator: torch.Generator, device: torch.device) -> None:
         self.n, self.gen, self.device = int(pool_size), generator, device
         self.calls, self.hard = 0, torch.zeros(0, dtype=torch.long, device=device)
+        self.searched = False  # this call's search was already run by search()
+
+    @property
+    def due(self) -> bool:
+        """True when the next :meth:`batch` call searches the pool (and it has not been searched yet)."""
+        return self.calls % MINE_EVERY == 0 and not self.searched
+
+    def search(self, k: int, violation: Callable[[torch.Tensor], torch.Tensor], pool: Optional[Executor] = None) -> None:
+        """Search a random share of the pool for the next batch's k // 2 worst violations.
+
+        With ``pool``, the second half of the chunks is evaluated there while the caller
+        does the first (the values are the same; only who computes them changes).
+        """
+        m = min(self.n, MINE_SUBSET)
+        cand = torch.randperm(self.n, generator=self.gen, device=self.device)[:m]
+        chunks = [cand[i:i + MINE_CHUNK] for i in range(0, m, MINE_CHUNK)]
+
+        def values_of(part: list) -> list:
+            if pool is not None:
+                torch.set_num_threads(1)  # per-thread OpenMP setting: one core each
+            with torch.no_grad():
+                return [violation(c) for c in part]
+
+        if pool is None or len(chunks) < 2:
+            values = values_of(chunks)
+        else:
+            later = pool.submit(values_of, chunks[len(chunks) // 2:])
+            values = values_of(chunks[:len(chunks) // 2]) + later.result()
+        values = torch.cat(values)
+        bad = torch.nonzero(values > 0).squeeze(1)
+        top = torch.argsort(values[bad], descending=True)[: k // 2]
+        self.hard, self.searched = cand[bad[top]], True
 
     def batch(self, k: int, violation: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         """(k,) long indices; ``violation(indices)`` gives (M,) values, > 0 where violated (run without grad)."""
-        if self.calls % MINE_EVERY == 0:
-            m = min(self.n, MINE_SUBSET)
-            cand = torch.randperm(self.n, generator=self.gen, device=self.device)[:m]
-            with torch.no_grad():
-                values = torch.cat([violation(cand[i:i + MINE_CHUNK]) for i in range(0, m, MINE_CHUNK)])
-            bad = torch.nonzero(values > 0).squeeze(1)
-            top = torch.argsort(values[bad], descending=True)[: k // 2]
-            self.hard = cand[bad[top]]
+        if self.due:
+            self.search(k, violation)
         self.calls += 1
+        self.searched = False
         rand = torch.randint(self.n, (k - len(self.hard),), generator=self.gen, device=self.device)
         return torch.cat([rand, self.hard])

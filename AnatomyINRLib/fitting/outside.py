@@ -34,6 +34,7 @@ positive, and at least as large as that lower bound.
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Optional
 
@@ -208,9 +209,16 @@ class OutsideLoss:
         self.y, self.lb, self.cfg = y, lb, cfg
         self.miner = ViolationMiner(len(y), generator, y.device)
 
+    def _violation(self, network: torch.nn.Module, output: int):
+        return lambda c: self.lb[c] - network(self.y[c])[:, output]
+
     def _batch(self, network: torch.nn.Module, output: int) -> torch.Tensor:
-        k = min(self.cfg.samples, len(self.y))
-        return self.miner.batch(k, lambda c: self.lb[c] - network(self.y[c])[:, output])
+        return self.miner.batch(min(self.cfg.samples, len(self.y)), self._violation(network, output))
+
+    def prepare(self, network: torch.nn.Module, pool: Executor, output: int = 0) -> None:
+        """Run this call's violation search now, shared with ``pool`` (before an iteration's halves)."""
+        if self.cfg.weight > 0 and len(self.y) and self.miner.due:
+            self.miner.search(min(self.cfg.samples, len(self.y)), self._violation(network, output), pool)
 
     def __call__(self, network: torch.nn.Module, output: int = 0) -> torch.Tensor:
         if self.cfg.weight <= 0 or len(self.y) == 0:

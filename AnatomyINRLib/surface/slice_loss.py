@@ -14,6 +14,7 @@ With P = I − a aᵀ the projection onto the slice plane (a: slice normal):
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Optional
 
@@ -147,9 +148,16 @@ class SliceLoss:
         self.cfg = cfg
         self.miner = ViolationMiner(len(y), generator, y.device)
 
+    def _violation(self, network: torch.nn.Module, output: int):
+        return lambda c: -self.s[c] * network(self.y[c])[:, output]
+
     def _plane_batch(self, network: torch.nn.Module, output: int) -> torch.Tensor:
-        k = min(self.cfg.plane_samples, len(self.y))
-        return self.miner.batch(k, lambda c: -self.s[c] * network(self.y[c])[:, output])
+        return self.miner.batch(min(self.cfg.plane_samples, len(self.y)), self._violation(network, output))
+
+    def prepare(self, network: torch.nn.Module, pool: Executor, output: int = 0) -> None:
+        """Run this call's violation search now, shared with ``pool`` (before an iteration's halves)."""
+        if self.cfg.inside_weight > 0 and len(self.y) and self.miner.due:
+            self.miner.search(min(self.cfg.plane_samples, len(self.y)), self._violation(network, output), pool)
 
     def __call__(self, network: torch.nn.Module, output: int = 0) -> torch.Tensor:
         total = torch.zeros((), device=self.x.device)
