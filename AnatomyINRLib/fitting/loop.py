@@ -79,7 +79,7 @@ def optimise(
     :class:`ConvergenceMonitor`. Cancellation is polled every iteration.
     On CPU with two or more torch threads, an objective that offers
     ``gradients`` (:class:`IGRObjective`) runs each iteration as two halves on
-    two single-threaded workers; the thread count is restored afterwards.
+    two workers with half the threads each; the thread count is restored afterwards.
 
     Args:
         network: Module to train in place (left in eval mode).
@@ -102,6 +102,8 @@ def optimise(
     start = time.perf_counter()
     threads = torch.get_num_threads()
     pool = _two_halves_pool(objective, device, threads)
+    if pool is not None:
+        torch.set_num_threads(max(1, threads // 2))  # this thread's half; the pool's set by its initializer
     network.train()
     try:
         for it in range(total):
@@ -130,15 +132,17 @@ def optimise(
 
 
 def _two_halves_pool(objective, device: torch.device, threads: int):
-    """A one-thread pool when an iteration can run as two halves at once (CPU, ≥ 2 threads), else None.
+    """A one-worker pool when an iteration can run as two halves at once (CPU, ≥ 2 threads), else None.
 
-    The default fit's network is 64 wide: on two cores, two threads of one core each
+    The default fit's network is 64 wide: on two cores, two halves of one core each
     (``IGRObjective.gradients``) finish an iteration ~25 % sooner than every operation
-    split over both cores, which mostly waits on the split.
+    split over both cores, which mostly waits on the split. Each half gets half the
+    threads; torch's OpenMP thread count is per thread, so the worker sets its own.
     """
     if device.type != "cpu" or threads < 2 or not hasattr(objective, "gradients"):
         return None
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="fit-half")
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="fit-half",
+                              initializer=torch.set_num_threads, initargs=(max(1, threads // 2),))
 
 
 def _step(network: torch.nn.Module, objective, optimizer: torch.optim.Optimizer, pool) -> StepLoss:

@@ -45,8 +45,6 @@ class ViolationMiner:
         chunks = [cand[i:i + MINE_CHUNK] for i in range(0, m, MINE_CHUNK)]
 
         def values_of(part: list) -> list:
-            if pool is not None:
-                torch.set_num_threads(1)  # per-thread OpenMP setting: one core each
             with torch.no_grad():
                 return [violation(c) for c in part]
 

@@ -141,7 +141,6 @@ class IGRObjective:
                 term.prepare(network, pool)
 
         def run(first: bool):
-            torch.set_num_threads(1)  # the OpenMP thread count is per thread: set it where the work runs
             block = (lambda n: slice(0, int(FIRST_SHARE * n))) if first else (lambda n: slice(int(FIRST_SHARE * n), n))
             total, surface, eikonal = self._terms(network, draws, block, not first)
             grads = torch.autograd.grad(total, params, allow_unused=True)
