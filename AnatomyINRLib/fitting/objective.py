@@ -52,7 +52,9 @@ class IGRObjective:
 
     ``extra_terms`` holds further loss terms ``term(network) -> scalar tensor``
     added to every iteration's total after the IGR terms (e.g. the slice-click
-    supervision of ``surface/slice_loss.py``).
+    supervision of ``surface/slice_loss.py``). A term that searches a pool for
+    violations may also offer ``prepare(network, pool)``: :meth:`gradients` calls
+    it before the two halves so a due search is shared by both threads.
     """
 
     def __init__(self, samplers: Sequence[OffSurfaceSampler], normals: Sequence[Optional[torch.Tensor]],
