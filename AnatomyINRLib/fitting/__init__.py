@@ -11,7 +11,7 @@ supervises the sign of f where the unoriented loss cannot (``outside.py``).
 
 from AnatomyINRLib.fitting.config import LossConfig, OptimConfig, SamplingConfig
 from AnatomyINRLib.fitting.loop import FitHistory, LoopResult, optimise
-from AnatomyINRLib.fitting.loss import LossTerms, igr_loss, value_and_gradient
+from AnatomyINRLib.fitting.loss import sample_terms, surface_terms, value_and_gradient
 from AnatomyINRLib.fitting.monitor import ConvergenceMonitor
 from AnatomyINRLib.fitting.objective import IGRObjective, StepLoss
 from AnatomyINRLib.fitting.outside import OutsideConfig, OutsideRegion, certify_outside, outside_supervision
@@ -25,7 +25,6 @@ __all__ = [
     "IGRObjective",
     "LoopResult",
     "LossConfig",
-    "LossTerms",
     "OffSurfaceSampler",
     "OptimConfig",
     "OutsideConfig",
@@ -36,12 +35,13 @@ __all__ = [
     "as_point_set",
     "budget",
     "certify_outside",
-    "igr_loss",
     "knn_sigma",
     "learning_rate_at",
     "optimise",
     "outside_supervision",
     "prepare_points",
+    "sample_terms",
     "scaled_for_points",
+    "surface_terms",
     "value_and_gradient",
 ]

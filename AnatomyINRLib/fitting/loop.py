@@ -150,8 +150,7 @@ def _step(network: torch.nn.Module, objective, optimizer: torch.optim.Optimizer,
     optimizer.zero_grad(set_to_none=True)
     if pool is None:
         step = objective(network)
-        if torch.isfinite(step.total):
-            step.total.backward()
+        step.total.backward()
         return step
     params = [p for p in network.parameters() if p.requires_grad]
     step, grads = objective.gradients(network, params, pool)

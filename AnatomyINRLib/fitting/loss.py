@@ -5,11 +5,12 @@
 
 The last term (SIREN, Sitzmann et al. 2020, eq. 6) is optional: it pushes the
 zero level set away from empty space so sparse points grow no ghost sheets.
+:func:`surface_terms` gives the x terms, :func:`sample_terms` the y and u terms of a
+block of samples; ``objective.IGRObjective`` adds them up per output.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -37,19 +38,8 @@ def value_and_gradient(network: torch.nn.Module, x: torch.Tensor, output: int = 
     return f, gradient(f, x)
 
 
-@dataclass
-class LossTerms:
-    """Loss value and its parts (floats, for reports and progress)."""
-
-    total: torch.Tensor
-    surface: float
-    eikonal: float
-    normal: float
-    offsurface: float
-
-
 def surface_terms(network: torch.nn.Module, surface: torch.Tensor, config: LossConfig,
-                  normals: Optional[torch.Tensor] = None, output: int = 0) -> tuple[torch.Tensor, float, float]:
+                  normals: Optional[torch.Tensor] = None, output: int = 0) -> tuple[torch.Tensor, float]:
     """mean_i |f(xᵢ)| [+ τ · mean_i ‖∇f(xᵢ) − nᵢ‖] on a surface batch.
 
     Args:
@@ -60,7 +50,7 @@ def surface_terms(network: torch.nn.Module, surface: torch.Tensor, config: LossC
         output: Which network output the terms constrain.
 
     Returns:
-        The differentiable weighted sum, and the surface and normal terms as floats.
+        The differentiable weighted sum, and the surface term as a float.
     """
     need_surface_grad = normals is not None and config.normal_weight > 0
     if need_surface_grad:
@@ -68,16 +58,14 @@ def surface_terms(network: torch.nn.Module, surface: torch.Tensor, config: LossC
     else:
         f_surf = network(surface)[:, output]
     loss_surface = f_surf.abs().mean()
-    total, normal_val = loss_surface, 0.0
+    total = loss_surface
     if need_surface_grad:
-        loss_normal = (g_surf - normals).norm(dim=-1).mean()
-        total = total + config.normal_weight * loss_normal
-        normal_val = float(loss_normal.detach())
-    return total, float(loss_surface.detach()), normal_val
+        total = total + config.normal_weight * (g_surf - normals).norm(dim=-1).mean()
+    return total, float(loss_surface.detach())
 
 
 def sample_terms(network: torch.nn.Module, rows: torch.Tensor, config: LossConfig, *, n_rows: int,
-                 uniform_from: int, n_uniform: int, output: int = 0) -> tuple[torch.Tensor, float, float]:
+                 uniform_from: int, n_uniform: int, output: int = 0) -> tuple[torch.Tensor, float]:
     """The eikonal and off-surface terms' share from a block of the iteration's samples.
 
     The samples are the local ones followed by the uniform ones (``n_rows`` in all,
@@ -94,44 +82,12 @@ def sample_terms(network: torch.nn.Module, rows: torch.Tensor, config: LossConfi
         output: Which network output the terms constrain.
 
     Returns:
-        The differentiable weighted share, and the block's eikonal and off-surface shares as floats.
+        The differentiable weighted share, and the block's eikonal share as a float.
     """
     f, g = value_and_gradient(network, rows, output)
     eik = ((g.norm(dim=-1) - 1.0) ** 2).sum() / n_rows
-    total, off_val = config.eikonal_weight * eik, 0.0
+    total = config.eikonal_weight * eik
     f_uni = f[max(uniform_from, 0):]
     if config.offsurface_weight > 0 and len(f_uni) > 0:
-        off = torch.exp(-config.offsurface_alpha * f_uni.abs()).sum() / n_uniform
-        total = total + config.offsurface_weight * off
-        off_val = float(off.detach())
-    return total, float(eik.detach()), off_val
-
-
-def igr_loss(
-    network: torch.nn.Module,
-    surface: torch.Tensor,
-    off_surface: torch.Tensor,
-    uniform: torch.Tensor,
-    config: LossConfig,
-    normals: Optional[torch.Tensor] = None,
-    output: int = 0,
-) -> LossTerms:
-    """Evaluate the IGR loss for one output of a network.
-
-    Args:
-        network: Maps (N, 3) normalised coordinates to (N, K).
-        surface: (S, 3) surface points (normalised).
-        off_surface: (M, 3) local samples around the surface points.
-        uniform: (U, 3) uniform samples in the box (used by the eikonal and off-surface terms).
-        config: Term weights.
-        normals: (S, 3) unit normals or None.
-        output: Which network output this loss constrains.
-
-    Returns:
-        LossTerms with a differentiable ``total``.
-    """
-    total, surf_val, normal_val = surface_terms(network, surface, config, normals, output)
-    samples = torch.cat([off_surface, uniform], dim=0)
-    part, eik_val, off_val = sample_terms(network, samples, config, n_rows=len(samples),
-                                          uniform_from=len(off_surface), n_uniform=len(uniform), output=output)
-    return LossTerms(total + part, surf_val, eik_val, normal_val, off_val)
+        total = total + config.offsurface_weight * torch.exp(-config.offsurface_alpha * f_uni.abs()).sum() / n_uniform
+    return total, float(eik.detach())

@@ -103,11 +103,11 @@ class IGRObjective:
         total, surface, eikonal = None, [], []
         for k, (x, nrm, samples, n_local) in enumerate(draws):
             rows = block(len(samples))
-            part, eik, _ = sample_terms(network, samples[rows], self.loss, n_rows=len(samples),
+            part, eik = sample_terms(network, samples[rows], self.loss, n_rows=len(samples),
                                         uniform_from=n_local - rows.start, n_uniform=len(samples) - n_local, output=k)
             surf = 0.0
             if with_rest:
-                s_part, surf, _ = surface_terms(network, x, self.loss, nrm, output=k)
+                s_part, surf = surface_terms(network, x, self.loss, nrm, output=k)
                 part = s_part + part
             # w = 1 multiplies exactly, so a single surface gets plain eq. 3.
             part = self.weights[k] * part
