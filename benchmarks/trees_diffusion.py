@@ -91,12 +91,9 @@ def train(args, work: Path) -> dict:
     fields, names, metas = read_inr_folder(args.inr_dir)
     weights, layout, info = stack_fields(fields, names, metas)
     cfg = diffusion_preset(args.preset).replace(epochs=args.epochs, checkpoint_every=args.checkpoint_every)
-    if args.normalisation:
-        cfg = cfg.replace(normalisation=args.normalisation)
-    if args.prediction:
-        cfg = cfg.replace(prediction=args.prediction)
-    if args.x0_skip is not None:
-        cfg = cfg.replace(x0_skip=args.x0_skip == "on")
+    overrides = {"normalisation": args.normalisation, "prediction": args.prediction, "projection": args.projection,
+                 "head": args.head, "x0_skip": None if args.x0_skip is None else args.x0_skip == "on"}
+    cfg = cfg.replace(**{k: v for k, v in overrides.items() if v is not None})  # validated together
 
     ckpt = work / "diffusion.safetensors"
     start = load_checkpoint(ckpt)[1]["epoch"] if ckpt.exists() else 0
@@ -123,11 +120,12 @@ def sample(args, work: Path, count: int) -> dict:
     c0, t0 = time.process_time(), time.perf_counter()
     code = cli(["trees", "sample", "--checkpoint", str(work / "diffusion.safetensors"), "--count", str(count),
                 "--output-dir", str(out), "--spacing", str(args.spacing), "--seed", str(args.seed + 1),
-                "--report", str(report)])
+                "--report", str(report)] + (["--temperature", str(args.temperature)] if args.temperature else []))
     if code != 0:
         raise SystemExit(f"trees sample failed with exit code {code}")
     rep = json.loads(report.read_text())
-    return {"sampled": count, "empty_samples": rep["empty"], "sample_steps": rep["sample_steps"],
+    mix = {k: rep[k] for k in ("head", "temperature", "blended_networks") if k in rep}
+    return {"sampled": count, "empty_samples": rep["empty"], "sample_steps": rep["sample_steps"], **mix,
             "sample_cpu_seconds": round(time.process_time() - c0, 1),
             "sample_wall_seconds": round(time.perf_counter() - t0, 1)}
 
@@ -200,6 +198,16 @@ def _chance_one_nna(n_samples: int, n_references: int) -> float:
     return (n_samples * (n_samples - 1) + n_references * (n_references - 1)) / (n * (n - 1))
 
 
+def _hull_lines(r: dict) -> list:
+    """A paragraph on the "hull" head's sampling (temperature, how many training trees a sample blends)."""
+    if r.get("head") != "hull":
+        return []
+    blend = sorted(r["blended_networks"])
+    return [f"Denoiser head \"hull\": x̂₀ is a convex combination of the {r['training_inrs']} training networks; "
+            f"sampling temperature {r['temperature']:g}. Training networks blended per sample (1/Σw² of the last "
+            f"step's weights): median {blend[len(blend) // 2]:.1f}, range {blend[0]:.1f}–{blend[-1]:.1f}.", ""]
+
+
 def _markdown(r: dict) -> str:
     u, q, ev = r["unsquared"], r["squared"], r["samples_report"]
     mem, cfg = u["samples"]["memorisation_inr_space"], r["config"]
@@ -217,6 +225,7 @@ def _markdown(r: dict) -> str:
         + f"References: {r['references']} held-out trees of the same generator (ground-truth meshes)."
         + (f" Data: {r['data']}." if r.get("data") else ""),
         "",
+        *_hull_lines(r),
         "Chamfer on 2048 area-uniform surface points per tree: unsquared = (mean a→b + mean b→a)/2 in mm; "
         "squared = mean a→b² + mean b→a² in mm² (PointFlow/TrIND code). 1-NNA is leave-one-out 1-NN accuracy "
         "of samples ∪ references (50 % ideal, 100 % = fully separable"
@@ -313,10 +322,13 @@ def main() -> int:
     parser.add_argument("--train-meshes", required=True, help="ground-truth meshes of the training trees (same order)")
     parser.add_argument("--reference-meshes", required=True, help="held-out reference meshes")
     parser.add_argument("--work-dir", required=True, help="checkpoint, samples and re-meshed INRs (resumable)")
-    parser.add_argument("--preset", default="cpu", choices=("tiny", "cpu", "paper"))
+    parser.add_argument("--preset", default="cpu", choices=("tiny", "cpu", "hull", "paper"))
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--normalisation", choices=("layer", "parameter"), help="weight normalisation (default: the preset's)")
     parser.add_argument("--prediction", choices=("x0", "eps"), help="what the denoiser predicts (default: the preset's)")
+    parser.add_argument("--projection", choices=("shared", "token"), help="token projections (default: the preset's)")
+    parser.add_argument("--head", choices=("tokens", "hull"), help="denoiser head (default: the preset's)")
+    parser.add_argument("--temperature", type=float, help="sampling temperature of a 'hull' head")
     parser.add_argument("--x0-skip", choices=("on", "off"), help="x0_skip of the config (default: the preset's)")
     parser.add_argument("--checkpoint-every", type=int, default=10)
     parser.add_argument("--count", type=int, help="trees to sample (default 1.1 x references)")

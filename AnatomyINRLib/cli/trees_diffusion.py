@@ -55,7 +55,8 @@ def _register_train(cmds) -> None:
                                     "written after every epoch (not held back to the end, unlike other commands).")
     p.add_argument("inr_dir", metavar="INR_DIR", help="folder of INR files")
     p.add_argument("--output", required=True, metavar="CKPT", help="checkpoint .safetensors (+ .json sidecar)")
-    p.add_argument("--preset", default="cpu", choices=("tiny", "cpu", "paper"), help="diffusion preset (default cpu)")
+    p.add_argument("--preset", default="cpu", choices=("tiny", "cpu", "hull", "paper"),
+                   help="diffusion preset (default cpu)")
     p.add_argument("--config", metavar="JSON", help="full DiffusionConfig JSON (overrides --preset)")
     p.add_argument("--epochs", type=int, help="override the number of epochs")
     p.add_argument("--skip-unreadable", action="store_true", help="leave out unreadable INR files (named on stderr)")
@@ -134,6 +135,8 @@ def _register_sample(cmds) -> None:
     p.add_argument("--spacing", type=float, metavar="MM", help="also mesh every tree at this spacing in mm")
     p.add_argument("--sample-steps", type=int, metavar="K", help="DDIM steps (default: the checkpoint's config)")
     p.add_argument("--eta", type=float, help="DDIM eta in [0, 1] (default: the checkpoint's config)")
+    p.add_argument("--temperature", type=float, help="softmax temperature of a 'hull' head checkpoint "
+                   "(default: the checkpoint's config)")
     p.add_argument("--seed", type=seed_arg, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="cpu", type=device_arg, help="cpu, cuda, cuda:N, mps, auto (default cpu)")
     p.add_argument("--report", metavar="JSON", help="write the sampling report")
@@ -164,7 +167,8 @@ def run_sample(args, progress) -> int:
         raise InputError(f"--output-dir {args.output_dir!r}: its parent folder does not exist")
     check_outputs(str(out / "sample.config.json") if out.exists() else None, args.report)
     result = sample_trees(args.checkpoint, args.count, spacing_mm=args.spacing, sample_steps=args.sample_steps,
-                          eta=args.eta, seed=args.seed, device=args.device, progress=progress)
+                          eta=args.eta, temperature=args.temperature, seed=args.seed, device=args.device,
+                          progress=progress)
     if not result.fields:
         raise InputError(f"--checkpoint {args.checkpoint!r}: trained on bare weight arrays, holds no INR architecture")
     out.mkdir(parents=True, exist_ok=True)
@@ -178,7 +182,8 @@ def run_sample(args, progress) -> int:
             io.write_mesh(mesh, out / f"tree_{i:03d}.vtp")
     write_json(str(out / "sample.config.json"), {"command": "trees sample", "checkpoint": args.checkpoint,
                                                  "count": args.count, "seed": args.seed, "spacing_mm": args.spacing,
-                                                 "sample_steps": args.sample_steps, "eta": args.eta})
+                                                 "sample_steps": args.sample_steps, "eta": args.eta,
+                                                 "temperature": args.temperature})
     if args.report:
         write_json(args.report, {"command": "trees sample", **result.report})
     return 0

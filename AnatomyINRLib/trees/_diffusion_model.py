@@ -26,6 +26,8 @@ class DiffusionModel:
     schedule: DiffusionSchedule
     config: DiffusionConfig
     meta: dict
+    mixture: np.ndarray | None = None
+    """After :meth:`sample` with a "hull" head: (count, N) mixture weights of each sample's last step."""
 
     @property
     def layout(self) -> list:
@@ -48,7 +50,10 @@ class DiffusionModel:
         cfg = DiffusionConfig.from_dict(meta["training"])
         tokenizer = WeightTokenizer(layout_from_json(meta["layout"]), cfg.token_size,
                                     tensors["tokenizer.mean"].numpy(), tensors["tokenizer.scale"].numpy())
-        net = build_denoiser(tokenizer, cfg, 0)
+        hull = tensors.get("ema.hull") if cfg.head == "hull" else None
+        if cfg.head == "hull" and hull is None:
+            raise InputError(f"checkpoint {str(path)!r}: its head is 'hull' but it holds no training networks")
+        net = build_denoiser(tokenizer, cfg, 0, hull)
         try:
             net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}, strict=True)
         except RuntimeError as exc:
@@ -59,17 +64,22 @@ class DiffusionModel:
 
     def sample(self, count: int, generator: torch.Generator, *, sample_steps: int | None = None,
                eta: float | None = None, sampler: str = "ddim", batch_size: int = 16,
-               on_step=None) -> np.ndarray:
+               on_step=None, temperature: float | None = None) -> np.ndarray:
         """``count`` new weight vectors (count, P) float32, drawn with ``generator``.
 
         ``sampler`` "ddim" (``sample_steps`` steps, η ``eta``; defaults from the config) or "ddpm" (all T).
+        ``temperature``: of the "hull" head (default: the config's). With that head, ``self.mixture``
+        holds afterwards the (count, N) mixture weights of each sample's last step.
         """
         if int(count) != count or count < 1:
             raise InputError(f"count: expected a positive integer, got {count!r}")
         device = next(self.denoiser.parameters()).device
+        temperature = self.config.temperature if temperature is None else temperature
+        self.config.replace(temperature=temperature)  # validates it against the head
         steps = self.config.sample_steps if sample_steps is None else sample_steps
         eta = self.config.eta if eta is None else eta
-        out = []
+        out, mixes = [], []
+        self.denoiser.temperature = float(temperature)
         for first in range(0, int(count), batch_size):
             shape = (min(batch_size, int(count) - first), self.tokenizer.n_tokens, self.tokenizer.token_size)
             if sampler == "ddim":
@@ -80,6 +90,10 @@ class DiffusionModel:
             else:
                 raise InputError(f"sampler: expected 'ddim' or 'ddpm', got {sampler!r}")
             out.append(self.tokenizer.decode(x))
+            if hasattr(self.denoiser, "last_mix"):
+                mixes.append(self.denoiser.last_mix.cpu().numpy())
+        self.denoiser.temperature = 1.0
+        self.mixture = np.concatenate(mixes) if mixes else None
         return np.concatenate(out)
 
 

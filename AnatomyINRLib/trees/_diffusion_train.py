@@ -40,7 +40,7 @@ from AnatomyINRLib.trees.config import DiffusionConfig
 
 CHECKPOINT_KIND = "trees-weight-diffusion"
 # Fields that may change when a finished or interrupted run is resumed (training longer).
-_RESUMABLE_CHANGES = ("epochs", "checkpoint_every", "sample_steps", "eta")
+_RESUMABLE_CHANGES = ("epochs", "checkpoint_every", "sample_steps", "eta", "temperature")
 
 
 def data_digest(weights: np.ndarray, layout) -> str:
@@ -67,7 +67,7 @@ def check_ranks_agree(digest: str, world: int, device: torch.device) -> None:
 
 
 class EMA:
-    """Exponential moving average of a module's floating-point state: s ← d_n·s + (1 − d_n)·w.
+    """Exponential moving average of a module's parameters, s ← d_n·s + (1 − d_n)·w; buffers are copied.
 
     d_n = min(decay, (1 + n)/(10 + n)) at the n-th update (n = 0, 1, ...): a warm-up, so that a short
     training's average is not dominated by the random initial weights (at decay 0.999 a plain EMA
@@ -83,17 +83,25 @@ class EMA:
     def update(self, module: torch.nn.Module) -> None:
         d = min(self.decay, (1.0 + self.updates) / (10.0 + self.updates))
         self.updates += 1
+        trained = {name for name, _ in module.named_parameters()}
         for k, v in module.state_dict().items():
-            if v.dtype.is_floating_point:
+            if k in trained:  # buffers (the hull's training tokens) are copied: averaging would round them
                 self.shadow[k].mul_(d).add_(v.detach(), alpha=1.0 - d)
             else:
                 self.shadow[k].copy_(v)
 
 
-def build_denoiser(tokenizer: WeightTokenizer, cfg: DiffusionConfig, seed: int) -> WeightDenoiser:
-    """The denoiser with initial weights drawn from ``seed`` (identical on every rank)."""
+def build_denoiser(tokenizer: WeightTokenizer, cfg: DiffusionConfig, seed: int, hull=None) -> WeightDenoiser:
+    """The denoiser with initial weights drawn from ``seed`` (identical on every rank).
+
+    ``hull``: (N, K, S) training tokens when ``cfg.head`` is "hull" (the tokenizer's encoding of the
+    training weights, or a checkpoint's stored copy).
+    """
+    if cfg.head == "hull" and hull is None:
+        raise InputError("head 'hull': the denoiser needs the training networks' tokens")
     return WeightDenoiser(tokenizer.layer_index, tokenizer.position_index, tokenizer.token_size, cfg.width,
-                          cfg.depth, cfg.heads, cfg.dropout, generator=torch.Generator().manual_seed(int(seed)))
+                          cfg.depth, cfg.heads, cfg.dropout, generator=torch.Generator().manual_seed(int(seed)),
+                          per_token=cfg.projection == "token", hull=hull if cfg.head == "hull" else None)
 
 
 def build_schedule(cfg: DiffusionConfig) -> DiffusionSchedule:
@@ -209,7 +217,8 @@ def _start(weights, layout, cfg: DiffusionConfig, seed: int, device, path: Path,
     tokenizer = (WeightTokenizer(layout, cfg.token_size, found[0]["tokenizer.mean"].numpy(),
                                  found[0]["tokenizer.scale"].numpy()) if found
                  else WeightTokenizer.fit(weights, layout, cfg.token_size, cfg.normalisation == "parameter"))
-    net = build_denoiser(tokenizer, cfg, seed).to(device)
+    hull = tokenizer.encode(weights).float() if cfg.head == "hull" else None
+    net = build_denoiser(tokenizer, cfg, seed, hull).to(device)
     ema = EMA(net, cfg.ema_decay)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     if found is None:

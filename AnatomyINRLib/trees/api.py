@@ -212,7 +212,7 @@ def train_model(weights, layout, output, *, inr_info: Optional[dict] = None, con
             ``checkpoint_every`` epochs; a checkpoint of the same config, seed and data there is resumed.
         inr_info: the INR architecture and normalisation (``trees._inr_sets.stack_fields``), kept in the
             checkpoint so samples become fields.
-        config / preset: :class:`DiffusionConfig` or a preset name ("tiny", "cpu", "paper").
+        config / preset: :class:`DiffusionConfig` or a preset name ("tiny", "cpu", "hull", "paper").
         seed: initial weights, batch order, timesteps and noise.
         device: "cpu", "cuda", "auto"...; under ``torchrun`` every process trains on its share of each
             batch (DistributedDataParallel) and only rank 0 writes.
@@ -249,9 +249,19 @@ def train_model(weights, layout, output, *, inr_info: Optional[dict] = None, con
     return DiffusionTrainResult(str(output), report)
 
 
+def _mixture_report(model, temperature) -> dict:
+    """Head, temperature and, for the "hull" head, how many training networks each sample blends."""
+    if model.mixture is None:
+        return {"head": model.config.head}
+    effective = 1.0 / np.sum(model.mixture.astype(np.float64) ** 2, axis=1)  # 1 = one training network
+    return {"head": "hull", "temperature": model.config.temperature if temperature is None else float(temperature),
+            "blended_networks": [round(float(e), 2) for e in effective],
+            "largest_weight": [round(float(w), 3) for w in model.mixture.max(axis=1)]}
+
+
 def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, sample_steps: Optional[int] = None,
-                 eta: Optional[float] = None, seed: int = 0, device: str = "cpu", progress=None,
-                 should_cancel: Optional[Callable[[], bool]] = None) -> SampledTrees:
+                 eta: Optional[float] = None, temperature: Optional[float] = None, seed: int = 0, device: str = "cpu",
+                 progress=None, should_cancel: Optional[Callable[[], bool]] = None) -> SampledTrees:
     """Sample ``count`` new INRs by DDIM from a checkpoint of :func:`train_model`, and mesh them.
 
     Args:
@@ -259,6 +269,7 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
         count: number of trees (> 0).
         spacing_mm: marching-cubes spacing in mm for the meshes (None: no meshes).
         sample_steps / eta: DDIM steps and η (default: the checkpoint's config).
+        temperature: of a "hull" head checkpoint (default: its config's; see ``DiffusionConfig``).
         seed: the initial noise (and η > 0 noise); the same seed gives the same trees.
 
     Raises:
@@ -285,7 +296,7 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
     if "network" in inr:
         check_inr_layout(model.layout, inr, f"checkpoint {str(checkpoint)!r}")
     gen = torch.Generator().manual_seed(int(seed))
-    weights = model.sample(int(count), gen, sample_steps=sample_steps, eta=eta,
+    weights = model.sample(int(count), gen, sample_steps=sample_steps, eta=eta, temperature=temperature,
                            on_step=lambda i, n: reporter.report("sample", i / n, f"denoising step {i}/{n}"))
     fields = [field_from_vector(w, model.layout, inr, device=dev) for w in weights] if "network" in inr else []
     meshes, sizes = [], []
@@ -303,6 +314,7 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
     report = {"checkpoint": str(checkpoint), "count": int(count), "seed": int(seed), "device": str(dev),
               "sampler": "ddim", "sample_steps": sample_steps or model.config.sample_steps,
               "eta": model.config.eta if eta is None else float(eta), "trained_epochs": model.meta.get("epoch"),
+              **_mixture_report(model, temperature),
               "inr": {k: v for k, v in inr.items() if k != "names"},
               "spacing_mm": spacing_mm, "meshes": sizes, "empty": sum(m is None for m in meshes),
               "seconds": round(time.perf_counter() - t0, 2)}

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from AnatomyINRLib.core.errors import InputError
-from AnatomyINRLib.trees._diffusion_net import WeightDenoiser
+from AnatomyINRLib.trees._diffusion_net import WeightDenoiser, timestep_embedding
 from AnatomyINRLib.trees._diffusion_schedule import DiffusionSchedule, ddim_sample, ddpm_sample
 from AnatomyINRLib.trees._diffusion_tokens import (WeightTokenizer, flatten_state_dict, layout_of, layout_size,
                                                    unflatten_vector)
@@ -197,6 +197,50 @@ def test_denoiser_shapes_and_timestep_dependence():
     same = WeightDenoiser(tok.layer_index, tok.position_index, 16, width=32, depth=2, heads=4,
                           generator=torch.Generator().manual_seed(0))
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), same.state_dict().values()))
+
+
+def test_per_token_projection_gives_each_token_its_own_linear_maps():
+    """Token k enters through its own S → d map and leaves through its own d → S map (TrIND's code)."""
+    tok = WeightTokenizer.fit(_weights(), LAYOUT, 16)
+    net = WeightDenoiser(tok.layer_index, tok.position_index, 16, width=32, depth=2, heads=4,
+                         generator=torch.Generator().manual_seed(0), per_token=True).double()
+    k = tok.n_tokens
+    assert net.token_in_weight.shape == (k, 16, 32) and net.token_out_weight.shape == (k, 32, 16)
+    with torch.no_grad():
+        net.token_in_bias.normal_(generator=torch.Generator().manual_seed(1))
+        net.token_out_bias.normal_(generator=torch.Generator().manual_seed(2))
+    x, t = tok.encode(_weights(3)), torch.tensor([0, 500, 999])
+    # the same network written token by token
+    h = torch.stack([x[:, i] @ net.token_in_weight[i] + net.token_in_bias[i] for i in range(k)], dim=1)
+    h = h + net.layer_embed(net.layer_index) + net.position_embed(net.position_index)
+    h = torch.cat([(net.time_mlp(timestep_embedding(t, 32).double()) + net.time_slot)[:, None], h], dim=1)
+    for block in net.blocks:
+        h = block(h)
+    h = net.ln_out(h[:, 1:])
+    expected = torch.stack([h[:, i] @ net.token_out_weight[i] + net.token_out_bias[i] for i in range(k)], dim=1)
+    assert torch.allclose(net(x, t), expected, rtol=0, atol=1e-12)
+    # two tokens with equal inputs and embeddings still map through different weights
+    assert not torch.equal(net.token_out_weight[0], net.token_out_weight[1])
+
+
+def test_hull_head_outputs_a_convex_combination_of_the_training_networks():
+    """With hull tokens e_1 … e_N (unit vectors) the output's coordinates are the mixture weights."""
+    k, size, n = 3, 4, 5
+    hull = torch.zeros(n, k, size)
+    for i in range(n):
+        hull.view(n, -1)[i, i] = 1.0
+    net = WeightDenoiser(np.zeros(k, dtype=int), np.arange(k), size, width=16, depth=1, heads=2,
+                         generator=torch.Generator().manual_seed(0), hull=hull)
+    with torch.no_grad():
+        net.hull_logits.weight.normal_(0.0, 1.0, generator=torch.Generator().manual_seed(1))
+    x = torch.randn(6, k, size, generator=torch.Generator().manual_seed(2))
+    out = net(x, torch.tensor([0, 10, 100, 500, 900, 999]))
+    w = out.reshape(6, -1)[:, :n]
+    assert torch.all(w > 0) and torch.allclose(w.sum(dim=1), torch.ones(6), atol=1e-6)
+    assert torch.all(out.reshape(6, -1)[:, n:] == 0)
+    assert w.std(dim=0).max() > 1e-3  # the weights depend on the input
+    # the training tokens travel with the weights (a checkpoint samples without the training set)
+    assert torch.equal(net.state_dict()["hull"], hull)
 
 
 @pytest.mark.parametrize("x0_skip", [True, False])

@@ -78,9 +78,10 @@ def test_ema_update_rule():
     assert ema.shadow["weight"].item() == pytest.approx(0.3 * before, abs=1e-5)
 
 
-def test_checkpoint_holds_weights_ema_and_layout_and_sampling_uses_ema(tmp_path, quiet):
+@pytest.mark.parametrize("variant", [{}, {"projection": "token"}, {"head": "hull", "x0_skip": False}])
+def test_checkpoint_holds_weights_ema_and_layout_and_sampling_uses_ema(tmp_path, quiet, variant):
     _, w = draw_mixture(16, np.random.default_rng(1))
-    cfg = DiffusionConfig(**SMALL, epochs=3, ema_decay=0.5)
+    cfg = DiffusionConfig(**SMALL, epochs=3, ema_decay=0.5, **variant)
     out = run_training(w, TOY_LAYOUT, cfg, 4, CPU, tmp_path / "c.safetensors", quiet, inr_info={"kind": "toy"})
     tensors, meta = load_checkpoint(tmp_path / "c.safetensors")
     assert meta["kind"] == "trees-weight-diffusion" and meta["epoch"] == 3 and meta["finished"]
@@ -124,6 +125,37 @@ def test_resume_equals_uninterrupted_training(tmp_path, quiet):
         run_training(w, TOY_LAYOUT, cfg, 8, CPU, tmp_path / "b.safetensors", quiet)
     with pytest.raises(InputError, match="another configuration, seed or data set"):
         run_training(w + 1, TOY_LAYOUT, cfg, 7, CPU, tmp_path / "b.safetensors", quiet)
+
+
+def test_hull_head_needs_x0_prediction_without_the_skip():
+    for bad in ({"x0_skip": True}, {"prediction": "eps", "x0_skip": False}):
+        with pytest.raises(InputError, match="head 'hull'"):
+            DiffusionConfig(head="hull", **bad).validate()
+    DiffusionConfig(head="hull", x0_skip=False).validate()
+
+
+def test_hull_temperature_blends_training_networks(tmp_path, quiet):
+    """τ → ∞ gives equal weights: the sample is the training set's mean network, whatever the noise."""
+    _, w = draw_mixture(16, np.random.default_rng(1))
+    cfg = DiffusionConfig(**SMALL, epochs=2, head="hull", x0_skip=False)
+    run_training(w, TOY_LAYOUT, cfg, 4, CPU, tmp_path / "c.safetensors", quiet)
+    model = load_model(tmp_path / "c.safetensors")
+    sharp = model.sample(4, torch.Generator().manual_seed(9), temperature=1e-6)
+    assert model.mixture.shape == (4, 16) and np.allclose(model.mixture.sum(axis=1), 1.0, atol=1e-6)
+    assert np.all(model.mixture.max(axis=1) > 0.99)  # a near-zero temperature picks one network
+    nearest = np.abs(sharp[:, None, :] - w[None]).max(axis=2).min(axis=1)
+    assert np.all(nearest < 0.02 * np.abs(w).max())  # … and returns it
+    flat = model.sample(4, torch.Generator().manual_seed(9), temperature=1e6)
+    assert np.allclose(model.mixture, 1 / 16, atol=1e-5)
+    assert np.allclose(flat, w.astype(np.float64).mean(axis=0), atol=1e-5)
+    assert model.denoiser.temperature == 1.0  # sampling does not change the model
+    with pytest.raises(InputError, match="temperature"):
+        model.sample(1, torch.Generator(), temperature=0.0)
+
+
+def test_temperature_of_a_tokens_head_is_refused():
+    with pytest.raises(InputError, match="temperature: applies to the 'hull' head only"):
+        DiffusionConfig(temperature=2.0).validate()
 
 
 def test_dropout_is_refused():

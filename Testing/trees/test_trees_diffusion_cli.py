@@ -215,3 +215,31 @@ def test_sample_refuses_a_checkpoint_whose_layout_is_not_its_inr_architecture(tr
     assert "weight layout does not match its INR architecture (mlp)" in captured.err
     assert "[16, 3] where the network has" in captured.err and "[8, 3]" in captured.err
     assert "denoising" not in captured.out and not out.exists()  # refused before any sampling step
+
+
+def test_hull_head_checkpoint_samples_with_a_temperature_and_reports_the_blend(tmp_path, capsys):
+    from AnatomyINRLib.trees.config import diffusion_preset
+
+    inrs = _write_inrs(tmp_path / "inrs", n=6)
+    config = tmp_path / "hull_config.json"
+    config.write_text(json.dumps(diffusion_preset("tiny").replace(head="hull", x0_skip=False, epochs=5).to_dict()))
+    ckpt = tmp_path / "hull.safetensors"
+    assert main(["trees", "train", str(inrs), "--output", str(ckpt), "--config", str(config), "--threads", "1"]) == 0
+    reports = {}
+    for temperature in ("1", "1e6"):
+        out, rep = tmp_path / f"s{temperature}", tmp_path / f"s{temperature}.json"
+        assert main(["trees", "sample", "--checkpoint", str(ckpt), "--count", "2", "--output-dir", str(out),
+                     "--temperature", temperature, "--report", str(rep)]) == 0
+        reports[temperature] = json.loads(rep.read_text())
+        assert json.loads((out / "sample.config.json").read_text())["temperature"] == float(temperature)
+    assert reports["1"]["head"] == "hull" and reports["1"]["temperature"] == 1.0
+    assert all(1.0 <= b < 6.0 for b in reports["1"]["blended_networks"])
+    assert reports["1e6"]["blended_networks"] == [6.0, 6.0]  # equal weights: all six networks
+    # a temperature means nothing to a per-token head: refused before anything is written
+    plain = tmp_path / "plain.safetensors"
+    assert main(["trees", "train", str(inrs), "--output", str(plain), "--preset", "tiny", "--epochs", "1"]) == 0
+    capsys.readouterr()
+    code = main(["trees", "sample", "--checkpoint", str(plain), "--count", "1", "--output-dir", str(tmp_path / "no"),
+                 "--temperature", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and "temperature" in err and err.count("\n") == 1 and not (tmp_path / "no").exists()
