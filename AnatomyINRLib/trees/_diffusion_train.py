@@ -155,8 +155,11 @@ def train_epoch(model, net, ema, opt, tokens, mask, schedule, cfg, seed, epoch, 
 
 
 def checkpoint_tensors(net, ema: EMA, opt, tokenizer: WeightTokenizer) -> dict:
-    """``model.*``, ``ema.*`` (+ ``ema_updates``), AdamW state ``optim.<index>.<key>``, ``tokenizer.mean/scale``."""
-    tensors = {f"model.{k}": v for k, v in net.state_dict().items()}
+    """``model.*``, ``ema.*`` (+ ``ema_updates``), AdamW state ``optim.<index>.<key>``, ``tokenizer.mean/scale``.
+
+    The hull head's training tokens are stored once, as ``ema.hull`` (the EMA copies buffers unchanged).
+    """
+    tensors = {f"model.{k}": v for k, v in net.state_dict().items() if k != "hull"}
     tensors.update({f"ema.{k}": v for k, v in ema.shadow.items()})
     for idx, state in opt.state_dict()["state"].items():
         for key, value in state.items():
@@ -168,7 +171,10 @@ def checkpoint_tensors(net, ema: EMA, opt, tokenizer: WeightTokenizer) -> dict:
 
 
 def _restore(net, ema: EMA, opt, tensors: dict, device) -> None:
-    net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    if "ema.hull" in tensors:
+        weights["hull"] = tensors["ema.hull"]
+    net.load_state_dict(weights, strict=True)
     ema.shadow = {k[4:]: v.to(device).clone() for k, v in tensors.items() if k.startswith("ema.")}
     ema.updates = int(tensors["ema_updates"])
     state: dict = {}

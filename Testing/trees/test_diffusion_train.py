@@ -102,9 +102,10 @@ def test_checkpoint_holds_weights_ema_and_layout_and_sampling_uses_ema(tmp_path,
     assert s1.shape == (3, 17) and s1.dtype == np.float32 and np.array_equal(s1, s2)
 
 
-def test_resume_equals_uninterrupted_training(tmp_path, quiet):
+@pytest.mark.parametrize("variant", [{}, {"head": "hull", "x0_skip": False}])
+def test_resume_equals_uninterrupted_training(tmp_path, quiet, variant):
     _, w = draw_mixture(20, np.random.default_rng(2))
-    cfg = DiffusionConfig(**SMALL, epochs=4)
+    cfg = DiffusionConfig(**SMALL, epochs=4, **variant)
     straight = run_training(w, TOY_LAYOUT, cfg, 7, CPU, tmp_path / "a.safetensors", quiet)
 
     def stop_after_two(event):
