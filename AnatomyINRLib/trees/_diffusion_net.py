@@ -85,8 +85,9 @@ class WeightDenoiser(nn.Module):
         if self.per_token:  # (K, S, d) and (K, d, S): token k's own linear maps
             self.token_in_weight = nn.Parameter(torch.empty(k, token_size, width))
             self.token_in_bias = nn.Parameter(torch.zeros(k, width))
-            self.token_out_weight = nn.Parameter(torch.empty(k, width, token_size))
-            self.token_out_bias = nn.Parameter(torch.zeros(k, token_size))
+            if hull is None:  # a hull head has no per-token output (DDP refuses unused parameters)
+                self.token_out_weight = nn.Parameter(torch.empty(k, width, token_size))
+                self.token_out_bias = nn.Parameter(torch.zeros(k, token_size))
         else:
             self.token_in = nn.Linear(token_size, width)
         self.layer_embed = nn.Embedding(int(layer_index.max()) + 1, width)
@@ -123,7 +124,8 @@ class WeightDenoiser(nn.Module):
         self.time_slot.normal_(0.0, 0.02, generator=generator)
         if self.per_token:
             self.token_in_weight.normal_(0.0, 0.02, generator=generator)
-            self.token_out_weight.normal_(0.0, 0.02, generator=generator)
+            if hasattr(self, "token_out_weight"):
+                self.token_out_weight.normal_(0.0, 0.02, generator=generator)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """x_t (B, K, S), t (B,) int64 → prediction (B, K, S)."""

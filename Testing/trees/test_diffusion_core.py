@@ -243,6 +243,18 @@ def test_hull_head_outputs_a_convex_combination_of_the_training_networks():
     assert torch.equal(net.state_dict()["hull"], hull)
 
 
+@pytest.mark.parametrize("per_token", [False, True])
+@pytest.mark.parametrize("hull", [False, True])
+def test_every_parameter_reaches_the_output(per_token, hull):
+    """DistributedDataParallel refuses parameters that get no gradient: every variant has none unused."""
+    tok = WeightTokenizer.fit(_weights(), LAYOUT, 16)
+    net = WeightDenoiser(tok.layer_index, tok.position_index, 16, width=32, depth=1, heads=4, per_token=per_token,
+                         generator=torch.Generator().manual_seed(0),
+                         hull=tok.encode(_weights(5)).float() if hull else None)
+    net(tok.encode(_weights(2)).float(), torch.tensor([3, 700])).pow(2).sum().backward()
+    assert [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0] == []
+
+
 @pytest.mark.parametrize("x0_skip", [True, False])
 def test_x0_skip_carries_noise_the_head_cannot_reach_into_the_sample(x0_skip):
     """A head whose output range misses some directions predicts 0 there (F = 0 below).

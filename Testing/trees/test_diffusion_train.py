@@ -78,7 +78,8 @@ def test_ema_update_rule():
     assert ema.shadow["weight"].item() == pytest.approx(0.3 * before, abs=1e-5)
 
 
-@pytest.mark.parametrize("variant", [{}, {"projection": "token"}, {"head": "hull", "x0_skip": False}])
+@pytest.mark.parametrize("variant", [{}, {"projection": "token"}, {"head": "hull", "x0_skip": False},
+                                     {"projection": "token", "head": "hull", "x0_skip": False}])
 def test_checkpoint_holds_weights_ema_and_layout_and_sampling_uses_ema(tmp_path, quiet, variant):
     _, w = draw_mixture(16, np.random.default_rng(1))
     cfg = DiffusionConfig(**SMALL, epochs=3, ema_decay=0.5, **variant)
