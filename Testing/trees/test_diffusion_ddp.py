@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from AnatomyINRLib.core.progress import ProgressReporter
@@ -31,19 +32,25 @@ def _torchrun(tmp_path, *extra):
     return run, {line["rank"]: line for line in lines}
 
 
-def test_two_processes_train_identical_weights(tmp_path):
+@pytest.mark.parametrize("hull", [False, True])
+def test_two_processes_train_identical_weights(tmp_path, hull):
     _, weights = draw_mixture(24, np.random.default_rng(5))
     np.save(tmp_path / "data.npy", weights)
-    run, ranks = _torchrun(tmp_path)
+    run, ranks = _torchrun(tmp_path, *(["--hull"] if hull else []))
     assert run.returncode == 0, run.stderr[-2000:]
     assert sorted(ranks) == [0, 1]
     assert ranks[0]["digest"] == ranks[1]["digest"] and ranks[0]["ema_digest"] == ranks[1]["ema_digest"]
     assert ranks[0]["world_size"] == 2
     tensors, meta = load_checkpoint(tmp_path / "ddp.safetensors")
     assert meta["world_size"] == 2 and meta["epoch"] == 2
-    assert state_digest({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}) == ranks[0]["digest"]
+    saved = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    if hull:  # stored once, with the EMA weights
+        saved["hull"] = tensors["ema.hull"]
+    assert state_digest(saved) == ranks[0]["digest"]
     # each rank takes half of every global batch: one process on the whole batch follows the same path
     cfg = DiffusionConfig(token_size=8, width=32, depth=1, heads=2, diffusion_steps=100, batch_size=8, epochs=2)
+    if hull:
+        cfg = cfg.replace(head="hull", x0_skip=False)
     single = run_training(weights, TOY_LAYOUT, cfg, 3, torch.device("cpu"), tmp_path / "one.safetensors",
                           ProgressReporter())
     one = {k[6:]: v for k, v in load_checkpoint(tmp_path / "one.safetensors")[0].items() if k.startswith("model.")}

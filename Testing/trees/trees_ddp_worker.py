@@ -28,6 +28,8 @@ def main(argv):
         weights = weights.copy()
         weights[0, 0] += 1.0
     cfg = DiffusionConfig(token_size=8, width=32, depth=1, heads=2, diffusion_steps=100, batch_size=8, epochs=2)
+    if "--hull" in argv:
+        cfg = cfg.replace(head="hull", x0_skip=False)
     result = Path(argv[1]).with_name(f"rank{os.environ['RANK']}.json")
     try:
         out = run_training(weights, LAYOUT, cfg, 3, torch.device("cpu"), argv[1], ProgressReporter())
