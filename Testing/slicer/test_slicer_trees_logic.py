@@ -52,7 +52,8 @@ def test_options_name_what_is_wrong(tmp_path):
     compute.SampleOptions(checkpoint=str(present)).validate()
     for bad, message in (({"count": 0}, r"count: expected a number of trees in \[1, 100\], got 0"),
                          ({"count": 2.5}, "count"), ({"spacingMm": 0.0}, "spacingMm: expected a positive spacing"),
-                         ({"sampleSteps": -1}, "sampleSteps"), ({"device": "tpu"}, "device: expected one of")):
+                         ({"sampleSteps": -1}, "sampleSteps"), ({"temperature": 0.0}, "temperature: expected a positive"),
+                         ({"device": "tpu"}, "device: expected one of")):
         with pytest.raises(ValueError, match=message):
             compute.SampleOptions(checkpoint=str(present), **bad).validate()
     for bad, message in (({"spacingMm": -0.3}, "spacingMm"), ({"preset": "default"}, "preset: expected one of tiny"),
@@ -68,11 +69,11 @@ def test_worker_arguments_are_what_the_cli_parses(tmp_path):
     checkpoint = tmp_path / "c.safetensors"
     checkpoint.write_bytes(b"x")
     sample = compute.sampleArguments(files, compute.SampleOptions(str(checkpoint), count=5, seed=9, spacingMm=0.25,
-                                                                  device="auto", sampleSteps=20))
+                                                                  device="auto", sampleSteps=20, temperature=1.5))
     parsed = build_parser().parse_args(worker_command("python", "trees", sample)[3:])
     assert (parsed.trees_command, parsed.checkpoint, parsed.count, parsed.seed) == ("sample", str(checkpoint), 5, 9)
     assert (parsed.output_dir, parsed.spacing, parsed.sample_steps, parsed.device) == (files.samples, 0.25, 20, "auto")
-    assert parsed.report == files.report and parsed.json_progress
+    assert parsed.report == files.report and parsed.json_progress and parsed.temperature == 1.5
     options = compute.CompressOptions(spacingMm=0.4, preset="tiny", seed=2, device="cpu", iterations=30, threads=1)
     compress = compute.writeCompressInputs(files, treeMesh(), options)
     parsed = build_parser().parse_args(worker_command("python", "trees", compress)[3:])

@@ -56,6 +56,8 @@ class SampleOptions:
         spacingMm: Marching-cubes spacing of the meshes (mm).
         device: "auto", "cpu" or "cuda".
         sampleSteps: DDIM steps (None: the checkpoint's own setting).
+        temperature: Softmax temperature of a checkpoint trained with the "hull" head (None: the
+            checkpoint's own; the worker refuses it for other checkpoints).
     """
 
     checkpoint: str = ""
@@ -64,6 +66,7 @@ class SampleOptions:
     spacingMm: float = 0.5
     device: str = "cpu"
     sampleSteps: Optional[int] = None
+    temperature: Optional[float] = None
 
     def validate(self) -> None:
         """Raise ValueError naming the first invalid option."""
@@ -76,6 +79,8 @@ class SampleOptions:
         _positive("spacingMm", self.spacingMm, "spacing in mm")
         if self.sampleSteps is not None:
             _positive("sampleSteps", self.sampleSteps, "number of steps")
+        if self.temperature is not None:
+            _positive("temperature", self.temperature, "temperature")
         if self.device not in DEVICES:
             raise ValueError(f"device: expected one of {', '.join(DEVICES)}, got {self.device!r}")
 
@@ -156,7 +161,8 @@ def sampleArguments(files: WorkFiles, options: SampleOptions) -> list[str]:
     return cli_arguments(["sample"], (
         ("--checkpoint", str(options.checkpoint)), ("--count", int(options.count)), ("--output-dir", files.samples),
         ("--seed", int(options.seed)), ("--spacing", float(options.spacingMm)),
-        ("--sample-steps", options.sampleSteps), ("--device", options.device), ("--report", files.report)))
+        ("--sample-steps", options.sampleSteps), ("--temperature", options.temperature), ("--device", options.device),
+        ("--report", files.report)))
 
 
 def writeCompressInputs(files: WorkFiles, mesh, options: CompressOptions) -> list[str]:
