@@ -118,9 +118,10 @@ def sample(args, work: Path, count: int) -> dict:
         shutil.rmtree(out)  # the benchmark's own scratch folder: a rerun samples the current checkpoint again
     report = work / "sample_report.json"
     c0, t0 = time.process_time(), time.perf_counter()
+    extra = [] if args.temperature is None else ["--temperature", str(args.temperature)]
     code = cli(["trees", "sample", "--checkpoint", str(work / "diffusion.safetensors"), "--count", str(count),
                 "--output-dir", str(out), "--spacing", str(args.spacing), "--seed", str(args.seed + 1),
-                "--report", str(report)] + (["--temperature", str(args.temperature)] if args.temperature else []))
+                "--report", str(report), *extra])
     if code != 0:
         raise SystemExit(f"trees sample failed with exit code {code}")
     rep = json.loads(report.read_text())

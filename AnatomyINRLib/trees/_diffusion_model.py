@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,20 +80,19 @@ class DiffusionModel:
         steps = self.config.sample_steps if sample_steps is None else sample_steps
         eta = self.config.eta if eta is None else eta
         out, mixes = [], []
-        self.denoiser.temperature = float(temperature)
+        denoise = functools.partial(self.denoiser, temperature=float(temperature))
         for first in range(0, int(count), batch_size):
             shape = (min(batch_size, int(count) - first), self.tokenizer.n_tokens, self.tokenizer.token_size)
             if sampler == "ddim":
-                x = ddim_sample(self.denoiser, self.schedule, shape, generator, sample_steps=steps, eta=eta,
+                x = ddim_sample(denoise, self.schedule, shape, generator, sample_steps=steps, eta=eta,
                                 device=device, on_step=on_step)
             elif sampler == "ddpm":
-                x = ddpm_sample(self.denoiser, self.schedule, shape, generator, device=device, on_step=on_step)
+                x = ddpm_sample(denoise, self.schedule, shape, generator, device=device, on_step=on_step)
             else:
                 raise InputError(f"sampler: expected 'ddim' or 'ddpm', got {sampler!r}")
             out.append(self.tokenizer.decode(x))
             if hasattr(self.denoiser, "last_mix"):
                 mixes.append(self.denoiser.last_mix.cpu().numpy())
-        self.denoiser.temperature = 1.0
         self.mixture = np.concatenate(mixes) if mixes else None
         return np.concatenate(out)
 

@@ -80,7 +80,6 @@ class WeightDenoiser(nn.Module):
         layer_index = torch.as_tensor(layer_index, dtype=torch.int64)
         position_index = torch.as_tensor(position_index, dtype=torch.int64)
         self.width, self.per_token = width, bool(per_token)
-        self.temperature = 1.0  # of the hull head's softmax; set only for sampling
         k = len(layer_index)
         if self.per_token:  # (K, S, d) and (K, d, S): token k's own linear maps
             self.token_in_weight = nn.Parameter(torch.empty(k, token_size, width))
@@ -127,8 +126,11 @@ class WeightDenoiser(nn.Module):
             if hasattr(self, "token_out_weight"):
                 self.token_out_weight.normal_(0.0, 0.02, generator=generator)
 
-    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """x_t (B, K, S), t (B,) int64 → prediction (B, K, S)."""
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+        """x_t (B, K, S), t (B,) int64 → prediction (B, K, S).
+
+        ``temperature`` divides the hull head's logits (sampling only; other heads ignore it).
+        """
         if self.per_token:
             h = torch.einsum("bks,ksd->bkd", x_t, self.token_in_weight) + self.token_in_bias
         else:
@@ -140,7 +142,7 @@ class WeightDenoiser(nn.Module):
             h = block(h)
         h = self.ln_out(h[:, 1:])
         if hasattr(self, "hull"):
-            mix = torch.softmax(self.hull_logits(h.mean(dim=1)) / self.temperature, dim=1)  # (B, N)
+            mix = torch.softmax(self.hull_logits(h.mean(dim=1)) / temperature, dim=1)  # (B, N)
             self.last_mix = mix.detach()  # read by DiffusionModel.sample: how many networks a sample blends
             return torch.einsum("bn,nks->bks", mix, self.hull.to(h.dtype))
         if self.per_token:

@@ -78,14 +78,15 @@ class EMA:
         self.decay = float(decay)
         self.updates = 0
         self.shadow = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        # buffers (the hull's training tokens) are copied, not averaged: averaging would round them
+        self.trained = {name for name, _ in module.named_parameters()}
 
     @torch.no_grad()
     def update(self, module: torch.nn.Module) -> None:
         d = min(self.decay, (1.0 + self.updates) / (10.0 + self.updates))
         self.updates += 1
-        trained = {name for name, _ in module.named_parameters()}
         for k, v in module.state_dict().items():
-            if k in trained:  # buffers (the hull's training tokens) are copied: averaging would round them
+            if k in self.trained:
                 self.shadow[k].mul_(d).add_(v.detach(), alpha=1.0 - d)
             else:
                 self.shadow[k].copy_(v)
@@ -97,11 +98,12 @@ def build_denoiser(tokenizer: WeightTokenizer, cfg: DiffusionConfig, seed: int, 
     ``hull``: (N, K, S) training tokens when ``cfg.head`` is "hull" (the tokenizer's encoding of the
     training weights, or a checkpoint's stored copy).
     """
-    if cfg.head == "hull" and hull is None:
-        raise InputError("head 'hull': the denoiser needs the training networks' tokens")
+    if (cfg.head == "hull") != (hull is not None):
+        raise InputError(f"head {cfg.head!r}: the training networks' tokens are given to the 'hull' head, "
+                         "and only to it")
     return WeightDenoiser(tokenizer.layer_index, tokenizer.position_index, tokenizer.token_size, cfg.width,
                           cfg.depth, cfg.heads, cfg.dropout, generator=torch.Generator().manual_seed(int(seed)),
-                          per_token=cfg.projection == "token", hull=hull if cfg.head == "hull" else None)
+                          per_token=cfg.projection == "token", hull=hull)
 
 
 def build_schedule(cfg: DiffusionConfig) -> DiffusionSchedule:
