@@ -44,13 +44,30 @@ def state_digest(module: "torch.nn.Module | dict") -> str:
     return h.hexdigest()[:16]
 
 
-def ddp_model(net: "torch.nn.Module", world: int, device: torch.device) -> "torch.nn.Module":
-    """``net`` itself in one process; wrapped in DistributedDataParallel under torchrun."""
+def ddp_model(net: "torch.nn.Module", world: int, device: torch.device, *,
+              constant_buffers: bool = False) -> "torch.nn.Module":
+    """``net`` itself in one process; wrapped in DistributedDataParallel under torchrun.
+
+    DDP copies rank 0's parameters and buffers to every rank when it wraps the net, and by default
+    copies the buffers again before every forward pass (running statistics such as batch norm's
+    change during training). ``constant_buffers=True`` skips the per-step copies, for a net whose
+    buffers are built identically on every rank and never change (e.g. tables from the data, which
+    the ranks have checked they share). torch ≥ 2.13 names that switch ``forward_sync_buffers``;
+    older versions' ``broadcast_buffers=False`` may also skip the first copy, which such buffers
+    do not need.
+    """
     if world <= 1:
         return net
+    import inspect
+
     from torch.nn.parallel import DistributedDataParallel
 
-    return DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    ids = [device.index] if device.type == "cuda" else None
+    if not constant_buffers:
+        return DistributedDataParallel(net, device_ids=ids)
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters:
+        return DistributedDataParallel(net, device_ids=ids, forward_sync_buffers=False)
+    return DistributedDataParallel(net, device_ids=ids, broadcast_buffers=False)
 
 
 def run_epochs(run_epoch, save, *, start: int, epochs: int, history: list, rank: int, world: int,
