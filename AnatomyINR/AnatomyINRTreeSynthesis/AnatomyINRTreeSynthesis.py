@@ -28,6 +28,9 @@ HELP_TEXT = """
 Vessel and airway trees as small neural fields (implicit neural representations, INRs).
 <p><b>Sample</b>: choose a checkpoint trained with <code>anatomy-inr trees train</code> and draw N new
 trees (seeded: the same seed gives the same trees); each becomes a model, meshed at the chosen spacing.</p>
+<p>A checkpoint trained with the <code>hull</code> preset blends training trees; its <b>temperature</b>
+sets how much (1: close to single training trees; 2, the preset's: blends of about two; 3: about ten,
+new but thicker trees). Other checkpoints take no temperature.</p>
 <p><b>Compress</b>: choose a tree (a closed model or a segment); it is fitted with an occupancy INR,
 meshed again at the chosen spacing, and the panel reports the INR's size against the mesh and the
 surface error (ASD, HD95) against the source. Optionally the INR file is saved; it meshes again at
@@ -59,6 +62,7 @@ class AnatomyINRTreeSynthesisParameterNode:
     count: Annotated[int, WithinRange(1, compute.MAX_COUNT)] = 4
     seed: Annotated[int, WithinRange(0, SEED_MAX)] = 0
     sampleSpacingMm: Annotated[float, WithinRange(0.1, 5.0)] = 0.5
+    temperature: Annotated[float, WithinRange(0.0, compute.MAX_TEMPERATURE)] = 0.0  # 0: the checkpoint's own
     source: Union[vtkMRMLModelNode, vtkMRMLSegmentationNode]
     sourceSegmentId: str = ""
     compressSpacingMm: Annotated[float, WithinRange(0.05, 5.0)] = 0.3
@@ -196,7 +200,8 @@ class AnatomyINRTreeSynthesisLogic(WorkerModuleLogic):
     def sampleOptions(self, parameters: AnatomyINRTreeSynthesisParameterNode) -> compute.SampleOptions:
         return self._chosen(compute.SampleOptions, {
             "checkpoint": parameters.checkpointPath.strip(), "count": int(parameters.count),
-            "seed": int(parameters.seed), "spacingMm": parameters.sampleSpacingMm, "device": parameters.device})
+            "seed": int(parameters.seed), "spacingMm": parameters.sampleSpacingMm, "device": parameters.device,
+            "temperature": compute.chosenTemperature(parameters.temperature)})
 
     def compressOptions(self, parameters: AnatomyINRTreeSynthesisParameterNode) -> compute.CompressOptions:
         return self._chosen(compute.CompressOptions, {

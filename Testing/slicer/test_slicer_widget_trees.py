@@ -77,6 +77,7 @@ def test_sample_two_trees_from_the_picked_checkpoint(fakeSlicer, treeCheckpoint,
     parsed = _parsed(commands[0])
     assert (parsed.trees_command, parsed.checkpoint, parsed.count, parsed.seed, parsed.spacing) == (
         "sample", treeCheckpoint.checkpoint, 2, 7, 1.0)
+    assert ui.temperatureSpinBox.value == 0.0 and parsed.temperature is None  # "checkpoint's own"
     waitForRun(widget)
     assert ui.statusLabel.text == "Finished.", (ui.statusLabel.text, ui.logTextEdit.toPlainText())
     expected = sample_trees(treeCheckpoint.checkpoint, 2, spacing_mm=1.0, seed=7)
@@ -165,3 +166,25 @@ def test_missing_checkpoint_is_reported_and_segments_are_listed(fakeSlicer, tmp_
     assert widget._parameterNode.sourceSegmentId == second and ui.applyButton.enabled
     segmentation.GetSegmentation().RemoveSegment(second)
     assert widget.logic.cannotRunReason(widget._parameterNode) == "Choose the segment to compress."
+
+
+def test_temperature_reaches_the_worker_which_refuses_it_for_a_tokens_checkpoint(fakeSlicer, treeCheckpoint,
+                                                                                  monkeypatch):
+    """The panel's temperature is passed as ``--temperature``; the test checkpoint has no hull head, so the
+    worker refuses it in one line, shown in the status, and the scene is left as it was."""
+    slicer = fakeSlicer
+    widget = _widget()
+    ui = widget.ui
+    ui.checkpointPathLineEdit.currentPath = treeCheckpoint.checkpoint
+    ui.temperatureSpinBox.value = 1.5
+    assert widget._parameterNode.temperature == 1.5
+    assert widget.logic.sampleOptions(widget._parameterNode).temperature == 1.5
+    commands = _recordCommands(monkeypatch)
+    before = slicer.mrmlScene.GetNumberOfNodes()
+    ui.applyButton.click()
+    assert _parsed(commands[0]).temperature == 1.5
+    waitForRun(widget)
+    assert "temperature" in ui.statusLabel.text and "hull" in ui.statusLabel.text, ui.statusLabel.text
+    assert slicer.mrmlScene.GetNumberOfNodes() == before
+    ui.temperatureSpinBox.value = 0.0
+    assert widget.logic.sampleOptions(widget._parameterNode).temperature is None

@@ -36,6 +36,7 @@ OUTPUT_NAME = "Compressed tree"
 SAMPLE_COLOR = (0.80, 0.30, 0.30)
 OUTPUT_COLOR = (0.30, 0.55, 0.85)
 MAX_COUNT = 100
+MAX_TEMPERATURE = 10.0  # the panel's range; beyond it a hull checkpoint samples its mean network
 TABLE_COLUMNS = (("Quantity", "string"), ("Value", "double"), ("Unit", "string"))
 _TREE_FILE = re.compile(r"^tree_(\d{3,})\.vtp$")
 
@@ -83,6 +84,11 @@ class SampleOptions:
             _positive("temperature", self.temperature, "temperature")
         if self.device not in DEVICES:
             raise ValueError(f"device: expected one of {', '.join(DEVICES)}, got {self.device!r}")
+
+
+def chosenTemperature(value: float) -> Optional[float]:
+    """The panel's temperature as a sampling option: 0 (shown as "checkpoint's own") → None."""
+    return float(value) if value > 0 else None
 
 
 @dataclass
