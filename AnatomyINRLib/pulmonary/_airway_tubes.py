@@ -22,6 +22,7 @@ bronchus take its label, as the tube they are deepest in.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Optional
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -171,7 +172,8 @@ def refine_tube(tube: Tube, voxels: np.ndarray, tree: cKDTree, voxel_volume: flo
 
 
 def segment_tubes(snaps: dict, parent: np.ndarray, order: np.ndarray, world: np.ndarray, radius: np.ndarray,
-                  lobe_of: dict, voxels: np.ndarray, voxel_volume: float, min_nodes: int = 5) -> list:
+                  lobe_of: dict, voxels: np.ndarray, voxel_volume: float, min_nodes: int = 5,
+                  joint: Optional[Callable] = None) -> list:
     """One fitted :class:`Tube` per segmental bronchus.
 
     Args:
@@ -182,6 +184,9 @@ def segment_tubes(snaps: dict, parent: np.ndarray, order: np.ndarray, world: np.
             of its points (the branching its segmental bronchi leave from).
         voxels: (M, 3) RAS mm airway voxel centres; voxel_volume: mm³ per voxel (see :func:`refine_tube`).
         min_nodes: Side branches with fewer skeleton voxels are spurs, not branchings.
+        joint: Optional ``joint(tubes, hub, feed_end, feed_radius) -> tubes`` refitting the tubes of
+            each lobe with a branching together (:func:`~AnatomyINRLib.pulmonary._hub_fit.fit_lobe_tubes`
+            with the mask bound); they are passed started at one common point, the mean of their starts.
 
     A point lying below another point (touching bronchi made a loop) gets no tube.
 
@@ -212,7 +217,31 @@ def segment_tubes(snaps: dict, parent: np.ndarray, order: np.ndarray, world: np.
             path = bronchus_path(snaps[lab], top, origin, parent, kids, size, min_nodes)
             tube = fit_tube(lab, path, world[top], float(radius[top]), world, radius)
             tubes.append(refine_tube(tube, voxels, tree, voxel_volume))
+        if joint is not None and hub is not None:
+            _refit_lobe(tubes, labs, hub, parent, world, radius, joint)
     return tubes, junction
+
+
+def _refit_lobe(tubes: list, labs: list, hub: int, parent: np.ndarray, world: np.ndarray, radius: np.ndarray,
+                joint: Callable, feed_mm: float = 8.0) -> None:
+    """Replace, in place, the tubes of one lobe's labels ``labs`` by ``joint``'s fit (see :func:`segment_tubes`).
+
+    The feeding bronchus is the skeleton from the hub up to ``feed_mm`` above it (its end and
+    median inscribed radius start its capsule). A lobe with fewer than two tubes, or a hub at
+    the root, is left as it is.
+    """
+    mine = [k for k, t in enumerate(tubes) if t.label in labs]
+    up, n = [], int(hub)
+    while parent[n] >= 0 and np.linalg.norm(world[n] - world[hub]) < feed_mm:
+        n = int(parent[n])
+        up.append(n)
+    if len(mine) < 2 or not up:
+        return
+    start = np.mean([tubes[k].start for k in mine], axis=0)
+    fitted = joint([Tube(tubes[k].label, start, tubes[k].end, tubes[k].radius, tubes[k].clean) for k in mine],
+                   start, world[up[-1]], float(np.median(radius[up])))
+    for k, tube in zip(mine, fitted):
+        tubes[k] = tube
 
 
 def deepest_labels(points: np.ndarray, node_world: np.ndarray, node_radius: np.ndarray, node_label: np.ndarray,

@@ -13,8 +13,10 @@
 4. Every airway voxel takes the label of the tube it is deepest in (smallest
    ``distance to axis − radius``): the skeleton voxels' inscribed balls, and one
    straight tube per segmental bronchus fitted below the merged branching and
-   reaching back to it (:mod:`AnatomyINRLib.pulmonary._airway_tubes`); it keeps
-   the label only inside that segment's lobe.
+   reaching back to it (:mod:`AnatomyINRLib.pulmonary._airway_tubes`), then
+   refitted together with the lobe's other tubes, as one union of capsules, to
+   the mask around the branching (:mod:`AnatomyINRLib.pulmonary._hub_fit`); it
+   keeps the label only inside that segment's lobe.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from scipy.spatial import cKDTree
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.types import ImageGrid
 from AnatomyINRLib.pulmonary._airway_tubes import deepest_labels, segment_tubes
+from AnatomyINRLib.pulmonary._hub_fit import fit_lobe_tubes
 from AnatomyINRLib.pulmonary.config import N_SEGMENTS, SEGMENTS, segment_lobe
 
 _OFFSETS = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)
@@ -56,7 +59,7 @@ def skeleton_graph(skeleton: np.ndarray):
 
 
 def propagate_point_labels(airways: np.ndarray, grid: ImageGrid, lobes: np.ndarray, points: dict,
-                           max_distance_mm: float) -> tuple[np.ndarray, dict]:
+                           max_distance_mm: float, progress=None) -> tuple[np.ndarray, dict]:
     """Labelled airways (uint8 1-18) from one RAS point per segment label.
 
     Args:
@@ -65,6 +68,7 @@ def propagate_point_labels(airways: np.ndarray, grid: ImageGrid, lobes: np.ndarr
         lobes: uint8 lobe labels on ``grid``.
         points: Segment label → (3,) RAS mm point on its segmental bronchus.
         max_distance_mm: A point farther than this from the skeleton is refused.
+        progress: Optional ``ProgressReporter`` ("propagate" events, one per lobe fitted; honours cancel).
 
     Returns:
         (labelled uint8 array, info dict with skeleton size and snap distances).
@@ -72,7 +76,7 @@ def propagate_point_labels(airways: np.ndarray, grid: ImageGrid, lobes: np.ndarr
     Raises:
         InputError: a point too far from the airways, or a segment whose subtree is empty in its lobe.
     """
-    labelled, info = label_airways(airways, grid, lobes, points, max_distance_mm)
+    labelled, info = label_airways(airways, grid, lobes, points, max_distance_mm, progress)
     present = set(np.unique(labelled).tolist())
     missing = [f"{SEGMENTS[v][0]}" for v in range(1, N_SEGMENTS + 1) if v not in present]
     if missing:
@@ -83,7 +87,7 @@ def propagate_point_labels(airways: np.ndarray, grid: ImageGrid, lobes: np.ndarr
 
 
 def label_airways(airways: np.ndarray, grid: ImageGrid, lobes: np.ndarray, points: dict,
-                  max_distance_mm: float) -> tuple[np.ndarray, dict]:
+                  max_distance_mm: float, progress=None) -> tuple[np.ndarray, dict]:
     """Steps 1-4 of the module for any subset of the segments (:func:`propagate_point_labels` without
     the check that every segment got voxels); same arguments and result."""
     from skimage.morphology import skeletonize
@@ -112,8 +116,17 @@ def label_airways(airways: np.ndarray, grid: ImageGrid, lobes: np.ndarray, point
     snaps = {int(seeds[n]): int(n) for n in np.nonzero(seeds)[0]}
     radius = depth[tuple(idx.T)]
     voxels = grid.index_to_world(np.argwhere(mask) + offset)
+    fitted = []
+
+    def joint(lobe_tubes, hub, feed_end, feed_radius):  # the tubes around each lobe's branching, fitted together
+        if progress is not None:
+            progress.report("propagate", 0.1 + 0.8 * len(fitted) / 5, "fitting the segmental bronchi at the "
+                            f"branching of lobe {len(fitted) + 1}")
+        fitted.append(hub)
+        return fit_lobe_tubes(lobe_tubes, hub, feed_end, feed_radius, mask, grid, offset)
+
     tubes, junction = segment_tubes(snaps, parent, order, world, radius, {lab: segment_lobe(lab) for lab in snaps},
-                          voxels, float(np.prod(grid.spacing)))
+                                    voxels, float(np.prod(grid.spacing)), joint=joint)
     _extend_to_origin(seeds, parent)
     node_label = np.zeros(len(idx), dtype=np.uint8)
     for n in order:  # parents come before children in breadth-first order

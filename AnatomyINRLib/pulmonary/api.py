@@ -88,7 +88,8 @@ def _identity(lobes, lobe_arr, airway_mask, segmental_labels, segment_points, co
     found = _inputs.parse_segment_points(segment_points)
     _inputs.check_points_in_lobes(found, lobes, lobe_arr)
     progress.report("propagate", 0.0, "skeletonising the airways")
-    labelled, info = propagate_point_labels(airway_mask, lobes, lobe_arr, found, config.point_max_distance_mm)
+    labelled, info = propagate_point_labels(airway_mask, lobes, lobe_arr, found, config.point_max_distance_mm,
+                                            progress)
     progress.report("propagate", 1.0, f"labels propagated over {info['skeleton_voxels']} skeleton voxels")
     return labelled, {"source": "segment_points", **info}
 

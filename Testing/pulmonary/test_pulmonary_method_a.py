@@ -96,6 +96,26 @@ def test_cancel(unseen_phantom):
                       should_cancel=stop)
 
 
+def test_point_mode_reports_each_lobe_fit_and_cancels_between_them(unseen_phantom):
+    """The joint tube fits (about a second per lobe at 1 mm) each report progress; a cancel asked during
+    the second one stops the run before the third."""
+    events = []
+
+    def record(event):
+        events.append(event)
+
+    def stop():
+        return sum("fitting the segmental bronchi" in e.message for e in events) >= 2
+
+    with pytest.raises(Cancelled):
+        segment_lungs(unseen_phantom.lobes, unseen_phantom.airways, segment_points=unseen_phantom.segment_points,
+                      progress=record, should_cancel=stop)
+    fits = [e for e in events if "fitting the segmental bronchi" in e.message]
+    assert [e.stage for e in fits] == ["propagate", "propagate"]
+    assert fits[0].fraction < fits[1].fraction < 1.0
+    assert not any(e.stage in ("territories", "field", "sample") for e in events)
+
+
 def test_points_on_an_airway_mask_with_a_gap(unseen_phantom):
     """A segmentation gap in the bronchus intermedius cuts the middle and lower lobe airways off the trachea."""
     ph = unseen_phantom

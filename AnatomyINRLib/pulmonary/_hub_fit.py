@@ -1,0 +1,114 @@
+"""Joint fit of a lobe's segmental tubes to the airway mask around their branching (point mode, step 4).
+
+The tubes of :mod:`AnatomyINRLib.pulmonary._airway_tubes` are fitted one by one to
+each bronchus' clean stretch and extended back to the branching; near the
+branching, where sibling bronchi overlap, their axes and radii are off by
+tenths of a millimetre, and there a tenth decides which sibling a wall voxel
+is deepest in. Here all tubes of a lobe, plus the bronchus that feeds them, are
+fitted together as one union of capsules to the mask in a ball around the
+branching: a voxel is airway exactly when its centre lies inside some capsule
+(``min_k (distance to axis_k − r_k) < 0``), so the capsules are moved until the
+union reproduces the mask's voxels there. The tubes share one start point (the
+branching) and each keeps its label; the feeding bronchus only explains the
+voxels above the branching and is dropped afterwards.
+
+Loss: binary cross-entropy between the mask and σ(−d(x)/τ), d the union's
+signed depth (mm, the soft minimum of the capsules' depths), τ a fraction of a
+voxel, over the ball's voxels; voxels of the mask that no capsule is near (the
+bronchi's own branches) are left out, as nothing here models them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from AnatomyINRLib.core.types import ImageGrid
+from AnatomyINRLib.pulmonary._airway_tubes import Tube
+
+
+def _capsule_depth(x, start, end, radius):
+    """(M, K) torch ``distance to segment start_k → end_k − radius_k`` (mm) of (M, 3) points.
+
+    ``start`` is (K, 3) or one shared (3,) point, ``end`` (K, 3), ``radius`` (K,).
+    """
+    import torch
+
+    seg = end - start
+    rel = x[:, None, :] - start
+    t = ((rel * seg).sum(-1) / (seg * seg).sum(-1).clamp_min(1e-9)).clamp(0.0, 1.0)
+    return torch.linalg.norm(rel - t[..., None] * seg, dim=-1) - radius
+
+
+def _ball_voxels(mask: np.ndarray, grid: ImageGrid, offset: np.ndarray, centre: np.ndarray, radius_mm: float):
+    """World points (M, 3) and mask values (M,) of the voxels within ``radius_mm`` of ``centre`` (RAS mm).
+
+    ``mask`` is the cropped airway mask whose voxel (0, 0, 0) is voxel ``offset`` of ``grid``.
+    """
+    c = grid.world_to_index(centre[None])[0] - offset
+    half = np.ceil(radius_mm / np.min(grid.spacing)) + 1
+    lo = np.maximum(np.floor(c - half).astype(int), 0)
+    hi = np.minimum(np.ceil(c + half).astype(int) + 1, mask.shape)
+    ijk = np.stack(np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi)], indexing="ij"), -1).reshape(-1, 3)
+    world = grid.index_to_world(ijk + offset)
+    keep = np.linalg.norm(world - centre, axis=1) <= radius_mm
+    return world[keep], mask[tuple(ijk[keep].T)].astype(bool)
+
+
+def fit_lobe_tubes(tubes: list, hub: np.ndarray, feed_end: np.ndarray, feed_radius: float, mask: np.ndarray,
+                   grid: ImageGrid, offset: np.ndarray, ball_mm: float = 10.0, steps: int = 100,
+                   tau_mm: float = 0.2, trims_mm: tuple = (1.5, 0.5)) -> list:
+    """Tubes of one lobe fitted jointly to the mask around their branching (module doc).
+
+    Args:
+        tubes: The lobe's :class:`Tube` s (at least two), all started at ``hub``.
+        hub: (3,) RAS mm of the branching (the tubes' common start, refitted here).
+        feed_end: (3,) RAS mm of a point up the feeding (lobar) bronchus; feed_radius: its radius (mm).
+        mask, grid, offset: Cropped airway mask, its grid and the crop's index offset.
+        ball_mm: Radius of the fitted ball around the branching.
+        steps: Adam steps per round.
+        tau_mm: Width of the soft inside/outside step (mm).
+        trims_mm: One round per value: mask voxels farther outside every capsule than this
+            are left out of the round (a wide margin around the first guess, then a narrow
+            one around the first round's fit).
+
+    Returns:
+        New tubes (same labels and order): common start, fitted ends and radii. A fit that
+        explains the ball's voxels worse than the tubes given keeps those.
+    """
+    import torch  # here, not at import: labelled-airway runs never need it
+
+    x_np, y_np = _ball_voxels(mask, grid, offset, hub, ball_mm)
+    x = torch.as_tensor(x_np, dtype=torch.float64)
+    y = torch.as_tensor(y_np, dtype=torch.float64)
+    start = torch.tensor(hub, dtype=torch.float64, requires_grad=True)
+    ends = torch.tensor(np.stack([t.end for t in tubes] + [feed_end]), dtype=torch.float64, requires_grad=True)
+    log_r = torch.tensor(np.log([t.radius for t in tubes] + [feed_radius]), dtype=torch.float64,
+                         requires_grad=True)
+
+    def loss_of(weight):
+        depth = -tau_mm * torch.logsumexp(-_capsule_depth(x, start, ends, log_r.exp()) / tau_mm, dim=1)
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(-depth / tau_mm, y, reduction="none")
+        return (bce * weight).sum() / weight.sum()
+
+    def kept(trim):
+        """1 for every voxel but the mask voxels farther than ``trim`` outside every capsule."""
+        with torch.no_grad():
+            near = _capsule_depth(x, start, ends, log_r.exp()).min(dim=1).values < trim
+        return torch.where(y.bool() & ~near, 0.0, 1.0)
+
+    first = kept(trims_mm[0])
+    with torch.no_grad():
+        before = float(loss_of(first))
+    for k, trim in enumerate(trims_mm):
+        weight = first if k == 0 else kept(trim)
+        opt = torch.optim.Adam([start, ends, log_r], lr=0.05 if k == 0 else 0.02)  # mm (log for radii)
+        for _ in range(steps):
+            opt.zero_grad()
+            loss_of(weight).backward()
+            opt.step()
+    with torch.no_grad():
+        after = float(loss_of(first))
+    if not after < before:
+        return tubes
+    s, e, r = start.detach().numpy(), ends.detach().numpy(), log_r.detach().exp().numpy()
+    return [Tube(t.label, s.copy(), e[k].copy(), float(r[k]), t.clean) for k, t in enumerate(tubes)]

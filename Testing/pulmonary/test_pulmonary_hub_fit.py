@@ -1,0 +1,83 @@
+"""Point mode: the tubes of a lobe, fitted together to the mask around their branching, come back to the
+capsules the mask was painted from, so the wall voxels between siblings go to the bronchus they are
+deepest in."""
+
+import numpy as np
+import pytest
+
+from AnatomyINRLib.core.types import ImageGrid
+from AnatomyINRLib.phantoms.lung_tree import rasterize_capsules
+from AnatomyINRLib.pulmonary._airway_tubes import Tube, tube_depth
+from AnatomyINRLib.pulmonary._hub_fit import fit_lobe_tubes
+
+HUB = np.array([0.3, -0.2, 0.4])  # off the voxel centres
+SEGMENTAL = ((1, (0.45, 0.12, -1.0), 3.2), (2, (-0.35, 0.25, -1.0), 2.9), (3, (0.05, -0.45, -1.0), 3.5))
+
+
+def _unit(v) -> np.ndarray:
+    v = np.asarray(v, float)
+    return v / np.linalg.norm(v)
+
+
+def _trifurcation():
+    """A feeding bronchus (r 4.4 mm) ending at HUB, where three segmental bronchi of 22 mm leave (1 mm grid).
+
+    Returns the grid, the mask (cropped to itself: offset 0), the true segmental tubes and the feed's top.
+    """
+    shape, affine = (64, 64, 64), np.eye(4)
+    affine[:3, 3] = (-32.0, -32.0, -36.0)
+    truth = [Tube(lab, HUB.copy(), HUB + 22.0 * _unit(d), r) for lab, d, r in SEGMENTAL]
+    top = HUB + np.array([0.0, 0.0, 20.0])
+    caps = [(top, HUB, 4.4, 255)] + [(t.start, t.end, t.radius, t.label) for t in truth]
+    painted, _ = rasterize_capsules(shape, affine, *(np.array([c[i] for c in caps]) for i in range(4)))
+    return ImageGrid(painted, affine), painted > 0, painted, truth, top
+
+
+def _perturbed(truth, rng):
+    """The tubes as the one-by-one fit leaves them: start 0.8 mm off, ends 1 mm off, radii 0.3 mm off."""
+    start = HUB + 0.8 * _unit(rng.normal(size=3))
+    return [Tube(t.label, start, t.end + _unit(rng.normal(size=3)), t.radius + rng.choice([-0.3, 0.3]))
+            for t in truth]
+
+
+def _axis_offset(fitted: Tube, true: Tube, along_mm: float) -> float:
+    """Distance (mm) from the point ``along_mm`` down the true axis to the fitted axis line."""
+    p = true.start + along_mm * _unit(true.end - true.start)
+    d = _unit(fitted.end - fitted.start)
+    return float(np.linalg.norm(np.cross(p - fitted.start, d)))
+
+
+def _wall_mismatches(grid, painted, tubes) -> int:
+    """Segmental voxels within 10 mm of the hub that the tubes give to another segment (deepest-tube rule)."""
+    ijk = np.argwhere((painted >= 1) & (painted <= 3))
+    world = grid.index_to_world(ijk)
+    near = np.linalg.norm(world - HUB, axis=1) <= 10.0
+    depth = np.stack([tube_depth(world[near], t) for t in tubes], axis=1)
+    labels = np.array([t.label for t in tubes])[np.argmin(depth, axis=1)]
+    return int(np.count_nonzero(labels != painted[tuple(ijk[near].T)]))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fit_recovers_the_painted_capsules(seed):
+    """From tubes 0.8 mm / 1 mm / 0.3 mm off, radii come back within 0.08 mm and axes within 0.25 mm
+    (7 mm from the hub, where sibling walls meet), and the wall voxels near the hub go to their own
+    bronchus but for at most two (centres within a few hundredths of a mm of two walls)."""
+    grid, mask, painted, truth, top = _trifurcation()
+    start = _perturbed(truth, np.random.default_rng(seed))
+    fitted = fit_lobe_tubes(start, start[0].start, top, 4.0, mask, grid, np.zeros(3, dtype=int))
+    assert [t.label for t in fitted] == [1, 2, 3]
+    assert all(np.array_equal(f.start, fitted[0].start) for f in fitted)  # one branching point
+    for f, t in zip(fitted, truth):
+        assert abs(f.radius - t.radius) < 0.08, (f.label, f.radius, t.radius)
+        assert _axis_offset(f, t, 7.0) < 0.25, (f.label, _axis_offset(f, t, 7.0))
+    before, after = _wall_mismatches(grid, painted, start), _wall_mismatches(grid, painted, fitted)
+    assert before >= 10 and after <= 2, (before, after)
+
+
+def test_the_true_capsules_are_kept_where_they_are():
+    """Started from the painted capsules themselves, the fit moves nothing by more than the grid allows."""
+    grid, mask, painted, truth, top = _trifurcation()
+    fitted = fit_lobe_tubes(truth, HUB, top, 4.4, mask, grid, np.zeros(3, dtype=int))
+    for f, t in zip(fitted, truth):
+        assert abs(f.radius - t.radius) < 0.08 and _axis_offset(f, t, 7.0) < 0.25
+    assert _wall_mismatches(grid, painted, fitted) <= 2
