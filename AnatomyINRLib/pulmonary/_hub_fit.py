@@ -39,10 +39,12 @@ def _capsule_depth(x, start, end, radius):
     return torch.linalg.norm(rel - t[..., None] * seg, dim=-1) - radius
 
 
-def _ball_voxels(mask: np.ndarray, grid: ImageGrid, offset: np.ndarray, centre: np.ndarray, radius_mm: float):
+def _ball_voxels(mask: np.ndarray, grid: ImageGrid, offset: np.ndarray, centre: np.ndarray, radius_mm: float,
+                 max_voxels: int = 12_000):
     """World points (M, 3) and mask values (M,) of the voxels within ``radius_mm`` of ``centre`` (RAS mm).
 
-    ``mask`` is the cropped airway mask whose voxel (0, 0, 0) is voxel ``offset`` of ``grid``.
+    ``mask`` is the cropped airway mask whose voxel (0, 0, 0) is voxel ``offset`` of ``grid``; at most
+    ``max_voxels`` of them (evenly spread over the ball) are returned.
     """
     c = grid.world_to_index(centre[None])[0] - offset
     half = np.ceil(radius_mm / np.min(grid.spacing)) + 1
@@ -50,7 +52,9 @@ def _ball_voxels(mask: np.ndarray, grid: ImageGrid, offset: np.ndarray, centre: 
     hi = np.minimum(np.ceil(c + half).astype(int) + 1, mask.shape)
     ijk = np.stack(np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi)], indexing="ij"), -1).reshape(-1, 3)
     world = grid.index_to_world(ijk + offset)
-    keep = np.linalg.norm(world - centre, axis=1) <= radius_mm
+    keep = np.flatnonzero(np.linalg.norm(world - centre, axis=1) <= radius_mm)
+    if len(keep) > max_voxels:  # fine grids: an even subsample (a few thousand voxels pin a capsule down)
+        keep = keep[np.linspace(0, len(keep) - 1, max_voxels).astype(np.int64)]
     return world[keep], mask[tuple(ijk[keep].T)].astype(bool)
 
 
