@@ -184,16 +184,19 @@ def segment_tubes(snaps: dict, parent: np.ndarray, order: np.ndarray, world: np.
             of its points (the branching its segmental bronchi leave from).
         voxels: (M, 3) RAS mm airway voxel centres; voxel_volume: mm³ per voxel (see :func:`refine_tube`).
         min_nodes: Side branches with fewer skeleton voxels are spurs, not branchings.
-        joint: Optional ``joint(tubes, hub, feed_end, feed_radius) -> tubes`` refitting the tubes of
-            each lobe with a branching together (:func:`~AnatomyINRLib.pulmonary._hub_fit.fit_lobe_tubes`
-            with the mask bound); they are passed started at one common point, the mean of their starts.
+        joint: Optional ``joint(lobe, tubes, start, feed_end, feed_radius, fixed) -> tubes or None`` refitting
+            the tubes that leave one branching together (:func:`~AnatomyINRLib.pulmonary._hub_fit.fit_lobe_tubes`
+            with the mask bound; None keeps them). A lobe's tubes are grouped by the branching they
+            leave (:func:`branching_groups`): a lobe whose bronchi leave in two steps (S6, then the
+            basal trunk) gives one fit per branching, each with the bronchus feeding it.
 
     A point lying below another point (touching bronchi made a loop) gets no tube.
 
     Returns:
         (tubes, junction): the tubes, and a boolean (N,) mask of the skeleton voxels within each
-        hub's inscribed radius of it: the merged branching, whose inflated balls are no tube's
-        and are left out of :func:`deepest_labels` (the tubes decide there).
+        hub's (and, with ``joint``, each lower branching's) inscribed radius of it: the merged
+        branching, whose inflated balls are no tube's and are left out of :func:`deepest_labels`
+        (the tubes decide there).
     """
     kids, size = _children(parent, order), _subtree_sizes(parent, order)
     chains = {lab: _ancestors(n, parent) for lab, n in snaps.items()}
@@ -201,7 +204,7 @@ def segment_tubes(snaps: dict, parent: np.ndarray, order: np.ndarray, world: np.
     for chain in chains.values():
         for n in chain:
             count[n] = count.get(n, 0) + 1
-    tubes, tree = [], cKDTree(voxels)
+    tubes, tree, origins = [], cKDTree(voxels), {}
     junction = np.zeros(len(world), dtype=bool)
     for lobe in sorted(set(lobe_of.values())):
         labs = [lab for lab in snaps if lobe_of[lab] == lobe]
@@ -213,34 +216,65 @@ def segment_tubes(snaps: dict, parent: np.ndarray, order: np.ndarray, world: np.
             if any(n in snaps.values() for n in chain[1:]):
                 continue  # below another point
             origin = next((n for n in chain if count[n] > 1), chain[-1])
+            origins[lab] = int(origin)
             top = hub if hub is not None else origin
             path = bronchus_path(snaps[lab], top, origin, parent, kids, size, min_nodes)
             tube = fit_tube(lab, path, world[top], float(radius[top]), world, radius)
             tubes.append(refine_tube(tube, voxels, tree, voxel_volume))
         if joint is not None and hub is not None:
-            _refit_lobe(tubes, labs, hub, parent, world, radius, joint)
+            fitted = [lab for lab in labs if lab in origins and any(t.label == lab for t in tubes)]
+            for group, node in branching_groups(fitted, origins, hub, snaps, parent, world, radius):
+                if node != hub:  # a lower branching is merged like the hub: its tubes decide there too
+                    junction |= np.linalg.norm(world - world[node], axis=1) <= radius[node]
+                _refit_group(tubes, group, labs, node, node == hub, parent, world, radius,
+                             lambda *args: joint(lobe, *args))
     return tubes, junction
 
 
-def _refit_lobe(tubes: list, labs: list, hub: int, parent: np.ndarray, world: np.ndarray, radius: np.ndarray,
-                joint: Callable, feed_mm: float = 8.0) -> None:
-    """Replace, in place, the tubes of one lobe's labels ``labs`` by ``joint``'s fit (see :func:`segment_tubes`).
+def branching_groups(labs: list, origins: dict, hub: int, snaps: dict, parent: np.ndarray, world: np.ndarray,
+                     radius: np.ndarray) -> list:
+    """[(labels, branching skeleton voxel)]: a lobe's segmental bronchi grouped by the branching they leave.
 
-    The feeding bronchus is the skeleton from the hub up to ``feed_mm`` above it (its end and
-    median inscribed radius start its capsule). A lobe with fewer than two tubes, or a hub at
-    the root, is left as it is.
+    A bronchus whose origin (where its path meets another point's) lies within the hub's inscribed
+    radius + 1 mm of the hub leaves the hub; the others are grouped by origin in the same sense
+    around each other's (e.g. S7-S10 at the end of the basal trunk), their branching being the
+    deepest skeleton voxel above all of them. Groups of one are left out.
+    """
+    def near(a: int, b: int) -> bool:
+        return float(np.linalg.norm(world[a] - world[b])) <= float(radius[b]) + 1.0
+
+    groups = [([lab for lab in labs if near(origins[lab], hub)], hub)]
+    rest = [lab for lab in labs if lab not in groups[0][0]]
+    while rest:
+        first = rest[0]
+        group = [lab for lab in rest if near(origins[lab], origins[first]) or near(origins[first], origins[lab])]
+        rest = [lab for lab in rest if lab not in group]
+        groups.append((group, _common_ancestor([snaps[lab] for lab in group], parent)))
+    return [(g, node) for g, node in groups if len(g) >= 2]
+
+
+def _refit_group(tubes: list, labs: list, lobe_labs: list, node: int, at_hub: bool, parent: np.ndarray,
+                 world: np.ndarray, radius: np.ndarray, joint: Callable, feed_mm: float = 8.0) -> None:
+    """Replace, in place, the tubes of ``labs`` (leaving skeleton voxel ``node``) by ``joint``'s fit.
+
+    The fit starts all of them at one point: at a lobe's hub the mean of their starts (each was
+    extended back to the hub), elsewhere the branching voxel. The feeding bronchus is the skeleton
+    from ``node`` up to ``feed_mm`` above it (its end and median inscribed radius start its
+    capsule); the lobe's other tubes (labels ``lobe_labs`` outside ``labs``) stay as they are but
+    are part of the union the fit explains the mask with. A branching at the root is left as it
+    is, as is a group whose fit ``joint`` refuses.
     """
     mine = [k for k, t in enumerate(tubes) if t.label in labs]
-    up, n = [], int(hub)
-    while parent[n] >= 0 and np.linalg.norm(world[n] - world[hub]) < feed_mm:
+    up, n = [], int(node)
+    while parent[n] >= 0 and np.linalg.norm(world[n] - world[node]) < feed_mm:
         n = int(parent[n])
         up.append(n)
     if len(mine) < 2 or not up:
         return
-    start = np.mean([tubes[k].start for k in mine], axis=0)
-    fitted = joint([Tube(tubes[k].label, start, tubes[k].end, tubes[k].radius, tubes[k].clean) for k in mine],
-                   start, world[up[-1]], float(np.median(radius[up])))
-    for k, tube in zip(mine, fitted):
+    start = np.mean([tubes[k].start for k in mine], axis=0) if at_hub else world[node].copy()
+    fixed = tuple(t for k, t in enumerate(tubes) if k not in mine and t.label in lobe_labs)
+    fitted = joint([tubes[k] for k in mine], start, world[up[-1]], float(np.median(radius[up])), fixed)
+    for k, tube in zip(mine, fitted or []):
         tubes[k] = tube
 
 

@@ -1,12 +1,14 @@
-"""Joint fit of a lobe's segmental tubes to the airway mask around their branching (point mode, step 4).
+"""Joint fit of the segmental tubes leaving one branching to the airway mask around it (point mode, step 4).
 
 The tubes of :mod:`AnatomyINRLib.pulmonary._airway_tubes` are fitted one by one to
 each bronchus' clean stretch and extended back to the branching; near the
 branching, where sibling bronchi overlap, their axes and radii are off by
 tenths of a millimetre, and there a tenth decides which sibling a wall voxel
-is deepest in. Here all tubes of a lobe, plus the bronchus that feeds them, are
-fitted together as one union of capsules to the mask in a ball around the
-branching: a voxel is airway exactly when its centre lies inside some capsule
+is deepest in. Here the tubes leaving one branching (all of a lobe's, or one
+group of them where the lobe branches in steps), plus the bronchus that feeds
+them, are fitted together as one union of capsules to the mask in a ball around
+the branching (the lobe's other tubes join the union unchanged): a voxel is
+airway exactly when its centre lies inside some capsule
 (``min_k (distance to axis_k − r_k) < 0``), so the capsules are moved until the
 union reproduces the mask's voxels there. The tubes share one start point (the
 branching) and each keeps its label; the feeding bronchus only explains the
@@ -60,12 +62,13 @@ def _ball_voxels(mask: np.ndarray, grid: ImageGrid, offset: np.ndarray, centre: 
 
 def fit_lobe_tubes(tubes: list, hub: np.ndarray, feed_end: np.ndarray, feed_radius: float, mask: np.ndarray,
                    grid: ImageGrid, offset: np.ndarray, ball_mm: float = 10.0, steps: int = 100,
-                   tau_mm: float = 0.2, trims_mm: tuple = (1.5, 0.5)) -> list:
-    """Tubes of one lobe fitted jointly to the mask around their branching (module doc).
+                   tau_mm: float = 0.2, trims_mm: tuple = (1.5, 0.5), fixed: tuple = ()) -> "list | None":
+    """Tubes leaving one branching, fitted jointly to the mask around it (module doc).
 
     Args:
-        tubes: The lobe's :class:`Tube` s (at least two), all started at ``hub``.
-        hub: (3,) RAS mm of the branching (the tubes' common start, refitted here).
+        tubes: The :class:`Tube` s (at least two) leaving the branching, as fitted one by one.
+        hub: (3,) RAS mm first guess of the branching: the common start of the fitted tubes and
+            the centre of the ball.
         feed_end: (3,) RAS mm of a point up the feeding (lobar) bronchus; feed_radius: its radius (mm).
         mask, grid, offset: Cropped airway mask, its grid and the crop's index offset.
         ball_mm: Radius of the fitted ball around the branching.
@@ -74,10 +77,11 @@ def fit_lobe_tubes(tubes: list, hub: np.ndarray, feed_end: np.ndarray, feed_radi
         trims_mm: One round per value: mask voxels farther outside every capsule than this
             are left out of the round (a wide margin around the first guess, then a narrow
             one around the first round's fit).
+        fixed: Other tubes of the lobe (e.g. S6 beside a basal branching): part of the union, not fitted.
 
     Returns:
-        New tubes (same labels and order): common start, fitted ends and radii. A fit that
-        explains the ball's voxels worse than the tubes given keeps those.
+        New tubes (same labels and order): common start, fitted ends and radii; or None when the
+        fit explains the ball's voxels no better than ``tubes`` (with their own starts) do.
     """
     import torch  # here, not at import: labelled-airway runs never need it
 
@@ -89,20 +93,28 @@ def fit_lobe_tubes(tubes: list, hub: np.ndarray, feed_end: np.ndarray, feed_radi
     log_r = torch.tensor(np.log([t.radius for t in tubes] + [feed_radius]), dtype=torch.float64,
                          requires_grad=True)
 
-    def loss_of(weight):
-        depth = -tau_mm * torch.logsumexp(-_capsule_depth(x, start, ends, log_r.exp()) / tau_mm, dim=1)
+    given = torch.tensor(np.stack([t.start for t in tubes] + [hub]), dtype=torch.float64)
+    others = _capsule_depth(x, torch.tensor(np.stack([t.start for t in fixed])),
+                            torch.tensor(np.stack([t.end for t in fixed])),
+                            torch.tensor([t.radius for t in fixed])) if fixed else x[:, :0]
+
+    def union(starts):
+        return torch.cat([_capsule_depth(x, start if starts is None else starts, ends, log_r.exp()), others], dim=1)
+
+    def loss_of(weight, starts=None):
+        depth = -tau_mm * torch.logsumexp(-union(starts) / tau_mm, dim=1)
         bce = torch.nn.functional.binary_cross_entropy_with_logits(-depth / tau_mm, y, reduction="none")
         return (bce * weight).sum() / weight.sum()
 
-    def kept(trim):
+    def kept(trim, starts=None):
         """1 for every voxel but the mask voxels farther than ``trim`` outside every capsule."""
         with torch.no_grad():
-            near = _capsule_depth(x, start, ends, log_r.exp()).min(dim=1).values < trim
+            near = union(starts).min(dim=1).values < trim
         return torch.where(y.bool() & ~near, 0.0, 1.0)
 
-    first = kept(trims_mm[0])
+    first = kept(trims_mm[0], given)
     with torch.no_grad():
-        before = float(loss_of(first))
+        before = float(loss_of(first, given))  # the tubes as given, each from its own start
     for k, trim in enumerate(trims_mm):
         weight = first if k == 0 else kept(trim)
         opt = torch.optim.Adam([start, ends, log_r], lr=0.05 if k == 0 else 0.02)  # mm (log for radii)
@@ -112,7 +124,7 @@ def fit_lobe_tubes(tubes: list, hub: np.ndarray, feed_end: np.ndarray, feed_radi
             opt.step()
     with torch.no_grad():
         after = float(loss_of(first))
-    if not after < before:
-        return tubes
+    if not after < before:  # also when the ball holds no voxel (both losses NaN)
+        return None
     s, e, r = start.detach().numpy(), ends.detach().numpy(), log_r.detach().exp().numpy()
     return [Tube(t.label, s.copy(), e[k].copy(), float(r[k]), t.clean) for k, t in enumerate(tubes)]

@@ -30,7 +30,7 @@ from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.types import ImageGrid
 from AnatomyINRLib.pulmonary._airway_tubes import deepest_labels, segment_tubes
 from AnatomyINRLib.pulmonary._hub_fit import fit_lobe_tubes
-from AnatomyINRLib.pulmonary.config import N_SEGMENTS, SEGMENTS, segment_lobe
+from AnatomyINRLib.pulmonary.config import LOBE_NAMES, N_SEGMENTS, SEGMENTS, segment_lobe
 
 _OFFSETS = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)
                      if (a, b, c) > (0, 0, 0)])  # 13 forward offsets of the 26-neighbourhood
@@ -116,14 +116,11 @@ def label_airways(airways: np.ndarray, grid: ImageGrid, lobes: np.ndarray, point
     snaps = {int(seeds[n]): int(n) for n in np.nonzero(seeds)[0]}
     radius = depth[tuple(idx.T)]
     voxels = grid.index_to_world(np.argwhere(mask) + offset)
-    fitted = []
-
-    def joint(lobe_tubes, hub, feed_end, feed_radius):  # the tubes around each lobe's branching, fitted together
+    def joint(lobe, lobe_tubes, start, feed_end, feed_radius, fixed):  # the tubes leaving one branching, together
         if progress is not None:
-            progress.report("propagate", 0.1 + 0.8 * len(fitted) / 5, "fitting the segmental bronchi at the "
-                            f"branching of lobe {len(fitted) + 1}")
-        fitted.append(hub)
-        return fit_lobe_tubes(lobe_tubes, hub, feed_end, feed_radius, mask, grid, offset)
+            progress.report("propagate", 0.1 + 0.16 * lobe, "fitting the segmental bronchi at a branching of "
+                            f"the {LOBE_NAMES.get(lobe, lobe)}")
+        return fit_lobe_tubes(lobe_tubes, start, feed_end, feed_radius, mask, grid, offset, fixed=fixed)
 
     tubes, junction = segment_tubes(snaps, parent, order, world, radius, {lab: segment_lobe(lab) for lab in snaps},
                                     voxels, float(np.prod(grid.spacing)), joint=joint)

@@ -1,8 +1,6 @@
 """``ddp_model``: no wrapper in one process; under a process group, buffers are re-broadcast before every
 forward pass unless the net declares them constant."""
 
-import socket
-
 import pytest
 import torch
 import torch.distributed as dist
@@ -22,10 +20,9 @@ class _WithBuffer(torch.nn.Module):
 
 @pytest.fixture
 def one_process_group():
-    with socket.socket() as s:  # a free port for this test's own rendezvous
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
+    """A gloo group of this process alone, rendezvous in memory (no port)."""
+    assert dist.is_available() and not dist.is_initialized()
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
     yield
     dist.destroy_process_group()
 

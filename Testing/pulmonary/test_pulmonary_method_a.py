@@ -97,8 +97,8 @@ def test_cancel(unseen_phantom):
 
 
 def test_point_mode_reports_each_lobe_fit_and_cancels_between_them(unseen_phantom):
-    """The joint tube fits (about a second per lobe at 1 mm) each report progress; a cancel asked during
-    the second one stops the run before the third."""
+    """The joint tube fits (about a second per branching at 1 mm) each report progress first; a cancel
+    asked by then stops the run before the second fit runs."""
     events = []
 
     def record(event):
