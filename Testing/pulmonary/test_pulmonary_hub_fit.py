@@ -125,8 +125,9 @@ def _two_step(trunk_mm: float):
 @pytest.mark.parametrize("trunk_mm", [6.0, 10.0, 15.0])
 def test_a_lobe_branching_in_two_steps_is_fitted_branching_by_branching(trunk_mm, monkeypatch):
     """S6 leaves the hub alone (no joint fit); S7-S10 are fitted together around the basal branching,
-    not forced to start at the hub. Measured: 1, 6 and 4 wrong segmental voxels (of about 4000); with
-    the one-by-one tubes 22, 26 and 29 (and 24, 43, 50 before the basal branching was recognised)."""
+    not forced to start at the hub. Measured: 0, 7 and 3 wrong segmental voxels (of about 4000); with
+    every joint fit refused 20, 28 and 32 (and 28, 47, 64 before this fit and the basal branching's
+    skeleton being left to the tubes)."""
     import AnatomyINRLib.pulmonary._skeleton as skeleton
 
     grid, mask, ref, points = _two_step(trunk_mm)
