@@ -26,7 +26,9 @@ def _interrupt_at(argv: list, cwd: Path, stage: str, sig: int) -> int:
     """Run the CLI with --json-progress, send ``sig`` at the first event of ``stage``; its exit code."""
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen([sys.executable, "-m", "AnatomyINRLib", *argv, "--json-progress"], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a child of a background job inherits SIGINT ignored; Ctrl-C must reach it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in proc.stdout:
         if json.loads(line)["stage"] == stage:
             proc.send_signal(sig)

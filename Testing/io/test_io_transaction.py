@@ -150,7 +150,9 @@ def test_a_signal_while_running_leaves_every_file_as_it_was(tmp_path, sig):
     (tmp_path / "m.vtp").write_text("user's mesh")
     before = _snapshot(tmp_path)
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env)
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env,
+                             # a child of a background job inherits SIGINT ignored; Ctrl-C must reach it
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert child.stdout.readline().strip() == "written"
     assert len(list(tmp_path.iterdir())) == 3  # the two staged temporaries exist now...
     child.send_signal(sig)
