@@ -222,7 +222,7 @@ def segment_tubes(snaps: dict, parent: np.ndarray, order: np.ndarray, world: np.
             tube = fit_tube(lab, path, world[top], float(radius[top]), world, radius)
             tubes.append(refine_tube(tube, voxels, tree, voxel_volume))
         if joint is not None and hub is not None:
-            fitted = [lab for lab in labs if lab in origins and any(t.label == lab for t in tubes)]
+            fitted = [lab for lab in labs if lab in origins]  # an origin is recorded with each tube
             for group, node in branching_groups(fitted, origins, hub, snaps, parent, world, radius):
                 if node != hub:  # a lower branching is merged like the hub: its tubes decide there too
                     junction |= np.linalg.norm(world - world[node], axis=1) <= radius[node]
@@ -264,13 +264,13 @@ def _refit_group(tubes: list, labs: list, lobe_labs: list, node: int, at_hub: bo
     are part of the union the fit explains the mask with. A branching at the root is left as it
     is, as is a group whose fit ``joint`` refuses.
     """
-    mine = [k for k, t in enumerate(tubes) if t.label in labs]
     up, n = [], int(node)
     while parent[n] >= 0 and np.linalg.norm(world[n] - world[node]) < feed_mm:
         n = int(parent[n])
         up.append(n)
-    if len(mine) < 2 or not up:
+    if not up:
         return
+    mine = [k for k, t in enumerate(tubes) if t.label in labs]  # two or more (branching_groups)
     start = np.mean([tubes[k].start for k in mine], axis=0) if at_hub else world[node].copy()
     fixed = tuple(t for k, t in enumerate(tubes) if k not in mine and t.label in lobe_labs)
     fitted = joint([tubes[k] for k in mine], start, world[up[-1]], float(np.median(radius[up])), fixed)
