@@ -15,6 +15,8 @@ import pytest
 
 from AnatomyINRLib.phantoms import get_phantom
 
+from child_signals import sigint_as_in_a_terminal
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -27,8 +29,7 @@ def _interrupt_at(argv: list, cwd: Path, stage: str, sig: int) -> int:
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen([sys.executable, "-m", "AnatomyINRLib", *argv, "--json-progress"], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            # a child of a background job inherits SIGINT ignored; Ctrl-C must reach it
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=sigint_as_in_a_terminal)
     for line in proc.stdout:
         if json.loads(line)["stage"] == stage:
             proc.send_signal(sig)

@@ -17,6 +17,8 @@ from AnatomyINRLib.core.types import TriangleMesh
 from AnatomyINRLib.io import atomic_path, check_distinct_paths, output_transaction, write_mesh
 from AnatomyINRLib.io import transaction as txn_module
 
+from child_signals import sigint_as_in_a_terminal
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -151,8 +153,7 @@ def test_a_signal_while_running_leaves_every_file_as_it_was(tmp_path, sig):
     before = _snapshot(tmp_path)
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     child = subprocess.Popen([sys.executable, "-c", _CHILD, str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env,
-                             # a child of a background job inherits SIGINT ignored; Ctrl-C must reach it
-                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                             preexec_fn=sigint_as_in_a_terminal)
     assert child.stdout.readline().strip() == "written"
     assert len(list(tmp_path.iterdir())) == 3  # the two staged temporaries exist now...
     child.send_signal(sig)

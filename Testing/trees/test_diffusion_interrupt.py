@@ -13,6 +13,7 @@ import pytest
 from AnatomyINRLib.cli import main
 from AnatomyINRLib.io.checkpoint import load_checkpoint
 
+from child_signals import sigint_as_in_a_terminal
 from test_trees_diffusion_cli import _write_inrs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,8 +29,7 @@ def _interrupt(args, sig, after_epoch):
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1")
     child = subprocess.Popen([sys.executable, "-m", "AnatomyINRLib", *args, "--json-progress"], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             # a child of a background job inherits SIGINT ignored; Ctrl-C must reach it
-                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                             preexec_fn=sigint_as_in_a_terminal)
     try:
         for line in child.stdout:
             event = json.loads(line)
