@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,12 +74,15 @@ class DiffusionModel:
         if int(count) != count or count < 1:
             raise InputError(f"count: expected a positive integer, got {count!r}")
         device = next(self.denoiser.parameters()).device
-        temperature = self.config.temperature if temperature is None else temperature
-        self.config.replace(temperature=temperature)  # validates it against the head
+        temperature = self.sampling_temperature(temperature)
         steps = self.config.sample_steps if sample_steps is None else sample_steps
         eta = self.config.eta if eta is None else eta
-        out, mixes = [], []
-        denoise = functools.partial(self.denoiser, temperature=float(temperature))
+        out, mixes, last = [], [], {}
+
+        def denoise(x_t, t):  # keeps the hull head's mixture of the latest step (the sample's own)
+            x0, last["mix"] = self.denoiser(x_t, t, temperature=temperature, return_mixture=True)
+            return x0
+
         for first in range(0, int(count), batch_size):
             shape = (min(batch_size, int(count) - first), self.tokenizer.n_tokens, self.tokenizer.token_size)
             if sampler == "ddim":
@@ -91,10 +93,19 @@ class DiffusionModel:
             else:
                 raise InputError(f"sampler: expected 'ddim' or 'ddpm', got {sampler!r}")
             out.append(self.tokenizer.decode(x))
-            if hasattr(self.denoiser, "last_mix"):
-                mixes.append(self.denoiser.last_mix.cpu().numpy())
+            if last.get("mix") is not None:
+                mixes.append(last["mix"].detach().cpu().numpy())
         self.mixture = np.concatenate(mixes) if mixes else None
         return np.concatenate(out)
+
+    def sampling_temperature(self, temperature: float | None = None) -> float:
+        """The hull head's sampling temperature: ``temperature``, or the config's when None.
+
+        Raises:
+            InputError: not a positive finite number, or a temperature given to another head.
+        """
+        temperature = self.config.temperature if temperature is None else temperature
+        return float(self.config.replace(temperature=temperature).temperature)  # validates it against the head
 
 
 def load_model(path: "str | Path", device="cpu", layout=None) -> DiffusionModel:

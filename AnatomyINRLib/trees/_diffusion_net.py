@@ -126,10 +126,13 @@ class WeightDenoiser(nn.Module):
             if hasattr(self, "token_out_weight"):
                 self.token_out_weight.normal_(0.0, 0.02, generator=generator)
 
-    def forward(self, x_t: torch.Tensor, t: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, temperature: float = 1.0,
+                return_mixture: bool = False):
         """x_t (B, K, S), t (B,) int64 → prediction (B, K, S).
 
         ``temperature`` divides the hull head's logits (sampling only; other heads ignore it).
+        ``return_mixture``: return ``(prediction, mixture)``, the hull head's (B, N) convex weights
+        over the training networks (None for the other heads): how many networks a sample blends.
         """
         if self.per_token:
             h = torch.einsum("bks,ksd->bkd", x_t, self.token_in_weight) + self.token_in_bias
@@ -141,10 +144,12 @@ class WeightDenoiser(nn.Module):
         for block in self.blocks:
             h = block(h)
         h = self.ln_out(h[:, 1:])
+        mix = None
         if hasattr(self, "hull"):
             mix = torch.softmax(self.hull_logits(h.mean(dim=1)) / temperature, dim=1)  # (B, N)
-            self.last_mix = mix.detach()  # read by DiffusionModel.sample: how many networks a sample blends
-            return torch.einsum("bn,nks->bks", mix, self.hull.to(h.dtype))
-        if self.per_token:
-            return torch.einsum("bkd,kds->bks", h, self.token_out_weight) + self.token_out_bias
-        return self.token_out(h)
+            out = torch.einsum("bn,nks->bks", mix, self.hull.to(h.dtype))
+        elif self.per_token:
+            out = torch.einsum("bkd,kds->bks", h, self.token_out_weight) + self.token_out_bias
+        else:
+            out = self.token_out(h)
+        return (out, mix) if return_mixture else out

@@ -249,12 +249,12 @@ def train_model(weights, layout, output, *, inr_info: Optional[dict] = None, con
     return DiffusionTrainResult(str(output), report)
 
 
-def _mixture_report(model, temperature) -> dict:
+def _mixture_report(model, temperature: float) -> dict:
     """Head, temperature and, for the "hull" head, how many training networks each sample blends."""
     if model.mixture is None:
         return {"head": model.config.head}
     effective = 1.0 / np.sum(model.mixture.astype(np.float64) ** 2, axis=1)  # 1 = one training network
-    return {"head": "hull", "temperature": model.config.temperature if temperature is None else float(temperature),
+    return {"head": "hull", "temperature": temperature,
             "blended_networks": [round(float(e), 2) for e in effective],
             "largest_weight": [round(float(w), 3) for w in model.mixture.max(axis=1)]}
 
@@ -295,6 +295,7 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
     inr = model.meta.get("inr") or {}
     if "network" in inr:
         check_inr_layout(model.layout, inr, f"checkpoint {str(checkpoint)!r}")
+    temperature = model.sampling_temperature(temperature)
     gen = torch.Generator().manual_seed(int(seed))
     weights = model.sample(int(count), gen, sample_steps=sample_steps, eta=eta, temperature=temperature,
                            on_step=lambda i, n: reporter.report("sample", i / n, f"denoising step {i}/{n}"))

@@ -222,7 +222,8 @@ def test_hull_head_checkpoint_samples_with_a_temperature_and_reports_the_blend(t
 
     inrs = _write_inrs(tmp_path / "inrs", n=6)
     config = tmp_path / "hull_config.json"
-    config.write_text(json.dumps(diffusion_preset("tiny").replace(head="hull", x0_skip=False, epochs=5).to_dict()))
+    config.write_text(json.dumps(diffusion_preset("tiny").replace(head="hull", x0_skip=False, epochs=5,
+                                                                  temperature=3.0).to_dict()))
     ckpt = tmp_path / "hull.safetensors"
     assert main(["trees", "train", str(inrs), "--output", str(ckpt), "--config", str(config), "--threads", "1"]) == 0
     reports = {}
@@ -233,6 +234,11 @@ def test_hull_head_checkpoint_samples_with_a_temperature_and_reports_the_blend(t
         reports[temperature] = json.loads(rep.read_text())
         assert json.loads((out / "sample.config.json").read_text())["temperature"] == float(temperature)
     assert reports["1"]["head"] == "hull" and reports["1"]["temperature"] == 1.0
+    # no --temperature: the checkpoint's own (3 here) is used and reported
+    assert main(["trees", "sample", "--checkpoint", str(ckpt), "--count", "2", "--output-dir", str(tmp_path / "own"),
+                 "--report", str(tmp_path / "own.json")]) == 0
+    own = json.loads((tmp_path / "own.json").read_text())
+    assert own["temperature"] == 3.0 and len(own["blended_networks"]) == 2
     assert all(1.0 <= b < 6.0 for b in reports["1"]["blended_networks"])
     assert reports["1e6"]["blended_networks"] == [6.0, 6.0]  # equal weights: all six networks
     # a temperature means nothing to a per-token head: refused before anything is written
