@@ -5,15 +5,19 @@ Built here (no external data): two lungs and five lobes separated by fissures
 lobe the segments' target territories (a weighted Voronoi partition around
 anatomical anchors) and, inside each, a segmental bronchial tree grown to 7
 generations below the segmental bronchus (:mod:`lung_tree`), each bronchus with
-an artery beside it.
+an artery beside it. As in a real lung, no bronchus runs through another: a
+branch that would cross an airway tube it does not leave from is stopped short
+of it or removed (:mod:`lung_contacts`).
 
 Ground truth follows the anatomical definition: segment *i* is the territory of
 segmental subtree *i* inside its lobe — every lobe voxel takes the label of the
 nearest centreline of the **complete** tree (all generations, most of them too
 thin to see on CT) — and it contains its own labelled bronchi and arteries
-(those voxels keep their label). Only branches with radius ≥ ``visible_radius``
-appear in the airway and artery masks, as on CT, so a method that sees the
-masks must extrapolate the territories of the invisible small branches.
+(those voxels keep their label; a lumen shared by two segments' tubes, before the
+carina between them, belongs to the branching and is unlabelled). Only branches
+with radius ≥ ``visible_radius`` appear in the airway and artery masks, as on CT,
+so a method that sees the masks must extrapolate the territories of the
+invisible small branches.
 Intersegmental veins run along the boundaries between neighbouring segments.
 The CT volume has lung parenchyma, denser fissures, airway lumen and wall,
 vessels, soft tissue and Gaussian noise (HU).
@@ -30,6 +34,7 @@ from AnatomyINRLib.core.config import check_choice
 from AnatomyINRLib.core.device import restore_ieee_denormals
 from AnatomyINRLib.core.seeding import numpy_rng
 from AnatomyINRLib.core.types import ImageGrid, PointSet
+from AnatomyINRLib.phantoms.lung_contacts import separate_crossings, shared_lumen
 from AnatomyINRLib.phantoms.lung_shape import SEGMENT_ANCHORS, SEGMENT_WEIGHTS, LungShape, lobe_box_point
 from AnatomyINRLib.phantoms.lung_tree import Branch, centreline_samples, grow_segment, rasterize_capsules
 from AnatomyINRLib.phantoms.lung_veins import intersegmental_veins
@@ -79,7 +84,9 @@ def make_lung_phantom(seed: int = 0, size: str = "small") -> LungPhantom:
         size: "small" (2 mm, 150×125×125, for tests) or "full" (1 mm, 300×250×250).
 
     Returns:
-        LungPhantom; ``info`` holds the spacing, visible radius and per-segment volumes.
+        LungPhantom; ``info`` holds the spacing, visible radius, per-segment volumes and
+        ``crossing_branches`` (branches cut short or removed, sub-branches included, see
+        :func:`~AnatomyINRLib.phantoms.lung_contacts.separate_crossings`).
     """
     restore_ieee_denormals()  # scipy's KD-tree crashes under flush-to-zero
     rng = numpy_rng(seed)
@@ -91,6 +98,7 @@ def make_lung_phantom(seed: int = 0, size: str = "small") -> LungPhantom:
     visible = max(0.9, 0.6 * s)
     trunk, lobar_end, art_lobar_end = _proximal_airways(lobes, affine, rng)
     trees = _segment_trees(lobes, affine, lobar_end, art_lobar_end, rng)
+    contacts = separate_crossings(trunk["airway"], trees, visible)
     airways_lab, airways = _paint_tree(shape, affine, trunk, trees, visible, lobes, artery=False)
     arteries_lab, arteries = _paint_tree(shape, affine, trunk, trees, visible, lobes, artery=True)
     for art in (arteries, arteries_lab):  # a vessel never runs through an airway
@@ -106,7 +114,8 @@ def make_lung_phantom(seed: int = 0, size: str = "small") -> LungPhantom:
     grid = lambda a: ImageGrid(a, affine.copy())  # noqa: E731
     volumes = {SEGMENTS[lab][0]: float(np.count_nonzero(segments == lab) * s**3 / 1000.0) for lab in SEGMENTS}
     info = {"seed": int(seed), "size": size, "spacing_mm": s, "visible_radius_mm": visible,
-            "tree_generations": TREE_GENERATIONS, "segment_volumes_ml": volumes}
+            "tree_generations": TREE_GENERATIONS, "segment_volumes_ml": volumes,
+            "crossing_branches": contacts}
     return LungPhantom(grid(ct), grid(lobes), grid(airways), grid(arteries), grid(veins),
                        grid(airways_lab), grid(arteries_lab), grid(segments), points, info)
 
@@ -207,7 +216,9 @@ def _paint_tree(shape, affine, trunk, trees, visible, lobes, artery: bool):
     painted, _ = rasterize_capsules(shape, affine, starts, ends, radii, labs)
     binary = (painted > 0).astype(np.uint8)
     lobe_of = np.array([0] + [segment_lobe(lab) for lab in range(1, 19)] + [255], dtype=np.uint8)
-    labelled = np.where((painted <= 18) & (lobe_of[painted] == lobes), painted, 0).astype(np.uint8)
+    own = (painted <= 18) & (lobe_of[painted] == lobes)
+    own &= ~shared_lumen(shape, affine, starts, ends, radii, labs, painted)  # the branching's, no segment's
+    labelled = np.where(own, painted, 0).astype(np.uint8)
     return labelled, binary
 
 

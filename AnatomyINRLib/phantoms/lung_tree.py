@@ -30,6 +30,8 @@ class Branch:
     """0 for the segmental bronchus, 1, 2... below it; -1 for proximal airways."""
     art_start: np.ndarray
     art_end: np.ndarray
+    parent: int = -1
+    """Index of the parent branch in its segment's list; -1 for the segmental bronchus."""
 
 
 def _offset_direction(direction: np.ndarray, angle: float) -> np.ndarray:
@@ -62,9 +64,9 @@ def grow_segment(label: int, start: np.ndarray, art_start: np.ndarray, region: n
     """
     angle = float(rng.uniform(0, 2 * np.pi))
     branches: list[Branch] = []
-    stack = [(np.asarray(start, float), np.asarray(art_start, float), region, float(radius), 0)]
+    stack = [(np.asarray(start, float), np.asarray(art_start, float), region, float(radius), 0, -1)]
     while stack:
-        p0, a0, pts, r, gen = stack.pop()
+        p0, a0, pts, r, gen, parent = stack.pop()
         c = pts.mean(axis=0)
         leaf = gen >= max_generation or len(pts) < 2 * min_points
         frac = 1.0 if leaf else (0.35 if gen == 0 else 0.45)
@@ -73,7 +75,7 @@ def grow_segment(label: int, start: np.ndarray, art_start: np.ndarray, region: n
         if np.linalg.norm(direction) < 1e-6:
             direction = c - p0 + 1e-3
         a1 = end + _offset_direction(direction, angle) * (1.9 * r + 1.0)
-        branches.append(Branch(p0, end, r, label, gen, a0, a1))
+        branches.append(Branch(p0, end, r, label, gen, a0, a1, parent))
         if leaf:
             continue
         centred = pts - c
@@ -82,7 +84,8 @@ def grow_segment(label: int, start: np.ndarray, art_start: np.ndarray, region: n
         cut = np.quantile(t, rng.uniform(0.4, 0.6))
         for part in (pts[t <= cut], pts[t > cut]):
             if len(part):
-                stack.append((end, a1, part, r * (len(part) / len(pts)) ** (1.0 / 3.0), gen + 1))
+                stack.append((end, a1, part, r * (len(part) / len(pts)) ** (1.0 / 3.0), gen + 1,
+                              len(branches) - 1))
     return branches
 
 
@@ -122,10 +125,24 @@ def rasterize_capsules(shape, ijk_to_ras: np.ndarray, starts, ends, radii, label
         best = np.full(shape, np.inf, dtype=np.float32)
     if out is None:
         out = np.zeros(shape, dtype=np.uint8)
+    for box, depth, lab in capsule_depths(shape, ijk_to_ras, starts, ends, radii, labels):
+        view_best, view_out = best[box], out[box]
+        win = (depth < 0) & (depth < view_best)
+        view_best[win] = depth[win]
+        view_out[win] = lab
+    return out, best
+
+
+def capsule_depths(shape, ijk_to_ras: np.ndarray, starts, ends, radii, labels, pad_mm: float = 0.0):
+    """Per capsule: (box slices, float32 ``distance to axis − radius`` (mm) on the box's voxels, label).
+
+    The box covers the capsule grown by one voxel and ``pad_mm``, clipped to the volume;
+    capsules wholly outside the volume are skipped.
+    """
     inv = np.linalg.inv(ijk_to_ras)
-    spacing = np.linalg.norm(ijk_to_ras[:3, :3], axis=0)
+    grow = float(np.linalg.norm(ijk_to_ras[:3, :3], axis=0).max()) + pad_mm
     for s, e, r, lab in zip(np.asarray(starts, float), np.asarray(ends, float), radii, labels):
-        lo_w, hi_w = np.minimum(s, e) - r - spacing.max(), np.maximum(s, e) + r + spacing.max()
+        lo_w, hi_w = np.minimum(s, e) - r - grow, np.maximum(s, e) + r + grow
         corners = np.array([[x, y, z, 1.0] for x in (lo_w[0], hi_w[0]) for y in (lo_w[1], hi_w[1])
                             for z in (lo_w[2], hi_w[2])]) @ inv.T
         lo = np.maximum(np.floor(corners[:, :3].min(axis=0)).astype(int), 0)
@@ -137,9 +154,4 @@ def rasterize_capsules(shape, ijk_to_ras: np.ndarray, starts, ends, radii, label
         seg = e - s
         t = np.clip(((world - s) @ seg) / max(float(seg @ seg), 1e-12), 0.0, 1.0)
         depth = (np.linalg.norm(world - (s + t[..., None] * seg), axis=-1) - r).astype(np.float32)
-        view_best = best[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
-        view_out = out[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
-        win = (depth < 0) & (depth < view_best)
-        view_best[win] = depth[win]
-        view_out[win] = lab
-    return out, best
+        yield tuple(slice(a, b) for a, b in zip(lo, hi)), depth, lab
