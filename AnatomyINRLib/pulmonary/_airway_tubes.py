@@ -279,7 +279,8 @@ def _refit_group(tubes: list, labs: list, lobe_labs: list, node: int, at_hub: bo
 
 
 def deepest_labels(points: np.ndarray, node_world: np.ndarray, node_radius: np.ndarray, node_label: np.ndarray,
-                   tubes: list, k: int = 24, skip: np.ndarray | None = None) -> np.ndarray:
+                   tubes: list, k: int = 24, skip: np.ndarray | None = None,
+                   inside: Callable[[np.ndarray], np.ndarray] | None = None, step_mm: float = 0.5) -> np.ndarray:
     """(N,) label of the tube each RAS point is deepest in: skeleton balls and fitted tubes.
 
     Args:
@@ -289,6 +290,15 @@ def deepest_labels(points: np.ndarray, node_world: np.ndarray, node_radius: np.n
         skip: Optional (N_nodes,) boolean mask of skeleton voxels left out (the merged branchings).
         k: Nearest skeleton voxels searched per point (the deepest ball is among them: a ball
             farther than the k-th nearest lies on another stretch of airway).
+        inside: Optional test of (M, 3) RAS points → (M,) bool, inside the airway mask. A point
+            outside its best ball then takes the best of its ``k`` balls whose centre it sees
+            through the airways, and a tube it lies outside of only if it sees the tube's axis:
+            near a thin branch's tip, where the skeleton stops short, a thicker neighbour across
+            a gap of lung is nearer in ``distance − radius`` but is not the airway the point lies in.
+        step_mm: Sampling step of those sight lines (half a voxel or less, so no gap is stepped over).
+
+    Returns:
+        (N,) uint8 labels; 0 for points whose balls were all skipped and that no tube claims.
     """
     k = min(k, len(node_world))
     d, n = cKDTree(node_world).query(points, k=k, workers=2)
@@ -298,9 +308,64 @@ def deepest_labels(points: np.ndarray, node_world: np.ndarray, node_radius: np.n
         score[skip[n]] = np.inf
     best = np.argmin(score, axis=1)
     rows = np.arange(len(points))
+    if inside is not None:
+        best = _best_in_sight(points, node_world, n, score, best, inside, step_mm)
     labels, depth = node_label[n[rows, best]].copy(), score[rows, best]
     for tube in tubes:
         td = tube_depth(points, tube)
         win = td < depth
+        if inside is not None:  # outside the tube, it too must be seen through the airways
+            far = np.nonzero(win & (td > 0))[0]
+            win[far] = _sees(points[far], _axis_foot(points[far], tube), inside, step_mm)
         labels[win], depth[win] = tube.label, td[win]
+    labels[~np.isfinite(depth)] = 0  # only skipped balls near: no label rather than a skipped one's
     return labels
+
+
+def _axis_foot(points: np.ndarray, tube: Tube) -> np.ndarray:
+    """(N, 3) nearest points of ``tube``'s axis segment to (N, 3) RAS ``points``."""
+    seg = tube.end - tube.start
+    t = np.clip((points - tube.start) @ seg / max(float(seg @ seg), 1e-12), 0.0, 1.0)
+    return tube.start + t[:, None] * seg
+
+
+def _sees(points: np.ndarray, targets: np.ndarray, inside, step_mm: float, chunk: int = 2_000_000) -> np.ndarray:
+    """(N,) bool: the straight segment from each point to its target stays in the airways, tested
+    at interior points at most ``step_mm`` apart (in pieces of about ``chunk`` test points)."""
+    if not len(points):
+        return np.zeros(0, dtype=bool)
+    longest = float(np.linalg.norm(targets - points, axis=1).max())
+    samples = max(1, int(np.ceil(longest / step_mm)))
+    t = (np.arange(1, samples + 1) / (samples + 1))[None, :, None]
+    out = np.empty(len(points), dtype=bool)
+    rows = max(1, chunk // samples)
+    for a in range(0, len(points), rows):
+        p, q = points[a:a + rows], targets[a:a + rows]
+        path = p[:, None, :] + t * (q - p)[:, None, :]
+        out[a:a + rows] = inside(path.reshape(-1, 3)).reshape(len(p), samples).all(axis=1)
+    return out
+
+
+def _best_in_sight(points, node_world, n, score, best, inside, step_mm: float) -> np.ndarray:
+    """Column of the best-scoring ball each point outside its best ball sees through the mask.
+
+    A point inside its best ball sees its centre (the ball lies in the airways). The others
+    try their balls best first; the straight segment to a ball's centre is sampled every
+    ``step_mm`` at most. A point that sees none keeps its best ball.
+    """
+    rows = np.nonzero(score[np.arange(len(points)), best] > 0)[0]
+    if not len(rows):
+        return best
+    order = np.argsort(score[rows], axis=1)
+    out = best.copy()
+    open_rows = np.ones(len(rows), dtype=bool)
+    for col in range(order.shape[1]):
+        r = rows[open_rows]
+        c = order[open_rows, col]
+        seen = _sees(points[r], node_world[n[r, c]], inside, step_mm) & np.isfinite(score[r, c])
+        out[r[seen]] = c[seen]
+        idx = np.nonzero(open_rows)[0]
+        open_rows[idx[seen]] = False
+        if not open_rows.any():
+            break
+    return out

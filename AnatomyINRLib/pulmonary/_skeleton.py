@@ -16,7 +16,10 @@
    reaching back to it (:mod:`AnatomyINRLib.pulmonary._airway_tubes`), then
    refitted together with the lobe's other tubes, as one union of capsules, to
    the mask around the branching (:mod:`AnatomyINRLib.pulmonary._hub_fit`); it
-   keeps the label only inside that segment's lobe.
+   keeps the label only inside that segment's lobe. A segment's balls stay inside
+   its fitted bronchus, skeleton voxels inside a fitted bronchus that carry
+   another label (or none) give way to the tube, and a voxel outside its best
+   ball or tube takes only one it sees through the airways.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from scipy.spatial import cKDTree
 
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.types import ImageGrid
-from AnatomyINRLib.pulmonary._airway_tubes import deepest_labels, segment_tubes
+from AnatomyINRLib.pulmonary._airway_tubes import deepest_labels, segment_tubes, tube_depth
 from AnatomyINRLib.pulmonary._hub_fit import fit_lobe_tubes
 from AnatomyINRLib.pulmonary.config import LOBE_NAMES, N_SEGMENTS, SEGMENTS, segment_lobe
 
@@ -128,7 +131,9 @@ def label_airways(airways: np.ndarray, grid: ImageGrid, lobes: np.ndarray, point
     node_label = np.zeros(len(idx), dtype=np.uint8)
     for n in order:  # parents come before children in breadth-first order
         node_label[n] = seeds[n] if seeds[n] else (node_label[parent[n]] if parent[n] >= 0 else 0)
-    labelled = _label_voxels(mask, box, grid, world, radius, node_label, tubes, lobes, junction)
+    skip = junction | _foreign_in_tubes(world, node_label, tubes)
+    labelled = _label_voxels(mask, box, grid, world, _ball_radius(radius, world, node_label, tubes), node_label,
+                             tubes, lobes, skip)
     return labelled, {"skeleton_voxels": int(len(idx)), "root_ras": world[root].round(2).tolist(),
                       "snap_distance_mm": snaps, "moved_off_another_path": moved}
 
@@ -221,16 +226,66 @@ def _extend_to_origin(seeds: np.ndarray, parent: np.ndarray) -> None:
             n = parent[n]
 
 
-def _label_voxels(mask, box, grid, node_world, node_radius, node_label, tubes, lobes, junction) -> np.ndarray:
+def _foreign_in_tubes(world: np.ndarray, node_label: np.ndarray, tubes: list) -> np.ndarray:
+    """(N,) bool: skeleton voxels inside a fitted segmental bronchus, past its start, labelled otherwise.
+
+    Where a neighbour's path to the root runs through the first millimetres of a segmental
+    bronchus (their skeletons merged), those voxels are shared and stay unlabelled, or carry
+    the neighbour's label; the fitted tube is the bronchus there, so their balls must not
+    outbid it. The tube's start (within one radius of it: the branching) keeps its skeleton.
+    """
+    out = np.zeros(len(world), dtype=bool)
+    for tube in tubes:
+        other = np.nonzero(node_label != tube.label)[0]
+        length = float(np.linalg.norm(tube.end - tube.start))
+        axial = (world[other] - tube.start) @ (tube.end - tube.start) / max(length, 1e-9)
+        out[other[(tube_depth(world[other], tube) < 0) & (axial > tube.radius)]] = True
+    return out
+
+
+def _ball_radius(radius: np.ndarray, world: np.ndarray, node_label: np.ndarray, tubes: list) -> np.ndarray:
+    """Inscribed radii of a segment's skeleton voxels, kept inside its fitted bronchus.
+
+    Near a branching a segment's skeleton runs through the merged lumen, where the inscribed
+    ball is wider than the bronchus and would claim the neighbour's wall. A skeleton voxel inside
+    its segment's fitted tube gets at most its distance to the tube's wall; any voxel of the
+    segment at most the tube's radius (nothing below a segmental bronchus is wider than it).
+    """
+    out = radius.copy()
+    for tube in tubes:
+        sel = np.nonzero(node_label == tube.label)[0]
+        depth = tube_depth(world[sel], tube)
+        cap = np.where(depth < 0, -depth, tube.radius)
+        out[sel] = np.minimum(out[sel], cap)
+    return out
+
+
+def _inside_mask(mask: np.ndarray, box: tuple, grid: ImageGrid):
+    """(M, 3) RAS points → (M,) bool: the nearest voxel is in the cropped airway ``mask``."""
+    offset = np.array([s.start for s in box])
+
+    def inside(points: np.ndarray) -> np.ndarray:
+        ijk = np.rint(grid.world_to_index(points)).astype(np.int64) - offset
+        ok = np.all((ijk >= 0) & (ijk < np.array(mask.shape)), axis=1)
+        out = np.zeros(len(points), dtype=bool)
+        out[ok] = mask[tuple(ijk[ok].T)]
+        return out
+
+    return inside
+
+
+def _label_voxels(mask, box, grid, node_world, node_radius, node_label, tubes, lobes, skip) -> np.ndarray:
     """Every airway voxel → label of the tube it is deepest in, kept only inside that segment's lobe.
 
     The tubes are the skeleton's inscribed balls and the fitted segmental bronchi
-    (:func:`~AnatomyINRLib.pulmonary._airway_tubes.deepest_labels`; the skeleton voxels of the
-    merged branchings, ``junction``, are left out); a voxel deepest in an
-    unlabelled tube (trachea, main, lobar bronchi) stays 0.
+    (:func:`~AnatomyINRLib.pulmonary._airway_tubes.deepest_labels`, seen through the mask; the
+    skeleton voxels in ``skip``, those of the merged branchings and those inside a fitted
+    bronchus that carry another label or none, are left out); a voxel deepest in an unlabelled tube
+    (trachea, main, lobar bronchi) stays 0.
     """
     full = np.argwhere(mask) + np.array([s.start for s in box])
-    labs = deepest_labels(grid.index_to_world(full), node_world, node_radius, node_label, tubes, skip=junction)
+    labs = deepest_labels(grid.index_to_world(full), node_world, node_radius, node_label, tubes, skip=skip,
+                          inside=_inside_mask(mask, box, grid), step_mm=0.5 * float(min(grid.spacing)))
     lobe_of = np.array([0] + [segment_lobe(v) for v in range(1, N_SEGMENTS + 1)], dtype=np.uint8)
     keep = (lobe_of[labs] == lobes[tuple(full.T)]) & (labs > 0)
     out = np.zeros(lobes.shape, dtype=np.uint8)

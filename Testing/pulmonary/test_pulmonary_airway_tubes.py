@@ -77,3 +77,74 @@ def test_a_point_anywhere_along_the_bronchus_and_off_its_centre():
         labelled, _ = label_airways(mask, grid, lobes, moved, max_distance_mm=6.0)
         _check_against_reference(labelled, ref)
         assert np.count_nonzero(labelled != base) <= 20, (frac, off)
+
+
+def test_a_thin_tip_takes_its_own_bronchus_not_the_neighbour_across_the_gap():
+    """Thin bronchus (label 1, r 1 mm) along x ending at x = 0, its skeleton stopping 4 mm short of the
+    tip; a thicker bronchus (label 2, r 2 mm) runs beside it 4.5 mm away (1.5 mm of lung between)."""
+    from AnatomyINRLib.pulmonary._airway_tubes import deepest_labels
+
+    thin = Tube(1, np.array([-20.0, 0, 0]), np.array([0.0, 0, 0]), 1.0)
+    thick = Tube(2, np.array([-20.0, 4.5, 0]), np.array([20.0, 4.5, 0]), 2.0)
+    xs = np.arange(-20.0, -3.5)
+    nodes = np.vstack([np.c_[xs, 0 * xs, 0 * xs], np.c_[np.arange(-20.0, 21.0), np.full(41, 4.5), np.zeros(41)]])
+    radius = np.r_[np.full(len(xs), 1.0), np.full(41, 2.0)]
+    label = np.r_[np.ones(len(xs)), np.full(41, 2)].astype(np.uint8)
+    tip = np.array([[0.0, 0.0, 0.0], [0.5, 0.3, 0.0]])
+
+    def inside(p):
+        return (tube_depth(p, thin) < 0) | (tube_depth(p, thick) < 0)
+
+    wall = np.array([[0.0, 2.6, 0.0]])  # inside the thick bronchus' ball
+    both = np.vstack([tip, wall])
+    assert deepest_labels(both, nodes, radius, label, []).tolist() == [2, 2, 2]  # nearer in distance − radius
+    assert deepest_labels(both, nodes, radius, label, [], inside=inside).tolist() == [1, 1, 2]
+    # Skeleton voxels left out (skip) are never taken, even the only ones in sight.
+    skip = label == 1
+    assert deepest_labels(tip, nodes, radius, label, [], skip=skip, inside=inside).tolist() == [2, 2]
+    # The thick bronchus as a fitted tube instead of skeleton balls: outside it, it must be seen too.
+    n_thin = len(xs)
+    args = (nodes[:n_thin], radius[:n_thin], label[:n_thin], [thick])
+    assert deepest_labels(tip, *args).tolist() == [2, 2]
+    assert deepest_labels(tip, *args, inside=inside).tolist() == [1, 1]
+    assert deepest_labels(wall, *args, inside=inside).tolist() == [2]
+
+
+def test_segment_balls_stay_in_their_bronchus_and_other_voxels_inside_it_yield_to_the_tube():
+    from AnatomyINRLib.pulmonary._skeleton import _ball_radius, _foreign_in_tubes
+
+    tube = Tube(4, np.array([0.0, 0, 0]), np.array([0.0, 0, -20]), 2.0)
+    world = np.array([[0.0, 0, -1], [0.0, 0, -8], [0.3, 0, -8], [5.0, 0, -8], [0.0, 0, 5]])
+    label = np.array([0, 4, 0, 0, 0], dtype=np.uint8)
+    radius = np.array([4.0, 3.1, 2.5, 1.0, 4.5])
+    # Label 4's voxel on the axis keeps a ball inside the tube (2 mm); one beyond the tube at most 2 mm.
+    assert np.allclose(_ball_radius(radius, world, label, [tube]), [4.0, 2.0, 2.5, 1.0, 4.5])
+    off_axis = np.array([[1.5, 0, -8], [0, 0, -30]])
+    assert np.allclose(_ball_radius(np.array([3.0, 3.0]), off_axis, np.array([4, 4], np.uint8), [tube]), [0.5, 2.0])
+    # Not labelled 4 and inside the tube past its first radius: only the third; the first is at the
+    # branching (1 mm along), the second is the tube's own, the fourth outside it, the fifth behind its start.
+    assert _foreign_in_tubes(world, label, [tube]).tolist() == [False, False, True, False, False]
+    label[2] = 5  # another segment's skeleton voxel inside the tube gives way too
+    assert _foreign_in_tubes(world, label, [tube]).tolist() == [False, False, True, False, False]
+
+
+def test_a_narrow_gap_far_along_the_sight_line_is_not_stepped_over():
+    """A wide ball (label 2, r 8.5 mm, centre 10 mm off) is nearer in distance − radius than the thin
+    bronchus the point lies in, but 0.5 mm of lung lies between them, 1-1.5 mm along a 10 mm line."""
+    from AnatomyINRLib.pulmonary._airway_tubes import deepest_labels
+
+    thin = Tube(1, np.array([-20.0, 0, 0]), np.array([0.0, 0, 0]), 1.0)
+    centre = np.array([0.0, 10.0, 0.0])
+    xs = np.arange(-20.0, -3.5)
+    nodes = np.vstack([np.c_[xs, 0 * xs, 0 * xs], centre])
+    radius = np.r_[np.full(len(xs), 1.0), 8.5]
+    label = np.r_[np.ones(len(xs)), 2].astype(np.uint8)
+
+    def inside(p):
+        return (tube_depth(p, thin) < 0) | (np.linalg.norm(p - centre, axis=1) < 8.5)
+
+    point = np.zeros((1, 3))
+    assert deepest_labels(point, nodes, radius, label, []).tolist() == [2]
+    assert deepest_labels(point, nodes, radius, label, [], inside=inside).tolist() == [1]
+    # Sight lines tested at only 12 points (every 0.77 mm over 10 mm) would see through the gap.
+    assert deepest_labels(point, nodes, radius, label, [], inside=inside, step_mm=0.84).tolist() == [2]
