@@ -198,6 +198,14 @@ class ImageGrid:
         ras = np.asarray(ras, dtype=np.float64)
         return ras @ inv[:3, :3].T + inv[:3, 3]
 
+    def nearest_values(self, ras: np.ndarray, fill=0) -> np.ndarray:
+        """(N,) value of the voxel nearest each of (N, 3) RAS mm points; ``fill`` outside the grid."""
+        ijk = np.rint(self.world_to_index(np.atleast_2d(ras))).astype(np.int64)
+        inside = np.all((ijk >= 0) & (ijk < np.asarray(self.shape)), axis=1)
+        out = np.full(len(ijk), fill, dtype=self.array.dtype)
+        out[inside] = self.array[tuple(ijk[inside].T)]
+        return out
+
     def voxel_centers(self) -> np.ndarray:
         """(I*J*K, 3) RAS mm of every voxel centre, in C order of ``array``."""
         idx = np.indices(self.shape, dtype=np.float64).reshape(3, -1).T

@@ -22,6 +22,8 @@ Two rules make the phantom's airway tree behave like a real one:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from AnatomyINRLib.phantoms.lung_tree import Branch, capsule_depths
@@ -123,8 +125,7 @@ def _free_length(b: Branch, i: int, tubes: dict, clearance_mm: float, step_mm: f
 def _cut(b: Branch, keep: float) -> Branch:
     """Branch ``b`` (and its artery) shortened to its first ``keep`` mm."""
     f = keep / float(np.linalg.norm(b.end - b.start))
-    return Branch(b.start, b.start + f * (b.end - b.start), b.radius, b.label, b.generation,
-                  b.art_start, b.art_start + f * (b.art_end - b.art_start), b.parent)
+    return replace(b, end=b.start + f * (b.end - b.start), art_end=b.art_start + f * (b.art_end - b.art_start))
 
 
 def _drop(trees: dict, lab: int, gone: set) -> None:
@@ -133,12 +134,7 @@ def _drop(trees: dict, lab: int, gone: set) -> None:
         return
     keep = [j for j in range(len(trees[lab])) if j not in gone]
     new = {old: n for n, old in enumerate(keep)}
-    out = []
-    for j in keep:
-        b = trees[lab][j]
-        out.append(Branch(b.start, b.end, b.radius, b.label, b.generation, b.art_start, b.art_end,
-                          new.get(b.parent, -1)))
-    trees[lab] = out
+    trees[lab] = [replace(trees[lab][j], parent=new.get(trees[lab][j].parent, -1)) for j in keep]
 
 
 def shared_lumen(shape, ijk_to_ras: np.ndarray, starts, ends, radii, labels, painted: np.ndarray) -> np.ndarray:

@@ -40,11 +40,16 @@ class Tube:
     """Axis coordinates (mm from ``start``) of the stretch the tube was fitted to (below the merged branching)."""
 
 
-def tube_depth(points: np.ndarray, tube: Tube) -> np.ndarray:
-    """(N,) ``distance to the tube's axis segment − radius`` (mm; negative inside) of (N, 3) RAS points."""
+def _axis_foot(points: np.ndarray, tube: Tube) -> np.ndarray:
+    """(N, 3) nearest points of ``tube``'s axis segment to (N, 3) RAS ``points``."""
     seg = tube.end - tube.start
     t = np.clip((points - tube.start) @ seg / max(float(seg @ seg), 1e-12), 0.0, 1.0)
-    return np.linalg.norm(points - (tube.start + t[:, None] * seg), axis=1) - tube.radius
+    return tube.start + t[:, None] * seg
+
+
+def tube_depth(points: np.ndarray, tube: Tube) -> np.ndarray:
+    """(N,) ``distance to the tube's axis segment − radius`` (mm; negative inside) of (N, 3) RAS points."""
+    return np.linalg.norm(points - _axis_foot(points, tube), axis=1) - tube.radius
 
 
 def _children(parent: np.ndarray, order: np.ndarray) -> dict:
@@ -320,13 +325,6 @@ def deepest_labels(points: np.ndarray, node_world: np.ndarray, node_radius: np.n
         labels[win], depth[win] = tube.label, td[win]
     labels[~np.isfinite(depth)] = 0  # only skipped balls near: no label rather than a skipped one's
     return labels
-
-
-def _axis_foot(points: np.ndarray, tube: Tube) -> np.ndarray:
-    """(N, 3) nearest points of ``tube``'s axis segment to (N, 3) RAS ``points``."""
-    seg = tube.end - tube.start
-    t = np.clip((points - tube.start) @ seg / max(float(seg @ seg), 1e-12), 0.0, 1.0)
-    return tube.start + t[:, None] * seg
 
 
 def _sees(points: np.ndarray, targets: np.ndarray, inside, step_mm: float, chunk: int = 2_000_000) -> np.ndarray:

@@ -68,11 +68,7 @@ class SegmentField:
         return cls(work_affine, lobes, bronchi, parts)
 
     def _nearest(self, image: ImageGrid, points: np.ndarray) -> np.ndarray:
-        ijk = np.rint(_apply(np.linalg.inv(image.ijk_to_ras), points)).astype(np.int64)
-        inside = np.all((ijk >= 0) & (ijk < np.asarray(image.shape)), axis=1)
-        out = np.zeros(len(points), dtype=np.uint8)
-        out[inside] = image.array[tuple(ijk[inside].T)]
-        return out
+        return image.nearest_values(points).astype(np.uint8, copy=False)
 
     def probabilities(self, points: np.ndarray, lobe: int) -> tuple[np.ndarray, np.ndarray]:
         """(labels (K,), p (K, N)): the lobe's segment probabilities at (N, 3) RAS points."""

@@ -40,10 +40,7 @@ def _nodule_voxels(labels: ImageGrid, nodule) -> tuple[np.ndarray, np.ndarray]:
     arr = np.asarray(labels.array)
     if isinstance(nodule, PointSet):
         pts = nodule.points
-        ijk = np.rint(labels.world_to_index(pts)).astype(int)
-        inside = np.all((ijk >= 0) & (ijk < np.asarray(labels.shape)), axis=1)
-        labs = np.zeros(len(pts), dtype=np.int64)
-        labs[inside] = arr[tuple(ijk[inside].T)]
+        labs = labels.nearest_values(pts).astype(np.int64)
     elif isinstance(nodule, ImageGrid):
         from AnatomyINRLib.core.types import geometry_difference
 

@@ -133,7 +133,7 @@ def label_airways(airways: np.ndarray, grid: ImageGrid, lobes: np.ndarray, point
         node_label[n] = seeds[n] if seeds[n] else (node_label[parent[n]] if parent[n] >= 0 else 0)
     skip = junction | _foreign_in_tubes(world, node_label, tubes)
     labelled = _label_voxels(mask, box, grid, world, _ball_radius(radius, world, node_label, tubes), node_label,
-                             tubes, lobes, skip)
+                             tubes, lobes, skip, inside=grid.with_array(airways).nearest_values)
     return labelled, {"skeleton_voxels": int(len(idx)), "root_ras": world[root].round(2).tolist(),
                       "snap_distance_mm": snaps, "moved_off_another_path": moved}
 
@@ -260,32 +260,19 @@ def _ball_radius(radius: np.ndarray, world: np.ndarray, node_label: np.ndarray, 
     return out
 
 
-def _inside_mask(mask: np.ndarray, box: tuple, grid: ImageGrid):
-    """(M, 3) RAS points → (M,) bool: the nearest voxel is in the cropped airway ``mask``."""
-    offset = np.array([s.start for s in box])
-
-    def inside(points: np.ndarray) -> np.ndarray:
-        ijk = np.rint(grid.world_to_index(points)).astype(np.int64) - offset
-        ok = np.all((ijk >= 0) & (ijk < np.array(mask.shape)), axis=1)
-        out = np.zeros(len(points), dtype=bool)
-        out[ok] = mask[tuple(ijk[ok].T)]
-        return out
-
-    return inside
-
-
-def _label_voxels(mask, box, grid, node_world, node_radius, node_label, tubes, lobes, skip) -> np.ndarray:
+def _label_voxels(mask, box, grid, node_world, node_radius, node_label, tubes, lobes, skip, inside) -> np.ndarray:
     """Every airway voxel → label of the tube it is deepest in, kept only inside that segment's lobe.
 
     The tubes are the skeleton's inscribed balls and the fitted segmental bronchi
-    (:func:`~AnatomyINRLib.pulmonary._airway_tubes.deepest_labels`, seen through the mask; the
+    (:func:`~AnatomyINRLib.pulmonary._airway_tubes.deepest_labels`, seen through the mask by
+    ``inside``, RAS points → bool; the
     skeleton voxels in ``skip``, those of the merged branchings and those inside a fitted
     bronchus that carry another label or none, are left out); a voxel deepest in an unlabelled tube
     (trachea, main, lobar bronchi) stays 0.
     """
     full = np.argwhere(mask) + np.array([s.start for s in box])
     labs = deepest_labels(grid.index_to_world(full), node_world, node_radius, node_label, tubes, skip=skip,
-                          inside=_inside_mask(mask, box, grid), step_mm=0.5 * float(min(grid.spacing)))
+                          inside=inside, step_mm=0.5 * float(min(grid.spacing)))
     lobe_of = np.array([0] + [segment_lobe(v) for v in range(1, N_SEGMENTS + 1)], dtype=np.uint8)
     keep = (lobe_of[labs] == lobes[tuple(full.T)]) & (labs > 0)
     out = np.zeros(lobes.shape, dtype=np.uint8)
