@@ -5,9 +5,9 @@ Built here (no external data): two lungs and five lobes separated by fissures
 lobe the segments' target territories (a weighted Voronoi partition around
 anatomical anchors) and, inside each, a segmental bronchial tree grown to 7
 generations below the segmental bronchus (:mod:`lung_tree`), each bronchus with
-an artery beside it. As in a real lung, no bronchus runs through another: a
-branch that would cross an airway tube it does not leave from is stopped short
-of it or removed (:mod:`lung_contacts`).
+an artery beside it. As in a real lung, no bronchus runs through or touches
+another: a branch that would come within two voxels of an airway tube it does
+not leave from is stopped short of it or removed (:mod:`lung_contacts`).
 
 Ground truth follows the anatomical definition: segment *i* is the territory of
 segmental subtree *i* inside its lobe — every lobe voxel takes the label of the
@@ -47,6 +47,10 @@ TREE_GENERATIONS = 7
 HUB_RADIUS_MM = 6.0
 """Airway/artery voxels this close to a lobar branching point belong to the lobar tube (label 0):
 there all segmental tubes of a lobe meet and no segment owns them."""
+CLEARANCE_VOXELS = 2.0
+"""Least gap between the lumens of two bronchi that do not branch from each other, in voxels: more
+than a voxel's diagonal (√3), so their voxels do not touch even diagonally; a touch would join a
+deep branch to the bronchus it passes, a false branching (at 1 mm, 2 mm: about two bronchial walls)."""
 _TRUNK = 19  # rasterisation label of trachea/main/lobar airways (written as 1 / 0 in the outputs)
 _HILUM_OF_LOBE = {1: "right", 2: "intermediate", 3: "intermediate", 4: "left", 5: "left"}
 
@@ -98,7 +102,7 @@ def make_lung_phantom(seed: int = 0, size: str = "small") -> LungPhantom:
     visible = max(0.9, 0.6 * s)
     trunk, lobar_end, art_lobar_end = _proximal_airways(lobes, affine, rng)
     trees = _segment_trees(lobes, affine, lobar_end, art_lobar_end, rng)
-    contacts = separate_crossings(trunk["airway"], trees, visible)
+    contacts = separate_crossings(trunk["airway"], trees, visible, clearance_mm=CLEARANCE_VOXELS * s)
     airways_lab, airways = _paint_tree(shape, affine, trunk, trees, visible, lobes, artery=False)
     arteries_lab, arteries = _paint_tree(shape, affine, trunk, trees, visible, lobes, artery=True)
     for art in (arteries, arteries_lab):  # a vessel never runs through an airway

@@ -2,11 +2,11 @@
 
 Two rules make the phantom's airway tree behave like a real one:
 
-* **Bronchi do not cross.** Each segment's tree is grown on its own, so a thin
-  deep branch of one segment can run straight through a neighbour's segmental
-  bronchus or the lobar bronchus. Real bronchi never pass through each other (their
-  walls keep at least a wall's thickness between lumens), and a mask with such a
-  crossing is no tree: its skeleton has a loop. :func:`separate_crossings`
+* **Bronchi do not cross or touch.** Each segment's tree is grown on its own, so a
+  thin deep branch of one segment can run straight through, or graze, a neighbour's
+  segmental bronchus or the lobar bronchus. Real bronchi never do (their walls keep
+  the lumens apart), and a mask with such a contact is no tree: its skeleton has a
+  loop, and a skeleton walk takes the contact for a branching. :func:`separate_crossings`
   therefore stops such a branch short of the tube in its way (it becomes a leaf)
   or, when too little would be left, removes it; its sub-branches go with it.
   The arteries are not separated: each runs beside its bronchus and can still
@@ -56,8 +56,9 @@ def separate_crossings(trunk: list, trees: dict, visible: float, clearance_mm: f
 
     Branches are visited thickest first, so every tube a branch may yield to is final; a
     branch yields to every tube at least as thick (other segments' and its own segment's
-    branches) and to the trunk, unless it already touches that tube where it starts (its
-    parent, its siblings, the branching it leaves): that contact is its origin. A branch
+    branches), to the trunk and to every segmental bronchus, however thin (a segment has
+    only the one), unless it already touches that tube where it starts (its parent, its
+    siblings, the branching it leaves): that contact is its origin. A branch
     passing within ``r + R + clearance_mm`` of such a tube's axis is cut ``r + 0.5`` mm before
     the first such place and its sub-branches removed; if less than ``2 r + 1`` mm would
     remain it is removed with them. Segmental bronchi (generation 0) never yield. Only the
@@ -67,7 +68,8 @@ def separate_crossings(trunk: list, trees: dict, visible: float, clearance_mm: f
         trunk: (start, end, radius) tuples of trachea, main and lobar bronchi (RAS mm).
         trees: Segment label → list of :class:`Branch` (parent indices into the list).
         visible: Branches thinner than this (mm) are not in the masks and are left alone.
-        clearance_mm: Least gap between the lumens of non-adjacent tubes (two walls).
+        clearance_mm: Least gap between the lumens of non-adjacent tubes (two walls; the phantom uses
+            two voxels, more than a voxel's diagonal, so their voxels do not touch even diagonally).
         step_mm: Sampling step along a branch's axis.
 
     Returns:
@@ -78,6 +80,7 @@ def separate_crossings(trunk: list, trees: dict, visible: float, clearance_mm: f
     caps += [(lab, k, b.start, b.end, b.radius) for lab, brs in trees.items() for k, b in enumerate(brs)
              if b.radius >= visible]
     tubes = {"owner": np.array([(c[0], c[1]) for c in caps]), "starts": np.array([c[2] for c in caps]),
+             "first": np.array([c[0] == 0 or trees[c[0]][c[1]].generation == 0 for c in caps]),
              "ends": np.array([c[3] for c in caps]), "radii": np.array([c[4] for c in caps]),
              "alive": np.ones(len(caps), dtype=bool)}
     index = {(c[0], c[1]): i for i, c in enumerate(caps)}
@@ -114,7 +117,7 @@ def _free_length(b: Branch, i: int, tubes: dict, clearance_mm: float, step_mm: f
     starts, ends, radii = tubes["starts"], tubes["ends"], tubes["radii"]
     limit = radii + b.radius + clearance_mm
     at_start = _segment_distances(b.start[None], starts, ends)[0] < limit
-    blocks = tubes["alive"] & ~at_start & ((radii >= b.radius) | (tubes["owner"][:, 0] == 0))
+    blocks = tubes["alive"] & ~at_start & ((radii >= b.radius) | tubes["first"])
     blocks[i] = False
     hit = (_segment_distances(axis, starts[blocks], ends[blocks]) < limit[blocks]).any(axis=1)
     if not hit.any():

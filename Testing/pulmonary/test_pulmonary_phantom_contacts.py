@@ -82,6 +82,19 @@ def test_a_tube_cut_short_no_longer_blocks():
     assert sum(len(b) for b in trees.values()) == n_before - report["removed"]
 
 
+def test_a_thin_segmental_bronchus_blocks_a_thicker_branch_of_another_segment():
+    # Segment 2's bronchus (generation 0, r 1.5) lies across the path of segment 1's generation-1
+    # branch (r 2.5, thicker): the segmental bronchus is the one that must stay whole, so the thick
+    # branch stops short of it: 2.5 + 1.5 + 1 mm from its axis (x = 20), a further 2.5 + 0.5 mm back.
+    trees = {1: [_branch((0, 0, 0), (0, 10, 0), 3.0, 1, 0, -1),
+                 _branch((0, 10, 0), (30, 10, 0), 2.5, 1, 1, 0)],
+             2: [_branch((20, -10, 0), (20, 30, 0), 1.5, 2, 0, -1)]}
+    report = separate_crossings([], trees, visible=0.5, clearance_mm=1.0)
+    assert report == {"shortened": 1, "removed": 0}
+    assert 20 - 5.0 - 3.0 <= trees[1][1].end[0] <= 20 - 5.0 - 3.0 + 0.5 + 1e-9  # found on a 0.5 mm step
+    assert np.allclose(trees[2][0].end, (20, 30, 0))
+
+
 def test_invisible_branches_are_left_alone():
     trunk, trees = _trees()
     assert separate_crossings(trunk, trees, visible=1.5) == {"shortened": 0, "removed": 0}
@@ -116,9 +129,10 @@ def _grown_trees(seed: int, size: str):
 
 def _crossings(trunk, trees, visible: float, clearance: float, step: float = 0.5) -> int:
     """Visible non-segmental branches passing within ``r + R + clearance − step`` of a tube at least as
-    thick (or the trunk) that they do not already reach where they start."""
+    thick (or the trunk, or a segmental bronchus) that they do not already reach where they start."""
     caps = [(np.asarray(a, float), np.asarray(b, float), r, 0) for a, b, r in trunk]
-    caps += [(b.start, b.end, b.radius, 1) for brs in trees.values() for b in brs if b.radius >= visible]
+    caps += [(b.start, b.end, b.radius, min(b.generation, 1)) for brs in trees.values() for b in brs
+             if b.radius >= visible]
     starts, ends = np.array([c[0] for c in caps]), np.array([c[1] for c in caps])
     radii, seg = np.array([c[2] for c in caps]), np.array([c[3] for c in caps])
     count = 0
@@ -138,13 +152,15 @@ def _crossings(trunk, trees, visible: float, clearance: float, step: float = 0.5
 def test_phantom_branches_do_not_cross(phantom):
     trunk, trees = _grown_trees(0, "small")
     visible = 1.2
-    assert _crossings(trunk, trees, visible, 1.0) > 0  # grown independently, the segments' trees cross
+    clearance = L.CLEARANCE_VOXELS * L.LUNG_SIZES["small"]
+    assert clearance > np.sqrt(3) * L.LUNG_SIZES["small"]  # no diagonal voxel contact between the lumens
+    assert _crossings(trunk, trees, visible, clearance) > 0  # grown independently, the segments' trees cross
     n_before = sum(len(b) for b in trees.values())
-    report = separate_crossings(trunk, trees, visible, clearance_mm=1.0)
+    report = separate_crossings(trunk, trees, visible, clearance_mm=clearance)
     assert report["shortened"] + report["removed"] > 0
     assert sum(len(b) for b in trees.values()) == n_before - report["removed"]
     assert phantom.info["crossing_branches"] == report  # make_lung_phantom separates the same way
-    assert _crossings(trunk, trees, visible, 1.0) == 0
+    assert _crossings(trunk, trees, visible, clearance) == 0
     for brs in trees.values():  # the parent links still lead from each branch's start to its parent's end
         assert brs[0].parent == -1
         assert all(np.allclose(b.start, brs[b.parent].end) for b in brs[1:])
