@@ -285,7 +285,8 @@ def _refit_group(tubes: list, labs: list, lobe_labs: list, node: int, at_hub: bo
 
 def deepest_labels(points: np.ndarray, node_world: np.ndarray, node_radius: np.ndarray, node_label: np.ndarray,
                    tubes: list, k: int = 24, skip: np.ndarray | None = None,
-                   inside: Callable[[np.ndarray], np.ndarray] | None = None, step_mm: float = 0.5) -> np.ndarray:
+                   inside: Callable[[np.ndarray], np.ndarray] | None = None, step_mm: float = 0.5,
+                   adjacent_mm: float | None = None) -> np.ndarray:
     """(N,) label of the tube each RAS point is deepest in: skeleton balls and fitted tubes.
 
     Args:
@@ -301,6 +302,11 @@ def deepest_labels(points: np.ndarray, node_world: np.ndarray, node_radius: np.n
             near a thin branch's tip, where the skeleton stops short, a thicker neighbour across
             a gap of lung is nearer in ``distance − radius`` but is not the airway the point lies in.
         step_mm: Sampling step of those sight lines (half a voxel or less, so no gap is stepped over).
+        adjacent_mm: With ``inside``, the distance of two neighbouring points of the mask (a voxel's
+            diagonal). A point that sees none of its balls and that no tube claims (a voxel at the tip of a
+            thin branch, millimetres past the end of its skeleton, behind a corner of the mask) then
+            takes its label from the points it touches, grown from the points that were decided
+            through chains of such neighbours; without it, or where no chain reaches, it keeps its best ball.
 
     Returns:
         (N,) uint8 labels; 0 for points whose balls were all skipped and that no tube claims.
@@ -313,8 +319,9 @@ def deepest_labels(points: np.ndarray, node_world: np.ndarray, node_radius: np.n
         score[skip[n]] = np.inf
     best = np.argmin(score, axis=1)
     rows = np.arange(len(points))
+    blind = np.zeros(len(points), dtype=bool)
     if inside is not None:
-        best = _best_in_sight(points, node_world, n, score, best, inside, step_mm)
+        best, blind = _best_in_sight(points, node_world, n, score, best, inside, step_mm)
     labels, depth = node_label[n[rows, best]].copy(), score[rows, best]
     for tube in tubes:
         td = tube_depth(points, tube)
@@ -323,8 +330,32 @@ def deepest_labels(points: np.ndarray, node_world: np.ndarray, node_radius: np.n
             far = np.nonzero(win & (td > 0))[0]
             win[far] = _sees(points[far], _axis_foot(points[far], tube), inside, step_mm)
         labels[win], depth[win] = tube.label, td[win]
+        blind[win] = False
     labels[~np.isfinite(depth)] = 0  # only skipped balls near: no label rather than a skipped one's
+    if adjacent_mm is not None and blind.any():
+        _fill_from_neighbours(points, labels, blind, adjacent_mm)
     return labels
+
+
+def _fill_from_neighbours(points: np.ndarray, labels: np.ndarray, blind: np.ndarray, adjacent_mm: float) -> None:
+    """Labels of the ``blind`` points, in place: each takes the most common label among its decided
+    neighbours (points within ``adjacent_mm``), in rounds, so labels grow along the mask from the
+    decided points; blind points no chain of neighbours reaches keep their labels."""
+    todo = np.nonzero(blind)[0]
+    near = cKDTree(points).query_ball_point(points[todo], adjacent_mm * (1.0 + 1e-6), workers=2)
+    known = ~blind
+    while len(todo):
+        found = {}
+        for t, nbrs in zip(todo, near):
+            seen = [j for j in nbrs if known[j]]
+            if seen:
+                found[t] = int(np.bincount(labels[seen]).argmax())
+        if not found:
+            return
+        for t, lab in found.items():
+            labels[t], known[t] = lab, True
+        keep = [k for k, t in enumerate(todo) if t not in found]
+        todo, near = todo[keep], [near[k] for k in keep]
 
 
 def _sees(points: np.ndarray, targets: np.ndarray, inside, step_mm: float, chunk: int = 2_000_000) -> np.ndarray:
@@ -349,11 +380,15 @@ def _best_in_sight(points, node_world, n, score, best, inside, step_mm: float) -
 
     A point inside its best ball sees its centre (the ball lies in the airways). The others
     try their balls best first; the straight segment to a ball's centre is sampled every
-    ``step_mm`` at most. A point that sees none keeps its best ball.
+    ``step_mm`` at most. A point that sees none keeps its best ball and is flagged.
+
+    Returns:
+        (best columns, (N,) bool: the points that saw none of their balls).
     """
+    blind = np.zeros(len(points), dtype=bool)
     rows = np.nonzero(score[np.arange(len(points)), best] > 0)[0]
     if not len(rows):
-        return best
+        return best, blind
     order = np.argsort(score[rows], axis=1)
     out = best.copy()
     open_rows = np.ones(len(rows), dtype=bool)
@@ -366,4 +401,5 @@ def _best_in_sight(points, node_world, n, score, best, inside, step_mm: float) -
         open_rows[idx[seen]] = False
         if not open_rows.any():
             break
-    return out
+    blind[rows[open_rows]] = True
+    return out, blind

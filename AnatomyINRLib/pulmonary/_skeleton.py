@@ -19,7 +19,8 @@
    keeps the label only inside that segment's lobe. A segment's balls stay inside
    its fitted bronchus, skeleton voxels inside a fitted bronchus that carry
    another label (or none) give way to the tube, and a voxel outside its best
-   ball or tube takes only one it sees through the airways.
+   ball or tube takes only one it sees through the airways; one that sees none
+   takes the label of the airway voxels it touches.
 """
 
 from __future__ import annotations
@@ -272,7 +273,8 @@ def _label_voxels(mask, box, grid, node_world, node_radius, node_label, tubes, l
     """
     full = np.argwhere(mask) + np.array([s.start for s in box])
     labs = deepest_labels(grid.index_to_world(full), node_world, node_radius, node_label, tubes, skip=skip,
-                          inside=inside, step_mm=0.5 * float(min(grid.spacing)))
+                          inside=inside, step_mm=0.5 * float(min(grid.spacing)),
+                          adjacent_mm=float(np.linalg.norm(grid.spacing)))
     lobe_of = np.array([0] + [segment_lobe(v) for v in range(1, N_SEGMENTS + 1)], dtype=np.uint8)
     keep = (lobe_of[labs] == lobes[tuple(full.T)]) & (labs > 0)
     out = np.zeros(lobes.shape, dtype=np.uint8)

@@ -148,3 +148,34 @@ def test_a_narrow_gap_far_along_the_sight_line_is_not_stepped_over():
     assert deepest_labels(point, nodes, radius, label, [], inside=inside).tolist() == [1]
     # Sight lines tested at only 12 points (every 0.77 mm over 10 mm) would see through the gap.
     assert deepest_labels(point, nodes, radius, label, [], inside=inside, step_mm=0.84).tolist() == [2]
+
+
+def test_a_tip_that_sees_no_ball_takes_the_label_of_the_voxels_it_touches():
+    """Thin bronchus (label 1, r 1 mm) along x to the origin, then hooking 3 mm along +y; its skeleton
+    stops at x = -4. A thicker bronchus (label 2, r 2 mm) runs along x at y = 6.5, 0.5 mm of lung past
+    the hook's tip. The hook's voxels see no skeleton voxel through the airways (the straight line
+    leaves the bent mask); the thick bronchus' ball is nearer in distance − radius."""
+    from AnatomyINRLib.pulmonary._airway_tubes import deepest_labels
+
+    thin = Tube(1, np.array([-20.0, 0, 0]), np.array([0.0, 0, 0]), 1.0)
+    hook = Tube(1, np.array([0.0, 0, 0]), np.array([0.0, 3.0, 0]), 1.0)
+    thick = Tube(2, np.array([-20.0, 6.5, 0]), np.array([20.0, 6.5, 0]), 2.0)
+    xs = np.arange(-20.0, -3.5)
+    nodes = np.vstack([np.c_[xs, 0 * xs, 0 * xs], np.c_[np.arange(-20.0, 21.0), np.full(41, 6.5), np.zeros(41)]])
+    radius = np.r_[np.full(len(xs), 1.0), np.full(41, 2.0)]
+    label = np.r_[np.ones(len(xs)), np.full(41, 2)].astype(np.uint8)
+
+    def inside(p):
+        return (tube_depth(p, thin) < 0) | (tube_depth(p, hook) < 0) | (tube_depth(p, thick) < 0)
+
+    voxels = np.array([[-3.0, 0, 0], [-2.0, 0, 0], [-1.0, 0, 0], [0.0, 0, 0], [0.0, 1, 0], [0.0, 2, 0],
+                       [0.0, 3, 0], [0.0, 5, 0]])
+    assert inside(voxels).all()
+    args = (voxels, nodes, radius, label, [])
+    assert deepest_labels(*args, inside=inside).tolist() == [1, 1, 1, 1, 1, 2, 2, 2]
+    # Grown along the mask from the decided voxels, 26-neighbours apart (a unit voxel's diagonal); the
+    # thick bronchus' voxel is 2 mm from the tip, no neighbour.
+    assert deepest_labels(*args, inside=inside, adjacent_mm=np.sqrt(3)).tolist() == [1, 1, 1, 1, 1, 1, 1, 2]
+    # A blind voxel no chain of neighbours reaches keeps its best ball.
+    lone = voxels[[0, 6, 7]]
+    assert deepest_labels(lone, nodes, radius, label, [], inside=inside, adjacent_mm=np.sqrt(3)).tolist() == [1, 2, 2]
