@@ -61,7 +61,9 @@ def _register_evaluate(cmds) -> None:
     p.add_argument("--connectivity", type=int, default=26, choices=(6, 18, 26), help="intrusion grouping (default 26)")
     p.add_argument("--report", required=True, metavar="JSON", help="write the metrics here")
     p.add_argument("--json-progress", action="store_true", help="one JSON progress event per line on stdout")
-    p.set_defaults(func=run_evaluate)
+    p.set_defaults(func=run_evaluate, paths=lambda a: (
+        {"--prediction": a.prediction, "--reference": a.reference, "--bronchi": a.bronchi, "--arteries": a.arteries},
+        {"--report": a.report}))
 
 
 def _register_segments(cmds) -> None:
@@ -89,7 +91,7 @@ def _register_segments(cmds) -> None:
     p.add_argument("--seed", type=int, default=0, help="recorded (Method A is deterministic)")
     p.add_argument("--report", metavar="JSON", help="write the report (volumes, nodule, resection, timings)")
     p.add_argument("--json-progress", action="store_true", help="one JSON progress event per line on stdout")
-    p.set_defaults(func=run_segments)
+    p.set_defaults(func=run_segments, paths=_segments_paths)
 
 
 def _register_train(cmds) -> None:
@@ -113,7 +115,23 @@ def _register_train(cmds) -> None:
     p.add_argument("--json-progress", action="store_true", help="one JSON progress event per line on stdout")
     # Not one output transaction: the checkpoint is rewritten after every epoch and must become visible
     # each time, so an interrupted run resumes from its last epoch (each write is still atomic).
-    p.set_defaults(func=run_train, transactional=False)
+    p.set_defaults(func=run_train, transactional=False, paths=_train_paths)
+
+
+def _segments_paths(args) -> tuple[dict, dict]:
+    """Inputs and outputs by argument name: no output may be an input or another output."""
+    names = ("lobes", "airways", "arteries", "veins", "ct", "segmental_labels", "segment_points", "nodule",
+             "checkpoint", "config")
+    inputs = {"--" + n.replace("_", "-"): getattr(args, n) for n in names}
+    return inputs, {"--output": args.output, "config file of --output": _config_path(args.output),
+                    "--report": args.report}
+
+
+def _train_paths(args) -> tuple[dict, dict]:
+    from AnatomyINRLib.io.checkpoint import checkpoint_sidecar
+
+    outputs = {"--output": args.output, "sidecar of --output": checkpoint_sidecar(args.output), "--report": args.report}
+    return {"DATA_DIR": args.data_dir, "--config": args.config}, outputs
 
 
 def run_train(args, progress) -> int:

@@ -117,3 +117,32 @@ def test_bad_input_writes_nothing(phantom_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 3 and "unknown output type .vtp" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cropped.nrrd"]
+
+
+COLLISIONS = [
+    (["segments", "--lobes", "{d}/lobes.nrrd", "--airways", "{d}/airways.nrrd", "--segmental-labels",
+      "{d}/airways_labeled.nrrd", "--output", "{d}/lobes.nrrd"], "--output '{d}/lobes.nrrd' is the input --lobes"),
+    (["segments", "--lobes", "{d}/lobes.nrrd", "--airways", "{d}/airways.nrrd", "--segment-points",
+      "{d}/segment_points.mrk.json", "--output", "{t}/s.nrrd", "--report", "{d}/segment_points.mrk.json"],
+     "is the input --segment-points"),
+    (["segments", "--lobes", "{d}/lobes.nrrd", "--airways", "{d}/airways.nrrd", "--segmental-labels",
+      "{d}/airways_labeled.nrrd", "--output", "{t}/s.seg.nrrd", "--report", "{t}/s.config.json"],
+     "--report '{t}/s.config.json' and config file of --output"),
+    (["evaluate", "--prediction", "{d}/segments.nrrd", "--reference", "{d}/lobes.nrrd", "--report",
+      "{d}/lobes.nrrd"], "is the input --reference"),
+    (["train", "{d}", "--output", "{t}/b.safetensors", "--report", "{t}/b.json"],
+     "--report '{t}/b.json' and sidecar of --output"),
+    (["train", "{t}", "--config", "{d}/phantom.config.json", "--output", "{t}/b.safetensors", "--report",
+      "{d}/phantom.config.json"], "is the input --config"),
+]
+
+
+@pytest.mark.parametrize("argv, message", COLLISIONS, ids=[c[0][0] + " " + c[1].split()[-1] for c in COLLISIONS])
+def test_an_output_that_is_an_input_or_another_output_is_refused_before_any_work(phantom_dir, tmp_path, capsys,
+                                                                                   argv, message):
+    d, t = str(phantom_dir), str(tmp_path)
+    before = digest(phantom_dir)
+    assert main(["pulmonary"] + [a.format(d=d, t=t) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message.format(d=d, t=t) in err, err
+    assert digest(phantom_dir) == before and not list(tmp_path.iterdir())
