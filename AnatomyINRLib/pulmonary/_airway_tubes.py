@@ -286,7 +286,7 @@ def _refit_group(tubes: list, labs: list, lobe_labs: list, node: int, at_hub: bo
 def deepest_labels(points: np.ndarray, node_world: np.ndarray, node_radius: np.ndarray, node_label: np.ndarray,
                    tubes: list, k: int = 24, skip: np.ndarray | None = None,
                    inside: Callable[[np.ndarray], np.ndarray] | None = None, step_mm: float = 0.5,
-                   adjacent_mm: float | None = None) -> np.ndarray:
+                   voxel_index: np.ndarray | None = None) -> np.ndarray:
     """(N,) label of the tube each RAS point is deepest in: skeleton balls and fitted tubes.
 
     Args:
@@ -302,11 +302,11 @@ def deepest_labels(points: np.ndarray, node_world: np.ndarray, node_radius: np.n
             near a thin branch's tip, where the skeleton stops short, a thicker neighbour across
             a gap of lung is nearer in ``distance − radius`` but is not the airway the point lies in.
         step_mm: Sampling step of those sight lines (half a voxel or less, so no gap is stepped over).
-        adjacent_mm: With ``inside``, the distance of two neighbouring points of the mask (a voxel's
-            diagonal). A point that sees none of its balls and that no tube claims (a voxel at the tip of a
-            thin branch, millimetres past the end of its skeleton, behind a corner of the mask) then
-            takes its label from the points it touches, grown from the points that were decided
-            through chains of such neighbours; without it, or where no chain reaches, it keeps its best ball.
+        voxel_index: With ``inside``, (N, 3) integer voxel indices of the points. A point that sees
+            none of its balls and that no tube claims (a voxel at the tip of a thin branch, millimetres
+            past the end of its skeleton, behind a corner of the mask) then takes its label from the
+            points it touches (26-neighbours), grown from the decided points through chains of
+            neighbours; without it, or where no chain reaches, it keeps its best ball.
 
     Returns:
         (N,) uint8 labels; 0 for points whose balls were all skipped and that no tube claims.
@@ -332,17 +332,19 @@ def deepest_labels(points: np.ndarray, node_world: np.ndarray, node_radius: np.n
         labels[win], depth[win] = tube.label, td[win]
         blind[win] = False
     labels[~np.isfinite(depth)] = 0  # only skipped balls near: no label rather than a skipped one's
-    if adjacent_mm is not None and blind.any():
-        _fill_from_neighbours(points, labels, blind, adjacent_mm)
+    blind &= np.isfinite(depth)
+    if voxel_index is not None and blind.any():
+        _fill_from_neighbours(voxel_index, labels, blind)
     return labels
 
 
-def _fill_from_neighbours(points: np.ndarray, labels: np.ndarray, blind: np.ndarray, adjacent_mm: float) -> None:
+def _fill_from_neighbours(voxel_index: np.ndarray, labels: np.ndarray, blind: np.ndarray) -> None:
     """Labels of the ``blind`` points, in place: each takes the most common label among its decided
-    neighbours (points within ``adjacent_mm``), in rounds, so labels grow along the mask from the
-    decided points; blind points no chain of neighbours reaches keep their labels."""
+    26-neighbours (``voxel_index`` one apart at most along each axis, whatever the spacing), in rounds,
+    so labels grow along the mask from the decided points; blind points no chain reaches keep theirs."""
     todo = np.nonzero(blind)[0]
-    near = cKDTree(points).query_ball_point(points[todo], adjacent_mm * (1.0 + 1e-6), workers=2)
+    index = np.asarray(voxel_index, dtype=np.float64)
+    near = cKDTree(index).query_ball_point(index[todo], 1.0 + 1e-9, p=np.inf, workers=2)
     known = ~blind
     while len(todo):
         found = {}
@@ -375,7 +377,7 @@ def _sees(points: np.ndarray, targets: np.ndarray, inside, step_mm: float, chunk
     return out
 
 
-def _best_in_sight(points, node_world, n, score, best, inside, step_mm: float) -> np.ndarray:
+def _best_in_sight(points, node_world, n, score, best, inside, step_mm: float) -> tuple:
     """Column of the best-scoring ball each point outside its best ball sees through the mask.
 
     A point inside its best ball sees its centre (the ball lies in the airways). The others

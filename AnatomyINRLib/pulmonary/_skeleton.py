@@ -274,7 +274,7 @@ def _label_voxels(mask, box, grid, node_world, node_radius, node_label, tubes, l
     full = np.argwhere(mask) + np.array([s.start for s in box])
     labs = deepest_labels(grid.index_to_world(full), node_world, node_radius, node_label, tubes, skip=skip,
                           inside=inside, step_mm=0.5 * float(min(grid.spacing)),
-                          adjacent_mm=float(np.linalg.norm(grid.spacing)))
+                          voxel_index=full)
     lobe_of = np.array([0] + [segment_lobe(v) for v in range(1, N_SEGMENTS + 1)], dtype=np.uint8)
     keep = (lobe_of[labs] == lobes[tuple(full.T)]) & (labs > 0)
     out = np.zeros(lobes.shape, dtype=np.uint8)

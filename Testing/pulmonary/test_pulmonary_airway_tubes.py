@@ -175,7 +175,35 @@ def test_a_tip_that_sees_no_ball_takes_the_label_of_the_voxels_it_touches():
     assert deepest_labels(*args, inside=inside).tolist() == [1, 1, 1, 1, 1, 2, 2, 2]
     # Grown along the mask from the decided voxels, 26-neighbours apart (a unit voxel's diagonal); the
     # thick bronchus' voxel is 2 mm from the tip, no neighbour.
-    assert deepest_labels(*args, inside=inside, adjacent_mm=np.sqrt(3)).tolist() == [1, 1, 1, 1, 1, 1, 1, 2]
+    index = voxels.astype(int)  # unit voxels: the indices are the coordinates
+    assert deepest_labels(*args, inside=inside, voxel_index=index).tolist() == [1, 1, 1, 1, 1, 1, 1, 2]
+    # Neighbours are one voxel apart in index, whatever the spacing: 2.5 mm slices keep the same chain.
+    stretched = voxels * [1.0, 2.5, 1.0]
+    nodes_s, inside_s = nodes * [1.0, 2.5, 1.0], lambda p: inside(p / [1.0, 2.5, 1.0])
+    assert deepest_labels(stretched, nodes_s, radius, label, [], inside=inside_s,
+                          voxel_index=index).tolist()[:7] == [1] * 7
     # A blind voxel no chain of neighbours reaches keeps its best ball.
-    lone = voxels[[0, 6, 7]]
-    assert deepest_labels(lone, nodes, radius, label, [], inside=inside, adjacent_mm=np.sqrt(3)).tolist() == [1, 2, 2]
+    lone = [0, 6, 7]
+    assert deepest_labels(voxels[lone], nodes, radius, label, [], inside=inside,
+                          voxel_index=index[lone]).tolist() == [1, 2, 2]
+    # The hook's tip and the thick bronchus' voxel, given as touching voxels: the tip takes label 2 from
+    # it, unless a fitted tube claims the tip (the fill is only for voxels nothing claims).
+    pair, touching = voxels[[6, 7]], np.array([[0, 3, 0], [0, 4, 0]])
+    assert deepest_labels(pair, nodes, radius, label, [], inside=inside, voxel_index=touching).tolist() == [2, 2]
+    tip_tube = Tube(3, np.array([0.0, 3.0, 0]), np.array([0.0, 3.2, 0]), 0.4)
+    assert deepest_labels(pair, nodes, radius, label, [tip_tube], inside=inside,
+                          voxel_index=touching).tolist() == [3, 2]
+
+
+def test_voxels_whose_near_balls_are_all_skipped_stay_unlabelled_even_beside_labelled_ones():
+    from AnatomyINRLib.pulmonary._airway_tubes import deepest_labels
+
+    xs = np.arange(0.0, 61.0)
+    nodes = np.c_[xs, 0 * xs, 0 * xs]
+    radius, label = np.full(61, 1.0), np.ones(61, dtype=np.uint8)
+    skip = xs >= 30
+    points = nodes + [0.0, 0.5, 0.0]  # off the axis, so not at a ball's centre
+    inside = lambda p: np.abs(p[:, 1]) < 1.0  # noqa: E731
+    labs = deepest_labels(points, nodes, radius, label, [], k=5, skip=skip, inside=inside,
+                          voxel_index=np.c_[xs, 0 * xs, 0 * xs].astype(int))
+    assert labs[:32].tolist() == [1] * 32 and labs[33:].tolist() == [0] * 28
