@@ -65,6 +65,12 @@ def _write_phantom(seed: int, size: str, folder: Path, clearance_voxels: float |
     return {"phantom_s": round(seconds, 2), "shape": list(ph.lobes.shape), "spacing_mm": ph.info["spacing_mm"]}
 
 
+def _default_clearance() -> float:
+    from AnatomyINRLib.phantoms.lung import CLEARANCE_VOXELS
+
+    return CLEARANCE_VOXELS
+
+
 def _peak_rss_mb() -> float:
     """This process's peak resident memory (MB). VmHWM belongs to the address space, so unlike
     ru_maxrss it does not inherit the parent's peak across fork + exec."""
@@ -151,7 +157,8 @@ def _markdown(result: dict) -> str:
              f"Lung phantom `{result['size']}` ({result['shape'][0]}×{result['shape'][1]}×{result['shape'][2]}, "
              f"{result['spacing_mm']} mm), seeds {result['seeds']} (see the script's docstring for which were looked "
              "at while building), "
-             + (f"**{result['clearance_voxels']:g} voxel(s) between bronchi** instead of the phantom's 2, "
+             + (f"**{result['clearance_voxels']:g} voxel(s) between bronchi** instead of the phantom's "
+                f"{_default_clearance():g}, "
                 if result.get("clearance_voxels") is not None else "")
              + "preset `default`, "
              f"{result['threads']} threads, each run in a fresh process. Produced by "
@@ -188,7 +195,9 @@ def _markdown(result: dict) -> str:
               "caused 3 of the 5 intrusions on seeds 60-67, the other 2 being tip voxels of the next item), a "
               "segmental bronchus blocks even thicker branches of other segments, and a lumen two segments' tubes "
               "share (inside one and within half a voxel of the other) is left unlabelled, as the branching's. "
-              "The airway masks of seeds 30-33 had 18-29 loops each before.",
+              "The airway masks of seeds 30-33 had 18-29 loops each before and 5-10 now (26-connected Euler "
+              "characteristic -4...-9); those looked at were inside one segment, a branch grazing its grandparent "
+              "or a cousin near a branching (a tube a branch is already near where it starts never blocks it).",
               "- Method changes made while looking: a voxel outside its best ball, or outside a fitted tube, takes "
               "only a ball or tube it sees through the airways, and one that sees none takes the label of the airway "
               "voxels it touches (a thin branch's tip past the end of its skeleton); a segment's balls stay inside "
@@ -314,6 +323,8 @@ def main() -> int:
                              "phantom's default: 2; 1 lets thin branches touch a bronchus they pass diagonally)")
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    if args.method_b and args.clearance_voxels is not None:
+        parser.error("--clearance-voxels applies to Method A runs only")
     if args.method_b:
         return run_method_b(args)
     if args.markdown_only:

@@ -6,8 +6,10 @@ lobe the segments' target territories (a weighted Voronoi partition around
 anatomical anchors) and, inside each, a segmental bronchial tree grown to 7
 generations below the segmental bronchus (:mod:`lung_tree`), each bronchus with
 an artery beside it. As in a real lung, no bronchus runs through or touches
-another: a branch that would come within two voxels of an airway tube it does
-not leave from is stopped short of it or removed (:mod:`lung_contacts`).
+a bronchus of another segment or the trunk: a branch that would come within two
+voxels of an airway tube it is not already near where it starts is stopped
+short of it or removed (:mod:`lung_contacts`). Near a branching a branch can
+still graze a close relative in its own segment (a few loops per airway mask).
 
 Ground truth follows the anatomical definition: segment *i* is the territory of
 segmental subtree *i* inside its lobe — every lobe voxel takes the label of the
@@ -50,7 +52,8 @@ there all segmental tubes of a lobe meet and no segment owns them."""
 CLEARANCE_VOXELS = 2.0
 """Least gap between the lumens of two bronchi that do not branch from each other, in voxels: more
 than a voxel's diagonal (√3), so their voxels do not touch even diagonally; a touch would join a
-deep branch to the bronchus it passes, a false branching (at 1 mm, 2 mm: about two bronchial walls)."""
+deep branch to the bronchus it passes, a false branching (at 1 mm, 2 mm: about two bronchial walls).
+The check samples each axis every 0.5 mm, so a gap can be 0.25 mm below it: 1.75 mm > √3 mm at 1 mm."""
 _TRUNK = 19  # rasterisation label of trachea/main/lobar airways (written as 1 / 0 in the outputs)
 _HILUM_OF_LOBE = {1: "right", 2: "intermediate", 3: "intermediate", 4: "left", 5: "left"}
 

@@ -6,7 +6,9 @@ Two rules make the phantom's airway tree behave like a real one:
   thin deep branch of one segment can run straight through, or graze, a neighbour's
   segmental bronchus or the lobar bronchus. Real bronchi never do (their walls keep
   the lumens apart), and a mask with such a contact is no tree: its skeleton has a
-  loop, and a skeleton walk takes the contact for a branching. :func:`separate_crossings`
+  loop, and a skeleton walk takes the contact for a branching. A tube a branch is
+  already near where it starts is its origin and never blocks it, so near a branching
+  a branch can still graze its grandparent or a cousin. :func:`separate_crossings`
   therefore stops such a branch short of the tube in its way (it becomes a leaf)
   or, when too little would be left, removes it; its sub-branches go with it.
   The arteries are not separated: each runs beside its bronchus and can still
