@@ -79,6 +79,8 @@ def fit_trees(
     meshes r, r + W, …, all warm-started from rank 0's first fit (one template, so one basin for the
     whole data set, and each tree gets the weights a single process gives it), and every rank returns
     the same merged result in input order (``trees._shard``). Ranks given different meshes all refuse.
+    A script should call ``AnatomyINRLib.nn.distributed.leave_group()`` before its processes exit (the
+    CLI does): a rank leaving while a peer is still in the last exchange can make gloo abort that peer.
 
     Args:
         meshes: Closed (watertight, manifold) triangle meshes in RAS mm.

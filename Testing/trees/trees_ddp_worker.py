@@ -41,4 +41,10 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from AnatomyINRLib.nn.distributed import leave_group
+
+    try:
+        code = main(sys.argv[1:])
+    finally:
+        leave_group()  # as the CLI does: no rank exits while a peer is still in the last collective
+    sys.exit(code)
