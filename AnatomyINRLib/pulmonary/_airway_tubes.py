@@ -332,7 +332,6 @@ def deepest_labels(points: np.ndarray, node_world: np.ndarray, node_radius: np.n
         labels[win], depth[win] = tube.label, td[win]
         blind[win] = False
     labels[~np.isfinite(depth)] = 0  # only skipped balls near: no label rather than a skipped one's
-    blind &= np.isfinite(depth)
     if voxel_index is not None and blind.any():
         _fill_from_neighbours(voxel_index, labels, blind)
     return labels
@@ -382,13 +381,16 @@ def _best_in_sight(points, node_world, n, score, best, inside, step_mm: float) -
 
     A point inside its best ball sees its centre (the ball lies in the airways). The others
     try their balls best first; the straight segment to a ball's centre is sampled every
-    ``step_mm`` at most. A point that sees none keeps its best ball and is flagged.
+    ``step_mm`` at most; skipped balls (infinite score, sorted last) are never tried. A point that
+    sees none keeps its best ball and is flagged; one whose balls are all skipped is neither tried
+    nor flagged.
 
     Returns:
         (best columns, (N,) bool: the points that saw none of their balls).
     """
     blind = np.zeros(len(points), dtype=bool)
-    rows = np.nonzero(score[np.arange(len(points)), best] > 0)[0]
+    top = score[np.arange(len(points)), best]
+    rows = np.nonzero((top > 0) & np.isfinite(top))[0]
     if not len(rows):
         return best, blind
     order = np.argsort(score[rows], axis=1)
@@ -397,7 +399,11 @@ def _best_in_sight(points, node_world, n, score, best, inside, step_mm: float) -
     for col in range(order.shape[1]):
         r = rows[open_rows]
         c = order[open_rows, col]
-        seen = _sees(points[r], node_world[n[r, c]], inside, step_mm) & np.isfinite(score[r, c])
+        live = np.isfinite(score[r, c])
+        if not live.any():
+            break
+        seen = np.zeros(len(r), dtype=bool)
+        seen[live] = _sees(points[r[live]], node_world[n[r[live], c[live]]], inside, step_mm)
         out[r[seen]] = c[seen]
         idx = np.nonzero(open_rows)[0]
         open_rows[idx[seen]] = False
