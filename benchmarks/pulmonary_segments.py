@@ -51,24 +51,15 @@ KEYS = ("dice", "nsd", "nsd_2mm", "NIB", "IDB", "NIA", "IDA")
 
 def _write_phantom(seed: int, size: str, folder: Path, clearance_voxels: float | None = None) -> dict:
     from AnatomyINRLib import io
-    from AnatomyINRLib.phantoms import lung
-    from AnatomyINRLib.phantoms.lung import make_lung_phantom
+    from AnatomyINRLib.phantoms.lung import CLEARANCE_VOXELS, make_lung_phantom
 
-    if clearance_voxels is not None:  # a robustness run: bronchi closer than the phantom allows
-        lung.CLEARANCE_VOXELS = clearance_voxels
-    t0 = time.perf_counter()
-    ph = make_lung_phantom(seed, size)
+    t0 = time.perf_counter()  # clearance_voxels: a robustness run, bronchi closer than the phantom allows
+    ph = make_lung_phantom(seed, size, CLEARANCE_VOXELS if clearance_voxels is None else clearance_voxels)
     seconds = time.perf_counter() - t0
     for name in ("ct", "lobes", "airways", "arteries", "veins", "airways_labeled", "arteries_labeled", "segments"):
         io.write_image(getattr(ph, name), folder / f"{name}.nrrd")
     io.write_points(ph.segment_points, folder / "segment_points.mrk.json")
     return {"phantom_s": round(seconds, 2), "shape": list(ph.lobes.shape), "spacing_mm": ph.info["spacing_mm"]}
-
-
-def _default_clearance() -> float:
-    from AnatomyINRLib.phantoms.lung import CLEARANCE_VOXELS
-
-    return CLEARANCE_VOXELS
 
 
 def _peak_rss_mb() -> float:
@@ -153,12 +144,14 @@ def _fmt(v) -> str:
 
 
 def _markdown(result: dict) -> str:
+    from AnatomyINRLib.phantoms.lung import CLEARANCE_VOXELS
+
     lines = ["# Pulmonary segments benchmark (Method A)", "",
              f"Lung phantom `{result['size']}` ({result['shape'][0]}×{result['shape'][1]}×{result['shape'][2]}, "
              f"{result['spacing_mm']} mm), seeds {result['seeds']} (see the script's docstring for which were looked "
              "at while building), "
              + (f"**{result['clearance_voxels']:g} voxel(s) between bronchi** instead of the phantom's "
-                f"{_default_clearance():g}, "
+                f"{CLEARANCE_VOXELS:g}, "
                 if result.get("clearance_voxels") is not None else "")
              + "preset `default`, "
              f"{result['threads']} threads, each run in a fresh process. Produced by "

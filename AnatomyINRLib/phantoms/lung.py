@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial import cKDTree
 
-from AnatomyINRLib.core.config import check_choice
+from AnatomyINRLib.core.config import check_choice, check_positive
 from AnatomyINRLib.core.device import restore_ieee_denormals
 from AnatomyINRLib.core.seeding import numpy_rng
 from AnatomyINRLib.core.types import ImageGrid, PointSet
@@ -83,18 +83,21 @@ def lung_grid(size: str) -> tuple[tuple[int, int, int], np.ndarray]:
     return shape, ImageGrid.make_affine(origin, (s, s, s), np.diag([-1.0, -1.0, 1.0]))
 
 
-def make_lung_phantom(seed: int = 0, size: str = "small") -> LungPhantom:
+def make_lung_phantom(seed: int = 0, size: str = "small", clearance_voxels: float = CLEARANCE_VOXELS) -> LungPhantom:
     """Build a lung phantom.
 
     Args:
         seed: Seed of every random choice (geometry jitter, tree splits, noise).
         size: "small" (2 mm, 150×125×125, for tests) or "full" (1 mm, 300×250×250).
+        clearance_voxels: Least gap between bronchi that do not branch from each other (see
+            :data:`CLEARANCE_VOXELS`); below √3 thin branches can touch what they pass (a robustness test).
 
     Returns:
         LungPhantom; ``info`` holds the spacing, visible radius, per-segment volumes and
         ``crossing_branches`` (branches cut short or removed, sub-branches included, see
         :func:`~AnatomyINRLib.phantoms.lung_contacts.separate_crossings`).
     """
+    check_positive("clearance_voxels", clearance_voxels)
     restore_ieee_denormals()  # scipy's KD-tree crashes under flush-to-zero
     rng = numpy_rng(seed)
     shape, affine = lung_grid(size)
@@ -105,7 +108,7 @@ def make_lung_phantom(seed: int = 0, size: str = "small") -> LungPhantom:
     visible = max(0.9, 0.6 * s)
     trunk, lobar_end, art_lobar_end = _proximal_airways(lobes, affine, rng)
     trees = _segment_trees(lobes, affine, lobar_end, art_lobar_end, rng)
-    contacts = separate_crossings(trunk["airway"], trees, visible, clearance_mm=CLEARANCE_VOXELS * s)
+    contacts = separate_crossings(trunk["airway"], trees, visible, clearance_mm=clearance_voxels * s)
     airways_lab, airways = _paint_tree(shape, affine, trunk, trees, visible, lobes, artery=False)
     arteries_lab, arteries = _paint_tree(shape, affine, trunk, trees, visible, lobes, artery=True)
     for art in (arteries, arteries_lab):  # a vessel never runs through an airway
