@@ -89,9 +89,9 @@ def separate_crossings(trunk: list, trees: dict, visible: float, clearance_mm: f
     removed = {lab: set() for lab in trees}
     shortened = 0
     for i in np.argsort(-tubes["radii"], kind="stable"):
-        lab, k = (int(v) for v in tubes["owner"][i])
-        if lab == 0 or not tubes["alive"][i] or trees[lab][k].generation == 0:
+        if tubes["first"][i] or not tubes["alive"][i]:  # the trunk and segmental bronchi never yield
             continue
+        lab, k = (int(v) for v in tubes["owner"][i])
         keep = _free_length(trees[lab][k], i, tubes, clearance_mm, step_mm)
         if keep is None:
             continue
