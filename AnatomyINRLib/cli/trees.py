@@ -71,7 +71,8 @@ def _register_fit(cmds) -> None:
                    help="skip unreadable, open or non-manifold meshes (listed in the report) instead of stopping")
     p.add_argument("--seed", type=seed_arg, default=0, help="random seed (default 0)")
     add_device_arg(p)
-    p.add_argument("--threads", type=threads_arg, default=None, help="CPU threads (default: all cores)")
+    p.add_argument("--threads", type=threads_arg, default=None,
+                   help="CPU threads (default: all cores, shared among torchrun's processes on this machine)")
     p.add_argument("--report", metavar="JSON", help="also write the fit report here")
     p.add_argument("--json-progress", action="store_true", help="one JSON progress event per line on stdout")
     p.set_defaults(func=run_fit, paths=fit_paths)

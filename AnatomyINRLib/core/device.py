@@ -69,7 +69,8 @@ def configure_threads(num_threads: int | None = None, interactive: bool = False)
 
     Args:
         num_threads: Explicit thread count (more than the cores is capped at the core
-            count, with a warning); None chooses from ``interactive``.
+            count, with a warning); None chooses from ``interactive``, and under ``torchrun``
+            shares the cores among the machine's processes (``LOCAL_WORLD_SIZE``).
         interactive: Leave one core for the GUI.
 
     Returns:
@@ -80,7 +81,10 @@ def configure_threads(num_threads: int | None = None, interactive: bool = False)
     torch.set_flush_denormal(True)
     cores = os.cpu_count() or 1
     if num_threads is None:
-        num_threads = max(1, cores - 1) if interactive else cores
+        # torchrun starts LOCAL_WORLD_SIZE processes here: all cores each would oversubscribe them
+        # (a 2-process 'trees fit' on 2 cores took over twice as long as with one thread each)
+        local = _local_world_size()
+        num_threads = max(1, cores - 1) if interactive and local == 1 else max(1, cores // local)
     if num_threads < 1:
         raise InputError(f"num_threads: expected >= 1, got {num_threads}")
     if num_threads > cores:
@@ -93,6 +97,16 @@ def configure_threads(num_threads: int | None = None, interactive: bool = False)
     if torch.get_num_threads() != num_threads:
         torch.set_num_threads(int(num_threads))
     return int(num_threads)
+
+
+def _local_world_size() -> int:
+    """Processes ``torchrun`` started on this machine (``LOCAL_WORLD_SIZE``); 1 outside torchrun."""
+    import os
+
+    try:
+        return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
 
 
 def restore_ieee_denormals() -> None:

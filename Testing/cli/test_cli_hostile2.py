@@ -162,6 +162,28 @@ def test_threads_beyond_the_cores_are_capped_with_a_warning():
         torch.set_num_threads(before)
 
 
+@pytest.mark.parametrize("local, interactive, expected", [(None, False, 4), (None, True, 3), ("2", False, 2),
+                                                          ("2", True, 2), ("3", False, 1), ("8", False, 1),
+                                                          ("x", False, 4)])
+def test_default_threads_share_the_cores_among_torchrun_processes(monkeypatch, local, interactive, expected):
+    """Without --threads, each of torchrun's LOCAL_WORLD_SIZE processes gets its share of the cores, not all."""
+    import torch
+
+    from AnatomyINRLib.core.device import configure_threads
+
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    if local is None:
+        monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    else:
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", local)
+    before = torch.get_num_threads()
+    try:
+        assert configure_threads(None, interactive=interactive) == expected
+        assert torch.get_num_threads() == expected
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("command", ["fit-points", "demo", "fit-nested", "blend"])
 def test_iterations_are_bounded(capsys, tmp_path, points_csv, command):
     argv = {"fit-points": ["fit-points", points_csv, "--output", tmp_path / "m.vtp"],
