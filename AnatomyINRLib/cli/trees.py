@@ -67,6 +67,10 @@ def _register_fit(cmds) -> None:
     p.add_argument("--output", required=True, metavar="FILE_OR_DIR", help="INR file, or folder for a folder input")
     p.add_argument("--preset", default="fast", choices=("paper", "fast", "tiny"), help="stage-1 preset (default fast)")
     p.add_argument("--config", metavar="JSON", help="full TreeFitConfig (overrides --preset)")
+    p.add_argument("--frame", choices=("set", "tree"),
+                   help="set: one frame for all the trees (the union of their boxes; for trees in one space, and "
+                        "what stage 2 needs); tree: each tree in its own box (TrIND). Default: the preset's "
+                        "(fast: set)")
     p.add_argument("--skip-bad", action="store_true",
                    help="skip unreadable, open or non-manifold meshes (listed in the report) instead of stopping")
     p.add_argument("--seed", type=seed_arg, default=0, help="random seed (default 0)")
@@ -179,6 +183,8 @@ def run_fit(args, progress) -> int:
     if not src.exists():
         raise InputError(f"MESH_OR_DIR {str(src)!r}: does not exist")
     cfg = read_config(args.config, TreeFitConfig) if args.config else fit_preset(args.preset)
+    if args.frame:
+        cfg = cfg.replace(frame=args.frame)
     configure_threads(args.threads)
     if src.is_dir():
         paths, others = _mesh_files(src)

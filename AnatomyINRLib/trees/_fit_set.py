@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from AnatomyINRLib import __version__
 from AnatomyINRLib.core.errors import FitError, InputError
 from AnatomyINRLib.core.progress import ProgressReporter
@@ -16,8 +18,31 @@ from AnatomyINRLib.nn.occupancy import FIELD_KIND
 from AnatomyINRLib.trees.config import TreeFitConfig
 
 
-def _samplers(meshes, names, cfg: TreeFitConfig, skip_bad: bool, reporter: ProgressReporter):
-    """(samplers, indices of the usable meshes) and {name: reason} of the others (may leave none)."""
+def set_frame(meshes, cfg: TreeFitConfig):
+    """The one Normalization of a ``frame`` "set" fit, None for "tree" (each tree its own box).
+
+    The union of the meshes' boxes (their faces' vertices, finite ones) mapped into
+    [−extent, extent]³; computed from every mesh of the call, so all torchrun ranks get the same.
+    """
+    from AnatomyINRLib.nn.field import Normalization
+
+    if cfg.frame != "set":
+        return None
+    corners = []
+    for mesh in meshes:
+        if isinstance(mesh, TriangleMesh) and mesh.n_faces:
+            v = np.asarray(mesh.vertices, dtype=np.float64)[np.unique(mesh.faces)]
+            v = v[np.isfinite(v).all(axis=1)]
+            if len(v):
+                corners += [v.min(axis=0), v.max(axis=0)]
+    return Normalization.fit(np.array(corners), extent=cfg.sampling.extent) if corners else None
+
+
+def _samplers(meshes, names, cfg: TreeFitConfig, skip_bad: bool, reporter: ProgressReporter, frame=None):
+    """(samplers, indices of the usable meshes) and {name: reason} of the others (may leave none).
+
+    ``frame``: the Normalization every sampler uses (:func:`set_frame`), None for each mesh's own box.
+    """
     from AnatomyINRLib.core.device import restore_ieee_denormals
     from AnatomyINRLib.trees._sampling import TreeSampler
 
@@ -27,7 +52,7 @@ def _samplers(meshes, names, cfg: TreeFitConfig, skip_bad: bool, reporter: Progr
         try:
             if not isinstance(mesh, TriangleMesh):
                 raise InputError(f"{name}: expected a TriangleMesh, got {type(mesh).__name__}")
-            good.append(TreeSampler(mesh, cfg.sampling, name=name))
+            good.append(TreeSampler(mesh, cfg.sampling, name=name, normalization=frame))
             kept.append(i)
         except InputError as exc:
             if not skip_bad:
@@ -38,8 +63,10 @@ def _samplers(meshes, names, cfg: TreeFitConfig, skip_bad: bool, reporter: Progr
 
 
 def fit_shard(meshes, names, indices, cfg: TreeFitConfig, seed: int, skip_bad: bool, dev,
-               reporter: ProgressReporter, share=None) -> dict:
+               reporter: ProgressReporter, share=None, frame=None) -> dict:
     """Fit the given meshes (global ``indices``, seeds seed + index); rows ready to merge across ranks.
+
+    ``frame``: the whole call's :func:`set_frame` (a shard's own meshes would give another).
 
     ``share`` (torchrun with a warm start): rank 0 sends its first fit as every rank's template once
     it is fitted; the other ranks label their meshes first, then wait for it (``_shard.TemplateShare``).
@@ -49,7 +76,7 @@ def fit_shard(meshes, names, indices, cfg: TreeFitConfig, seed: int, skip_bad: b
     if share is not None and share.rank == 0:
         on_template = share.send
     try:
-        samplers, kept, skipped = _samplers(meshes, names, cfg, skip_bad, reporter)
+        samplers, kept, skipped = _samplers(meshes, names, cfg, skip_bad, reporter, frame)
         prep = time.perf_counter() - start
         if share is not None and share.rank > 0:
             template = share.receive()

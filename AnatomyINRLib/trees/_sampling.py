@@ -24,17 +24,20 @@ class TreeSampler:
         mesh: Closed (watertight, manifold) triangle mesh, RAS mm.
         cfg: Sampling settings.
         name: Used in error messages (the file name).
+        normalization: The frame of the network (e.g. one shared by a set of trees); default: the
+            mesh's own bounding box mapped into [−extent, extent]³.
 
     Raises:
         InputError: the mesh is open or non-manifold (occupancy needs an inside), or has no area.
     """
 
-    def __init__(self, mesh: TriangleMesh, cfg: TreeSamplingConfig, name: str = "mesh") -> None:
+    def __init__(self, mesh: TriangleMesh, cfg: TreeSamplingConfig, name: str = "mesh",
+                 normalization: Normalization | None = None) -> None:
         cleaned = clean_mesh(TriangleMesh(mesh.vertices, mesh.faces))
         check_closed(cleaned, name, remedy="occupancy needs an inside, so an open or non-manifold mesh "
                      "cannot be fitted (close it first, e.g. cap its openings)")
         self.cfg = cfg
-        self.normalization = Normalization.fit(cleaned.vertices, extent=cfg.extent)
+        self.normalization = normalization or Normalization.fit(cleaned.vertices, extent=cfg.extent)
         self.mesh = TriangleMesh(self.normalization.to_normalized(cleaned.vertices), cleaned.faces)
         self.bounds_mm = np.stack([cleaned.vertices.min(axis=0), cleaned.vertices.max(axis=0)])
         self._sdf = MeshSDF(self.mesh, name=name, truncate_mm=_TRUNCATE)

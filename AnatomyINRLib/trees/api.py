@@ -79,6 +79,9 @@ def fit_trees(
     meshes r, r + W, …, all warm-started from rank 0's first fit (one template, so one basin for the
     whole data set, and each tree gets the weights a single process gives it), and every rank returns
     the same merged result in input order (``trees._shard``). Ranks given different meshes all refuse.
+    With ``frame`` "set" (the fast preset) every tree is fitted in one frame, the union of all the
+    given meshes' boxes (on every rank the whole call's, not its share's), so that stage 2 can map
+    every network, and every sample, back to mm the same way.
     A script should call ``AnatomyINRLib.nn.distributed.leave_group()`` before its processes exit (the
     CLI does): a rank leaving while a peer is still in the last exchange can make gloo abort that peer.
 
@@ -125,10 +128,11 @@ def fit_trees(
         _shard.check_inputs_agree(meshes, names)
 
     share = _shard.TemplateShare(rank) if size > 1 and cfg.warm_start else None
+    frame = _fit_set.set_frame(meshes, cfg)  # from every mesh: the same on every rank
 
     def fit_shard(indices: list) -> dict:
         return _fit_set.fit_shard([meshes[i] for i in indices], [names[i] for i in indices], indices, cfg, seed,
-                          skip_bad, dev, reporter, share)
+                          skip_bad, dev, reporter, share, frame)
 
     parts = _shard.run_sharded(fit_shard, len(meshes), rank, size) if size > 1 else [fit_shard(list(range(len(meshes))))]
     merged = sorted((row for part in parts for row in part["trees"]), key=lambda row: row["index"])

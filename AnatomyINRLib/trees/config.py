@@ -73,6 +73,11 @@ class TreeFitConfig(ConfigBase):
         warm_iterations_factor: With a warm start, trees after the first get this share of the budget.
         stack: Trees fitted together in one vmapped step (``torch.func``); 1 = one at a time.
             Stacking pays on GPUs only (on CPU one shape-step costs the same however grouped).
+        frame: "tree": each tree's own bounding box is mapped into [−extent, extent]³ (TrIND);
+            "set": one frame for all the trees of a call, the union of their boxes. A set's
+            networks then share one frame, so a network sampled by stage 2 maps back to mm as
+            its training networks did (with "tree", a tree half the set's size came out of
+            sampling twice as large and thick).
     """
 
     network: OccupancyNetworkConfig = field(default_factory=OccupancyNetworkConfig)
@@ -83,6 +88,7 @@ class TreeFitConfig(ConfigBase):
     warm_start: bool = False
     warm_iterations_factor: float = 0.5
     stack: int = 1
+    frame: str = "tree"
 
     def validate(self) -> None:
         """Check every part."""
@@ -90,6 +96,7 @@ class TreeFitConfig(ConfigBase):
         self.sampling.validate()
         self.optim.validate()
         check_choice("loss", self.loss, ("mse", "bce"))
+        check_choice("frame", self.frame, ("tree", "set"))
         check_positive("warm_iterations_factor", self.warm_iterations_factor)
         check_int("stack", self.stack, maximum=4096)
 
@@ -117,7 +124,7 @@ def _fast() -> TreeFitConfig:
         sampling=TreeSamplingConfig(points_per_draw=10_000, pool_draws=3, resample_every=0, batch_size=768),
         optim=OptimConfig(iterations=2000, lr=3e-3, schedule="cosine", lr_final_factor=0.05, min_iterations=600,
                           check_every=100, rel_tol=0.02, patience=3),
-        loss="bce", warm_start=True, warm_iterations_factor=0.6)
+        loss="bce", warm_start=True, warm_iterations_factor=0.6, frame="set")
 
 
 def _tiny() -> TreeFitConfig:

@@ -120,6 +120,23 @@ def test_fit_a_folder_with_a_bad_file(tmp_path, mesh_file, quick_config):
     assert list(report["unreadable"]) == ["broken.stl"] and report["trees"] == 1
 
 
+@pytest.mark.parametrize("frame", ["set", "tree"])
+def test_fit_a_folder_in_one_frame_or_one_per_tree(tmp_path, mesh_file, quick_config, frame):
+    """--frame overrides the config's: "set" writes every INR with the folder's one normalisation."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.vtp").write_bytes(mesh_file.read_bytes())
+    g = grow_tree(SynthTreeParams(seed=3, bifurcations=1, terminal_radius=2.5, domain_radius=15.0, min_distance=6.0))
+    io.write_mesh(tree_mesh(g, 0.6), src / "b.vtp")
+    r = run_cli("trees", "fit", src, "--output", tmp_path / "out", "--config", quick_config, "--frame", frame)
+    assert r.returncode == 0, r.stderr
+    norms = [io.load_inr(tmp_path / "out" / f"{n}.safetensors")[0].normalization for n in "ab"]
+    same = np.allclose(norms[0].center, norms[1].center) and norms[0].scale == norms[1].scale
+    assert same == (frame == "set")
+    saved = json.loads((tmp_path / "out" / "trees_fit.config.json").read_text())
+    assert saved["config"]["frame"] == frame
+
+
 def test_fit_open_mesh_is_refused(tmp_path, quick_config):
     inr = tmp_path / "o.safetensors"
     r = run_cli("trees", "fit", DATA / "aorta-surface-branch-split.vtp", "--output", inr, "--config", quick_config)

@@ -108,6 +108,27 @@ def test_bce_and_warm_start(tree):
     assert _volume_iou(res.fields[1], occ2) > _volume_iou(template_on_2, occ2) + 0.1
 
 
+def test_set_frame_is_the_union_of_the_boxes_and_tree_frames_differ(tree):
+    """frame "set": every network of a call maps the same union box into [−extent, extent]³; "tree":
+    each its own box. Only in one shared frame does a network fitted to tree 2 mesh back where tree 2 is."""
+    g2 = grow_tree(SMALL.replace(seed=2, domain_radius=15.0))  # a smaller tree in another box
+    m2 = tree_mesh(g2, 0.5)
+    meshes = [tree[1], m2]
+    lo = np.minimum(tree[1].vertices.min(axis=0), m2.vertices.min(axis=0))
+    hi = np.maximum(tree[1].vertices.max(axis=0), m2.vertices.max(axis=0))
+    shared = fit_trees(meshes, config=small_config(iterations=200, frame="set"), seed=0, device="cpu")
+    extent = shared.config.sampling.extent
+    for f in shared.fields:
+        np.testing.assert_allclose(f.normalization.center, (lo + hi) / 2, atol=1e-9)
+        assert f.normalization.scale == pytest.approx(np.max(hi - lo) / 2 / extent, rel=1e-12)
+    own = fit_trees(meshes, config=small_config(iterations=200), seed=0, device="cpu")
+    assert own.fields[1].normalization.scale < 0.9 * own.fields[0].normalization.scale
+    # the set's network of tree 2 under the set's frame is tree 2 (in mm)
+    assert _volume_iou(shared.fields[1], tree_occupancy(g2, 0.5)) >= 0.9  # 0.94; 0.08 under its own box
+    with pytest.raises(InputError, match="frame"):
+        small_config(frame="world").validate()
+
+
 def test_stacked_fit_equals_separate_fits(tree):
     """vmap over stacked weights with one Adam = separate Adam optimisers (same seeds, same points)."""
     g2 = grow_tree(SMALL.replace(seed=2))

@@ -1,6 +1,6 @@
 """Stage 1 under torchrun: 2 CPU processes shard a folder of trees (rank r fits trees r, r + 2, ...),
-all warm-started from rank 0's first tree, merge into the result one process gives for the whole
-folder, refuse when the ranks disagree on the data, and through ``anatomy-inr trees fit`` write one folder or nothing at all."""
+all warm-started from rank 0's first tree and in the frame of the whole folder (not of a rank's
+share), merge into the result one process gives for the whole folder, refuse when the ranks disagree on the data, and through ``anatomy-inr trees fit`` write one folder or nothing at all."""
 
 import json
 import os
@@ -27,7 +27,7 @@ CONFIG = TreeFitConfig(network=OccupancyNetworkConfig(width=32, blocks=1),
                        sampling=TreeSamplingConfig(points_per_draw=1000, resample_every=0, batch_size=256,
                                                    eval_points=1000),
                        optim=OptimConfig(iterations=30, lr=5e-3, min_iterations=30, check_every=10, rel_tol=0.0),
-                       warm_start=True)
+                       warm_start=True, frame="set")
 
 
 @pytest.fixture(scope="module")
