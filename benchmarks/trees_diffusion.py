@@ -219,7 +219,7 @@ def _markdown(r: dict) -> str:
         f"({r['parameters_per_inr']} parameters each, {r['tokens_per_inr']}+ tokens), denoiser "
         f"{cfg['width']}-d × {cfg['depth']} layers × {cfg['heads']} heads, {cfg['epochs']} epochs of batch "
         f"{cfg['batch_size']} in **{r['train_cpu_seconds'] / 60:.1f} CPU-min** ({r['train_wall_seconds'] / 60:.1f} "
-        f"min wall, {r['threads']} thread, machine shared with other jobs); final loss {r['final_loss']}. "
+        f"min wall, {r['threads']} thread{'s' if r['threads'] > 1 else ''}, machine shared with other jobs); final loss {r['final_loss']}. "
         f"{r['sampled']} trees sampled by DDIM ({r['sample_steps']} steps) and meshed at {r['spacing_mm']} mm in "
         f"{r['sample_cpu_seconds']:.0f} CPU-s; {r['empty_samples']} without a surface"
         + (f" (the metrics use the {r['evaluated_samples']} with one). " if "evaluated_samples" in r else ". ")

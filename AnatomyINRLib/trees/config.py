@@ -268,12 +268,13 @@ class DiffusionConfig(ConfigBase):
 #: Presets as data: name → field overrides of :class:`DiffusionConfig`.
 DIFFUSION_PRESETS = {
     "tiny": {"token_size": 64, "width": 32, "depth": 2, "heads": 2, "epochs": 2, "sample_steps": 10},
-    # per-parameter normalisation: 100 one-basin stage-1 trees, 600 epochs: 1-NNA 76.2 %, COV 0.44,
-    # no empty sample; per-layer (the paper's) after 1200 epochs: 1-NNA 96.8 %, COV 0.23, 8 of 53 empty
+    # per-parameter normalisation: 100 one-basin stage-1 trees (each in its own frame), 600 epochs:
+    # 1-NNA 76.2 %, COV 0.44, no empty sample; per-layer (the paper's) after 1200 epochs: 1-NNA 96.8 %,
+    # COV 0.23, 8 of 53 empty. On the same trees fitted in one frame: 1-NNA 79.0 %, COV 0.27, stumps
     "cpu": {"normalisation": "parameter"},
-    # x̂_0 a convex combination of the training networks, sampled at temperature 2: samples blend about
-    # two training trees (1-NNA 71.3 %, COV 0.44) but come out thicker (radius 1.57 vs 1.07 mm) and
-    # shorter (95 vs 122 mm); at temperature 1 the statistics match and half the samples are near-copies
+    # x̂_0 a convex combination of the training networks, sampled at temperature 2 (trees fitted in one
+    # frame): samples blend about two training trees (1-NNA 76.2 %, COV 0.33), 74 % are still near-copies
+    # and they come out thicker (radius 1.64 vs 1.07 mm); at 1.25 every sample is a training tree
     "hull": {"normalisation": "parameter", "head": "hull", "x0_skip": False, "temperature": 2.0},
     "paper": {"epochs": 6000, "sample_steps": 1000},
 }
