@@ -126,7 +126,7 @@ def run_train(args, progress) -> int:
 
 
 def _register_sample(cmds) -> None:
-    p = cmds.add_parser("sample", help="sample new trees from a diffusion checkpoint",
+    p = cmds.add_parser("sample", help="sample trees from a diffusion checkpoint",
                         description="Writes tree_NNN.safetensors INR files (+ .json sidecars) and, with --spacing, "
                                     "tree_NNN.vtp meshes into --output-dir, and sample.config.json.")
     p.add_argument("--checkpoint", required=True, metavar="CKPT", help="checkpoint from 'trees train'")

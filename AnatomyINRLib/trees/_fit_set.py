@@ -21,20 +21,24 @@ from AnatomyINRLib.trees.config import TreeFitConfig
 def set_frame(meshes, cfg: TreeFitConfig):
     """The one Normalization of a ``frame`` "set" fit, None for "tree" (each tree its own box).
 
-    The union of the meshes' boxes (their faces' vertices, finite ones) mapped into
-    [−extent, extent]³; computed from every mesh of the call, so all torchrun ranks get the same.
+    The union of the boxes of the meshes that can be fitted (cleaned as :class:`TreeSampler` cleans
+    them, closed), mapped into [−extent, extent]³: a mesh that ``skip_bad`` will drop does not widen
+    it. Computed from every mesh of the call, so all torchrun ranks get the same frame.
     """
+    from AnatomyINRLib.meshing.mesh_sdf import check_closed
+    from AnatomyINRLib.meshing.postprocess import clean_mesh
     from AnatomyINRLib.nn.field import Normalization
 
     if cfg.frame != "set":
         return None
     corners = []
     for mesh in meshes:
-        if isinstance(mesh, TriangleMesh) and mesh.n_faces:
-            v = np.asarray(mesh.vertices, dtype=np.float64)[np.unique(mesh.faces)]
-            v = v[np.isfinite(v).all(axis=1)]
-            if len(v):
-                corners += [v.min(axis=0), v.max(axis=0)]
+        try:
+            cleaned = clean_mesh(TriangleMesh(mesh.vertices, mesh.faces))
+            check_closed(cleaned, "mesh")
+        except (InputError, AttributeError, TypeError, ValueError):
+            continue  # not fittable: _samplers refuses or skips it
+        corners += [cleaned.vertices.min(axis=0), cleaned.vertices.max(axis=0)]
     return Normalization.fit(np.array(corners), extent=cfg.sampling.extent) if corners else None
 
 

@@ -4,7 +4,9 @@ Generic over the architecture: any network the ``nn`` registry rebuilds. The dat
 float32 matrix of the networks' flattened ``state_dict``s in one layout plus ``inr_info``, the JSON
 the checkpoint keeps to turn sampled vectors back into fields: the network kind and config, and one
 normalisation (world mm ↔ network frame) for the samples, the per-axis median of the training fields'
-centres and the median of their scales (a tree generator's trees share one domain, so these agree).
+centres and the median of their scales. These agree only for INRs fitted in one frame (``trees fit``
+with frame "set", one call for the whole folder); otherwise a sample comes back at the median size
+whatever its shape, and :func:`stack_fields` warns.
 From the INR files' metadata it also keeps ``field_kind`` (when every file agrees) and
 ``points_bounds_mm``: the union of the training boxes in the networks' normalised frames, mapped to mm by
 that normalisation, which is the box ``extract`` and :func:`~AnatomyINRLib.trees.api.sample_trees` mesh.
@@ -44,11 +46,24 @@ def stack_fields(fields: list, names: list | None = None, metas: list | None = N
         rows.append(flatten_state_dict(field.network.state_dict(), layout))
     centers = np.array([f.normalization.center for f in fields])
     scales = np.array([f.normalization.scale for f in fields])
+    _warn_if_frames_differ(centers, scales)
     info = {"network": {"kind": kind, "config": config},
             "normalization": {"center_mm": np.median(centers, axis=0).tolist(), "scale_mm": float(np.median(scales))},
             "names": list(names)}
     info.update(_box_and_kind(fields, metas or [], info["normalization"]))
     return np.stack(rows).astype(np.float32), layout, info
+
+
+def _warn_if_frames_differ(centers: np.ndarray, scales: np.ndarray) -> None:
+    """UserWarning when the INRs were fitted in different frames (centres or scales differ by > 0.1 %)."""
+    import warnings
+
+    typical = float(np.median(scales))
+    if np.ptp(scales) > 1e-3 * typical or np.max(np.ptp(centers, axis=0)) > 1e-3 * typical:
+        warnings.warn(f"fields: the INRs were fitted in different frames (scales {scales.min():.3g}-"
+                      f"{scales.max():.3g} mm); samples are mapped back to mm with the median frame, so their "
+                      "sizes are not those of trees of their shapes; fit the folder in one call with "
+                      "'trees fit --frame set'", UserWarning, stacklevel=3)
 
 
 def check_inr_layout(layout, inr_info: dict, name: str) -> None:

@@ -37,7 +37,8 @@ class TreeSampler:
         check_closed(cleaned, name, remedy="occupancy needs an inside, so an open or non-manifold mesh "
                      "cannot be fitted (close it first, e.g. cap its openings)")
         self.cfg = cfg
-        self.normalization = normalization or Normalization.fit(cleaned.vertices, extent=cfg.extent)
+        self.normalization = (normalization if normalization is not None
+                              else Normalization.fit(cleaned.vertices, extent=cfg.extent))
         self.mesh = TriangleMesh(self.normalization.to_normalized(cleaned.vertices), cleaned.faces)
         self.bounds_mm = np.stack([cleaned.vertices.min(axis=0), cleaned.vertices.max(axis=0)])
         self._sdf = MeshSDF(self.mesh, name=name, truncate_mm=_TRUNCATE)

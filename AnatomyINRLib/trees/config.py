@@ -274,7 +274,8 @@ DIFFUSION_PRESETS = {
     "cpu": {"normalisation": "parameter"},
     # x̂_0 a convex combination of the training networks, sampled at temperature 2 (trees fitted in one
     # frame): samples blend about two training trees (1-NNA 76.2 %, COV 0.33), 74 % are still near-copies
-    # and they come out thicker (radius 1.64 vs 1.07 mm); at 1.25 every sample is a training tree
+    # and they come out thicker (radius 1.64 vs 1.07 mm); at 1.25 every sample is a near-copy of a
+    # training tree
     "hull": {"normalisation": "parameter", "head": "hull", "x0_skip": False, "temperature": 2.0},
     "paper": {"epochs": 6000, "sample_steps": 1000},
 }

@@ -128,7 +128,10 @@ def test_fit_a_folder_in_one_frame_or_one_per_tree(tmp_path, mesh_file, quick_co
     (src / "a.vtp").write_bytes(mesh_file.read_bytes())
     g = grow_tree(SynthTreeParams(seed=3, bifurcations=1, terminal_radius=2.5, domain_radius=15.0, min_distance=6.0))
     io.write_mesh(tree_mesh(g, 0.6), src / "b.vtp")
-    r = run_cli("trees", "fit", src, "--output", tmp_path / "out", "--config", quick_config, "--frame", frame)
+    other = TreeFitConfig.from_json(quick_config.read_text()).replace(frame="tree" if frame == "set" else "set")
+    config = tmp_path / "fit.json"
+    config.write_text(other.to_json())  # --frame must override the config's frame
+    r = run_cli("trees", "fit", src, "--output", tmp_path / "out", "--config", config, "--frame", frame)
     assert r.returncode == 0, r.stderr
     norms = [io.load_inr(tmp_path / "out" / f"{n}.safetensors")[0].normalization for n in "ab"]
     same = np.allclose(norms[0].center, norms[1].center) and norms[0].scale == norms[1].scale

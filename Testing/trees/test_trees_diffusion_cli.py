@@ -1,6 +1,7 @@
 """``anatomy-inr trees train|sample|evaluate`` on INR files made with the library's MLP and on tube meshes."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -153,7 +154,8 @@ def test_stack_fields_median_normalisation_and_box():
     # each tree's box is ±0.5 of its own normalised frame, the third one reaches +0.9 along x
     metas = [{"field_kind": "k", "points_bounds_mm": [[c - 0.5 * s, -0.5 * s, -0.5 * s], [c + hx * s, 0.5 * s, 0.5 * s]]}
              for (c, s), hx in zip(((0, 1), (2, 2), (10, 3)), (0.5, 0.5, 0.9))]
-    weights, layout, info = stack_fields(fields, ["a", "b", "c"], metas)
+    with pytest.warns(UserWarning, match=r"fitted in different frames \(scales 1-3 mm\).*--frame set"):
+        weights, layout, info = stack_fields(fields, ["a", "b", "c"], metas)
     assert weights.shape == (3, sum(p.numel() for p in MLP(ARCH).parameters()))
     assert info["normalization"] == {"center_mm": [2.0, 0.0, 0.0], "scale_mm": 2.0}
     assert info["field_kind"] == "k" and np.allclose(info["points_bounds_mm"], [[1, -1, -1], [3.8, 1, 1]])
@@ -166,6 +168,10 @@ def test_stack_fields_median_normalisation_and_box():
         stack_fields(fields[:2] + [other], ["a", "b", "odd"])
     with pytest.raises(InputError, match="no INR architecture"):
         field_from_vector(weights[0], layout, {})
+    one = [NeuralField(MLP(ARCH), Normalization(center=[2, 0, 0], scale=2)) for _ in range(3)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one frame: no warning
+        stack_fields(one, ["a", "b", "c"])
 
 
 def test_evaluate_names_every_unreadable_mesh_and_skips_them_only_when_asked(tmp_path, capsys):

@@ -129,6 +129,25 @@ def test_set_frame_is_the_union_of_the_boxes_and_tree_frames_differ(tree):
         small_config(frame="world").validate()
 
 
+def test_set_frame_ignores_a_mesh_that_skip_bad_drops(tree):
+    """An open mesh far away, skipped by skip_bad, does not widen the set's frame."""
+    from AnatomyINRLib.core.types import TriangleMesh
+
+    far = TriangleMesh(tree[1].vertices + 500.0, tree[1].faces[:-4])  # open, 500 mm away
+    res = fit_trees([tree[1], far], names=["tree", "far"], config=small_config(iterations=30, frame="set"),
+                    skip_bad=True, seed=0, device="cpu")
+    assert list(res.skipped) == ["far"]
+    v = tree[1].vertices
+    np.testing.assert_allclose(res.fields[0].normalization.center, (v.min(axis=0) + v.max(axis=0)) / 2, atol=1e-9)
+    assert res.fields[0].normalization.scale == pytest.approx(np.max(np.ptp(v, axis=0)) / 2 / 0.9, rel=1e-12)
+
+
+def test_fast_preset_fits_a_set_in_one_frame_and_the_paper_preset_each_tree_in_its_own():
+    from AnatomyINRLib.trees.config import fit_preset
+
+    assert fit_preset("fast").frame == "set" and fit_preset("paper").frame == "tree"
+
+
 def test_stacked_fit_equals_separate_fits(tree):
     """vmap over stacked weights with one Adam = separate Adam optimisers (same seeds, same points)."""
     g2 = grow_tree(SMALL.replace(seed=2))
