@@ -101,8 +101,6 @@ def configure_threads(num_threads: int | None = None, interactive: bool = False)
 
 def _local_world_size() -> int:
     """Processes ``torchrun`` started on this machine (``LOCAL_WORLD_SIZE``); 1 outside torchrun."""
-    import os
-
     try:
         return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     except ValueError:

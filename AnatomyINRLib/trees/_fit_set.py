@@ -25,18 +25,18 @@ def set_frame(meshes, cfg: TreeFitConfig):
     them, closed), mapped into [−extent, extent]³: a mesh that ``skip_bad`` will drop does not widen
     it. Computed from every mesh of the call, so all torchrun ranks get the same frame.
     """
-    from AnatomyINRLib.meshing.mesh_sdf import check_closed
-    from AnatomyINRLib.meshing.postprocess import clean_mesh
     from AnatomyINRLib.nn.field import Normalization
+    from AnatomyINRLib.trees._sampling import closed_mesh
 
     if cfg.frame != "set":
         return None
     corners = []
     for mesh in meshes:
+        if not isinstance(mesh, TriangleMesh):
+            continue  # _samplers refuses or skips it
         try:
-            cleaned = clean_mesh(TriangleMesh(mesh.vertices, mesh.faces))
-            check_closed(cleaned, "mesh")
-        except (InputError, AttributeError, TypeError, ValueError):
+            cleaned = closed_mesh(mesh)
+        except InputError:
             continue  # not fittable: _samplers refuses or skips it
         corners += [cleaned.vertices.min(axis=0), cleaned.vertices.max(axis=0)]
     return Normalization.fit(np.array(corners), extent=cfg.sampling.extent) if corners else None

@@ -17,6 +17,18 @@ from AnatomyINRLib.trees.config import TreeSamplingConfig
 _TRUNCATE = 0.12
 
 
+def closed_mesh(mesh: TriangleMesh, name: str = "mesh") -> TriangleMesh:
+    """``mesh`` cleaned (``clean_mesh``) and checked closed: what occupancy fitting needs.
+
+    Raises:
+        InputError: the mesh is open or non-manifold, or has no faces (the message names ``name``).
+    """
+    cleaned = clean_mesh(TriangleMesh(mesh.vertices, mesh.faces))
+    check_closed(cleaned, name, remedy="occupancy needs an inside, so an open or non-manifold mesh "
+                 "cannot be fitted (close it first, e.g. cap its openings)")
+    return cleaned
+
+
 class TreeSampler:
     """Inside/outside-labelled points of one closed mesh in the network's normalised frame.
 
@@ -33,9 +45,7 @@ class TreeSampler:
 
     def __init__(self, mesh: TriangleMesh, cfg: TreeSamplingConfig, name: str = "mesh",
                  normalization: Normalization | None = None) -> None:
-        cleaned = clean_mesh(TriangleMesh(mesh.vertices, mesh.faces))
-        check_closed(cleaned, name, remedy="occupancy needs an inside, so an open or non-manifold mesh "
-                     "cannot be fitted (close it first, e.g. cap its openings)")
+        cleaned = closed_mesh(mesh, name)
         self.cfg = cfg
         self.normalization = (normalization if normalization is not None
                               else Normalization.fit(cleaned.vertices, extent=cfg.extent))
