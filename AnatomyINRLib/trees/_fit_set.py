@@ -18,34 +18,50 @@ from AnatomyINRLib.nn.occupancy import FIELD_KIND
 from AnatomyINRLib.trees.config import TreeFitConfig
 
 
-def set_frame(meshes, cfg: TreeFitConfig):
-    """The one Normalization of a ``frame`` "set" fit, None for "tree" (each tree its own box).
+def set_frame(meshes, names, cfg: TreeFitConfig, reporter: ProgressReporter, keep=None):
+    """(frame, cleaned) of a ``frame`` "set" fit; (None, None) for "tree" (each tree its own box).
 
-    The union of the boxes of the meshes that can be fitted (cleaned as :class:`TreeSampler` cleans
-    them, closed), mapped into [−extent, extent]³: a mesh that ``skip_bad`` will drop does not widen
-    it. Computed from every mesh of the call, so all torchrun ranks get the same frame.
+    frame: the one Normalization of every network, the union of the boxes of the meshes that can be
+    fitted (cleaned as :func:`closed_mesh` cleans them, closed), mapped into [−extent, extent]³: a mesh
+    that ``skip_bad`` will drop does not widen it (None if no mesh can be fitted). Computed from every
+    mesh of the call, so all torchrun ranks get the same frame.
+    cleaned: per mesh, its cleaned closed mesh (only for the indices in ``keep``, default all; None
+    for the others, so a rank holds only its share), or the InputError it cannot be fitted with, so
+    that the samplers do not clean it again (~75 ms a tree). Reports a "frame" progress event per
+    mesh (cancellable).
     """
     from AnatomyINRLib.nn.field import Normalization
-    from AnatomyINRLib.trees._sampling import closed_mesh
 
     if cfg.frame != "set":
-        return None
-    corners = []
-    for mesh in meshes:
-        if not isinstance(mesh, TriangleMesh):
-            continue  # _samplers refuses or skips it
+        return None, None
+    corners, cleaned = [], []
+    for i, (mesh, name) in enumerate(zip(meshes, names)):
         try:
-            cleaned = closed_mesh(mesh)
-        except InputError:
-            continue  # not fittable: _samplers refuses or skips it
-        corners += [cleaned.vertices.min(axis=0), cleaned.vertices.max(axis=0)]
-    return Normalization.fit(np.array(corners), extent=cfg.sampling.extent) if corners else None
+            closed = _closed(mesh, name)
+            corners += [closed.vertices.min(axis=0), closed.vertices.max(axis=0)]
+            cleaned.append(closed if keep is None or i in keep else None)
+        except InputError as exc:
+            cleaned.append(exc)  # not fittable: _samplers refuses or skips it with this reason
+        reporter.report("frame", (i + 1) / len(meshes), f"{name}: checked for the set's frame")
+    frame = Normalization.fit(np.array(corners), extent=cfg.sampling.extent) if corners else None
+    return frame, cleaned
 
 
-def _samplers(meshes, names, cfg: TreeFitConfig, skip_bad: bool, reporter: ProgressReporter, frame=None):
+def _closed(mesh, name: str) -> TriangleMesh:
+    """``mesh`` cleaned and checked closed (``_sampling.closed_mesh``); InputError if it is not a mesh."""
+    from AnatomyINRLib.trees._sampling import closed_mesh
+
+    if not isinstance(mesh, TriangleMesh):
+        raise InputError(f"{name}: expected a TriangleMesh, got {type(mesh).__name__}")
+    return closed_mesh(mesh, name)
+
+
+def _samplers(meshes, names, cfg: TreeFitConfig, skip_bad: bool, reporter: ProgressReporter, frame=None,
+              cleaned=None):
     """(samplers, indices of the usable meshes) and {name: reason} of the others (may leave none).
 
     ``frame``: the Normalization every sampler uses (:func:`set_frame`), None for each mesh's own box.
+    ``cleaned``: :func:`set_frame`'s cleaned meshes or errors for these meshes, None to clean here.
     """
     from AnatomyINRLib.core.device import restore_ieee_denormals
     from AnatomyINRLib.trees._sampling import TreeSampler
@@ -54,9 +70,10 @@ def _samplers(meshes, names, cfg: TreeFitConfig, skip_bad: bool, reporter: Progr
     good, kept, skipped = [], [], {}
     for i, (mesh, name) in enumerate(zip(meshes, names)):
         try:
-            if not isinstance(mesh, TriangleMesh):
-                raise InputError(f"{name}: expected a TriangleMesh, got {type(mesh).__name__}")
-            good.append(TreeSampler(mesh, cfg.sampling, name=name, normalization=frame))
+            closed = _closed(mesh, name) if cleaned is None else cleaned[i]
+            if isinstance(closed, InputError):
+                raise closed
+            good.append(TreeSampler(closed, cfg.sampling, name=name, normalization=frame, clean=False))
             kept.append(i)
         except InputError as exc:
             if not skip_bad:
@@ -66,11 +83,14 @@ def _samplers(meshes, names, cfg: TreeFitConfig, skip_bad: bool, reporter: Progr
     return good, kept, skipped
 
 
-def fit_shard(meshes, names, indices, cfg: TreeFitConfig, seed: int, skip_bad: bool, dev,
-               reporter: ProgressReporter, share=None, frame=None) -> dict:
-    """Fit the given meshes (global ``indices``, seeds seed + index); rows ready to merge across ranks.
+def fit_shard(all_meshes, all_names, indices, cfg: TreeFitConfig, seed: int, skip_bad: bool, dev,
+              reporter: ProgressReporter, share=None) -> dict:
+    """Fit the meshes at ``indices`` of the whole call's ``all_meshes`` (seeds seed + index); rows
+    ready to merge across ranks.
 
-    ``frame``: the whole call's :func:`set_frame` (a shard's own meshes would give another).
+    With ``frame`` "set" the frame comes from all the call's meshes (:func:`set_frame`; a shard's own
+    would give another), computed here so that a failure or a cancel in it still reaches the ranks'
+    exchange (``_shard.run_sharded``) and the template broadcast.
 
     ``share`` (torchrun with a warm start): rank 0 sends its first fit as every rank's template once
     it is fitted; the other ranks label their meshes first, then wait for it (``_shard.TemplateShare``).
@@ -79,8 +99,11 @@ def fit_shard(meshes, names, indices, cfg: TreeFitConfig, seed: int, skip_bad: b
     template, on_template = None, None
     if share is not None and share.rank == 0:
         on_template = share.send
+    names = [all_names[i] for i in indices]
     try:
-        samplers, kept, skipped = _samplers(meshes, names, cfg, skip_bad, reporter, frame)
+        frame, cleaned = set_frame(all_meshes, all_names, cfg, reporter, keep=set(indices))
+        samplers, kept, skipped = _samplers([all_meshes[i] for i in indices], names, cfg, skip_bad, reporter,
+                                            frame, None if cleaned is None else [cleaned[i] for i in indices])
         prep = time.perf_counter() - start
         if share is not None and share.rank > 0:
             template = share.receive()

@@ -38,14 +38,15 @@ class TreeSampler:
         name: Used in error messages (the file name).
         normalization: The frame of the network (e.g. one shared by a set of trees); default: the
             mesh's own bounding box mapped into [−extent, extent]³.
+        clean: False when ``mesh`` is already :func:`closed_mesh`'s output (skips a second cleaning).
 
     Raises:
         InputError: the mesh is open or non-manifold (occupancy needs an inside), or has no area.
     """
 
     def __init__(self, mesh: TriangleMesh, cfg: TreeSamplingConfig, name: str = "mesh",
-                 normalization: Normalization | None = None) -> None:
-        cleaned = closed_mesh(mesh, name)
+                 normalization: Normalization | None = None, clean: bool = True) -> None:
+        cleaned = closed_mesh(mesh, name) if clean else mesh
         self.cfg = cfg
         self.normalization = (normalization if normalization is not None
                               else Normalization.fit(cleaned.vertices, extent=cfg.extent))

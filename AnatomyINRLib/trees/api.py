@@ -128,11 +128,9 @@ def fit_trees(
         _shard.check_inputs_agree(meshes, names)
 
     share = _shard.TemplateShare(rank) if size > 1 and cfg.warm_start else None
-    frame = _fit_set.set_frame(meshes, cfg)  # from every mesh: the same on every rank
 
     def fit_shard(indices: list) -> dict:
-        return _fit_set.fit_shard([meshes[i] for i in indices], [names[i] for i in indices], indices, cfg, seed,
-                          skip_bad, dev, reporter, share, frame)
+        return _fit_set.fit_shard(meshes, names, indices, cfg, seed, skip_bad, dev, reporter, share)
 
     parts = _shard.run_sharded(fit_shard, len(meshes), rank, size) if size > 1 else [fit_shard(list(range(len(meshes))))]
     merged = sorted((row for part in parts for row in part["trees"]), key=lambda row: row["index"])

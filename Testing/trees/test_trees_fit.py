@@ -142,6 +142,33 @@ def test_set_frame_ignores_a_mesh_that_skip_bad_drops(tree):
     assert res.fields[0].normalization.scale == pytest.approx(np.max(np.ptp(v, axis=0)) / 2 / 0.9, rel=1e-12)
 
 
+def test_set_frame_cleans_each_mesh_once_with_progress_and_cancel(tree, monkeypatch):
+    """frame "set": the frame's pass cleans every mesh and the samplers reuse it (one clean_mesh per
+    tree, not two); it reports a "frame" event per mesh, and a cancel there stops before any fit."""
+    from AnatomyINRLib.core.errors import Cancelled
+    from AnatomyINRLib.trees import _sampling
+
+    calls = []
+    real = _sampling.closed_mesh
+    monkeypatch.setattr(_sampling, "closed_mesh", lambda mesh, name="mesh": calls.append(name) or real(mesh, name))
+    g2 = grow_tree(SMALL.replace(seed=2))
+    events = []
+    res = fit_trees([tree[1], tree_mesh(g2, 0.5)], names=["a", "b"], config=small_config(iterations=30, frame="set"),
+                    seed=0, device="cpu", progress=events.append)
+    assert calls == ["a", "b"] and len(res.fields) == 2
+    frame_events = [e for e in events if e.stage == "frame"]
+    assert [e.fraction for e in frame_events] == [0.5, 1.0]
+    assert events.index(frame_events[-1]) < min(i for i, e in enumerate(events) if e.stage == "prepare")
+    calls.clear()
+    with pytest.raises(Cancelled):
+        fit_trees([tree[1], tree_mesh(g2, 0.5)], names=["a", "b"], config=small_config(iterations=30, frame="set"),
+                  seed=0, device="cpu", should_cancel=lambda: len(calls) >= 1)
+    assert calls == ["a"]  # cancelled at the first mesh's "frame" event: nothing else cleaned or fitted
+    calls.clear()
+    fit_trees([tree[1]], config=small_config(iterations=30, frame="tree"), seed=0, device="cpu")
+    assert calls == ["tree-000"]  # each tree in its own frame: cleaned once by its sampler
+
+
 def test_fast_preset_fits_a_set_in_one_frame_and_the_paper_preset_each_tree_in_its_own():
     from AnatomyINRLib.trees.config import fit_preset
 
