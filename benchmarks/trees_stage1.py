@@ -263,7 +263,7 @@ def _hundred_lines(h: dict) -> list:
             f"`anatomy-inr trees fit` on the 100 trees of `trees generate-dataset --count 100 --seed 0` under "
             f"`torchrun --nproc_per_node {h['world_size']}` (one thread per rank, nothing else running on the 2 cores): "
             f"**{h['wall_minutes']:.1f} min wall** for the whole command (ranks: "
-            f"{', '.join(f'{m:.1f}' for m in h['rank_minutes'])} min of fitting, of which labelling "
+            f"{', '.join(f'{m:.1f}' for m in h['rank_minutes'])} min of fitting, of which preparing before the first fit "
             f"{h['prepare_seconds']:.0f} s).", "",
             "| trees | iterations (median) | volume IoU median (min) | held-out IoU | ASD mm median (max) | HD95 mm | "
             "CD [-1,1] median / max | trees with CD > paper's 7.99e-3 |", "|---|---|---|---|---|---|---|---|",

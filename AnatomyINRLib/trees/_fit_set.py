@@ -1,4 +1,5 @@
-"""Stage 1 on one process's share of the trees: label, fit (warm-started from one template), collect rows.
+"""Stage 1 on one process's share of the trees: check, then label and fit one tree at a time (warm-started
+from one template), collect rows.
 
 ``api.fit_trees`` calls :func:`fit_shard` once in a single process, or once per ``torchrun`` rank on
 that rank's indices (``trees._shard``).
@@ -7,6 +8,7 @@ that rank's indices (``trees._shard``).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -56,31 +58,27 @@ def _closed(mesh, name: str) -> TriangleMesh:
     return closed_mesh(mesh, name)
 
 
-def _samplers(meshes, names, cfg: TreeFitConfig, skip_bad: bool, reporter: ProgressReporter, frame=None,
-              cleaned=None):
-    """(samplers, indices of the usable meshes) and {name: reason} of the others (may leave none).
+def _checked(meshes, names, skip_bad: bool, reporter: ProgressReporter, cleaned=None):
+    """(closed meshes, indices of the usable meshes, {name: reason} of the others); may leave none.
 
-    ``frame``: the Normalization every sampler uses (:func:`set_frame`), None for each mesh's own box.
     ``cleaned``: :func:`set_frame`'s cleaned meshes or errors for these meshes, None to clean here.
+    The samplers (~12 MB each) are built later, one at a time (:func:`_run`), so that a rank's memory
+    does not grow with its share of the folder.
     """
-    from AnatomyINRLib.core.device import restore_ieee_denormals
-    from AnatomyINRLib.trees._sampling import TreeSampler
-
-    restore_ieee_denormals()  # the inside test uses scipy's cKDTree (see core.device)
-    good, kept, skipped = [], [], {}
+    closed_meshes, kept, skipped = [], [], {}
     for i, (mesh, name) in enumerate(zip(meshes, names)):
         try:
             closed = _closed(mesh, name) if cleaned is None else cleaned[i]
             if isinstance(closed, InputError):
                 raise closed
-            good.append(TreeSampler(closed, cfg.sampling, name=name, normalization=frame, clean=False))
+            closed_meshes.append(closed)
             kept.append(i)
         except InputError as exc:
             if not skip_bad:
                 raise
             skipped[name] = str(exc)
-        reporter.report("prepare", (i + 1) / len(meshes), f"{name}: labelled")
-    return good, kept, skipped
+        reporter.report("prepare", (i + 1) / len(meshes), f"{name}: checked")
+    return closed_meshes, kept, skipped
 
 
 def fit_shard(all_meshes, all_names, indices, cfg: TreeFitConfig, seed: int, skip_bad: bool, dev,
@@ -93,23 +91,25 @@ def fit_shard(all_meshes, all_names, indices, cfg: TreeFitConfig, seed: int, ski
     exchange (``_shard.run_sharded``) and the template broadcast.
 
     ``share`` (torchrun with a warm start): rank 0 sends its first fit as every rank's template once
-    it is fitted; the other ranks label their meshes first, then wait for it (``_shard.TemplateShare``).
+    it is fitted; the other ranks check their meshes and label the first one, then wait for it
+    (``_shard.TemplateShare``).
     """
     start = time.perf_counter()
-    template, on_template = None, None
-    if share is not None and share.rank == 0:
-        on_template = share.send
+    on_template = share.send if share is not None and share.rank == 0 else None
     names = [all_names[i] for i in indices]
     try:
         frame, cleaned = set_frame(all_meshes, all_names, cfg, reporter, keep=set(indices))
-        samplers, kept, skipped = _samplers([all_meshes[i] for i in indices], names, cfg, skip_bad, reporter,
-                                            frame, None if cleaned is None else [cleaned[i] for i in indices])
-        prep = time.perf_counter() - start
-        if share is not None and share.rank > 0:
-            template = share.receive()
+        closed, kept, skipped = _checked([all_meshes[i] for i in indices], names, skip_bad, reporter,
+                                         None if cleaned is None else [cleaned[i] for i in indices])
+        receive = share.receive if share is not None and share.rank > 0 else None
         seeds = [seed + indices[k] for k in kept]
-        fits = _run(samplers, [names[k] for k in kept], cfg, seeds, dev, reporter, template, on_template) \
-            if samplers else []
+        jobs = [_Job(c, names[k], s) for c, k, s in zip(closed, kept, seeds)]
+        if jobs:
+            fits, ready = _run(jobs, cfg, frame, dev, reporter, receive, on_template)
+        else:
+            fits, ready = [], time.perf_counter()
+            if receive is not None:
+                receive()  # nothing to fit here, but every rank joins the one broadcast
     except BaseException as exc:
         # every rank joins the one broadcast, even after its own failure, or the others would wait forever
         if share is not None and share.rank == 0:
@@ -119,9 +119,9 @@ def fit_shard(all_meshes, all_names, indices, cfg: TreeFitConfig, seed: int, ski
         raise
     if on_template is not None:
         on_template(None)  # rank 0 had nothing to fit: the others start cold (no-op once sent)
-    rows = [{"index": indices[k], "name": names[k], "field": f.field, "metadata": _metadata(f, s, cfg, sd),
-             "row": _tree_row(names[k], f)} for k, f, s, sd in zip(kept, fits, samplers, seeds)]
-    return {"trees": rows, "skipped": skipped, "prepare_seconds": prep, "seconds": time.perf_counter() - start}
+    rows = [{"index": indices[k], "name": names[k], "field": f.field, "metadata": _metadata(f, bounds, cfg, sd),
+             "row": _tree_row(names[k], f)} for k, (f, bounds), sd in zip(kept, fits, seeds)]
+    return {"trees": rows, "skipped": skipped, "prepare_seconds": ready - start, "seconds": time.perf_counter() - start}
 
 
 def _receive_quietly(share) -> None:
@@ -132,32 +132,54 @@ def _receive_quietly(share) -> None:
         pass
 
 
-def _run(samplers, names, cfg: TreeFitConfig, seeds: list, dev, reporter: ProgressReporter,
-         template=None, on_template=None) -> list:
-    """Fit every tree, in stacks if ``cfg.stack`` > 1.
+@dataclass
+class _Job:
+    """One tree to fit: its cleaned closed mesh (RAS mm), name and seed."""
 
-    Without a ``template`` the first tree is fitted cold and (with ``cfg.warm_start``) becomes the
-    template of the rest, passed to ``on_template``; with one, every tree starts from it.
+    mesh: TriangleMesh
+    name: str
+    seed: int
+
+
+def _run(jobs: list, cfg: TreeFitConfig, frame, dev, reporter: ProgressReporter, receive=None,
+         on_template=None) -> tuple:
+    """Fit every job, in stacks if ``cfg.stack`` > 1: ([(fit, box in mm)] in order, time the first
+    labelled points were ready).
+
+    Each tree's sampler is built just before its fit and dropped after it. Without ``receive`` the
+    first tree is fitted cold and (with ``cfg.warm_start``) becomes the template of the rest, passed
+    to ``on_template``; with it (torchrun rank > 0) the first stack is labelled while rank 0 fits its
+    first tree, then the template is received and every tree starts from it.
     """
+    from AnatomyINRLib.trees._sampling import TreeSampler
     from AnatomyINRLib.trees._stacked import fit_stacked
 
-    fits = []
-    if template is None:
-        fits.append(_fit_checked(samplers[0], cfg, seeds[0], dev, None, reporter, names[0]))
+    def samplers(group):
+        return [TreeSampler(j.mesh, cfg.sampling, name=j.name, normalization=frame, clean=False) for j in group]
+
+    out, i, template = [], 0, None
+    ready = samplers(jobs[:1] if receive is None else jobs[:cfg.stack])
+    started = time.perf_counter()
+    if receive is None:
+        fit = _fit_checked(ready[0], cfg, jobs[0].seed, dev, None, reporter, jobs[0].name)
+        out, i, ready = [(fit, ready[0].bounds_mm)], 1, None
         if cfg.warm_start:
-            template = {k: v.detach().clone() for k, v in fits[0].field.network.state_dict().items()}
+            template = {k: v.detach().clone() for k, v in fit.field.network.state_dict().items()}
             if on_template is not None:
                 on_template(template)
-    i = len(fits)
-    while i < len(samplers):
-        k = min(cfg.stack, len(samplers) - i)
-        if k == 1:
-            fits.append(_fit_checked(samplers[i], cfg, seeds[i], dev, template, reporter, names[i]))
+    else:
+        template = receive()
+    while i < len(jobs):
+        group = jobs[i:i + cfg.stack]
+        ready = ready or samplers(group)
+        if len(group) == 1:
+            fits = [_fit_checked(ready[0], cfg, group[0].seed, dev, template, reporter, group[0].name)]
         else:
-            fits += fit_stacked(samplers[i:i + k], cfg, seeds=seeds[i:i + k], device=dev,
-                                init_state=template, progress=reporter, labels=names[i:i + k])
-        i += k
-    return fits
+            fits = fit_stacked(ready, cfg, seeds=[j.seed for j in group], device=dev, init_state=template,
+                               progress=reporter, labels=[j.name for j in group])
+        out += [(f, s.bounds_mm) for f, s in zip(fits, ready)]
+        i, ready = i + len(group), None
+    return out, started
 
 
 def _fit_checked(sampler, cfg: TreeFitConfig, seed: int, dev, template, reporter: ProgressReporter, name: str):
@@ -174,8 +196,8 @@ def _fit_checked(sampler, cfg: TreeFitConfig, seed: int, dev, template, reporter
     return fit
 
 
-def _metadata(fit, sampler, cfg: TreeFitConfig, seed: int) -> dict:
-    return {"field_kind": FIELD_KIND, "points_bounds_mm": sampler.bounds_mm.tolist(),
+def _metadata(fit, bounds_mm, cfg: TreeFitConfig, seed: int) -> dict:
+    return {"field_kind": FIELD_KIND, "points_bounds_mm": bounds_mm.tolist(),
             "fit": {"command": "trees fit", "seed": seed, "iterations": fit.iterations, "converged": fit.converged,
                     "seconds": round(fit.seconds, 3), "final_loss": fit.final_loss, "heldout_iou": fit.iou,
                     "library_version": __version__, "config": cfg.to_dict()}}

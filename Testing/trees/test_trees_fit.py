@@ -169,6 +169,34 @@ def test_set_frame_cleans_each_mesh_once_with_progress_and_cancel(tree, monkeypa
     assert calls == ["tree-000"]  # each tree in its own frame: cleaned once by its sampler
 
 
+def test_samplers_are_built_one_at_a_time_and_released(tree, monkeypatch):
+    """A tree's labelled points (~12 MB for a benchmark tree) live only while it is fitted: at most one
+    sampler at a time with stack 1, at most ``stack`` with stacks, so memory does not grow with the folder."""
+    import gc
+    import weakref
+
+    from AnatomyINRLib.trees import _sampling
+
+    alive, peak = weakref.WeakSet(), []
+    real = _sampling.TreeSampler
+
+    class Counted(real):
+        def __init__(self, *args, **kwargs):
+            gc.collect()
+            super().__init__(*args, **kwargs)
+            alive.add(self)
+            peak.append(len(alive))
+
+    monkeypatch.setattr(_sampling, "TreeSampler", Counted)
+    g2 = grow_tree(SMALL.replace(seed=2))
+    meshes = [tree[1], tree_mesh(g2, 0.5), tree[1], tree_mesh(g2, 0.5)]
+    res = fit_trees(meshes, config=small_config(iterations=20, warm_start=True), seed=0, device="cpu")
+    assert len(res.fields) == 4 and peak == [1, 1, 1, 1]
+    peak.clear()
+    fit_trees(meshes, config=small_config(iterations=20, warm_start=True, stack=3), seed=0, device="cpu")
+    assert peak == [1, 1, 2, 3]  # the cold first tree alone, then one stack of three
+
+
 def test_fast_preset_fits_a_set_in_one_frame_and_the_paper_preset_each_tree_in_its_own():
     from AnatomyINRLib.trees.config import fit_preset
 

@@ -119,3 +119,20 @@ def test_cli_failure_on_one_rank_writes_nothing(folder, tmp_path, broken):
     assert f"t{broken}: expected a closed" in run.stderr
     assert ("torchrun rank 1 failed" if broken == 1 else "torchrun rank 0 failed before sharing") in run.stderr
     assert not out.exists()
+
+
+def test_a_rank_left_with_nothing_to_fit_still_takes_part(folder, tmp_path):
+    """--skip-bad drops rank 1's only tree: rank 1 still joins the template broadcast and the exchange
+    (or both ranks would hang), and the folder holds rank 0's tree and names the skipped one."""
+    src = tmp_path / "meshes"
+    src.mkdir()
+    good = io.read_mesh(folder / "meshes" / "t0.vtp")
+    io.write_mesh(good, src / "t0.vtp")
+    io.write_mesh(TriangleMesh(good.vertices, good.faces[:-4]), src / "t1.vtp")  # open: rank 1's share
+    out = tmp_path / "inrs"
+    run = _torchrun(["-m", "AnatomyINRLib", "trees", "fit", src, "--output", out, "--config", folder / "fit.json",
+                     "--threads", 1, "--skip-bad"], tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads((out / "fit_report.json").read_text())
+    assert report["world_size"] == 2 and [r["name"] for r in report["per_tree"]] == ["t0"]
+    assert list(report["skipped"]) == ["t1"] and "expected a closed" in report["skipped"]["t1"]
