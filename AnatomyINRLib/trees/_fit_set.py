@@ -43,7 +43,7 @@ def set_frame(meshes, names, cfg: TreeFitConfig, reporter: ProgressReporter, kee
             corners += [closed.vertices.min(axis=0), closed.vertices.max(axis=0)]
             cleaned.append(closed if keep is None or i in keep else None)
         except InputError as exc:
-            cleaned.append(exc)  # not fittable: _samplers refuses or skips it with this reason
+            cleaned.append(exc)  # not fittable: _checked refuses or skips it with this reason
         reporter.report("frame", (i + 1) / len(meshes), f"{name}: checked for the set's frame")
     frame = Normalization.fit(np.array(corners), extent=cfg.sampling.extent) if corners else None
     return frame, cleaned
