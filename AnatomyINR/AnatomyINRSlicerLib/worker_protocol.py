@@ -140,9 +140,8 @@ PULMONARY_SEGMENTS_STAGES = (("propagate", 0.10), ("encode", 0.05), ("territorie
                              ("sample", 0.30))
 # `trees sample` (AnatomyINRLib.trees.api.sample_trees): DDIM denoising steps, then one mesh per tree.
 TREES_SAMPLE_STAGES = (("sample", 0.60), ("mesh", 0.40))
-# `trees compress` (AnatomyINRLib.cli.trees_compress): clean and check the mesh (the frame's pass of the
-# fast preset), label points, fit the INR, re-extract, surface distances.
-TREES_COMPRESS_STAGES = (("frame", 0.02), ("prepare", 0.03), ("fit", 0.75), ("extract", 0.15), ("compare", 0.05))
+# `trees compress` (AnatomyINRLib.cli.trees_compress): clean/check the mesh, label points and fit, re-extract, compare.
+TREES_COMPRESS_STAGES = (("frame", 0.03), ("prepare", 0.02), ("fit", 0.75), ("extract", 0.15), ("compare", 0.05))
 # `image-to-mesh predict` (AnatomyINRLib.image_to_mesh.api): load the model and volume, run the networks,
 # check (and repair) the meshes, rasterise the label map, write the files.
 IMAGE_TO_MESH_PREDICT_STAGES = (("load", 0.15), ("predict", 0.45), ("check", 0.15), ("rasterise", 0.20),

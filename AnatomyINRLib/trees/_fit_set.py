@@ -62,8 +62,8 @@ def _checked(meshes, names, skip_bad: bool, reporter: ProgressReporter, cleaned=
     """(closed meshes, indices of the usable meshes, {name: reason} of the others); may leave none.
 
     ``cleaned``: :func:`set_frame`'s cleaned meshes or errors for these meshes, None to clean here.
-    The samplers (~12 MB each) are built later, one at a time (:func:`_run`), so that a rank's memory
-    does not grow with its share of the folder.
+    The samplers (~12 MB each) are built later, one tree or stack at a time (:func:`_run`), so that
+    labelled points do not pile up over a rank's share of the folder.
     """
     closed_meshes, kept, skipped = [], [], {}
     for i, (mesh, name) in enumerate(zip(meshes, names)):
@@ -91,8 +91,8 @@ def fit_shard(all_meshes, all_names, indices, cfg: TreeFitConfig, seed: int, ski
     exchange (``_shard.run_sharded``) and the template broadcast.
 
     ``share`` (torchrun with a warm start): rank 0 sends its first fit as every rank's template once
-    it is fitted; the other ranks check their meshes and label the first one, then wait for it
-    (``_shard.TemplateShare``).
+    it is fitted; the other ranks check their meshes and label their first tree (or stack), then wait
+    for it (``_shard.TemplateShare``).
     """
     start = time.perf_counter()
     on_template = share.send if share is not None and share.rank == 0 else None
@@ -104,6 +104,7 @@ def fit_shard(all_meshes, all_names, indices, cfg: TreeFitConfig, seed: int, ski
         receive = share.receive if share is not None and share.rank > 0 else None
         seeds = [seed + indices[k] for k in kept]
         jobs = [_Job(c, names[k], s) for c, k, s in zip(closed, kept, seeds)]
+        del cleaned, closed  # each job's mesh is released once its sampler is built
         if jobs:
             fits, ready = _run(jobs, cfg, frame, dev, reporter, receive, on_template)
         else:
@@ -143,32 +144,39 @@ class _Job:
 
 def _run(jobs: list, cfg: TreeFitConfig, frame, dev, reporter: ProgressReporter, receive=None,
          on_template=None) -> tuple:
-    """Fit every job, in stacks if ``cfg.stack`` > 1: ([(fit, box in mm)] in order, time the first
-    labelled points were ready).
+    """Fit every job, in stacks if ``cfg.stack`` > 1: ([(fit, box in mm)] in order, the time the
+    first sampler (or stack of samplers) was built).
 
-    Each tree's sampler is built just before its fit and dropped after it. Without ``receive`` the
-    first tree is fitted cold and (with ``cfg.warm_start``) becomes the template of the rest, passed
-    to ``on_template``; with it (torchrun rank > 0) the first stack is labelled while rank 0 fits its
-    first tree, then the template is received and every tree starts from it.
+    Each tree's sampler is built just before its fit and dropped after it (one stack at a time).
+    Without ``receive`` the first tree is fitted cold and (with ``cfg.warm_start``) becomes the
+    template of the rest, passed to ``on_template``; with it (torchrun rank > 0) the first stack is
+    labelled while rank 0 fits its first tree, then the template is received and every tree starts
+    from it; if rank 0 had nothing to fit (None), this rank's first tree is its template.
     """
     from AnatomyINRLib.trees._sampling import TreeSampler
     from AnatomyINRLib.trees._stacked import fit_stacked
 
     def samplers(group):
-        return [TreeSampler(j.mesh, cfg.sampling, name=j.name, normalization=frame, clean=False) for j in group]
+        built = []
+        for job in group:
+            built.append(TreeSampler(job.mesh, cfg.sampling, name=job.name, normalization=frame, clean=False))
+            job.mesh = None  # the sampler holds what is needed
+            reporter.report("fit", 0.0, f"{job.name}: points labelled")  # also polls the cancel check
+        return built
 
-    out, i, template = [], 0, None
+    template = None
     ready = samplers(jobs[:1] if receive is None else jobs[:cfg.stack])
     started = time.perf_counter()
-    if receive is None:
+    if receive is not None:
+        template = receive()  # None: rank 0 had nothing to fit, so this rank starts its own template
+    out, i = [], 0
+    if template is None:  # the first tree cold, as one process fits its first kept tree
         fit = _fit_checked(ready[0], cfg, jobs[0].seed, dev, None, reporter, jobs[0].name)
         out, i, ready = [(fit, ready[0].bounds_mm)], 1, None
         if cfg.warm_start:
             template = {k: v.detach().clone() for k, v in fit.field.network.state_dict().items()}
             if on_template is not None:
                 on_template(template)
-    else:
-        template = receive()
     while i < len(jobs):
         group = jobs[i:i + cfg.stack]
         ready = ready or samplers(group)

@@ -7,7 +7,7 @@ import numpy as np
 from AnatomyINRLib.core.device import restore_ieee_denormals
 from AnatomyINRLib.core.types import TriangleMesh
 from AnatomyINRLib.meshing.mesh_sdf import MeshSDF, check_closed
-from AnatomyINRLib.meshing.postprocess import clean_mesh
+from AnatomyINRLib.meshing.postprocess import clean_mesh, orient_outward
 from AnatomyINRLib.metrics.surface import sample_surface
 from AnatomyINRLib.nn.field import Normalization
 from AnatomyINRLib.trees.config import TreeSamplingConfig
@@ -46,13 +46,15 @@ class TreeSampler:
 
     def __init__(self, mesh: TriangleMesh, cfg: TreeSamplingConfig, name: str = "mesh",
                  normalization: Normalization | None = None, clean: bool = True) -> None:
+        restore_ieee_denormals()  # MeshSDF builds a cKDTree, which can crash with flush-to-zero on (core.device)
         cleaned = closed_mesh(mesh, name) if clean else mesh
         self.cfg = cfg
         self.normalization = (normalization if normalization is not None
                               else Normalization.fit(cleaned.vertices, extent=cfg.extent))
         self.mesh = TriangleMesh(self.normalization.to_normalized(cleaned.vertices), cleaned.faces)
         self.bounds_mm = np.stack([cleaned.vertices.min(axis=0), cleaned.vertices.max(axis=0)])
-        self._sdf = MeshSDF(self.mesh, name=name, truncate_mm=_TRUNCATE)
+        # already cleaned and checked closed (closed_mesh): only orient it, do not clean it a second time
+        self._sdf = MeshSDF(orient_outward(self.mesh), name=name, truncate_mm=_TRUNCATE, prepared=True)
 
     def inside(self, points: np.ndarray) -> np.ndarray:
         """(N,) float32 occupancy (1 inside) of normalised points."""

@@ -143,19 +143,22 @@ def test_set_frame_ignores_a_mesh_that_skip_bad_drops(tree):
 
 
 def test_set_frame_cleans_each_mesh_once_with_progress_and_cancel(tree, monkeypatch):
-    """frame "set": the frame's pass cleans every mesh and the samplers reuse it (one clean_mesh per
-    tree, not two); it reports a "frame" event per mesh, and a cancel there stops before any fit."""
+    """frame "set": the frame's pass cleans every mesh and the samplers reuse it (one closed_mesh and one
+    clean_mesh per tree); it reports a "frame" event per mesh, and a cancel there stops before any fit."""
+    from AnatomyINRLib.meshing import postprocess
     from AnatomyINRLib.core.errors import Cancelled
     from AnatomyINRLib.trees import _sampling
 
-    calls = []
-    real = _sampling.closed_mesh
+    calls, cleans = [], []
+    real, real_clean = _sampling.closed_mesh, postprocess.clean_mesh
     monkeypatch.setattr(_sampling, "closed_mesh", lambda mesh, name="mesh": calls.append(name) or real(mesh, name))
+    monkeypatch.setattr(_sampling, "clean_mesh", lambda *a, **k: cleans.append(1) or real_clean(*a, **k))
+    monkeypatch.setattr("AnatomyINRLib.meshing.mesh_sdf.clean_mesh", lambda *a, **k: cleans.append(1) or real_clean(*a, **k))
     g2 = grow_tree(SMALL.replace(seed=2))
     events = []
     res = fit_trees([tree[1], tree_mesh(g2, 0.5)], names=["a", "b"], config=small_config(iterations=30, frame="set"),
                     seed=0, device="cpu", progress=events.append)
-    assert calls == ["a", "b"] and len(res.fields) == 2
+    assert calls == ["a", "b"] and len(cleans) == 2 and len(res.fields) == 2
     frame_events = [e for e in events if e.stage == "frame"]
     assert [e.fraction for e in frame_events] == [0.5, 1.0]
     assert events.index(frame_events[-1]) < min(i for i, e in enumerate(events) if e.stage == "prepare")
@@ -166,7 +169,7 @@ def test_set_frame_cleans_each_mesh_once_with_progress_and_cancel(tree, monkeypa
     assert calls == ["a"]  # cancelled at the first mesh's "frame" event: nothing else cleaned or fitted
     calls.clear()
     fit_trees([tree[1]], config=small_config(iterations=30, frame="tree"), seed=0, device="cpu")
-    assert calls == ["tree-000"]  # each tree in its own frame: cleaned once by its sampler
+    assert calls == ["tree-000"]  # each tree in its own frame: cleaned once, when its mesh is checked
 
 
 def test_samplers_are_built_one_at_a_time_and_released(tree, monkeypatch):

@@ -136,3 +136,27 @@ def test_a_rank_left_with_nothing_to_fit_still_takes_part(folder, tmp_path):
     report = json.loads((out / "fit_report.json").read_text())
     assert report["world_size"] == 2 and [r["name"] for r in report["per_tree"]] == ["t0"]
     assert list(report["skipped"]) == ["t1"] and "expected a closed" in report["skipped"]["t1"]
+
+
+def test_when_rank_0_has_nothing_to_fit_rank_1_makes_its_own_template(folder, tmp_path):
+    """Rank 0's trees (t0, t2) are open and skipped: rank 1 fits t1 cold and warm-starts t3 from it, as
+    one process does with the same --skip-bad input (its first kept tree is the template)."""
+    src = tmp_path / "meshes"
+    src.mkdir()
+    good = [io.read_mesh(folder / "meshes" / f"t{i}.vtp") for i in range(3)]
+    meshes = [TriangleMesh(good[0].vertices, good[0].faces[:-4]), good[1],
+              TriangleMesh(good[2].vertices, good[2].faces[:-4]), good[2]]
+    for i, mesh in enumerate(meshes):
+        io.write_mesh(mesh, src / f"t{i}.vtp")
+    out = tmp_path / "inrs"
+    run = _torchrun(["-m", "AnatomyINRLib", "trees", "fit", src, "--output", out, "--config", folder / "fit.json",
+                     "--seed", 7, "--threads", 1, "--skip-bad"], tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    torch.set_num_threads(1)
+    alone = fit_trees([io.read_mesh(src / f"t{i}.vtp") for i in range(4)], names=[f"t{i}" for i in range(4)],
+                      config=CONFIG, skip_bad=True, seed=7, device="cpu")
+    assert alone.names == ["t1", "t3"] and list(alone.skipped) == ["t0", "t2"]
+    pts = np.random.default_rng(0).uniform(-15, 15, (2000, 3))
+    for name, field in zip(alone.names, alone.fields):
+        saved, _ = io.load_inr(out / f"{name}.safetensors")
+        np.testing.assert_allclose(saved(pts), field(pts), rtol=0, atol=1e-5)
