@@ -33,13 +33,14 @@ def set_frame(meshes, names, cfg: TreeFitConfig, reporter: ProgressReporter, kee
     mesh (cancellable).
     """
     from AnatomyINRLib.nn.field import Normalization
+    from AnatomyINRLib.trees._sampling import closed_mesh
 
     if cfg.frame != "set":
         return None, None
     corners, cleaned = [], []
     for i, (mesh, name) in enumerate(zip(meshes, names)):
         try:
-            closed = _closed(mesh, name)
+            closed = closed_mesh(mesh, name)
             corners += [closed.vertices.min(axis=0), closed.vertices.max(axis=0)]
             cleaned.append(closed if keep is None or i in keep else None)
         except InputError as exc:
@@ -49,15 +50,6 @@ def set_frame(meshes, names, cfg: TreeFitConfig, reporter: ProgressReporter, kee
     return frame, cleaned
 
 
-def _closed(mesh, name: str) -> TriangleMesh:
-    """``mesh`` cleaned and checked closed (``_sampling.closed_mesh``); InputError if it is not a mesh."""
-    from AnatomyINRLib.trees._sampling import closed_mesh
-
-    if not isinstance(mesh, TriangleMesh):
-        raise InputError(f"{name}: expected a TriangleMesh, got {type(mesh).__name__}")
-    return closed_mesh(mesh, name)
-
-
 def _checked(meshes, names, skip_bad: bool, reporter: ProgressReporter, cleaned=None):
     """(closed meshes, indices of the usable meshes, {name: reason} of the others); may leave none.
 
@@ -65,10 +57,12 @@ def _checked(meshes, names, skip_bad: bool, reporter: ProgressReporter, cleaned=
     The samplers (~12 MB each) are built later, one tree or stack at a time (:func:`_run`), so that
     labelled points do not pile up over a rank's share of the folder.
     """
+    from AnatomyINRLib.trees._sampling import closed_mesh
+
     closed_meshes, kept, skipped = [], [], {}
     for i, (mesh, name) in enumerate(zip(meshes, names)):
         try:
-            closed = _closed(mesh, name) if cleaned is None else cleaned[i]
+            closed = closed_mesh(mesh, name) if cleaned is None else cleaned[i]
             if isinstance(closed, InputError):
                 raise closed
             closed_meshes.append(closed)
@@ -159,7 +153,7 @@ def _run(jobs: list, cfg: TreeFitConfig, frame, dev, reporter: ProgressReporter,
     def samplers(group):
         built = []
         for job in group:
-            built.append(TreeSampler(job.mesh, cfg.sampling, name=job.name, normalization=frame, clean=False))
+            built.append(TreeSampler(job.mesh, cfg.sampling, name=job.name, normalization=frame))
             job.mesh = None  # the sampler holds what is needed
             reporter.report("fit", 0.0, f"{job.name}: points labelled")  # also polls the cancel check
         return built

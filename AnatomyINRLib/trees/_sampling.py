@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from AnatomyINRLib.core.device import restore_ieee_denormals
+from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.types import TriangleMesh
 from AnatomyINRLib.meshing.mesh_sdf import MeshSDF, check_closed
 from AnatomyINRLib.meshing.postprocess import clean_mesh, orient_outward
@@ -21,8 +22,11 @@ def closed_mesh(mesh: TriangleMesh, name: str = "mesh") -> TriangleMesh:
     """``mesh`` cleaned (``clean_mesh``) and checked closed: what occupancy fitting needs.
 
     Raises:
-        InputError: the mesh is open or non-manifold, or has no faces (the message names ``name``).
+        InputError: not a TriangleMesh, or the mesh is open or non-manifold, or has no faces (the
+            message names ``name``).
     """
+    if not isinstance(mesh, TriangleMesh):
+        raise InputError(f"{name}: expected a TriangleMesh, got {type(mesh).__name__}")
     cleaned = clean_mesh(TriangleMesh(mesh.vertices, mesh.faces))
     check_closed(cleaned, name, remedy="occupancy needs an inside, so an open or non-manifold mesh "
                  "cannot be fitted (close it first, e.g. cap its openings)")
@@ -33,26 +37,24 @@ class TreeSampler:
     """Inside/outside-labelled points of one closed mesh in the network's normalised frame.
 
     Args:
-        mesh: Closed (watertight, manifold) triangle mesh, RAS mm.
+        mesh: :func:`closed_mesh`'s output (cleaned, closed), RAS mm.
         cfg: Sampling settings.
         name: Used in error messages (the file name).
         normalization: The frame of the network (e.g. one shared by a set of trees); default: the
             mesh's own bounding box mapped into [−extent, extent]³.
-        clean: False when ``mesh`` is already :func:`closed_mesh`'s output (skips a second cleaning).
 
     Raises:
-        InputError: the mesh is open or non-manifold (occupancy needs an inside), or has no area.
+        InputError: the mesh is not closed (it was not :func:`closed_mesh`'s output).
     """
 
     def __init__(self, mesh: TriangleMesh, cfg: TreeSamplingConfig, name: str = "mesh",
-                 normalization: Normalization | None = None, clean: bool = True) -> None:
+                 normalization: Normalization | None = None) -> None:
         restore_ieee_denormals()  # MeshSDF builds a cKDTree, which can crash with flush-to-zero on (core.device)
-        cleaned = closed_mesh(mesh, name) if clean else mesh
         self.cfg = cfg
         self.normalization = (normalization if normalization is not None
-                              else Normalization.fit(cleaned.vertices, extent=cfg.extent))
-        self.mesh = TriangleMesh(self.normalization.to_normalized(cleaned.vertices), cleaned.faces)
-        self.bounds_mm = np.stack([cleaned.vertices.min(axis=0), cleaned.vertices.max(axis=0)])
+                              else Normalization.fit(mesh.vertices, extent=cfg.extent))
+        self.mesh = TriangleMesh(self.normalization.to_normalized(mesh.vertices), mesh.faces)
+        self.bounds_mm = np.stack([mesh.vertices.min(axis=0), mesh.vertices.max(axis=0)])
         # already cleaned and checked closed (closed_mesh): only orient it, do not clean it a second time
         self._sdf = MeshSDF(orient_outward(self.mesh), name=name, truncate_mm=_TRUNCATE, prepared=True)
 
