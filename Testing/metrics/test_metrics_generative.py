@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from AnatomyINRLib.core.errors import InputError
-from AnatomyINRLib.metrics.generative import (chamfer, chamfer_matrix, generation_metrics, memorisation, mmd_cov,
-                                              one_nna)
+from AnatomyINRLib.metrics.generative import (chamfer, chamfer_matrices, chamfer_matrix, generation_metrics,
+                                              generation_metrics_both, memorisation, mmd_cov, one_nna)
 
 
 def _grid(n=6, step=1.0):
@@ -35,6 +35,29 @@ def test_chamfer_matrix_matches_pairwise():
     assert m[1, 3] == pytest.approx(chamfer(clouds[1], clouds[3]))
     other = chamfer_matrix(clouds[:2], clouds[2:], squared=True)
     assert other.shape == (2, 2) and other[1, 0] == pytest.approx(chamfer(clouds[1], clouds[2], squared=True))
+
+
+def test_both_chamfer_variants_from_one_pass_equal_each_computed_alone():
+    rng = np.random.default_rng(5)
+    xs, ys = [rng.normal(size=(40, 3)) * (1 + i) for i in range(3)], [rng.normal(size=(30, 3)) + i for i in range(2)]
+    for args in ((xs,), (xs, ys)):
+        both = chamfer_matrices(*args)
+        for key, squared in (("unsquared", False), ("squared", True)):
+            want = np.array([[chamfer(a, b, squared=squared) for b in args[-1]] for a in args[0]])
+            assert np.allclose(both[key], want, rtol=1e-12, atol=0)
+    assert not np.allclose(chamfer_matrices(xs)["squared"], chamfer_matrices(xs)["unsquared"])
+
+
+def test_metrics_of_both_variants_equal_each_computed_alone_and_name_the_nearest_training_shape():
+    rng = np.random.default_rng(6)
+    samples, refs, train = _shapes(5, rng), _shapes(6, rng), _shapes(7, rng)
+    samples[2] = train[4] + 1e-3  # a copy of training shape 4
+    both = generation_metrics_both(samples, refs, train)
+    for key, squared in (("unsquared", False), ("squared", True)):
+        assert both[key] == generation_metrics(samples, refs, squared=squared, training=train)
+    d_st = chamfer_matrix(samples, train)
+    assert both["unsquared"]["memorisation"]["nearest_train_index"] == d_st.argmin(axis=1).tolist()
+    assert both["unsquared"]["memorisation"]["nearest_train_index"][2] == 4
 
 
 def _shapes(n, rng, offset=0.0, points=64):
