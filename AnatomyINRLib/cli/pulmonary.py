@@ -84,6 +84,9 @@ def _register_segments(cmds) -> None:
     ident.add_argument("--segmental-labels", metavar="SL", help="airway mask with segmental subtrees labelled 1-18")
     ident.add_argument("--segment-points", metavar="P", help="one point per segmental bronchus, labelled by name")
     p.add_argument("--output", required=True, metavar="OUT", help="segments: " + " ".join(LABELMAP_TYPES))
+    p.add_argument("--bronchi-output", metavar="B", help="also write the labelled bronchi the segments grew from "
+                   "(airway voxels labelled 1-18: given, propagated from --segment-points, or Method B's), same "
+                   "grid and types as --output")
     p.add_argument("--nodule", metavar="N", help="nodule as point(s) (.mrk.json .fcsv .csv ...) or a mask image")
     p.add_argument("--resect", nargs="+", metavar="NAME", help="segments to resect, e.g. 'RUL S1' RUL_S2 or 1 2")
     p.add_argument("--preset", default="default", choices=("fast", "default", "fine"), help="Method A preset")
@@ -124,7 +127,7 @@ def _segments_paths(args) -> tuple[dict, dict]:
              "checkpoint", "config")
     inputs = {"--" + n.replace("_", "-"): getattr(args, n) for n in names}
     return inputs, {"--output": args.output, "config file of --output": _config_path(args.output),
-                    "--report": args.report}
+                    "--bronchi-output": args.bronchi_output, "--report": args.report}
 
 
 def _train_paths(args) -> tuple[dict, dict]:
@@ -196,11 +199,12 @@ def run_evaluate(args, progress) -> int:
 def _validate_segments(args) -> None:
     from AnatomyINRLib.io.formats import file_extension
 
-    ext = file_extension(args.output)
-    if ext not in LABELMAP_TYPES:
-        raise OutputError(f"--output {args.output!r}: unknown output type {ext or '(none)'}; "
-                          f"expected one of {', '.join(LABELMAP_TYPES)}")
-    check_outputs(args.output, args.report, str(_config_path(args.output)))
+    for name, path in (("--output", args.output), ("--bronchi-output", args.bronchi_output)):
+        ext = file_extension(path) if path else None
+        if path and ext not in LABELMAP_TYPES:
+            raise OutputError(f"{name} {path!r}: unknown output type {ext or '(none)'}; "
+                              f"expected one of {', '.join(LABELMAP_TYPES)}")
+    check_outputs(args.output, args.report, str(_config_path(args.output)), args.bronchi_output)
 
 
 def _read_nodule(path: str):
@@ -239,10 +243,12 @@ def run_segments(args, progress) -> int:
                            ct=images["ct"], nodule=nodule, resect=args.resect, config=cfg, seed=args.seed,
                            device=args.device, progress=progress, checkpoint=args.checkpoint)
     plan = result.report.pop("planning", None) or plan_segments(result.labels).report
-    if io.file_extension(args.output) == ".seg.nrrd":
-        write_segmentation(result.labels, args.output, {v: (SEGMENTS[v][0], SEGMENT_COLORS[v]) for v in SEGMENTS})
-    else:
-        io.write_image(result.labels, args.output)
+    names = {v: (SEGMENTS[v][0], SEGMENT_COLORS[v]) for v in SEGMENTS}
+    for labels, path in ((result.labels, args.output), (result.airways_labeled, args.bronchi_output)):
+        if path and io.file_extension(path) == ".seg.nrrd":
+            write_segmentation(labels, path, names)
+        elif path:
+            io.write_image(labels, path)
     used = result.report["config"] if args.checkpoint else cfg.to_dict()
     write_json(str(_config_path(args.output)), {"command": "pulmonary segments", "config": used,
                                                 "checkpoint": args.checkpoint})
