@@ -65,7 +65,8 @@ def _register_fit(cmds) -> None:
                                     "(one <name>.safetensors per mesh, fit_report.json, trees_fit.config.json).")
     p.add_argument("input", metavar="MESH_OR_DIR", help="closed tree mesh or folder of meshes")
     p.add_argument("--output", required=True, metavar="FILE_OR_DIR", help="INR file, or folder for a folder input")
-    p.add_argument("--preset", default="fast", choices=("paper", "fast", "tiny"), help="stage-1 preset (default fast)")
+    p.add_argument("--preset", default="fast", choices=("paper", "fast", "shared", "tiny"),
+                   help="stage-1 preset (default fast; shared: one decoder, per-tree biases)")
     p.add_argument("--config", metavar="JSON", help="full TreeFitConfig (overrides --preset)")
     p.add_argument("--frame", choices=("set", "tree"),
                    help="set: one frame for all the trees (the union of their boxes; for trees in one space, and "

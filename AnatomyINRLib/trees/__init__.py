@@ -8,7 +8,7 @@ Presets are data (``trees.config.FIT_PRESETS``, ``trees.config.DIFFUSION_PRESETS
 
 # --- stage 1: per-tree INR fitting
 from AnatomyINRLib.trees.api import TreeFitResult, fit_trees
-from AnatomyINRLib.trees.config import TreeFitConfig, TreeSamplingConfig
+from AnatomyINRLib.trees.config import JointFitConfig, TreeFitConfig, TreeSamplingConfig
 
 # --- stage 2: weight-space diffusion
 from AnatomyINRLib.trees.api import DiffusionTrainResult, SampledTrees, sample_trees, train_model
@@ -16,6 +16,7 @@ from AnatomyINRLib.trees.config import DIFFUSION_PRESETS, DiffusionConfig, diffu
 
 __all__ = [
     # --- stage 1
+    "JointFitConfig",
     "TreeFitConfig",
     "TreeFitResult",
     "TreeSamplingConfig",

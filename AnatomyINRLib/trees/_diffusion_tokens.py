@@ -16,8 +16,12 @@ deviation rounded to a power of two. Per-parameter normalisation (``DiffusionCon
 spread of layer ``l``'s deviations from it. When the INRs share one basin (warm starts from one
 template) the deviations are far smaller than the layer's spread of values, so the denoiser models
 only what differs between trees and its residual error moves a sample less far from a valid network.
-Both statistics are float32 numbers and the arithmetic is done in float64, so the inverse restores
-the float32 weight vector bit for bit (a power-of-two scale divides and multiplies exactly; ``x − m``
+A layer that is the same in every training network (per-parameter normalisation, e.g. the weight
+matrices of networks fitted with one shared decoder, ``TreeFitConfig.share`` "biases") has spread 0:
+it gets scale 0 and no tokens, and decoding puts its one value back, so the denoiser sees only what
+varies (for 64-wide networks with shared matrices: 12 tokens instead of 94). Both statistics are
+float32 numbers and the arithmetic is done in float64, so the inverse restores the float32 weight
+vector bit for bit (a power-of-two scale divides and multiplies exactly; ``x − m``
 of two float32 numbers is exact in float64).
 """
 
@@ -122,7 +126,8 @@ class WeightTokenizer:
         layout: [(name, shape), ...] of the INR.
         token_size: values per token (S).
         mean: (L,) float32 per-layer mean m_l, or (P,) float32 per-parameter mean.
-        scale: (L,) float32 per-layer power-of-two spread s_l.
+        scale: (L,) float32 per-layer power-of-two spread s_l; 0 for a layer constant over the training
+            set (per-parameter means only), which then has no tokens.
     """
 
     layout: list
@@ -142,7 +147,10 @@ class WeightTokenizer:
             raise InputError(f"tokenizer statistics: expected {len(self.layout)} per-layer spreads and "
                              f"{len(self.layout)} per-layer or {sum(sizes)} per-parameter means")
         self.per_parameter = self.mean.size == sum(sizes) and sum(sizes) != len(self.layout)
-        self.tokens_per_layer = [-(-n // self.token_size) for n in sizes]
+        if np.any(self.scale < 0) or (np.any(self.scale == 0) and not self.per_parameter) or np.all(self.scale == 0):
+            raise InputError("tokenizer statistics: a spread of 0 (a constant layer) needs per-parameter means and "
+                             "at least one layer that varies")
+        self.tokens_per_layer = [0 if sc == 0 else -(-n // self.token_size) for n, sc in zip(sizes, self.scale)]
         self.sizes = sizes
         # layer index and position-in-layer of every token, (K,) int64 each
         self.layer_index = np.repeat(np.arange(len(sizes)), self.tokens_per_layer)
@@ -153,14 +161,16 @@ class WeightTokenizer:
         """Statistics of a training set ``weights`` (N, P): per-layer means, or per-parameter ones."""
         layout = check_layout(layout)
         weights = check_weights(weights, layout)
-        means, scales, start = [], [], 0
+        means, spreads, start = [], [], 0
         for _, shape in layout:
             block = weights[:, start:start + math.prod(shape)].astype(np.float64)
             start += math.prod(shape)
             mean = block.mean(axis=0).astype(np.float32) if per_parameter else np.float32(block.mean())
             means.append(np.atleast_1d(mean))
-            spread = (block - mean.astype(np.float64)).std() if per_parameter else block.std()
-            scales.append(_power_of_two(float(spread)))
+            spreads.append(float((block - mean.astype(np.float64)).std() if per_parameter else block.std()))
+        # a layer equal in every network is not diffused, unless nothing varies (then all are, as before)
+        drop = per_parameter and any(s > 0 for s in spreads)
+        scales = [0.0 if drop and s == 0 else _power_of_two(s) for s in spreads]
         return cls(layout, token_size, np.concatenate(means), np.array(scales, np.float32))
 
     def _mean(self, li: int, start: int, n: int):
@@ -189,6 +199,9 @@ class WeightTokenizer:
             raise InputError(f"weights: expected shape (N, {sum(self.sizes)}), got {tuple(w.shape)}")
         pieces, start = [], 0
         for li, n in enumerate(self.sizes):
+            if self.tokens_per_layer[li] == 0:  # constant over the training set: not diffused
+                start += n
+                continue
             block = (w[:, start:start + n] - self._mean(li, start, n)) / float(self.scale[li])
             start += n
             pad = self.tokens_per_layer[li] * self.token_size - n
@@ -204,6 +217,10 @@ class WeightTokenizer:
         out, first, start = [], 0, 0
         for li, n in enumerate(self.sizes):
             k = self.tokens_per_layer[li]
+            if k == 0:  # a constant layer: its training-set value
+                out.append(self._mean(li, start, n)[None].expand(t.shape[0], n))
+                start += n
+                continue
             block = t[:, first:first + k].reshape(t.shape[0], -1)[:, :n]
             first += k
             out.append(block * float(self.scale[li]) + self._mean(li, start, n))
@@ -216,6 +233,8 @@ class WeightTokenizer:
         first = 0
         for li, n in enumerate(self.sizes):
             k = self.tokens_per_layer[li]
+            if k == 0:
+                continue
             mask[first:first + k].view(-1)[:n] = True
             first += k
         return mask

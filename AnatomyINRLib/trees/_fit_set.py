@@ -99,7 +99,9 @@ def fit_shard(all_meshes, all_names, indices, cfg: TreeFitConfig, seed: int, ski
         seeds = [seed + indices[k] for k in kept]
         jobs = [_Job(c, names[k], s) for c, k, s in zip(closed, kept, seeds)]
         del cleaned, closed  # each job's mesh is released once its sampler is built
-        if jobs:
+        if jobs and cfg.share == "biases":  # one process (api.fit_trees refuses torchrun)
+            fits, ready = _run_shared(jobs, cfg, frame, dev, reporter)
+        elif jobs:
             fits, ready = _run(jobs, cfg, frame, dev, reporter, receive, on_template)
         else:
             fits, ready = [], time.perf_counter()
@@ -182,6 +184,30 @@ def _run(jobs: list, cfg: TreeFitConfig, frame, dev, reporter: ProgressReporter,
         out += [(f, s.bounds_mm) for f, s in zip(fits, ready)]
         i, ready = i + len(group), None
     return out, started
+
+
+def _run_shared(jobs: list, cfg: TreeFitConfig, frame, dev, reporter: ProgressReporter) -> tuple:
+    """share "biases": the first tree fitted alone (the start of the shared network), then every tree's
+    labelled points (one sampler at a time), then the joint fit (``trees._joint``); as :func:`_run`."""
+    from AnatomyINRLib.trees._joint import fit_jointly, label_tree
+    from AnatomyINRLib.trees._sampling import TreeSampler
+
+    def sampler(job):
+        built = TreeSampler(job.mesh, cfg.sampling, name=job.name, normalization=frame)
+        job.mesh = None  # the sampler holds what is needed
+        return built
+
+    first = sampler(jobs[0])
+    started = time.perf_counter()
+    template = _fit_checked(first, cfg, jobs[0].seed, dev, None, reporter, jobs[0].name).field.network.state_dict()
+    trees = [label_tree(first, jobs[0].seed, dev)]
+    del first
+    reporter.report("label", 1 / len(jobs), f"{jobs[0].name}: points labelled")
+    for i, job in enumerate(jobs[1:], start=2):
+        trees.append(label_tree(sampler(job), job.seed, dev))  # the sampler (~12 MB) goes, the pool stays
+        reporter.report("label", i / len(jobs), f"{job.name}: points labelled")
+    fits = fit_jointly(trees, [j.name for j in jobs], template, cfg, jobs[0].seed, dev, reporter, frame)
+    return [(f, t.bounds_mm) for f, t in zip(fits, trees)], started
 
 
 def _fit_checked(sampler, cfg: TreeFitConfig, seed: int, dev, template, reporter: ProgressReporter, name: str):

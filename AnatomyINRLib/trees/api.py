@@ -124,6 +124,9 @@ def fit_trees(
     dev = _device(device)
     rank, size = dist_context(dev)
     start = time.perf_counter()
+    if size > 1 and cfg.share == "biases":
+        raise InputError(f"share 'biases': the joint fit runs in one process, got a torchrun world of {size}; "
+                         "run it without torchrun (or use share 'none')")
     if size > 1:
         _shard.check_inputs_agree(meshes, names)
 

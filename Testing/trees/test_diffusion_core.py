@@ -96,6 +96,34 @@ def test_per_parameter_normalisation_centres_every_weight_and_round_trips():
         WeightTokenizer(LAYOUT, 16, tok.mean[:-1], tok.scale)
 
 
+def test_layers_equal_in_every_network_are_not_diffused():
+    """Networks with shared weight matrices and their own biases: only the biases become tokens."""
+    rng = np.random.default_rng(2)
+    w = np.repeat(_weights(n=1), 20, axis=0)
+    biases = [i for i, (name, _) in enumerate(LAYOUT) if name.endswith("bias")]
+    sizes = [math.prod(s) for _, s in LAYOUT]
+    starts = np.cumsum([0] + sizes)
+    for i in biases:
+        w[:, starts[i]:starts[i + 1]] += rng.normal(size=(20, sizes[i])).astype(np.float32)
+    tok = WeightTokenizer.fit(w, LAYOUT, 16, per_parameter=True)
+    assert tok.tokens_per_layer == [0, 1, 0, 1, 0, 1] and tok.n_tokens == 3
+    assert [float(x) for x in tok.scale[[0, 2, 4]]] == [0.0, 0.0, 0.0]
+    tokens = tok.encode(w)
+    assert tokens.shape == (20, 3, 16) and tok.padding_mask().sum() == 16 + 16 + 1
+    np.testing.assert_array_equal(tok.decode(tokens), w)  # the shared layers come back exactly
+    noisy = tok.decode(tokens + torch.randn(tokens.shape, dtype=torch.float64))  # noise moves only the biases
+    shared = [j for i in range(len(LAYOUT)) if i not in biases for j in range(starts[i], starts[i + 1])]
+    np.testing.assert_array_equal(noisy[:, shared], w[:, shared])
+    assert np.all(noisy[:, starts[1]:starts[2]] != w[:, starts[1]:starts[2]])
+    again = WeightTokenizer(LAYOUT, 16, tok.mean, tok.scale)  # rebuilt from a checkpoint's statistics
+    assert again.tokens_per_layer == tok.tokens_per_layer and torch.equal(again.encode(w), tokens)
+    # with nothing varying (one network), every layer is still diffused; per-layer means never drop one
+    assert WeightTokenizer.fit(w[:1], LAYOUT, 16, per_parameter=True).n_tokens == 3 + 1 + 16 + 1 + 1 + 1
+    assert 0 not in WeightTokenizer.fit(w, LAYOUT, 16).tokens_per_layer
+    with pytest.raises(InputError, match="constant layer"):
+        WeightTokenizer(LAYOUT, 16, np.zeros(len(LAYOUT), np.float32), tok.scale)
+
+
 def test_tokenizer_refuses_wrong_width():
     tok = WeightTokenizer.fit(_weights(), LAYOUT, 16)
     with pytest.raises(InputError, match="expected shape"):

@@ -1,0 +1,153 @@
+"""Stage 1 with one shared decoder (``TreeFitConfig.share`` "biases"): shared weight matrices, per-tree biases.
+
+Every tree t gets the network of :class:`~AnatomyINRLib.nn.occupancy.OccupancyResNet` with the shared
+weight matrices W and its own biases b_t = b + δ_t (functa's shift modulations, Dupont et al. 2022;
+fitted by auto-decoding, as DeepSDF fits its per-shape codes, Park et al. 2019). The loss of one step
+over a set B of trees and their points X_t (``JointFitConfig``):
+
+    L = mean_{t ∈ B, x ∈ X_t} BCE(logit_t(x), o_t(x)) + λ · mean_{t ∈ B} ‖δ_t‖²
+
+(TrIND eq. 1 with BCE, plus a Gaussian prior on the offsets). W and b start from the first tree's
+own fit (the template of the warm-started protocol) and δ from 0. Why: networks that differ only in
+their biases differ in 705 values (width 64) instead of 21 k, so the weight-space diffusion of stage 2
+learns a far smaller space in which the trees' differences are all there is.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from AnatomyINRLib.core.device import restore_ieee_denormals
+from AnatomyINRLib.core.errors import FitError
+from AnatomyINRLib.core.progress import ProgressReporter
+from AnatomyINRLib.nn.field import NeuralField
+from AnatomyINRLib.nn.occupancy import OccupancyResNet
+from AnatomyINRLib.trees._fit import OneFit, iou
+from AnatomyINRLib.trees.config import TreeFitConfig
+
+
+def bias_names(blocks: int) -> list:
+    """The state-dict names of an OccupancyResNet's biases, in the order of its layers."""
+    inner = [f"fc_{j}.{k}.bias" for k in range(blocks) for j in (0, 1)]
+    return ["lin_in.bias", *inner, "lin_out.bias"]
+
+
+def batched_logits(x: torch.Tensor, weights: dict, biases: list) -> torch.Tensor:
+    """OccupancyResNet.logits of B networks that share ``weights`` and differ in ``biases``.
+
+    Args:
+        x: (B, M, 3) normalised points, M per network.
+        weights: {name: tensor} of the shared ``*.weight`` tensors.
+        biases: per layer (in :func:`bias_names` order) a (B, width) or (B, 1) tensor.
+
+    Returns:
+        (B, M) logits (positive inside).
+    """
+    h = x @ weights["lin_in.weight"].T + biases[0][:, None]
+    blocks = (len(biases) - 2) // 2
+    for k in range(blocks):
+        a = torch.relu(torch.relu(h) @ weights[f"fc_0.{k}.weight"].T + biases[1 + 2 * k][:, None])
+        h = h + a @ weights[f"fc_1.{k}.weight"].T + biases[2 + 2 * k][:, None]
+    return (torch.relu(h) @ weights["lin_out.weight"].T)[..., 0] + biases[-1]
+
+
+@dataclass
+class _Tree:
+    """One tree's labelled points (on the device) and its held-out points."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    eval_x: np.ndarray
+    eval_y: np.ndarray
+    bounds_mm: np.ndarray
+
+
+def label_tree(sampler, seed: int, dev) -> _Tree:
+    """The tree's pool (``sampling.pool_draws`` draws) and held-out points, drawn with ``seed``."""
+    restore_ieee_denormals()  # the inside test uses scipy's cKDTree (core.device)
+    rng = np.random.default_rng([int(seed), 1])
+    pts, occ = sampler.pool(rng)
+    ex, ey = sampler.evaluation(rng) if sampler.cfg.eval_points else (np.zeros((0, 3), np.float32), np.zeros(0))
+    return _Tree(torch.from_numpy(pts).to(dev), torch.from_numpy(occ).to(dev), ex, ey > 0.5, sampler.bounds_mm)
+
+
+def fit_jointly(trees: list, names: list, template: dict, cfg: TreeFitConfig, seed: int, dev,
+                reporter: ProgressReporter, frame) -> list:
+    """Shared matrices + per-tree biases for ``trees`` (:class:`_Tree`), from ``template``; one OneFit each.
+
+    Raises:
+        FitError: the loss stopped being finite, or a tree's field came out empty.
+        Cancelled: by the reporter's cancel check (polled every step).
+    """
+    j, start, cpu = cfg.joint, time.perf_counter(), time.process_time()
+    names_b = bias_names(cfg.network.blocks)
+    weights = {k: v.detach().clone().to(dev).requires_grad_(True) for k, v in template.items() if k.endswith("weight")}
+    base = [template[k].detach().clone().to(dev).requires_grad_(True) for k in names_b]
+    sizes = [b.numel() for b in base]
+    delta = torch.zeros(len(trees), sum(sizes), device=dev, requires_grad=True)
+    opt = torch.optim.Adam([{"params": [*weights.values(), *base], "lr": j.lr}, {"params": [delta], "lr": j.bias_lr}])
+    total = math.ceil(j.steps_per_tree * len(trees) / j.trees_per_step)
+    per_step = min(j.trees_per_step, len(trees))
+    gen = torch.Generator().manual_seed(int(seed))
+    history, window = [], []
+    for it in range(total):
+        reporter.check_cancel()
+        scale = j.lr_final_factor + (1 - j.lr_final_factor) * 0.5 * (1 + math.cos(math.pi * it / total))
+        opt.param_groups[0]["lr"], opt.param_groups[1]["lr"] = j.lr * scale, j.bias_lr * scale
+        idx = torch.randperm(len(trees), generator=gen)[:per_step]
+        x, y = _batch(trees, idx, j.points_per_tree, gen)
+        d = delta[idx.to(dev)]
+        offsets = torch.split(d, sizes, dim=1)
+        logits = batched_logits(x, weights, [b[None] + o for b, o in zip(base, offsets)])
+        loss = F.binary_cross_entropy_with_logits(logits, y) + j.bias_decay * d.pow(2).sum(dim=1).mean()
+        if not torch.isfinite(loss):
+            raise FitError(f"joint fit diverged at step {it} (loss is not finite); try a lower joint.lr")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        window.append(float(loss.detach()))
+        if (it + 1) % j.check_every == 0 or it + 1 == total:
+            mean, window = float(np.mean(window)), []
+            history.append([it + 1, mean])
+            reporter.report("fit", (it + 1) / total, f"joint fit of {len(trees)} trees: step {it + 1}/{total}",
+                            iteration=it + 1, loss=mean)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return [_one(t, names[i], weights, base, delta[i], cfg, frame, dev, history, total, seconds / len(trees),
+                 cpu / len(trees)) for i, t in enumerate(trees)]
+
+
+def _batch(trees: list, idx: torch.Tensor, points: int, gen: torch.Generator) -> tuple:
+    """(B, M, 3) points and (B, M) labels: ``points`` drawn at random from each chosen tree's pool."""
+    xs, ys = [], []
+    for t in idx.tolist():
+        pick = torch.randint(len(trees[t].x), (points,), generator=gen).to(trees[t].x.device)
+        xs.append(trees[t].x[pick])
+        ys.append(trees[t].y[pick])
+    return torch.stack(xs), torch.stack(ys)
+
+
+@torch.no_grad()
+def _one(tree: _Tree, name: str, weights: dict, base: list, delta: torch.Tensor, cfg: TreeFitConfig, frame, dev,
+         history: list, total: int, seconds: float, cpu: float) -> OneFit:
+    """Tree ``name``'s own OccupancyResNet (shared matrices, its biases), its loss and held-out IoU."""
+    net = OccupancyResNet(cfg.network).to(dev)
+    state = {k: v.detach().clone() for k, v in weights.items()}
+    for key, b, o in zip(bias_names(cfg.network.blocks), base, torch.split(delta, [b.numel() for b in base])):
+        state[key] = (b + o).detach().clone()
+    net.load_state_dict(state)
+    net.eval()
+    logits = net.logits(tree.x)
+    if tree.y.any() and not (logits[tree.y > 0.5] > 0).any():
+        raise FitError(f"{name}: the joint fit left this tree's field empty (no training point inside)")
+    loss = float(F.binary_cross_entropy_with_logits(logits, tree.y))
+    heldout = None
+    if len(tree.eval_x):
+        inside = torch.cat([net.logits(torch.from_numpy(c).to(dev)) for c in np.array_split(tree.eval_x, 4)]) > 0
+        heldout = iou(inside.cpu().numpy(), tree.eval_y)
+    return OneFit(NeuralField(net, frame, device=dev), total, False, seconds, loss, heldout, history, False, cpu)
