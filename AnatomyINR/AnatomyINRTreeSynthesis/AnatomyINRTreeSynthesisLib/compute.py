@@ -28,7 +28,7 @@ from typing import Optional
 
 TASKS = ("sample", "compress")
 TASK_TITLES = {"sample": "Sample new trees from a checkpoint", "compress": "Compress a tree into an INR"}
-PRESETS = ("tiny", "fast", "paper")  # AnatomyINRLib.trees.config.FIT_PRESETS (tested)
+PRESETS = ("tiny", "fast", "paper")  # AnatomyINRLib.trees.config.FIT_PRESETS but "shared" (tested)
 PRESET_TITLES = {"tiny": "Quick preview (coarse)", "fast": "Standard (CPU)", "paper": "Paper protocol (slow)"}
 DEVICES = ("auto", "cpu", "cuda")
 SAMPLE_NAME = "Sampled tree"
