@@ -71,7 +71,7 @@ def _register_fit(cmds) -> None:
     p.add_argument("--frame", choices=("set", "tree"),
                    help="set: one frame for all the trees (the union of their boxes; for trees in one space, and "
                         "what stage 2 needs); tree: each tree in its own box (TrIND). Default: the --config's, "
-                        "else the preset's (fast: set; paper, tiny: tree)")
+                        "else the preset's (fast, shared: set; paper, tiny: tree)")
     p.add_argument("--skip-bad", action="store_true",
                    help="skip unreadable, open or non-manifold meshes (listed in the report) instead of stopping")
     p.add_argument("--seed", type=seed_arg, default=0, help="random seed (default 0)")

@@ -150,6 +150,8 @@ def generation_metrics_both(samples: Sequence, references: Sequence, training: S
     """
     if len(samples) < 1 or len(references) < 1:
         raise InputError("samples, references: expected at least one point cloud each")
+    if training is not None and len(training) < 2:  # before the quadratic work, not after it
+        raise InputError(f"training: the memorisation check needs at least 2 training shapes, got {len(training)}")
     d_ss, d_rr = chamfer_matrices(samples), chamfer_matrices(references)
     d_sr = chamfer_matrices(samples, references)
     d_st = d_tt = None

@@ -188,7 +188,8 @@ def _run(jobs: list, cfg: TreeFitConfig, frame, dev, reporter: ProgressReporter,
 
 def _run_shared(jobs: list, cfg: TreeFitConfig, frame, dev, reporter: ProgressReporter) -> tuple:
     """share "biases": the first tree fitted alone (the start of the shared network), then every tree's
-    labelled points (one sampler at a time), then the joint fit (``trees._joint``); as :func:`_run`."""
+    labelled points (one sampler at a time), then the joint fit (``trees._joint``); as :func:`_run`.
+    A single tree keeps its own fit."""
     from AnatomyINRLib.trees._joint import fit_jointly, label_tree
     from AnatomyINRLib.trees._sampling import TreeSampler
 
@@ -199,7 +200,10 @@ def _run_shared(jobs: list, cfg: TreeFitConfig, frame, dev, reporter: ProgressRe
 
     first = sampler(jobs[0])
     started = time.perf_counter()
-    template = _fit_checked(first, cfg, jobs[0].seed, dev, None, reporter, jobs[0].name).field.network.state_dict()
+    solo = _fit_checked(first, cfg, jobs[0].seed, dev, None, reporter, jobs[0].name)
+    if len(jobs) == 1:  # nothing to share: the tree's own fit is its network
+        return [(solo, first.bounds_mm)], started
+    template = solo.field.network.state_dict()
     trees = [label_tree(first, jobs[0].seed, dev)]
     del first
     reporter.report("label", 1 / len(jobs), f"{jobs[0].name}: points labelled")

@@ -81,6 +81,10 @@ def fit_jointly(trees: list, names: list, template: dict, cfg: TreeFitConfig, se
                 reporter: ProgressReporter, frame) -> list:
     """Shared matrices + per-tree biases for ``trees`` (:class:`_Tree`), from ``template``; one OneFit each.
 
+    One Adam holds all the trees' offsets (as in the measured runs): a tree that is not in a step
+    still moves on its momentum, and the decay term acts on the trees of the step. Each OneFit's
+    ``iterations`` is the joint fit's number of steps, its seconds the joint fit's time over the trees.
+
     Raises:
         FitError: the loss stopped being finite, or a tree's field came out empty.
         Cancelled: by the reporter's cancel check (polled every step).
@@ -92,8 +96,8 @@ def fit_jointly(trees: list, names: list, template: dict, cfg: TreeFitConfig, se
     sizes = [b.numel() for b in base]
     delta = torch.zeros(len(trees), sum(sizes), device=dev, requires_grad=True)
     opt = torch.optim.Adam([{"params": [*weights.values(), *base], "lr": j.lr}, {"params": [delta], "lr": j.bias_lr}])
-    total = math.ceil(j.steps_per_tree * len(trees) / j.trees_per_step)
     per_step = min(j.trees_per_step, len(trees))
+    total = math.ceil(j.steps_per_tree * len(trees) / per_step)  # every tree in about steps_per_tree steps
     gen = torch.Generator().manual_seed(int(seed))
     history, window = [], []
     for it in range(total):

@@ -81,7 +81,8 @@ def fit_trees(
     the same merged result in input order (``trees._shard``). Ranks given different meshes all refuse.
     With ``frame`` "set" (the fast preset) every tree is fitted in one frame, the union of all the
     given meshes' boxes (on every rank the whole call's, not its share's), so that stage 2 can map
-    every network, and every sample, back to mm the same way.
+    every network, and every sample, back to mm the same way. With ``share`` "biases" (the shared
+    preset) the trees share one set of weight matrices and are fitted jointly in one process.
     A script should call ``AnatomyINRLib.nn.distributed.leave_group()`` before its processes exit (the
     CLI does): a rank leaving while a peer is still in the last exchange can make gloo abort that peer.
 
@@ -105,7 +106,7 @@ def fit_trees(
     Raises:
         InputError: no meshes, names of the wrong length, a mesh that is not closed
             (unless ``skip_bad``; then only when none is left), bad preset or config, torchrun
-            ranks given different meshes.
+            ranks given different meshes, share "biases" under torchrun.
         FitError: an optimisation diverged, or collapsed to an empty field even from a cold start
             (under torchrun: on any rank).
         Cancelled: cancelled by the caller.

@@ -48,16 +48,25 @@ def test_both_chamfer_variants_from_one_pass_equal_each_computed_alone():
     assert not np.allclose(chamfer_matrices(xs)["squared"], chamfer_matrices(xs)["unsquared"])
 
 
-def test_metrics_of_both_variants_equal_each_computed_alone_and_name_the_nearest_training_shape():
+def test_metrics_of_both_variants_match_pairwise_chamfer_and_name_the_nearest_training_shape():
     rng = np.random.default_rng(6)
     samples, refs, train = _shapes(5, rng), _shapes(6, rng), _shapes(7, rng)
     samples[2] = train[4] + 1e-3  # a copy of training shape 4
     both = generation_metrics_both(samples, refs, train)
     for key, squared in (("unsquared", False), ("squared", True)):
-        assert both[key] == generation_metrics(samples, refs, squared=squared, training=train)
-    d_st = chamfer_matrix(samples, train)
-    assert both["unsquared"]["memorisation"]["nearest_train_index"] == d_st.argmin(axis=1).tolist()
+        def pairs(xs, ys):
+            return np.array([[chamfer(a, b, squared=squared) for b in ys] for a in xs])
+
+        d_sr = pairs(samples, refs)
+        mmd, cov = mmd_cov(d_sr)
+        nna = one_nna(pairs(samples, samples), pairs(refs, refs), d_sr)
+        assert both[key]["mmd"] == pytest.approx(mmd, rel=1e-12) and both[key]["cov"] == cov
+        assert both[key]["one_nna"] == nna["accuracy"]
+        d_st = pairs(samples, train)
+        assert both[key]["memorisation"]["nearest_train_index"] == d_st.argmin(axis=1).tolist()
     assert both["unsquared"]["memorisation"]["nearest_train_index"][2] == 4
+    with pytest.raises(InputError, match="training: the memorisation check needs at least 2"):
+        generation_metrics_both(samples, refs, train[:1])
 
 
 def _shapes(n, rng, offset=0.0, points=64):

@@ -118,3 +118,35 @@ def test_refusals(forest, monkeypatch):
     with pytest.raises(InputError, match="runs in one process, got a torchrun world of 2"):
         fit_trees(forest[0], config=joint_config(), seed=0, device="cpu")
     assert fit_preset("shared").share == "biases" and fit_preset("fast").share == "none"
+
+
+def test_a_shared_weight_checkpoint_samples_whole_networks_with_the_shared_matrices(joint, tmp_path):
+    from AnatomyINRLib.trees import diffusion_preset, sample_trees, train_model
+
+    result, _ = joint
+    weights, layout, info = stack_fields(result.fields, result.names, result.metadata)
+    ckpt = tmp_path / "d.safetensors"
+    cfg = diffusion_preset("tiny").replace(normalisation="parameter")  # per-parameter means find the shared layers
+    train_model(weights, layout, ckpt, inr_info=info, config=cfg, seed=0)
+    sampled = sample_trees(ckpt, 2, seed=0)  # reloads the scale-0 statistics from the checkpoint
+    assert sampled.weights.shape == (2, weights.shape[1])
+    state = result.fields[0].network.state_dict()
+    for field in sampled.fields:
+        for key, value in field.network.state_dict().items():
+            assert torch.equal(value, state[key]) == key.endswith("weight"), key
+
+
+def test_fewer_trees_than_a_step_takes_still_get_their_steps(forest):
+    cfg = joint_config(steps_per_tree=100).replace(joint=JointFitConfig(steps_per_tree=100, trees_per_step=5,
+                                                                        points_per_tree=256, check_every=10))
+    events = []
+    fit_trees(forest[0], config=cfg, seed=0, device="cpu", progress=events.append)
+    steps = [e for e in events if e.stage == "fit" and "joint fit" in e.message]
+    assert len(steps) == 10 and steps[-1].message.endswith("step 100/100")  # 3 trees in every step
+
+
+def test_a_single_tree_keeps_its_own_fit(forest):
+    alone = fit_trees(forest[0][:1], config=joint_config(), seed=0, device="cpu")
+    own = fit_trees(forest[0][:1], config=joint_config().replace(share="none"), seed=0, device="cpu")
+    a, b = alone.fields[0].network.state_dict(), own.fields[0].network.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
