@@ -147,7 +147,9 @@ class WeightTokenizer:
             raise InputError(f"tokenizer statistics: expected {len(self.layout)} per-layer spreads and "
                              f"{len(self.layout)} per-layer or {sum(sizes)} per-parameter means")
         self.per_parameter = self.mean.size == sum(sizes) and sum(sizes) != len(self.layout)
-        if not np.all(np.isfinite(self.scale)) or np.any(self.scale < 0) or (np.any(self.scale == 0) and not self.per_parameter) or np.all(self.scale == 0):
+        constant = self.scale == 0
+        if (not np.all(np.isfinite(self.scale)) or np.any(self.scale < 0) or np.all(constant)
+                or (np.any(constant) and not self.per_parameter)):
             raise InputError("tokenizer statistics: spreads must be finite and >= 0, and a spread of 0 (a constant "
                              "layer) needs per-parameter means and at least one layer that varies")
         self.tokens_per_layer = [0 if sc == 0 else -(-n // self.token_size) for n, sc in zip(sizes, self.scale)]

@@ -142,5 +142,11 @@ def held_out_iou(net: torch.nn.Module, sampler: TreeSampler, rng: np.random.Gene
     if sampler.cfg.eval_points == 0:
         return None
     pts, occ = sampler.evaluation(rng)
+    return iou_of(net, pts, occ > 0.5, device)
+
+
+@torch.no_grad()
+def iou_of(net: torch.nn.Module, pts: np.ndarray, true_inside: np.ndarray, device) -> Optional[float]:
+    """IoU of the INR's inside (logit > 0) at (N, 3) float32 normalised ``pts`` against (N,) bool ``true_inside``."""
     logits = torch.cat([net.logits(torch.from_numpy(c).to(device)) for c in np.array_split(pts, max(1, len(pts) // 65536))])
-    return iou(logits.cpu().numpy() > 0, occ > 0.5)
+    return iou(logits.cpu().numpy() > 0, true_inside)

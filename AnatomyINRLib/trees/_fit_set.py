@@ -138,6 +138,15 @@ class _Job:
     seed: int
 
 
+def _sampler(job: _Job, cfg: TreeFitConfig, frame):
+    """The job's TreeSampler in ``frame``; the job's mesh is released (the sampler holds what is needed)."""
+    from AnatomyINRLib.trees._sampling import TreeSampler
+
+    built = TreeSampler(job.mesh, cfg.sampling, name=job.name, normalization=frame)
+    job.mesh = None
+    return built
+
+
 def _run(jobs: list, cfg: TreeFitConfig, frame, dev, reporter: ProgressReporter, receive=None,
          on_template=None) -> tuple:
     """Fit every job, in stacks if ``cfg.stack`` > 1: ([(fit, box in mm)] in order, the time the
@@ -149,14 +158,12 @@ def _run(jobs: list, cfg: TreeFitConfig, frame, dev, reporter: ProgressReporter,
     labelled while rank 0 fits its first tree, then the template is received and every tree starts
     from it; if rank 0 had nothing to fit (None), this rank's first tree is its template.
     """
-    from AnatomyINRLib.trees._sampling import TreeSampler
     from AnatomyINRLib.trees._stacked import fit_stacked
 
     def samplers(group):
         built = []
         for job in group:
-            built.append(TreeSampler(job.mesh, cfg.sampling, name=job.name, normalization=frame))
-            job.mesh = None  # the sampler holds what is needed
+            built.append(_sampler(job, cfg, frame))
             reporter.report("fit", 0.0, f"{job.name}: points labelled")  # also polls the cancel check
         return built
 
@@ -191,14 +198,8 @@ def _run_shared(jobs: list, cfg: TreeFitConfig, frame, dev, reporter: ProgressRe
     labelled points (one sampler at a time), then the joint fit (``trees._joint``); as :func:`_run`.
     A single tree keeps its own fit."""
     from AnatomyINRLib.trees._joint import fit_jointly, label_tree
-    from AnatomyINRLib.trees._sampling import TreeSampler
 
-    def sampler(job):
-        built = TreeSampler(job.mesh, cfg.sampling, name=job.name, normalization=frame)
-        job.mesh = None  # the sampler holds what is needed
-        return built
-
-    first = sampler(jobs[0])
+    first = _sampler(jobs[0], cfg, frame)
     started = time.perf_counter()
     solo = _fit_checked(first, cfg, jobs[0].seed, dev, None, reporter, jobs[0].name)
     if len(jobs) == 1:  # nothing to share: the tree's own fit is its network
@@ -208,7 +209,7 @@ def _run_shared(jobs: list, cfg: TreeFitConfig, frame, dev, reporter: ProgressRe
     del first
     reporter.report("label", 1 / len(jobs), f"{jobs[0].name}: points labelled")
     for i, job in enumerate(jobs[1:], start=2):
-        trees.append(label_tree(sampler(job), job.seed, dev))  # the sampler (~12 MB) goes, the pool stays
+        trees.append(label_tree(_sampler(job, cfg, frame), job.seed, dev))  # the sampler (~12 MB) goes, the pool stays
         reporter.report("label", i / len(jobs), f"{job.name}: points labelled")
     fits = fit_jointly(trees, [j.name for j in jobs], template, cfg, jobs[0].seed, dev, reporter, frame)
     return [(f, t.bounds_mm) for f, t in zip(fits, trees)], started

@@ -28,7 +28,7 @@ from AnatomyINRLib.core.errors import FitError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.nn.field import NeuralField
 from AnatomyINRLib.nn.occupancy import OccupancyResNet
-from AnatomyINRLib.trees._fit import OneFit, iou
+from AnatomyINRLib.trees._fit import OneFit, iou_of, is_empty
 from AnatomyINRLib.trees.config import TreeFitConfig
 
 
@@ -146,12 +146,8 @@ def _one(tree: _Tree, name: str, weights: dict, base: list, delta: torch.Tensor,
         state[key] = (b + o).detach().clone()
     net.load_state_dict(state)
     net.eval()
-    logits = net.logits(tree.x)
-    if tree.y.any() and not (logits[tree.y > 0.5] > 0).any():
+    if is_empty(net, tree):  # the tree's pool: x, y as a _Pool's
         raise FitError(f"{name}: the joint fit left this tree's field empty (no training point inside)")
-    loss = float(F.binary_cross_entropy_with_logits(logits, tree.y))
-    heldout = None
-    if len(tree.eval_x):
-        inside = torch.cat([net.logits(torch.from_numpy(c).to(dev)) for c in np.array_split(tree.eval_x, 4)]) > 0
-        heldout = iou(inside.cpu().numpy(), tree.eval_y)
+    loss = float(F.binary_cross_entropy_with_logits(net.logits(tree.x), tree.y))
+    heldout = iou_of(net, tree.eval_x, tree.eval_y, dev) if len(tree.eval_x) else None
     return OneFit(NeuralField(net, frame, device=dev), total, False, seconds, loss, heldout, history, False, cpu)
