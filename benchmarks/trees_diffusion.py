@@ -324,7 +324,7 @@ def main() -> int:
     parser.add_argument("--train-meshes", required=True, help="ground-truth meshes of the training trees (same order)")
     parser.add_argument("--reference-meshes", required=True, help="held-out reference meshes")
     parser.add_argument("--work-dir", required=True, help="checkpoint, samples and re-meshed INRs (resumable)")
-    parser.add_argument("--preset", default="cpu", choices=("tiny", "cpu", "hull", "paper"))
+    parser.add_argument("--preset", default="cpu", choices=("tiny", "cpu", "hull", "shared", "paper"))
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--normalisation", choices=("layer", "parameter"), help="weight normalisation (default: the preset's)")
     parser.add_argument("--prediction", choices=("x0", "eps"), help="what the denoiser predicts (default: the preset's)")

@@ -55,8 +55,8 @@ def _register_train(cmds) -> None:
                                     "written after every epoch (not held back to the end, unlike other commands).")
     p.add_argument("inr_dir", metavar="INR_DIR", help="folder of INR files")
     p.add_argument("--output", required=True, metavar="CKPT", help="checkpoint .safetensors (+ .json sidecar)")
-    p.add_argument("--preset", default="cpu", choices=("tiny", "cpu", "hull", "paper"),
-                   help="diffusion preset (default cpu)")
+    p.add_argument("--preset", default="cpu", choices=("tiny", "cpu", "hull", "shared", "paper"),
+                   help="diffusion preset (default cpu; shared: for the networks of 'trees fit --preset shared')")
     p.add_argument("--config", metavar="JSON", help="full DiffusionConfig JSON (overrides --preset)")
     p.add_argument("--epochs", type=int, help="override the number of epochs")
     p.add_argument("--skip-unreadable", action="store_true", help="leave out unreadable INR files (named on stderr)")

@@ -220,7 +220,7 @@ def train_model(weights, layout, output, *, inr_info: Optional[dict] = None, con
             ``checkpoint_every`` epochs; a checkpoint of the same config, seed and data there is resumed.
         inr_info: the INR architecture and normalisation (``trees._inr_sets.stack_fields``), kept in the
             checkpoint so samples become fields.
-        config / preset: :class:`DiffusionConfig` or a preset name ("tiny", "cpu", "hull", "paper").
+        config / preset: :class:`DiffusionConfig` or a preset name ("tiny", "cpu", "hull", "shared", "paper").
         seed: initial weights, batch order, timesteps and noise.
         device: "cpu", "cuda", "auto"...; under ``torchrun`` every process trains on its share of each
             batch (DistributedDataParallel) and only rank 0 writes.
