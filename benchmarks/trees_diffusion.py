@@ -90,8 +90,8 @@ def train(args, work: Path) -> dict:
     torch.set_num_threads(args.threads)
     fields, names, metas = read_inr_folder(args.inr_dir)
     weights, layout, info = stack_fields(fields, names, metas)
-    cfg = diffusion_preset(args.preset).replace(epochs=args.epochs, checkpoint_every=args.checkpoint_every)
-    overrides = {"normalisation": args.normalisation, "prediction": args.prediction, "projection": args.projection,
+    cfg = diffusion_preset(args.preset).replace(checkpoint_every=args.checkpoint_every)
+    overrides = {"epochs": args.epochs, "normalisation": args.normalisation, "prediction": args.prediction, "projection": args.projection,
                  "head": args.head, "x0_skip": None if args.x0_skip is None else args.x0_skip == "on"}
     cfg = cfg.replace(**{k: v for k, v in overrides.items() if v is not None})  # validated together
 
@@ -102,7 +102,7 @@ def train(args, work: Path) -> dict:
         log.unlink()  # a fresh training: the log of an older run does not belong to it
     trained = train_model(weights, layout, ckpt, inr_info=info, config=cfg, seed=args.seed,
                           progress=_epoch_logger(log, start))
-    cpu, wall = _training_cpu_seconds(log, args.epochs)
+    cpu, wall = _training_cpu_seconds(log, cfg.epochs)
     return {"config": cfg.to_dict(), "training_inrs": len(fields), "parameters_per_inr": int(weights.shape[1]),
             "tokens_per_inr": _tokens(weights, layout, cfg), "train_cpu_seconds": cpu,
             "train_wall_seconds": wall, "resumed_from_epoch": start,
@@ -319,13 +319,15 @@ def run(args) -> dict:
 
 
 def main() -> int:
+    from AnatomyINRLib.trees.config import DIFFUSION_PRESETS
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inr-dir", required=True, help="training INR files")
     parser.add_argument("--train-meshes", required=True, help="ground-truth meshes of the training trees (same order)")
     parser.add_argument("--reference-meshes", required=True, help="held-out reference meshes")
     parser.add_argument("--work-dir", required=True, help="checkpoint, samples and re-meshed INRs (resumable)")
-    parser.add_argument("--preset", default="cpu", choices=("tiny", "cpu", "hull", "shared", "paper"))
-    parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--preset", default="cpu", choices=tuple(DIFFUSION_PRESETS))
+    parser.add_argument("--epochs", type=int, help="training epochs (default: the preset's)")
     parser.add_argument("--normalisation", choices=("layer", "parameter"), help="weight normalisation (default: the preset's)")
     parser.add_argument("--prediction", choices=("x0", "eps"), help="what the denoiser predicts (default: the preset's)")
     parser.add_argument("--projection", choices=("shared", "token"), help="token projections (default: the preset's)")

@@ -336,9 +336,10 @@ DIFFUSION_PRESETS = {
     # training tree
     "hull": {"normalisation": "parameter", "head": "hull", "x0_skip": False, "temperature": 2.0},
     # for networks of 'trees fit --preset shared' (only the biases differ; 12 tokens): without the x̂_0
-    # skip, which left these samples short. On 500 such trees 100 epochs (6300 steps, 1.5 CPU-min)
-    # gave new trees (memorisation ratio 1.02) of the training calibre and branching at 62 % of its
-    # length; on 100 trees the samples turn into copies as they lengthen (400 → 1000 epochs)
+    # skip, which left these samples short. 100 epochs is for about 500 trees (6300 steps of batch 8);
+    # a smaller folder needs about as many steps (--epochs). On 500 trees: new trees (memorisation
+    # ratio 1.02) with the training trees' calibre and branching at 62 % of their length; on 100
+    # trees the samples turn into copies as they lengthen (400 → 1000 epochs)
     "shared": {"normalisation": "parameter", "x0_skip": False, "epochs": 100},
     "paper": {"epochs": 6000, "sample_steps": 1000},
 }

@@ -257,19 +257,15 @@ def test_hull_head_checkpoint_samples_with_a_temperature_and_reports_the_blend(t
     assert code == 2 and "temperature" in err and err.count("\n") == 1 and not (tmp_path / "no").exists()
 
 
-def test_every_diffusion_preset_is_offered_by_trees_train_and_the_shared_one_fits_shared_networks():
-    """The CLI's --preset choices are the library's presets (the list is spelled out there so that
-    --help needs no import of the trees package); "shared" drops the x̂_0 skip and keeps per-parameter
-    normalisation, which leaves out the layers every shared-decoder network has in common."""
-    import argparse
-
-    from AnatomyINRLib.cli import build_parser
+def test_trees_train_offers_every_diffusion_preset_and_shared_drops_the_skip(capsys):
+    """The CLI's --preset choices are the library's presets (spelled out there so that --help needs no
+    import of the trees package); "shared" drops the x̂_0 skip and keeps per-parameter normalisation,
+    which leaves out the layers every shared-decoder network has in common."""
     from AnatomyINRLib.trees.config import DIFFUSION_PRESETS, diffusion_preset
 
-    trees = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["trees"]
-    train = next(a for a in trees._actions if isinstance(a, argparse._SubParsersAction)).choices["train"]
-    preset = next(a for a in train._actions if a.dest == "preset")
-    assert tuple(preset.choices) == tuple(DIFFUSION_PRESETS)
+    with pytest.raises(SystemExit):
+        main(["trees", "train", "--help"])
+    assert "{" + ",".join(DIFFUSION_PRESETS) + "}" in capsys.readouterr().out
     cfg = diffusion_preset("shared")
     cfg.validate()
     assert (cfg.x0_skip, cfg.normalisation, cfg.head, cfg.epochs) == (False, "parameter", "tokens", 100)
