@@ -337,7 +337,7 @@ DIFFUSION_PRESETS = {
     "hull": {"normalisation": "parameter", "head": "hull", "x0_skip": False, "temperature": 2.0},
     # for networks of 'trees fit --preset shared' (only the biases differ; 12 tokens): without the x̂_0
     # skip, which left these samples short. 100 epochs is for about 500 trees (6300 steps of batch 8);
-    # a smaller folder needs about as many steps (--epochs). On 500 trees: new trees (memorisation
+    # choose --epochs for other folder sizes. On 500 trees: new trees (memorisation
     # ratio 0.98) with the training trees' mean branching, 10 % thicker, at 59 % of their length
     # (benchmarks/results/trees_diffusion_shared500.md); on 100 trees the samples turn into copies
     # as they lengthen (400 → 1000 epochs)
