@@ -23,12 +23,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from AnatomyINRLib.core.device import restore_ieee_denormals
 from AnatomyINRLib.core.errors import FitError
 from AnatomyINRLib.core.progress import ProgressReporter
 from AnatomyINRLib.nn.field import NeuralField
 from AnatomyINRLib.nn.occupancy import OccupancyResNet
-from AnatomyINRLib.trees._fit import OneFit, iou_of, is_empty
+from AnatomyINRLib.trees._fit import OneFit, _Pool, iou_of, is_empty
 from AnatomyINRLib.trees.config import TreeFitConfig
 
 
@@ -69,12 +68,12 @@ class _Tree:
 
 
 def label_tree(sampler, seed: int, dev) -> _Tree:
-    """The tree's pool (``sampling.pool_draws`` draws) and held-out points, drawn with ``seed``."""
-    restore_ieee_denormals()  # the inside test uses scipy's cKDTree (core.device)
+    """The tree's pool (``sampling.pool_draws`` draws, as ``fit_one`` labels it) and held-out points,
+    drawn with ``seed``."""
     rng = np.random.default_rng([int(seed), 1])
-    pts, occ = sampler.pool(rng)
+    pool = _Pool(sampler, rng, dev)
     ex, ey = sampler.evaluation(rng) if sampler.cfg.eval_points else (np.zeros((0, 3), np.float32), np.zeros(0))
-    return _Tree(torch.from_numpy(pts).to(dev), torch.from_numpy(occ).to(dev), ex, ey > 0.5, sampler.bounds_mm)
+    return _Tree(pool.x, pool.y, ex, ey > 0.5, sampler.bounds_mm)
 
 
 def fit_jointly(trees: list, names: list, template: dict, cfg: TreeFitConfig, seed: int, dev,
