@@ -134,30 +134,53 @@ def sample(args, work: Path, count: int) -> dict:
     rep = json.loads(report.read_text())
     mix = {k: rep[k] for k in ("head", "temperature", "blended_networks") if k in rep}
     return {"sampled": count, "empty_samples": rep["empty"], "sample_steps": rep["sample_steps"], **mix,
+            "sample_pieces": pieces_summary([m for m in rep["meshes"] if m is not None]),
             "sample_cpu_seconds": round(time.process_time() - c0, 1),
             "sample_wall_seconds": round(time.perf_counter() - t0, 1)}
 
 
-def remesh_training_inrs(args, work: Path) -> list:
-    """The training INRs meshed exactly as samples are (same spacing, the INR file's own box); cached."""
+def pieces_summary(entries: list) -> dict:
+    """How many surfaces came out in more than one piece, from ``trees sample`` report entries
+    (``pieces``, ``largest_area_fraction``); the median share of the surface in the largest piece."""
+    import numpy as np
+
+    share = np.array([e["largest_area_fraction"] for e in entries], float)
+    return {"meshes": len(entries), "in_pieces": sum(e["pieces"] > 1 for e in entries),
+            "largest_under_90_percent": int(np.sum(share < 0.9)),
+            "median_largest_area_fraction": round(float(np.median(share)), 3) if len(share) else None}
+
+
+def remesh_training_inrs(args, work: Path) -> tuple[list, dict]:
+    """The training INRs meshed exactly as samples are (same spacing, the INR file's own box, the largest
+    piece kept; ``pieces.json`` records each one's pieces as ``trees sample`` reports them); cached.
+
+    Returns:
+        (meshes, :func:`pieces_summary` of them).
+    """
     import numpy as np
 
     from AnatomyINRLib import io
     from AnatomyINRLib.cli.trees_diffusion import read_inr_folder
-    from AnatomyINRLib.meshing import MeshingConfig
+    from AnatomyINRLib.meshing import MeshingConfig, component_areas, largest_component
     from AnatomyINRLib.surface.api import extract_mesh
 
     cache = work / f"training_inr_meshes_{args.spacing:g}mm"
     cache.mkdir(exist_ok=True)
+    record = cache / "pieces.json"
+    pieces = json.loads(record.read_text()) if record.exists() else {}
     fields, names, metas = read_inr_folder(args.inr_dir)
     meshes = []
     for field, name, meta in zip(fields, names, metas):
         path = cache / (Path(name).stem + ".vtp")
-        if not path.exists():
-            mesh = extract_mesh(field, config=MeshingConfig(spacing_mm=args.spacing), points=np.asarray(meta["points_bounds_mm"], dtype=float))
-            io.write_mesh(mesh, path)
+        if not path.exists() or path.name not in pieces:
+            mesh = extract_mesh(field, config=MeshingConfig(spacing_mm=args.spacing, largest_component=False),
+                                points=np.asarray(meta["points_bounds_mm"], dtype=float))
+            areas = component_areas(mesh)[1]
+            pieces[path.name] = {"pieces": int(len(areas)), "largest_area_fraction": round(float(areas.max() / areas.sum()), 4)}
+            io.write_mesh(largest_component(mesh), path)
+            record.write_text(json.dumps(pieces, indent=1))
         meshes.append(io.read_mesh(path))
-    return meshes
+    return meshes, pieces_summary([pieces[Path(n).stem + ".vtp"] for n in names])
 
 
 def evaluate(generated, references, train_gt, train_inr, seed: int) -> dict:
@@ -210,6 +233,18 @@ def _hull_lines(r: dict) -> list:
             f"step's weights): median {blend[len(blend) // 2]:.1f}, range {blend[0]:.1f}–{blend[-1]:.1f}.", ""]
 
 
+def _pieces_lines(r: dict) -> list:
+    """Surfaces in pieces: only the largest piece of each is evaluated (older results lack the counts)."""
+    if "sample_pieces" not in r or "training_inr_pieces" not in r:
+        return []
+    s, t = r["sample_pieces"], r["training_inr_pieces"]
+    return [f"Surfaces in pieces (metrics and statistics use the largest piece of each): samples {s['in_pieces']} of "
+            f"{s['meshes']}, {s['largest_under_90_percent']} with under 90 % of their surface in the largest piece "
+            f"(median share {100 * s['median_largest_area_fraction']:.1f} %); training INRs re-meshed "
+            f"{t['in_pieces']} of {t['meshes']}, {t['largest_under_90_percent']} under 90 % (median "
+            f"{100 * t['median_largest_area_fraction']:.1f} %).", ""]
+
+
 def _markdown(r: dict) -> str:
     u, q, ev = r["unsquared"], r["squared"], r["samples_report"]
     mem, cfg = u["samples"]["memorisation_inr_space"], r["config"]
@@ -259,7 +294,7 @@ def _markdown(r: dict) -> str:
         cells = [f"{summary[k][stat]['mean']:.2f} ± {summary[k][stat]['std']:.2f}"
                  if summary[k][stat]["mean"] is not None else "—" for k in ("generated", "training", "reference")]
         lines.append(f"| {stat} | {' | '.join(cells)} |")
-    lines += ["", f"Tree statistics from a skeleton of each voxelised mesh (voxel {ev['voxel_mm']:.2f} mm); "
+    lines += ["", *_pieces_lines(r), f"Tree statistics from a skeleton of each voxelised mesh (voxel {ev['voxel_mm']:.2f} mm); "
               f"histograms: `{r['name']}_histograms.png`; training log: `{r['name']}.log.jsonl`."]
     return "\n".join(lines) + "\n"
 
@@ -312,7 +347,8 @@ def run(args) -> dict:
     result["evaluated_samples"] = len(generated)  # samples without a surface have no mesh to compare
     if args.data_note:
         result["data"] = args.data_note
-    metrics = evaluate(generated, references, _meshes(args.train_meshes), remesh_training_inrs(args, work), args.seed)
+    remeshed, result["training_inr_pieces"] = remesh_training_inrs(args, work)
+    metrics = evaluate(generated, references, _meshes(args.train_meshes), remeshed, args.seed)
     result["samples_report"] = metrics.pop("samples")
     result.update(metrics)
     return result

@@ -21,6 +21,7 @@ from AnatomyINRLib.blend.sources import BlendInput
 from AnatomyINRLib.blend.union import BlendedField
 from AnatomyINRLib.meshing.config import MeshingConfig
 from AnatomyINRLib.meshing.extract import extract_surface
+from AnatomyINRLib.meshing.postprocess import component_areas
 from AnatomyINRLib.meshing.topology import edge_table, face_components
 from AnatomyINRLib.core.types import TriangleMesh
 from AnatomyINRLib.metrics.proximity import MeshProximity
@@ -100,12 +101,11 @@ def input_pieces(items, mesh: TriangleMesh) -> list:
     """
     from scipy.spatial import cKDTree
 
-    n, labels = face_components(mesh.faces, mesh.n_vertices)
+    labels, areas = component_areas(mesh)
+    n = len(areas)
     if n <= 1:
         return [[it.name for it in items]]
-    tri = mesh.vertices[mesh.faces]
-    areas = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
-    rank = np.argsort(-np.bincount(labels, weights=areas, minlength=n))
+    rank = np.argsort(-areas)
     vertex_piece = np.empty(mesh.n_vertices, dtype=np.int64)
     vertex_piece[mesh.faces.ravel()] = np.repeat(labels, 3)
     used = np.unique(mesh.faces)

@@ -137,6 +137,9 @@ def _register_sample(cmds) -> None:
     p.add_argument("--eta", type=float, help="DDIM eta in [0, 1] (default: the checkpoint's config)")
     p.add_argument("--temperature", type=float, help="softmax temperature of a 'hull' head checkpoint "
                    "(default: the checkpoint's config)")
+    p.add_argument("--keep-all-components", action="store_true",
+                   help="keep every connected piece of a sampled surface (default: the largest; the report gives "
+                        "each mesh's pieces and the share of its area in the largest)")
     p.add_argument("--seed", type=seed_arg, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="cpu", type=device_arg, help="cpu, cuda, cuda:N, mps, auto (default cpu)")
     p.add_argument("--report", metavar="JSON", help="write the sampling report")
@@ -168,7 +171,7 @@ def run_sample(args, progress) -> int:
     check_outputs(str(out / "sample.config.json") if out.exists() else None, args.report)
     result = sample_trees(args.checkpoint, args.count, spacing_mm=args.spacing, sample_steps=args.sample_steps,
                           eta=args.eta, temperature=args.temperature, seed=args.seed, device=args.device,
-                          progress=progress)
+                          keep_all_components=args.keep_all_components, progress=progress)
     if not result.fields:
         raise InputError(f"--checkpoint {args.checkpoint!r}: trained on bare weight arrays, holds no INR architecture")
     out.mkdir(parents=True, exist_ok=True)
@@ -183,7 +186,8 @@ def run_sample(args, progress) -> int:
     write_json(str(out / "sample.config.json"), {"command": "trees sample", "checkpoint": args.checkpoint,
                                                  "count": args.count, "seed": args.seed, "spacing_mm": args.spacing,
                                                  "sample_steps": args.sample_steps, "eta": args.eta,
-                                                 "temperature": args.temperature})
+                                                 "temperature": args.temperature,
+                                                 "keep_all_components": args.keep_all_components})
     if args.report:
         write_json(args.report, {"command": "trees sample", **result.report})
     return 0

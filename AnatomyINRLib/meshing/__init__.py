@@ -18,6 +18,7 @@ from AnatomyINRLib.meshing.labelmap import labelmap_from_field, sdf_volume, voxe
 from AnatomyINRLib.meshing.narrowband import SampledField, dense_sample, narrowband_sample
 from AnatomyINRLib.meshing.postprocess import (
     clean_mesh,
+    component_areas,
     largest_component,
     orient_outward,
     vertex_normals,
@@ -33,6 +34,7 @@ __all__ = [
     "SampledField",
     "bounds_of",
     "clean_mesh",
+    "component_areas",
     "dense_sample",
     "extract_surface",
     "extract_surfaces_multi",

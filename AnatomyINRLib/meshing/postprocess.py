@@ -74,15 +74,25 @@ def _winding_parity(faces: np.ndarray) -> np.ndarray:
     return ~np.isin(codes, even_codes)
 
 
-def largest_component(mesh: TriangleMesh) -> TriangleMesh:
-    """The connected component (faces sharing vertices) with the largest area."""
+def component_areas(mesh: TriangleMesh) -> tuple[np.ndarray, np.ndarray]:
+    """Connected components (faces sharing vertices) and their areas.
+
+    Returns:
+        (F,) int component label of every face and (n,) float64 area of each component in mm²
+        (mesh units squared); n = 0 for a mesh without faces.
+    """
     n, labels = face_components(mesh.faces, mesh.n_vertices)
-    if n <= 1:
-        return mesh
     tri = mesh.vertices[mesh.faces]
     areas = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
-    best = int(np.argmax(np.bincount(labels, weights=areas, minlength=n)))
-    return _subset(mesh, labels == best)
+    return labels, np.bincount(labels, weights=areas, minlength=n)
+
+
+def largest_component(mesh: TriangleMesh) -> TriangleMesh:
+    """The connected component (faces sharing vertices) with the largest area."""
+    labels, areas = component_areas(mesh)
+    if len(areas) <= 1:
+        return mesh
+    return _subset(mesh, labels == int(np.argmax(areas)))
 
 
 def winding_number(mesh: TriangleMesh, points: np.ndarray) -> np.ndarray:

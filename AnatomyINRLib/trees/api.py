@@ -267,9 +267,25 @@ def _mixture_report(model, temperature: float) -> dict:
             "largest_weight": [round(float(w), 3) for w in model.mixture.max(axis=1)]}
 
 
+def _kept_pieces(mesh, keep_all: bool) -> tuple:
+    """(mesh to keep, its report entry): a sampled surface's pieces are counted before any is dropped,
+    so a tree that came out in pieces says so (the share of its area in the largest piece)."""
+    from AnatomyINRLib.meshing.postprocess import component_areas, largest_component
+
+    if mesh is None:
+        return None, None
+    areas = component_areas(mesh)[1]
+    share = float(areas.max() / areas.sum()) if areas.sum() > 0 else 1.0
+    if not keep_all:
+        mesh = largest_component(mesh)
+    return mesh, {"vertices": mesh.n_vertices, "faces": mesh.n_faces, "pieces": int(len(areas)),
+                  "largest_area_fraction": round(share, 4)}
+
+
 def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, sample_steps: Optional[int] = None,
                  eta: Optional[float] = None, temperature: Optional[float] = None, seed: int = 0, device: str = "cpu",
-                 progress=None, should_cancel: Optional[Callable[[], bool]] = None) -> SampledTrees:
+                 keep_all_components: bool = False, progress=None,
+                 should_cancel: Optional[Callable[[], bool]] = None) -> SampledTrees:
     """Sample ``count`` new INRs by DDIM from a checkpoint of :func:`train_model`, and mesh them.
 
     Args:
@@ -279,6 +295,9 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
         sample_steps / eta: DDIM steps and η (default: the checkpoint's config).
         temperature: of a "hull" head checkpoint (default: its config's; see ``DiffusionConfig``).
         seed: the initial noise (and η > 0 noise); the same seed gives the same trees.
+        keep_all_components: keep every connected piece of a sampled surface; by default only the
+            largest (by area) is kept. Either way the report gives, per mesh, its ``pieces`` and the
+            ``largest_area_fraction`` of its surface, and ``in_pieces`` counts the meshes of more than one.
 
     Raises:
         InputError: count or spacing ≤ 0, not a diffusion checkpoint, or one whose weight layout is not
@@ -312,13 +331,15 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
     # the box the training trees occupy (their files' points_bounds_mm), else the network's whole frame;
     # the surface is closed off by that box, so every mesh is watertight
     box = np.asarray(inr["points_bounds_mm"], dtype=np.float64) if "points_bounds_mm" in inr else None
+    meshing = None if spacing_mm is None else MeshingConfig(spacing_mm=float(spacing_mm), largest_component=False)
     for i, field in enumerate(fields if spacing_mm is not None else []):
         try:
-            mesh = extract_mesh(field, config=MeshingConfig(spacing_mm=float(spacing_mm)), points=box)
+            mesh = extract_mesh(field, config=meshing, points=box)
         except InputError:  # no surface in the box: an empty sample is a result, not an error
             mesh = None
+        mesh, size = _kept_pieces(mesh, keep_all_components)
         meshes.append(mesh)
-        sizes.append(None if mesh is None else {"vertices": mesh.n_vertices, "faces": mesh.n_faces})
+        sizes.append(size)
         reporter.report("mesh", (i + 1) / len(fields), f"meshed tree {i + 1}/{len(fields)}")
     report = {"checkpoint": str(checkpoint), "count": int(count), "seed": int(seed), "device": str(dev),
               "sampler": "ddim", "sample_steps": sample_steps or model.config.sample_steps,
@@ -326,6 +347,8 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
               **_mixture_report(model, temperature),
               "inr": {k: v for k, v in inr.items() if k != "names"},
               "spacing_mm": spacing_mm, "meshes": sizes, "empty": sum(m is None for m in meshes),
+              "components": "all" if keep_all_components else "largest",
+              "in_pieces": sum(1 for z in sizes if z is not None and z["pieces"] > 1),
               "seconds": round(time.perf_counter() - t0, 2)}
     return SampledTrees(weights, fields, meshes, report)
 

@@ -9,6 +9,7 @@ from AnatomyINRLib.core.types import TriangleMesh
 from AnatomyINRLib.meshing import (
     MeshingConfig,
     clean_mesh,
+    component_areas,
     extract_surface,
     largest_component,
     mesh_quality,
@@ -96,6 +97,9 @@ def test_largest_component_and_winding_number():
     both = _merge(_cube(size=2.0), _cube(offset=(5, 0, 0)))
     big = largest_component(both)
     assert big.n_faces == 12 and big.signed_volume() == pytest.approx(8.0)
+    labels, areas = component_areas(both)
+    assert areas == pytest.approx([24.0, 6.0]) and np.bincount(labels).tolist() == [12, 12]
+    assert component_areas(TriangleMesh(np.zeros((0, 3)), np.zeros((0, 3), np.int64)))[1].size == 0
     w = winding_number(_cube(), np.array([[0.5, 0.5, 0.5], [2.0, 0.5, 0.5]]))
     assert w == pytest.approx([1.0, 0.0], abs=1e-9)
 

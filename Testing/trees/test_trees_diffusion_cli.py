@@ -65,7 +65,14 @@ def test_sample_writes_inr_files_and_meshes(trained, tmp_path):
     assert meta["sampled_from"] == str(ckpt) and meta["seed"] == 4 and meta["field_kind"] == "toy-sdf"
     assert np.allclose(meta["points_bounds_mm"], [[-6, -6, -6], [6, 6, 13]])
     report = json.loads((tmp_path / "s.json").read_text())
-    assert report["count"] == 3 and report["empty"] == 0
+    assert report["count"] == 3 and report["empty"] == 0 and report["components"] == "largest"
+    from AnatomyINRLib.meshing.postprocess import component_areas
+
+    for i, entry in enumerate(report["meshes"]):  # one piece written; the pieces found are reported
+        written = io.read_mesh(out / f"tree_00{i}.vtp")
+        assert component_areas(written)[1].size == 1 and entry["faces"] == written.n_faces
+        assert entry["pieces"] >= 1 and (entry["pieces"] > 1) == (entry["largest_area_fraction"] < 1)
+    assert report["in_pieces"] == sum(e["pieces"] > 1 for e in report["meshes"])
     # each mesh is the zero level set of the INR file written beside it, closed off by the training box
     # where it leaves it (how well samples follow the training distribution is test_diffusion_train's toy
     # test; 40 steps here only exercise the plumbing)
@@ -84,6 +91,36 @@ def test_sample_writes_inr_files_and_meshes(trained, tmp_path):
     other, _ = io.load_inr(out / "tree_001.safetensors")
     assert all(torch.equal(a, b) for a, b in zip(same.network.state_dict().values(), other.network.state_dict().values()))
     assert main(["extract", str(out / "tree_002.safetensors"), "--output", str(tmp_path / "e.vtp"), "--spacing", "1.0"]) == 0
+
+
+def test_sampled_surfaces_in_pieces_are_reported_and_kept_only_when_asked():
+    from scipy.spatial import ConvexHull
+
+    from AnatomyINRLib.trees.api import _kept_pieces
+
+    corners = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)], float)
+    faces = ConvexHull(corners).simplices
+    two = TriangleMesh(np.concatenate([corners * 2, corners + 5]), np.concatenate([faces, faces + 8]))
+    kept, entry = _kept_pieces(two, keep_all=False)
+    assert kept.n_faces == 12 and np.ptp(kept.vertices, axis=0) == pytest.approx([2, 2, 2])
+    assert entry == {"vertices": 8, "faces": 12, "pieces": 2, "largest_area_fraction": 0.8}  # 24 of 30 mm²
+    kept, entry = _kept_pieces(two, keep_all=True)
+    assert kept.n_faces == 24 and entry["pieces"] == 2 and entry["largest_area_fraction"] == 0.8
+    assert _kept_pieces(None, keep_all=False) == (None, None)
+
+
+def test_keep_all_components_writes_every_piece(trained, tmp_path):
+    root, inrs, ckpt = trained
+    from AnatomyINRLib.meshing.postprocess import component_areas
+
+    out = tmp_path / "all"
+    assert main(["trees", "sample", "--checkpoint", str(ckpt), "--count", "3", "--output-dir", str(out), "--seed", "4",
+                 "--spacing", "0.5", "--keep-all-components", "--report", str(tmp_path / "s.json")]) == 0
+    report = json.loads((tmp_path / "s.json").read_text())
+    assert report["components"] == "all"
+    assert json.loads((out / "sample.config.json").read_text())["keep_all_components"] is True
+    for i, entry in enumerate(report["meshes"]):
+        assert component_areas(io.read_mesh(out / f"tree_00{i}.vtp"))[1].size == entry["pieces"]
 
 
 def test_bad_inputs_write_nothing(trained, tmp_path, capsys):

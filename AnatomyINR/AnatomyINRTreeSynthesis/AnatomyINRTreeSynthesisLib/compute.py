@@ -295,13 +295,19 @@ def compressSummary(result: CompressResult) -> str:
 
 
 def sampleSummary(result: SampleResult) -> str:
-    """One or two lines for the panel: how many trees, the empty ones, the time."""
+    """A few lines for the panel: how many trees, the empty ones, the ones whose surface came out in
+    pieces (only the largest piece became the model), the time."""
     report = result.report
     empty = [index for index, mesh in result.trees if mesh is None]
     lines = [f"{len(result.meshes)} trees sampled (seed {report.get('seed')}, {report.get('sample_steps')} DDIM steps)"
              f" in {float(report.get('seconds', 0.0)):.1f} s"]
     if empty:
         lines.append(f"Samples without a surface (no model): {', '.join(str(i) for i in empty)}")
+    pieces = [(index, entry) for index, entry in enumerate(report.get("meshes") or [])
+              if entry and entry.get("pieces", 1) > 1]
+    if pieces:
+        listed = ", ".join(f"{index} ({100 * entry['largest_area_fraction']:.0f} %)" for index, entry in pieces)
+        lines.append(f"Samples in pieces, largest piece kept (its share of the surface): {listed}")
     return "\n".join(lines)
 
 
