@@ -163,6 +163,8 @@ def run_sample(args, progress) -> int:
         raise InputError(f"--count: expected a positive number of trees, got {args.count}")
     if args.spacing is not None and not args.spacing > 0:
         raise InputError(f"--spacing: expected a positive number of mm, got {args.spacing}")
+    if args.keep_all_components and args.spacing is None:
+        raise InputError("--keep-all-components: needs --spacing (without it no tree is meshed)")
     out = Path(args.output_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"--output-dir {args.output_dir!r}: exists and is not a folder")

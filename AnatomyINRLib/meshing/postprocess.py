@@ -16,6 +16,7 @@ from AnatomyINRLib.meshing.topology import edge_table, face_components, mesh_qua
 
 __all__ = [
     "clean_mesh",
+    "component_areas",
     "largest_component",
     "mesh_quality",
     "orient_outward",

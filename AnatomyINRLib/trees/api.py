@@ -11,6 +11,7 @@ meshes a saved tree INR like any SDF.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
@@ -267,19 +268,30 @@ def _mixture_report(model, temperature: float) -> dict:
             "largest_weight": [round(float(w), 3) for w in model.mixture.max(axis=1)]}
 
 
-def _kept_pieces(mesh, keep_all: bool) -> tuple:
-    """(mesh to keep, its report entry): a sampled surface's pieces are counted before any is dropped,
-    so a tree that came out in pieces says so (the share of its area in the largest piece)."""
-    from AnatomyINRLib.meshing.postprocess import component_areas, largest_component
+def _mesh_samples(fields: list, spacing_mm: float, box, keep_all: bool, reporter) -> tuple:
+    """(meshes, report entries) of sampled fields, meshed as ``anatomy-inr extract`` meshes an INR file.
 
-    if mesh is None:
-        return None, None
-    areas = component_areas(mesh)[1]
-    share = float(areas.max() / areas.sum()) if areas.sum() > 0 else 1.0
-    if not keep_all:
-        mesh = largest_component(mesh)
-    return mesh, {"vertices": mesh.n_vertices, "faces": mesh.n_faces, "pieces": int(len(areas)),
-                  "largest_area_fraction": round(share, 4)}
+    A sampled surface's pieces are counted before any is dropped, so a tree that came out in pieces
+    says so: ``pieces`` and ``largest_area_fraction`` (the largest piece's share of the surface
+    area, rounded down, so below 1 whenever there is more than one piece).
+    """
+    from AnatomyINRLib.meshing import MeshingConfig
+    from AnatomyINRLib.surface.api import extract_mesh  # what 'anatomy-inr extract' meshes an INR file with
+
+    config = MeshingConfig(spacing_mm=float(spacing_mm), largest_component=not keep_all)
+    meshes, entries = [], []
+    for i, field in enumerate(fields):
+        areas: list = []
+        try:
+            mesh = extract_mesh(field, config=config, points=box, pieces=areas)
+        except InputError:  # no surface in the box: an empty sample is a result, not an error
+            mesh = None
+        meshes.append(mesh)
+        share = math.floor(1e4 * areas[0] / sum(areas)) / 1e4 if mesh is not None and sum(areas) > 0 else 1.0
+        entries.append(None if mesh is None else {"vertices": mesh.n_vertices, "faces": mesh.n_faces,
+                                                   "pieces": len(areas), "largest_area_fraction": share})
+        reporter.report("mesh", (i + 1) / len(fields), f"meshed tree {i + 1}/{len(fields)}")
+    return meshes, entries
 
 
 def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, sample_steps: Optional[int] = None,
@@ -306,8 +318,6 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
     import torch
 
     from AnatomyINRLib.core.device import resolve_device
-    from AnatomyINRLib.meshing import MeshingConfig
-    from AnatomyINRLib.surface.api import extract_mesh  # what 'anatomy-inr extract' meshes an INR file with
     from AnatomyINRLib.trees._diffusion_model import load_model
     from AnatomyINRLib.trees._inr_sets import check_inr_layout, field_from_vector
 
@@ -315,6 +325,8 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
         raise InputError(f"count: expected a positive number of trees, got {count!r}")
     if spacing_mm is not None and not (np.isfinite(spacing_mm) and spacing_mm > 0):
         raise InputError(f"spacing_mm: expected a positive number of mm, got {spacing_mm!r}")
+    if not isinstance(keep_all_components, bool):
+        raise InputError(f"keep_all_components: expected True or False, got {keep_all_components!r}")
     reporter = ProgressReporter.wrap(progress, should_cancel)
     t0 = time.perf_counter()
     dev = resolve_device(device)
@@ -327,28 +339,18 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
     weights = model.sample(int(count), gen, sample_steps=sample_steps, eta=eta, temperature=temperature,
                            on_step=lambda i, n: reporter.report("sample", i / n, f"denoising step {i}/{n}"))
     fields = [field_from_vector(w, model.layout, inr, device=dev) for w in weights] if "network" in inr else []
-    meshes, sizes = [], []
     # the box the training trees occupy (their files' points_bounds_mm), else the network's whole frame;
-    # the surface is closed off by that box, so every mesh is watertight
+    # the surface is closed off by that box (or by the frame, when it reaches the box), so every mesh is watertight
     box = np.asarray(inr["points_bounds_mm"], dtype=np.float64) if "points_bounds_mm" in inr else None
-    meshing = None if spacing_mm is None else MeshingConfig(spacing_mm=float(spacing_mm), largest_component=False)
-    for i, field in enumerate(fields if spacing_mm is not None else []):
-        try:
-            mesh = extract_mesh(field, config=meshing, points=box)
-        except InputError:  # no surface in the box: an empty sample is a result, not an error
-            mesh = None
-        mesh, size = _kept_pieces(mesh, keep_all_components)
-        meshes.append(mesh)
-        sizes.append(size)
-        reporter.report("mesh", (i + 1) / len(fields), f"meshed tree {i + 1}/{len(fields)}")
+    meshes, sizes = _mesh_samples(fields, spacing_mm, box, keep_all_components, reporter) if spacing_mm else ([], [])
     report = {"checkpoint": str(checkpoint), "count": int(count), "seed": int(seed), "device": str(dev),
               "sampler": "ddim", "sample_steps": sample_steps or model.config.sample_steps,
               "eta": model.config.eta if eta is None else float(eta), "trained_epochs": model.meta.get("epoch"),
               **_mixture_report(model, temperature),
               "inr": {k: v for k, v in inr.items() if k != "names"},
               "spacing_mm": spacing_mm, "meshes": sizes, "empty": sum(m is None for m in meshes),
-              "components": "all" if keep_all_components else "largest",
-              "in_pieces": sum(1 for z in sizes if z is not None and z["pieces"] > 1),
+              "components": None if spacing_mm is None else "all" if keep_all_components else "largest",
+              "in_pieces": None if spacing_mm is None else sum(1 for z in sizes if z is not None and z["pieces"] > 1),
               "seconds": round(time.perf_counter() - t0, 2)}
     return SampledTrees(weights, fields, meshes, report)
 

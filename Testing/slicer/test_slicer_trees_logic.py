@@ -198,8 +198,9 @@ def test_cancel_while_sampling_leaves_no_output(tmp_path, treeCheckpoint):
 
 def test_sample_summary_names_the_trees_that_came_out_in_pieces():
     report = {"seed": 1, "sample_steps": 50, "seconds": 2.0,
-              "meshes": [{"pieces": 3, "largest_area_fraction": 0.614}, None, {"pieces": 1, "largest_area_fraction": 1.0}]}
-    result = compute.SampleResult([(0, object()), (1, None), (2, object())], report)
+              "meshes": [{"pieces": 3, "largest_area_fraction": 0.614}, None, {"pieces": 1, "largest_area_fraction": 1.0},
+                         {"pieces": 2, "largest_area_fraction": 0.9999}]}
+    result = compute.SampleResult([(0, object()), (1, None), (2, object()), (3, object())], report)
     assert compute.sampleSummary(result).splitlines() == [
-        "2 trees sampled (seed 1, 50 DDIM steps) in 2.0 s", "Samples without a surface (no model): 1",
-        "Samples in pieces, largest piece kept (its share of the surface): 0 (61 %)"]
+        "3 trees sampled (seed 1, 50 DDIM steps) in 2.0 s", "Samples without a surface (no model): 1",
+        "Samples in pieces, largest piece kept (its share of the surface): 0 (61.4 %), 3 (99.9 %)"]

@@ -172,3 +172,26 @@ def test_labelmap_keeps_the_largest_region_like_the_mesh():
     big = api.labelmap(two_balls, ref).array > 0
     assert both[30, 10, 10] and not big[30, 10, 10] and big[10, 10, 10]
     assert big.sum() == pytest.approx(4 / 3 * np.pi * 6.0**3, rel=0.1)
+
+
+def test_extract_mesh_counts_every_piece_before_keeping_the_largest():
+    centres = np.array([[0.0, 0.0, 0.0], [12.0, 0.0, 0.0]])
+
+    def two_balls(x):  # radii 4 and 2 mm: surface areas 4:1
+        d = np.linalg.norm(np.asarray(x)[:, None, :] - centres[None], axis=2)
+        return np.minimum(d[:, 0] - 4.0, d[:, 1] - 2.0)
+
+    bounds = np.array([[-6.0, -6.0, -6.0], [16.0, 6.0, 6.0]])
+    from AnatomyINRLib.meshing.postprocess import component_areas
+
+    areas: list = []
+    kept = api.extract_mesh(two_balls, 0.5, bounds, pieces=areas)
+    assert len(areas) == 2 and areas[0] / areas[1] == pytest.approx(4.0, rel=0.02)
+    assert areas[0] == pytest.approx(4 * np.pi * 16, rel=0.02)
+    assert component_areas(kept)[1] == pytest.approx([areas[0]])  # the big ball only
+    assert np.linalg.norm(kept.vertices, axis=1) == pytest.approx(4.0, abs=0.1)
+    plain = api.extract_mesh(two_balls, 0.5, bounds)  # the same mesh as without counting
+    assert np.array_equal(plain.vertices, kept.vertices) and np.array_equal(plain.faces, kept.faces)
+    both: list = []
+    whole = api.extract_mesh(two_balls, 0.5, bounds, largest_component=False, pieces=both)
+    assert both == areas and component_areas(whole)[1].size == 2

@@ -93,40 +93,48 @@ def test_sample_writes_inr_files_and_meshes(trained, tmp_path):
     assert main(["extract", str(out / "tree_002.safetensors"), "--output", str(tmp_path / "e.vtp"), "--spacing", "1.0"]) == 0
 
 
-def test_sampled_surfaces_in_pieces_are_reported_and_kept_only_when_asked():
-    from scipy.spatial import ConvexHull
+def _with_a_second_piece(monkeypatch):
+    """Every extracted surface gets a second piece: a copy at half size (a quarter of the area), 100 mm off."""
+    import dataclasses
 
-    from AnatomyINRLib.trees.api import _kept_pieces
+    import AnatomyINRLib.meshing as meshing
 
-    corners = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)], float)
-    faces = ConvexHull(corners).simplices
-    two = TriangleMesh(np.concatenate([corners * 2, corners + 5]), np.concatenate([faces, faces + 8]))
-    kept, entry = _kept_pieces(two, keep_all=False)
-    assert kept.n_faces == 12 and np.ptp(kept.vertices, axis=0) == pytest.approx([2, 2, 2])
-    assert entry == {"vertices": 8, "faces": 12, "pieces": 2, "largest_area_fraction": 0.8}  # 24 of 30 mm²
-    kept, entry = _kept_pieces(two, keep_all=True)
-    assert kept.n_faces == 24 and entry["pieces"] == 2 and entry["largest_area_fraction"] == 0.8
-    assert _kept_pieces(None, keep_all=False) == (None, None)
+    real = meshing.extract_surface
+
+    def two_pieces(*args, **kwargs):
+        result = real(*args, **kwargs)
+        m = result.mesh
+        centre = m.vertices.mean(axis=0)
+        copy = (m.vertices - centre) * 0.5 + centre + [100.0, 0.0, 0.0]
+        data = {k: np.concatenate([v, v]) for k, v in m.point_data.items()}
+        both = TriangleMesh(np.concatenate([m.vertices, copy]), np.concatenate([m.faces, m.faces + m.n_vertices]), data)
+        return dataclasses.replace(result, mesh=both)
+
+    monkeypatch.setattr(meshing, "extract_surface", two_pieces)
 
 
-def test_keep_all_components_writes_every_piece(trained, tmp_path):
+def test_sampled_surfaces_in_pieces_are_reported_and_kept_only_when_asked(trained, tmp_path, monkeypatch):
     root, inrs, ckpt = trained
     from AnatomyINRLib.meshing.postprocess import component_areas
 
-    out = tmp_path / "all"
-    assert main(["trees", "sample", "--checkpoint", str(ckpt), "--count", "3", "--output-dir", str(out), "--seed", "4",
-                 "--spacing", "0.5", "--keep-all-components", "--report", str(tmp_path / "s.json")]) == 0
-    report = json.loads((tmp_path / "s.json").read_text())
-    assert report["components"] == "all"
-    assert json.loads((out / "sample.config.json").read_text())["keep_all_components"] is True
-    for i, entry in enumerate(report["meshes"]):
-        assert component_areas(io.read_mesh(out / f"tree_00{i}.vtp"))[1].size == entry["pieces"]
+    _with_a_second_piece(monkeypatch)
+    for flag, written in (([], 1), (["--keep-all-components"], 2)):
+        out, rep = tmp_path / f"s{written}", tmp_path / f"s{written}.json"
+        assert main(["trees", "sample", "--checkpoint", str(ckpt), "--count", "3", "--output-dir", str(out),
+                     "--seed", "4", "--spacing", "0.5", "--report", str(rep), *flag]) == 0
+        report = json.loads(rep.read_text())
+        assert report["components"] == ("all" if flag else "largest") and report["in_pieces"] == 3
+        for i, entry in enumerate(report["meshes"]):
+            assert entry["pieces"] == 2 and entry["largest_area_fraction"] == pytest.approx(0.8, abs=2e-4)
+            assert component_areas(io.read_mesh(out / f"tree_00{i}.vtp"))[1].size == written
+    assert json.loads((tmp_path / "s2" / "sample.config.json").read_text())["keep_all_components"] is True
 
 
 def test_bad_inputs_write_nothing(trained, tmp_path, capsys):
     root, inrs, ckpt = trained
     out = tmp_path / "s"
-    for extra, message in ((["--count", "0"], "--count"), (["--count", "2", "--spacing", "-1"], "--spacing")):
+    for extra, message in ((["--count", "0"], "--count"), (["--count", "2", "--spacing", "-1"], "--spacing"),
+                           (["--count", "2", "--keep-all-components"], "--keep-all-components")):
         code = main(["trees", "sample", "--checkpoint", str(ckpt), "--output-dir", str(out), *extra])
         err = capsys.readouterr().err
         assert code == 2 and err.count("\n") == 1 and message in err

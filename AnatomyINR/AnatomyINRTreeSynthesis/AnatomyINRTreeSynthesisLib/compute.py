@@ -306,7 +306,9 @@ def sampleSummary(result: SampleResult) -> str:
     pieces = [(index, entry) for index, entry in enumerate(report.get("meshes") or [])
               if entry and entry.get("pieces", 1) > 1]
     if pieces:
-        listed = ", ".join(f"{index} ({100 * entry['largest_area_fraction']:.0f} %)" for index, entry in pieces)
+        # rounded down: a tree with a speck beside it must not read as 100 %
+        listed = ", ".join(f"{index} ({math.floor(1000 * entry['largest_area_fraction']) / 10:.1f} %)"
+                           for index, entry in pieces)
         lines.append(f"Samples in pieces, largest piece kept (its share of the surface): {listed}")
     return "\n".join(lines)
 
