@@ -151,21 +151,16 @@ def pieces_summary(entries: list) -> dict:
 
 
 def remesh_training_inrs(args, work: Path) -> tuple[list, dict]:
-    """The training INRs meshed exactly as samples are (same spacing, the INR file's own box, the largest
-    piece kept); ``pieces.json`` records each one's pieces as ``trees sample`` reports them; cached (a
-    cache without that record is re-meshed once: for 500 networks about 15 min on one core).
-
-    Returns:
-        (meshes, :func:`pieces_summary` of them).
-    """
-    import math
-
+    """(meshes, :func:`pieces_summary`) of the training INRs meshed as samples are (spacing, the file's own
+    box, largest piece kept; ``pieces.json`` records the pieces). Cached; a cache without the record is
+    re-meshed once (500 networks: about 15 min on one core)."""
     import numpy as np
 
     from AnatomyINRLib import io
     from AnatomyINRLib.cli.trees_diffusion import read_inr_folder
     from AnatomyINRLib.meshing import MeshingConfig
     from AnatomyINRLib.surface.api import extract_mesh
+    from AnatomyINRLib.trees.api import piece_share
 
     cache = work / f"training_inr_meshes_{args.spacing:g}mm"
     cache.mkdir(exist_ok=True)
@@ -179,8 +174,7 @@ def remesh_training_inrs(args, work: Path) -> tuple[list, dict]:
             areas: list = []
             mesh = extract_mesh(field, config=MeshingConfig(spacing_mm=args.spacing), pieces=areas,
                                 points=np.asarray(meta["points_bounds_mm"], dtype=float))
-            share = math.floor(1e4 * areas[0] / sum(areas)) / 1e4 if sum(areas) > 0 else 1.0
-            pieces[path.name] = {"pieces": len(areas), "largest_area_fraction": share}  # as trees sample reports
+            pieces[path.name] = {"pieces": len(areas), "largest_area_fraction": piece_share(areas)}
             io.write_mesh(mesh, path)
             partial = record.with_suffix(".part")
             partial.write_text(json.dumps(pieces, indent=1))

@@ -138,8 +138,8 @@ def _register_sample(cmds) -> None:
     p.add_argument("--temperature", type=float, help="softmax temperature of a 'hull' head checkpoint "
                    "(default: the checkpoint's config)")
     p.add_argument("--keep-all-components", action="store_true",
-                   help="keep every connected piece of a sampled surface (default: the largest; the report gives "
-                        "each mesh's pieces and the share of its area in the largest)")
+                   help="with --spacing: keep every connected piece of a sampled surface (default: the largest; "
+                        "the report gives each mesh's pieces and the share of its area in the largest)")
     p.add_argument("--seed", type=seed_arg, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="cpu", type=device_arg, help="cpu, cuda, cuda:N, mps, auto (default cpu)")
     p.add_argument("--report", metavar="JSON", help="write the sampling report")

@@ -268,12 +268,22 @@ def _mixture_report(model, temperature: float) -> dict:
             "largest_weight": [round(float(w), 3) for w in model.mixture.max(axis=1)]}
 
 
+def piece_share(areas: list) -> float:
+    """The largest piece's share of the surface area, from ``extract_mesh(pieces=)``'s areas (mm²,
+    largest first), rounded down to 1e-4 and below 1 whenever there is more than one piece."""
+    total = float(sum(areas))
+    if total <= 0:
+        return 1.0 if len(areas) <= 1 else 0.9999
+    share = math.floor(1e4 * areas[0] / total) / 1e4
+    return min(share, 0.9999) if len(areas) > 1 else share
+
+
 def _mesh_samples(fields: list, spacing_mm: float, box, keep_all: bool, reporter) -> tuple:
     """(meshes, report entries) of sampled fields, meshed as ``anatomy-inr extract`` meshes an INR file.
 
     A sampled surface's pieces are counted before any is dropped, so a tree that came out in pieces
-    says so: ``pieces`` and ``largest_area_fraction`` (the largest piece's share of the surface
-    area, rounded down, so below 1 whenever there is more than one piece).
+    says so: ``pieces`` and ``largest_area_fraction`` (:func:`piece_share`). ``box``: (2, 3) RAS mm
+    or None (the network's frame); ``spacing_mm``: marching-cubes spacing in mm.
     """
     from AnatomyINRLib.meshing import MeshingConfig
     from AnatomyINRLib.surface.api import extract_mesh  # what 'anatomy-inr extract' meshes an INR file with
@@ -287,7 +297,7 @@ def _mesh_samples(fields: list, spacing_mm: float, box, keep_all: bool, reporter
         except InputError:  # no surface in the box: an empty sample is a result, not an error
             mesh = None
         meshes.append(mesh)
-        share = math.floor(1e4 * areas[0] / sum(areas)) / 1e4 if mesh is not None and sum(areas) > 0 else 1.0
+        share = piece_share(areas) if mesh is not None else 1.0
         entries.append(None if mesh is None else {"vertices": mesh.n_vertices, "faces": mesh.n_faces,
                                                    "pieces": len(areas), "largest_area_fraction": share})
         reporter.report("mesh", (i + 1) / len(fields), f"meshed tree {i + 1}/{len(fields)}")
@@ -327,6 +337,8 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
         raise InputError(f"spacing_mm: expected a positive number of mm, got {spacing_mm!r}")
     if not isinstance(keep_all_components, bool):
         raise InputError(f"keep_all_components: expected True or False, got {keep_all_components!r}")
+    if keep_all_components and spacing_mm is None:
+        raise InputError("keep_all_components: needs spacing_mm (without it no tree is meshed)")
     reporter = ProgressReporter.wrap(progress, should_cancel)
     t0 = time.perf_counter()
     dev = resolve_device(device)

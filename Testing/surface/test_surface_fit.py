@@ -175,13 +175,13 @@ def test_labelmap_keeps_the_largest_region_like_the_mesh():
 
 
 def test_extract_mesh_counts_every_piece_before_keeping_the_largest():
-    centres = np.array([[0.0, 0.0, 0.0], [12.0, 0.0, 0.0]])
+    centres = np.array([[0.0, 0.0, 0.0], [-12.0, 0.0, 0.0]])  # the small ball first along x
 
     def two_balls(x):  # radii 4 and 2 mm: surface areas 4:1
         d = np.linalg.norm(np.asarray(x)[:, None, :] - centres[None], axis=2)
         return np.minimum(d[:, 0] - 4.0, d[:, 1] - 2.0)
 
-    bounds = np.array([[-6.0, -6.0, -6.0], [16.0, 6.0, 6.0]])
+    bounds = np.array([[-16.0, -6.0, -6.0], [6.0, 6.0, 6.0]])
     from AnatomyINRLib.meshing.postprocess import component_areas
 
     areas: list = []

@@ -90,11 +90,14 @@ def test_sample_writes_inr_files_and_meshes(trained, tmp_path):
     same, _ = io.load_inr(again / "tree_001.safetensors")
     other, _ = io.load_inr(out / "tree_001.safetensors")
     assert all(torch.equal(a, b) for a, b in zip(same.network.state_dict().values(), other.network.state_dict().values()))
-    assert main(["extract", str(out / "tree_002.safetensors"), "--output", str(tmp_path / "e.vtp"), "--spacing", "1.0"]) == 0
+    # 'extract' meshes a sampled INR file into the very mesh 'trees sample' wrote
+    assert main(["extract", str(out / "tree_002.safetensors"), "--output", str(tmp_path / "e.vtp"), "--spacing", "0.5"]) == 0
+    again_mesh, written = io.read_mesh(tmp_path / "e.vtp"), io.read_mesh(out / "tree_002.vtp")
+    assert np.array_equal(again_mesh.faces, written.faces) and np.array_equal(again_mesh.vertices, written.vertices)
 
 
 def _with_a_second_piece(monkeypatch):
-    """Every extracted surface gets a second piece: a copy at half size (a quarter of the area), 100 mm off."""
+    """Every extracted surface gets a second piece: a copy at a tenth of its size (1 % of its area), 100 mm off."""
     import dataclasses
 
     import AnatomyINRLib.meshing as meshing
@@ -105,7 +108,7 @@ def _with_a_second_piece(monkeypatch):
         result = real(*args, **kwargs)
         m = result.mesh
         centre = m.vertices.mean(axis=0)
-        copy = (m.vertices - centre) * 0.5 + centre + [100.0, 0.0, 0.0]
+        copy = (m.vertices - centre) * 0.1 + centre + [100.0, 0.0, 0.0]
         data = {k: np.concatenate([v, v]) for k, v in m.point_data.items()}
         both = TriangleMesh(np.concatenate([m.vertices, copy]), np.concatenate([m.faces, m.faces + m.n_vertices]), data)
         return dataclasses.replace(result, mesh=both)
@@ -125,7 +128,7 @@ def test_sampled_surfaces_in_pieces_are_reported_and_kept_only_when_asked(traine
         report = json.loads(rep.read_text())
         assert report["components"] == ("all" if flag else "largest") and report["in_pieces"] == 3
         for i, entry in enumerate(report["meshes"]):
-            assert entry["pieces"] == 2 and entry["largest_area_fraction"] == pytest.approx(0.8, abs=2e-4)
+            assert entry["pieces"] == 2 and entry["largest_area_fraction"] == 0.99  # 100/101 rounded down
             assert component_areas(io.read_mesh(out / f"tree_00{i}.vtp"))[1].size == written
     assert json.loads((tmp_path / "s2" / "sample.config.json").read_text())["keep_all_components"] is True
 
@@ -314,3 +317,11 @@ def test_trees_train_offers_every_diffusion_preset_and_shared_drops_the_skip(cap
     cfg = diffusion_preset("shared")
     cfg.validate()
     assert (cfg.x0_skip, cfg.normalisation, cfg.head, cfg.epochs) == (False, "parameter", "tokens", 100)
+
+
+def test_piece_share_is_rounded_down_and_below_one_for_several_pieces():
+    from AnatomyINRLib.trees.api import piece_share
+
+    assert piece_share([30.0]) == 1.0 and piece_share([]) == 1.0
+    assert piece_share([100.0, 1.0]) == 0.99 and piece_share([2.0, 1.0]) == 0.6666
+    assert piece_share([1.0, 1e-17]) == 0.9999 and piece_share([0.0, 0.0]) == 0.9999
