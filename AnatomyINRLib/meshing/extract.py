@@ -24,7 +24,7 @@ from AnatomyINRLib.core.types import ImageGrid, TriangleMesh
 from AnatomyINRLib.meshing.config import MeshingConfig
 from AnatomyINRLib.meshing.grid import FieldEvaluator, check_bounds, check_memory, make_grid, max_cell_diagonal
 from AnatomyINRLib.meshing.narrowband import SampledField, dense_sample, narrowband_sample
-from AnatomyINRLib.meshing.postprocess import clean_mesh, largest_component, vertex_normals
+from AnatomyINRLib.meshing.postprocess import clean_mesh, component_areas, largest_component, vertex_normals
 
 
 @dataclass
@@ -42,6 +42,8 @@ class ExtractionResult:
         levels: Coarse-to-fine refinements (0 = dense).
         gradient_bound: Band scale L finally used (coarse estimate, raised when exact values
             showed a steeper slope; 1 for an exact SDF).
+        piece_areas: (n,) float64 area in mm² of every connected piece of the surface, largest
+            first, counted before ``config.largest_component`` kept one.
     """
 
     mesh: TriangleMesh
@@ -52,6 +54,7 @@ class ExtractionResult:
     grid: Optional[ImageGrid] = None
     levels: int = 0
     gradient_bound: float = 1.0
+    piece_areas: np.ndarray = dc_field(default_factory=lambda: np.zeros(0))
 
     def summary(self) -> dict:
         """JSON-ready numbers (no arrays)."""
@@ -218,19 +221,21 @@ def _field_normals(field: Callable, evaluator: FieldEvaluator, vertices: np.ndar
 
 
 def _build_mesh(volume: np.ndarray, grid: ImageGrid, config: MeshingConfig, field: Callable,
-                evaluator: FieldEvaluator, output: int) -> TriangleMesh:
+                evaluator: FieldEvaluator, output: int) -> tuple[TriangleMesh, np.ndarray]:
+    """(mesh, (n,) areas in mm² of all its pieces before ``config.largest_component``, largest first)."""
     verts, faces = marching_cubes(volume, config.level, config.backend)
     mesh = clean_mesh(TriangleMesh(grid.index_to_world(verts), faces))
     mesh = _orient_along_gradient(mesh, volume, grid)
+    components = component_areas(mesh)
     if config.largest_component:
-        mesh = largest_component(mesh)
+        mesh = largest_component(mesh, components)
     if config.normals == "grid":
         mesh.point_data["Normals"] = _grid_gradient_normals(volume, grid, mesh.vertices)
     elif config.normals == "field":
         mesh.point_data["Normals"] = _field_normals(field, evaluator, mesh.vertices, output, config.spacing_mm)
     elif config.normals == "mesh":
         mesh.point_data["Normals"] = vertex_normals(mesh)
-    return mesh
+    return mesh, np.sort(components[1])[::-1]
 
 
 def _prepare(field, bounds, config, progress, should_cancel, n_outputs):
@@ -272,10 +277,10 @@ def extract_surface(field: Callable, bounds, config: MeshingConfig | None = None
     sampled = _sample(evaluator, grid, config)
     _check_crossing(sampled.values[0], config.level, grid, "the field")
     reporter.report("extract", 0.9, "marching cubes")
-    mesh = _build_mesh(sampled.values[0], grid, config, field, evaluator, 0)
+    mesh, areas = _build_mesh(sampled.values[0], grid, config, field, evaluator, 0)
     reporter.report("extract", 1.0, f"{mesh.n_faces} faces", evaluations=evaluator.n_evaluations)
     return ExtractionResult(mesh, evaluator.n_evaluations, grid.shape, int(np.prod(grid.shape)),
-                            time.perf_counter() - start, grid, sampled.levels, sampled.gradient_bound)
+                            time.perf_counter() - start, grid, sampled.levels, sampled.gradient_bound, areas)
 
 
 def extract_surfaces_multi(field_k: Callable, bounds, config: MeshingConfig | None = None, progress=None,
@@ -313,7 +318,7 @@ def extract_surfaces_multi(field_k: Callable, bounds, config: MeshingConfig | No
         _check_crossing(sampled.values[k], config.level, grid, f"output {k} of the field")
     for k in range(n_out):
         reporter.report("extract", 0.9 + 0.1 * k / n_out, f"marching cubes, output {k}")
-        meshes.append(_build_mesh(sampled.values[k], grid, config, field_k, evaluator, k))
+        meshes.append(_build_mesh(sampled.values[k], grid, config, field_k, evaluator, k)[0])
     reporter.report("extract", 1.0, f"{n_out} surfaces", evaluations=evaluator.n_evaluations)
     return MultiExtractionResult(meshes, evaluator.n_evaluations, grid.shape, int(np.prod(grid.shape)),
                                  time.perf_counter() - start, grid, sampled.levels, sampled.gradient_bound)

@@ -88,9 +88,12 @@ def component_areas(mesh: TriangleMesh) -> tuple[np.ndarray, np.ndarray]:
     return labels, np.bincount(labels, weights=areas, minlength=n)
 
 
-def largest_component(mesh: TriangleMesh) -> TriangleMesh:
-    """The connected component (faces sharing vertices) with the largest area."""
-    labels, areas = component_areas(mesh)
+def largest_component(mesh: TriangleMesh, components: tuple | None = None) -> TriangleMesh:
+    """The connected component (faces sharing vertices) with the largest area.
+
+    ``components``: :func:`component_areas` of ``mesh`` when already computed.
+    """
+    labels, areas = component_areas(mesh) if components is None else components
     if len(areas) <= 1:
         return mesh
     return _subset(mesh, labels == int(np.argmax(areas)))

@@ -241,6 +241,8 @@ def extract_mesh(
     Returns:
         Outward-oriented, watertight TriangleMesh in RAS mm.
     """
+    from AnatomyINRLib.meshing import extract_surface
+
     if config is not None:
         if not isinstance(config, MeshingConfig):
             raise InputError(f"config: expected a MeshingConfig, got {type(config).__name__}")
@@ -256,31 +258,15 @@ def extract_mesh(
         bounds = extraction_bounds(field, points)
     bounds = np.asarray(bounds, dtype=np.float64)
     t0 = time.perf_counter()
-    mesh, areas, evaluations = _extract_pieces(field, bounds, cfg, reporter)
-    if _touches_box(mesh, bounds, spacing_mm) and isinstance(field, NeuralField) and points is not None:
+    result = extract_surface(BoxClippedField(field, bounds), bounds, cfg, reporter)
+    if _touches_box(result.mesh, bounds, spacing_mm) and isinstance(field, NeuralField) and points is not None:
         frame = extraction_bounds(field, None)
-        mesh, areas, evaluations = _extract_pieces(field, frame, cfg, reporter)
-    reporter.report("extract", 1.0, f"{mesh.n_faces} faces in {time.perf_counter() - t0:.1f} s",
-                    evaluations=int(evaluations))
+        result = extract_surface(BoxClippedField(field, frame), frame, cfg, reporter)
+    reporter.report("extract", 1.0, f"{result.mesh.n_faces} faces in {time.perf_counter() - t0:.1f} s",
+                    evaluations=int(result.n_evaluations))
     if pieces is not None:
-        pieces.extend(float(a) for a in areas)
-    return mesh
-
-
-def _extract_pieces(field, bounds: np.ndarray, cfg: MeshingConfig, reporter) -> tuple:
-    """(kept mesh, (n,) areas in mm² of every piece found, largest first, field evaluations).
-
-    Meshes every piece and drops all but the largest afterwards when ``cfg.largest_component``: the same
-    mesh as dropping them inside the extraction (point data follows the kept vertices), with the pieces
-    counted first.
-    """
-    from AnatomyINRLib.meshing import extract_surface
-    from AnatomyINRLib.meshing.postprocess import component_areas, largest_component
-
-    result = extract_surface(BoxClippedField(field, bounds), bounds, cfg.replace(largest_component=False), reporter)
-    areas = np.sort(component_areas(result.mesh)[1])[::-1]
-    mesh = largest_component(result.mesh) if cfg.largest_component else result.mesh
-    return mesh, areas, result.n_evaluations
+        pieces.extend(float(a) for a in result.piece_areas)
+    return result.mesh
 
 
 def _touches_box(mesh: TriangleMesh, bounds: np.ndarray, spacing_mm: float) -> bool:

@@ -97,23 +97,19 @@ def test_sample_writes_inr_files_and_meshes(trained, tmp_path):
 
 
 def _with_a_second_piece(monkeypatch):
-    """Every extracted surface gets a second piece: a copy at a tenth of its size (1 % of its area), 100 mm off."""
-    import dataclasses
+    """Every surface marching cubes finds gets a second piece before the largest is chosen: a copy at a
+    tenth of its size about its centroid (1 % of its area; no shared vertex, so a piece of its own)."""
+    import AnatomyINRLib.meshing.extract as extract
 
-    import AnatomyINRLib.meshing as meshing
-
-    real = meshing.extract_surface
+    real = extract._orient_along_gradient
 
     def two_pieces(*args, **kwargs):
-        result = real(*args, **kwargs)
-        m = result.mesh
+        m = real(*args, **kwargs)
         centre = m.vertices.mean(axis=0)
-        copy = (m.vertices - centre) * 0.1 + centre + [100.0, 0.0, 0.0]
-        data = {k: np.concatenate([v, v]) for k, v in m.point_data.items()}
-        both = TriangleMesh(np.concatenate([m.vertices, copy]), np.concatenate([m.faces, m.faces + m.n_vertices]), data)
-        return dataclasses.replace(result, mesh=both)
+        copy = (m.vertices - centre) * 0.1 + centre
+        return TriangleMesh(np.concatenate([m.vertices, copy]), np.concatenate([m.faces, m.faces + m.n_vertices]))
 
-    monkeypatch.setattr(meshing, "extract_surface", two_pieces)
+    monkeypatch.setattr(extract, "_orient_along_gradient", two_pieces)
 
 
 def test_sampled_surfaces_in_pieces_are_reported_and_kept_only_when_asked(trained, tmp_path, monkeypatch):
