@@ -27,7 +27,9 @@ from AnatomyINRTreeSynthesisLib import compute
 HELP_TEXT = """
 Vessel and airway trees as small neural fields (implicit neural representations, INRs).
 <p><b>Sample</b>: choose a checkpoint trained with <code>anatomy-inr trees train</code> and draw N new
-trees (seeded: the same seed gives the same trees); each becomes a model, meshed at the chosen spacing.</p>
+trees (seeded: the same seed gives the same trees); each becomes a model, meshed at the chosen spacing.
+A sampled surface can come out in pieces: the model keeps its largest piece (the panel lists the
+trees in pieces and that piece's share) unless <b>Keep every piece</b> is checked.</p>
 <p>A checkpoint trained with the <code>hull</code> preset blends training trees; its <b>temperature</b>
 sets how much (1.25, measured, and below: near-copies of training trees; 2, the preset's: blends of about two, most still
 close to one training tree, and thicker; 3: more, thicker still). Other checkpoints take no
@@ -64,6 +66,7 @@ class AnatomyINRTreeSynthesisParameterNode:
     seed: Annotated[int, WithinRange(0, SEED_MAX)] = 0
     sampleSpacingMm: Annotated[float, WithinRange(0.1, 5.0)] = 0.5
     temperature: Annotated[float, WithinRange(0.0, compute.MAX_TEMPERATURE)] = 0.0  # 0: the checkpoint's own
+    keepAllPieces: bool = False
     source: Union[vtkMRMLModelNode, vtkMRMLSegmentationNode]
     sourceSegmentId: str = ""
     compressSpacingMm: Annotated[float, WithinRange(0.05, 5.0)] = 0.3
@@ -202,7 +205,8 @@ class AnatomyINRTreeSynthesisLogic(WorkerModuleLogic):
         return self._chosen(compute.SampleOptions, {
             "checkpoint": parameters.checkpointPath.strip(), "count": int(parameters.count),
             "seed": int(parameters.seed), "spacingMm": parameters.sampleSpacingMm, "device": parameters.device,
-            "temperature": compute.chosenTemperature(parameters.temperature)})
+            "temperature": compute.chosenTemperature(parameters.temperature),
+            "keepAllPieces": bool(parameters.keepAllPieces)})
 
     def compressOptions(self, parameters: AnatomyINRTreeSynthesisParameterNode) -> compute.CompressOptions:
         return self._chosen(compute.CompressOptions, {

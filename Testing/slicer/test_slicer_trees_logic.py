@@ -54,7 +54,8 @@ def test_options_name_what_is_wrong(tmp_path):
     for bad, message in (({"count": 0}, r"count: expected a number of trees in \[1, 100\], got 0"),
                          ({"count": 2.5}, "count"), ({"spacingMm": 0.0}, "spacingMm: expected a positive spacing"),
                          ({"sampleSteps": -1}, "sampleSteps"), ({"temperature": 0.0}, "temperature: expected a positive"),
-                         ({"device": "tpu"}, "device: expected one of")):
+                         ({"device": "tpu"}, "device: expected one of"),
+                         ({"keepAllPieces": "yes"}, "keepAllPieces: expected True or False")):
         with pytest.raises(ValueError, match=message):
             compute.SampleOptions(checkpoint=str(present), **bad).validate()
     for bad, message in (({"spacingMm": -0.3}, "spacingMm"), ({"preset": "default"}, "preset: expected one of tiny"),
@@ -70,11 +71,13 @@ def test_worker_arguments_are_what_the_cli_parses(tmp_path):
     checkpoint = tmp_path / "c.safetensors"
     checkpoint.write_bytes(b"x")
     sample = compute.sampleArguments(files, compute.SampleOptions(str(checkpoint), count=5, seed=9, spacingMm=0.25,
-                                                                  device="auto", sampleSteps=20, temperature=1.5))
+                                                                  device="auto", sampleSteps=20, temperature=1.5,
+                                                                  keepAllPieces=True))
     parsed = build_parser().parse_args(worker_command("python", "trees", sample)[3:])
     assert (parsed.trees_command, parsed.checkpoint, parsed.count, parsed.seed) == ("sample", str(checkpoint), 5, 9)
     assert (parsed.output_dir, parsed.spacing, parsed.sample_steps, parsed.device) == (files.samples, 0.25, 20, "auto")
     assert parsed.report == files.report and parsed.json_progress and parsed.temperature == 1.5
+    assert parsed.keep_all_components
     options = compute.CompressOptions(spacingMm=0.4, preset="tiny", seed=2, device="cpu", iterations=30, threads=1)
     compress = compute.writeCompressInputs(files, treeMesh(), options)
     parsed = build_parser().parse_args(worker_command("python", "trees", compress)[3:])
@@ -203,4 +206,7 @@ def test_sample_summary_names_the_trees_that_came_out_in_pieces():
     result = compute.SampleResult([(0, object()), (1, None), (2, object()), (3, object())], report)
     assert compute.sampleSummary(result).splitlines() == [
         "3 trees sampled (seed 1, 50 DDIM steps) in 2.0 s", "Samples without a surface (no model): 1",
-        "Samples in pieces, largest piece kept (its share of the surface): 0 (61.4 %), 3 (99.9 %)"]
+        "Samples in pieces, largest piece kept (the largest piece's share of the surface): 0 (61.4 %), 3 (99.9 %)"]
+    result.report["components"] = "all"
+    assert compute.sampleSummary(result).splitlines()[-1] == (
+        "Samples in pieces, every piece kept (the largest piece's share of the surface): 0 (61.4 %), 3 (99.9 %)")

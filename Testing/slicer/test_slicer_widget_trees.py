@@ -78,6 +78,7 @@ def test_sample_two_trees_from_the_picked_checkpoint(fakeSlicer, treeCheckpoint,
     assert (parsed.trees_command, parsed.checkpoint, parsed.count, parsed.seed, parsed.spacing) == (
         "sample", treeCheckpoint.checkpoint, 2, 7, 1.0)
     assert ui.temperatureSpinBox.value == 0.0 and parsed.temperature is None  # "checkpoint's own"
+    assert not ui.keepAllPiecesCheckBox.checked and not parsed.keep_all_components  # the largest piece by default
     waitForRun(widget)
     assert ui.statusLabel.text == "Finished.", (ui.statusLabel.text, ui.logTextEdit.toPlainText())
     expected = sample_trees(treeCheckpoint.checkpoint, 2, spacing_mm=1.0, seed=7)
@@ -188,3 +189,32 @@ def test_temperature_reaches_the_worker_which_refuses_it_for_a_tokens_checkpoint
     assert slicer.mrmlScene.GetNumberOfNodes() == before
     ui.temperatureSpinBox.value = 0.0
     assert widget.logic.sampleOptions(widget._parameterNode).temperature is None
+
+
+def test_keep_every_piece_reaches_the_worker_and_the_models(fakeSlicer, treeCheckpoint, monkeypatch):
+    """Checked, the box sends ``--keep-all-components``; the worker reports that every piece was kept and
+    the models are the library's all-pieces meshes."""
+    slicer = fakeSlicer
+    from AnatomyINRLib.trees import sample_trees
+    from AnatomyINRTreeSynthesisLib import compute
+
+    widget = _widget()
+    ui = widget.ui
+    ui.checkpointPathLineEdit.currentPath = treeCheckpoint.checkpoint
+    ui.countSpinBox.value = 2
+    ui.seedSpinBox.value = 5
+    ui.sampleSpacingSpinBox.value = 1.0
+    ui.keepAllPiecesCheckBox.checked = True
+    assert widget._parameterNode.keepAllPieces and widget.logic.sampleOptions(widget._parameterNode).keepAllPieces
+    commands = _recordCommands(monkeypatch)
+    ui.applyButton.click()
+    assert not errors(), errors()
+    assert _parsed(commands[0]).keep_all_components
+    waitForRun(widget)
+    assert ui.statusLabel.text == "Finished.", (ui.statusLabel.text, ui.logTextEdit.toPlainText())
+    assert widget.logic.lastResult.report["components"] == "all"
+    expected = sample_trees(treeCheckpoint.checkpoint, 2, spacing_mm=1.0, seed=5, keep_all_components=True)
+    for index, mesh in enumerate(expected.meshes):
+        if mesh is not None:
+            model = slicer.util.getNode(compute.sampleName(index))
+            np.testing.assert_allclose(slicer.util.arrayFromModelPoints(model), mesh.vertices, atol=1e-4)

@@ -59,6 +59,8 @@ class SampleOptions:
         sampleSteps: DDIM steps (None: the checkpoint's own setting).
         temperature: Softmax temperature of a checkpoint trained with the "hull" head (None: the
             checkpoint's own; the worker refuses it for other checkpoints).
+        keepAllPieces: Keep every connected piece of a sampled surface in its model (False: only the
+            largest piece; the report names the trees that had more).
     """
 
     checkpoint: str = ""
@@ -68,9 +70,12 @@ class SampleOptions:
     device: str = "cpu"
     sampleSteps: Optional[int] = None
     temperature: Optional[float] = None
+    keepAllPieces: bool = False
 
     def validate(self) -> None:
         """Raise ValueError naming the first invalid option."""
+        if not isinstance(self.keepAllPieces, bool):
+            raise ValueError(f"keepAllPieces: expected True or False, got {self.keepAllPieces!r}")
         if not str(self.checkpoint).strip():
             raise ValueError("checkpoint: choose the .safetensors file written by 'anatomy-inr trees train'")
         if not os.path.isfile(self.checkpoint):
@@ -168,7 +173,7 @@ def sampleArguments(files: WorkFiles, options: SampleOptions) -> list[str]:
         ("--checkpoint", str(options.checkpoint)), ("--count", int(options.count)), ("--output-dir", files.samples),
         ("--seed", int(options.seed)), ("--spacing", float(options.spacingMm)),
         ("--sample-steps", options.sampleSteps), ("--temperature", options.temperature), ("--device", options.device),
-        ("--report", files.report)))
+        ("--keep-all-components", options.keepAllPieces), ("--report", files.report)))
 
 
 def writeCompressInputs(files: WorkFiles, mesh, options: CompressOptions) -> list[str]:
@@ -296,7 +301,7 @@ def compressSummary(result: CompressResult) -> str:
 
 def sampleSummary(result: SampleResult) -> str:
     """A few lines for the panel: how many trees, the empty ones, the ones whose surface came out in
-    pieces (only the largest piece became the model), the time."""
+    pieces (the model holds the largest piece, or every piece when the run kept them all), the time."""
     report = result.report
     empty = [index for index, mesh in result.trees if mesh is None]
     lines = [f"{len(result.meshes)} trees sampled (seed {report.get('seed')}, {report.get('sample_steps')} DDIM steps)"
@@ -309,7 +314,8 @@ def sampleSummary(result: SampleResult) -> str:
         # rounded down: a tree with a speck beside it must not read as 100 %
         listed = ", ".join(f"{index} ({math.floor(1000 * entry['largest_area_fraction']) / 10:.1f} %)"
                            for index, entry in pieces)
-        lines.append(f"Samples in pieces, largest piece kept (its share of the surface): {listed}")
+        kept = "every piece kept" if report.get("components") == "all" else "largest piece kept"
+        lines.append(f"Samples in pieces, {kept} (the largest piece's share of the surface): {listed}")
     return "\n".join(lines)
 
 
