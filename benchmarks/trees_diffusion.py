@@ -12,7 +12,9 @@ Pipeline (the library's entry points; sampling runs the ``anatomy-inr trees samp
    of the samples against held-out reference meshes (``--reference-meshes``), and two controls on the
    same references: the training INRs themselves re-meshed like the samples (what a diffusion model
    that reproduced its training set exactly would score: the ceiling set by stage 1) and the
-   ground-truth training meshes (trees of the same generator: 1-NNA should be near 50 %);
+   ground-truth training meshes (trees of the same generator: 1-NNA should be near 50 %), and a null
+   model: networks drawn from the Gaussian with the training networks' mean and covariance
+   (:func:`gaussian_control`), which a diffusion model has to beat to have learned anything more;
 4. the memorisation check (each sample's nearest training tree vs the training set's own spacing, in
    the INR representation: samples against the re-meshed training INRs) and the tree statistics of
    generated vs training vs reference meshes.
@@ -42,7 +44,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 RESULTS = HERE / "results"
+from trees_diffusion_controls import (  # noqa: E402  (the sibling module, importable once HERE is on sys.path)
+    SET_TITLES, gaussian_control, gaussian_lines, pieces_summary, remesh_training_inrs, statistics)
 PAPER = {"mmd": 13.36, "cov": 0.46, "one_nna": 0.875}
 
 
@@ -139,52 +144,8 @@ def sample(args, work: Path, count: int) -> dict:
             "sample_wall_seconds": round(time.perf_counter() - t0, 1)}
 
 
-def pieces_summary(entries: list) -> dict:
-    """How many surfaces came out in more than one piece, from ``trees sample`` report entries
-    (``pieces``, ``largest_area_fraction``); the median share of the surface in the largest piece."""
-    import numpy as np
-
-    share = np.array([e["largest_area_fraction"] for e in entries], float)
-    return {"meshes": len(entries), "in_pieces": sum(e["pieces"] > 1 for e in entries),
-            "largest_under_90_percent": int(np.sum(share < 0.9)),
-            "median_largest_area_fraction": round(float(np.median(share)), 3) if len(share) else None}
-
-
-def remesh_training_inrs(args, work: Path) -> tuple[list, dict]:
-    """(meshes, :func:`pieces_summary`) of the training INRs meshed as samples are (spacing, the file's own
-    box, largest piece kept; ``pieces.json`` records the pieces). Cached; a cache without the record is
-    re-meshed once (500 networks: about 15 min on one core)."""
-    import numpy as np
-
-    from AnatomyINRLib import io
-    from AnatomyINRLib.cli.trees_diffusion import read_inr_folder
-    from AnatomyINRLib.meshing import MeshingConfig
-    from AnatomyINRLib.surface.api import extract_mesh
-    from AnatomyINRLib.trees.api import piece_share
-
-    cache = work / f"training_inr_meshes_{args.spacing:g}mm"
-    cache.mkdir(exist_ok=True)
-    record = cache / "pieces.json"
-    pieces = json.loads(record.read_text()) if record.exists() else {}
-    fields, names, metas = read_inr_folder(args.inr_dir)
-    meshes = []
-    for field, name, meta in zip(fields, names, metas):
-        path = cache / (Path(name).stem + ".vtp")
-        if not path.exists() or path.name not in pieces:
-            areas: list = []
-            mesh = extract_mesh(field, config=MeshingConfig(spacing_mm=args.spacing), pieces=areas,
-                                points=np.asarray(meta["points_bounds_mm"], dtype=float))
-            pieces[path.name] = {"pieces": len(areas), "largest_area_fraction": piece_share(areas)}
-            io.write_mesh(mesh, path)
-            partial = record.with_suffix(".part")
-            partial.write_text(json.dumps(pieces, indent=1))
-            partial.replace(record)  # a run stopped mid-write leaves the last complete record
-        meshes.append(io.read_mesh(path))
-    return meshes, pieces_summary([pieces[Path(n).stem + ".vtp"] for n in names])
-
-
-def evaluate(generated, references, train_gt, train_inr, seed: int) -> dict:
-    """Metrics of the samples, of the two controls, memorisation and tree statistics (see module doc)."""
+def evaluate(generated, references, train_gt, train_inr, seed: int, gaussian=None) -> dict:
+    """Metrics of the samples, of the controls, memorisation and tree statistics (see module doc)."""
     from AnatomyINRLib.core.seeding import numpy_rng
     from AnatomyINRLib.metrics.generative import evaluate_mesh_sets, generation_metrics_both
     from AnatomyINRLib.metrics.surface import sample_surface
@@ -192,18 +153,23 @@ def evaluate(generated, references, train_gt, train_inr, seed: int) -> dict:
     out = {"samples": evaluate_mesh_sets(generated, references, train_gt, seed=seed)}
     n = len(generated)
     rng = numpy_rng(seed + 7)
-    clouds = {k: [sample_surface(m, 2048, rng)[0] for m in v] for k, v in
-              {"generated": generated, "reference": references, "train_inr": train_inr, "train_gt": train_gt}.items()}
+    sets = {"generated": generated, "reference": references, "train_inr": train_inr, "train_gt": train_gt}
+    if gaussian is not None:
+        sets["gaussian"] = gaussian  # last: the other sets' surface points stay those of earlier runs
+    clouds = {k: [sample_surface(m, 2048, rng)[0] for m in v] for k, v in sets.items()}
     keep = ("mmd", "cov", "one_nna", "one_nna_samples", "one_nna_references")
     # both Chamfer variants from one pass each: the training-set matrices are quadratic in its size
     rows = {"samples": generation_metrics_both(clouds["generated"], clouds["reference"], clouds["train_inr"]),
             "training_inrs_remeshed": generation_metrics_both(clouds["train_inr"][:n], clouds["reference"]),
             "training_ground_truth": generation_metrics_both(clouds["train_gt"][:n], clouds["reference"])}
+    if gaussian is not None:
+        rows["gaussian_control"] = generation_metrics_both(clouds["gaussian"], clouds["reference"], clouds["train_inr"])
     for key in ("unsquared", "squared"):
         out[key] = {k: {m: v[key][m] for m in keep} for k, v in rows.items()}
-        out[key]["samples"]["memorisation_inr_space"] = {
-            m: rows["samples"][key]["memorisation"][m] for m in ("median_sample_to_train", "median_train_spacing",
-                                                                   "ratio", "copies", "sample_to_train")}
+        for row in [r for r in ("samples", "gaussian_control") if r in rows]:
+            out[key][row]["memorisation_inr_space"] = {
+                m: rows[row][key]["memorisation"][m] for m in ("median_sample_to_train", "median_train_spacing",
+                                                                "ratio", "copies", "sample_to_train")}
     out["nearest_training_index"] = rows["samples"]["unsquared"]["memorisation"]["nearest_train_index"]
     return out
 
@@ -276,6 +242,8 @@ def _markdown(r: dict) -> str:
         _row("control: training INRs re-meshed (stage-1 ceiling)", u["training_inrs_remeshed"],
              q["training_inrs_remeshed"]),
         _row("control: training ground-truth meshes", u["training_ground_truth"], q["training_ground_truth"]),
+        *([_row("control: Gaussian over the training networks' weights", u["gaussian_control"],
+                q["gaussian_control"])] if "gaussian_control" in u else []),
         f"| TrIND Table 3 (VascuSynth, A40, 6000 epochs) | {PAPER['mmd']} (scale unstated) | {PAPER['cov']} | "
         f"87.5 % | | | |",
         "",
@@ -286,15 +254,18 @@ def _markdown(r: dict) -> str:
         f"samples nearer to a training tree than the closest training pair: {100 * mem['copies']:.0f} %. "
         f"Against the ground-truth training meshes: ratio {ev['memorisation']['ratio']:.2f}.",
         "",
-        "| tree statistic | generated mean ± sd | training mean ± sd | reference mean ± sd |",
-        "|---|---|---|---|",
     ]
-    summary = ev["tree_summary"]
-    for stat in summary["generated"]:
+    summary = dict(ev["tree_summary"])
+    sets = ["generated", "training", "reference"]
+    if "gaussian_statistics" in r:
+        summary["gaussian"], sets = r["gaussian_statistics"], ["generated", "gaussian", "training", "reference"]
+    lines += ["| tree statistic | " + " | ".join(f"{SET_TITLES[k]} mean ± sd" for k in sets) + " |",
+              "|---" * (len(sets) + 1) + "|"]
+    for stat in ev["tree_summary"]["generated"]:
         cells = [f"{summary[k][stat]['mean']:.2f} ± {summary[k][stat]['std']:.2f}"
-                 if summary[k][stat]["mean"] is not None else "—" for k in ("generated", "training", "reference")]
+                 if summary[k][stat]["mean"] is not None else "—" for k in sets]
         lines.append(f"| {stat} | {' | '.join(cells)} |")
-    lines += ["", *_pieces_lines(r), f"Tree statistics from a skeleton of each voxelised mesh (voxel {ev['voxel_mm']:.2f} mm); "
+    lines += ["", *_pieces_lines(r), *gaussian_lines(r), f"Tree statistics from a skeleton of each voxelised mesh (voxel {ev['voxel_mm']:.2f} mm); "
               f"histograms: `{r['name']}_histograms.png`; training log: `{r['name']}.log.jsonl`."]
     return "\n".join(lines) + "\n"
 
@@ -348,9 +319,11 @@ def run(args) -> dict:
     if args.data_note:
         result["data"] = args.data_note
     remeshed, result["training_inr_pieces"] = remesh_training_inrs(args, work)
-    metrics = evaluate(generated, references, _meshes(args.train_meshes), remeshed, args.seed)
+    gaussian, result["gaussian_pieces"] = gaussian_control(args, count)
+    metrics = evaluate(generated, references, _meshes(args.train_meshes), remeshed, args.seed, gaussian)
     result["samples_report"] = metrics.pop("samples")
     result.update(metrics)
+    result["gaussian_statistics"] = statistics(gaussian, result["samples_report"]["voxel_mm"])
     return result
 
 
