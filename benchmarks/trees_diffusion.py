@@ -242,8 +242,8 @@ def _markdown(r: dict) -> str:
         _row("control: training INRs re-meshed (stage-1 ceiling)", u["training_inrs_remeshed"],
              q["training_inrs_remeshed"]),
         _row("control: training ground-truth meshes", u["training_ground_truth"], q["training_ground_truth"]),
-        *([_row("control: Gaussian over the training networks' weights", u["gaussian_control"],
-                q["gaussian_control"])] if "gaussian_control" in u else []),
+        *([_row(f"control: Gaussian over the training networks' weights ({r['gaussian_pieces']['meshes']} with a "
+                f"surface)", u["gaussian_control"], q["gaussian_control"])] if "gaussian_control" in u else []),
         f"| TrIND Table 3 (VascuSynth, A40, 6000 epochs) | {PAPER['mmd']} (scale unstated) | {PAPER['cov']} | "
         f"87.5 % | | | |",
         "",
@@ -320,7 +320,7 @@ def run(args) -> dict:
         result["data"] = args.data_note
     remeshed, result["training_inr_pieces"] = remesh_training_inrs(args, work)
     gaussian, result["gaussian_pieces"] = gaussian_control(args, count)
-    metrics = evaluate(generated, references, _meshes(args.train_meshes), remeshed, args.seed, gaussian)
+    metrics = evaluate(generated, references, _meshes(args.train_meshes), remeshed, args.seed, gaussian or None)
     result["samples_report"] = metrics.pop("samples")
     result.update(metrics)
     result["gaussian_statistics"] = statistics(gaussian, result["samples_report"]["voxel_mm"])

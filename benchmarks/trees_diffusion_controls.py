@@ -1,7 +1,8 @@
 """Controls of ``trees_diffusion.py``: the training INRs re-meshed as the samples are, and a Gaussian null model.
 
-Both are meshed the way ``anatomy-inr trees sample`` meshes its samples (spacing, the training box,
-largest piece kept, pieces counted), so that their metrics, statistics and piece counts compare
+Both are meshed the way ``anatomy-inr trees sample`` meshes its samples (spacing, largest piece kept,
+pieces counted; the Gaussian draws in the training trees' joint box, as the samples, the training
+networks each in its own file's box), so that their metrics, statistics and piece counts compare
 with the samples' one for one.
 """
 
@@ -79,11 +80,13 @@ def gaussian_control(args, count: int) -> tuple[list, dict]:
     weights, layout, info = stack_fields(*read_inr_folder(args.inr_dir))
     weights = weights.astype(np.float64)
     mean = weights.mean(axis=0)
-    rng, box = numpy_rng(args.seed + 2), np.asarray(info["points_bounds_mm"], dtype=float)
+    deviations = weights - mean
+    bounds = info.get("points_bounds_mm")  # absent: the network's whole frame, as trees sample meshes then
+    rng, box = numpy_rng(args.seed + 2), None if bounds is None else np.asarray(bounds, dtype=float)
     meshes, entries, empty = [], [], 0
     for _ in range(count):
         z = rng.standard_normal(len(weights)) / math.sqrt(len(weights) - 1)
-        field = field_from_vector((mean + z @ (weights - mean)).astype(np.float32), layout, info)
+        field = field_from_vector((mean + z @ deviations).astype(np.float32), layout, info)
         areas: list = []
         try:
             meshes.append(extract_mesh(field, config=MeshingConfig(spacing_mm=args.spacing), pieces=areas, points=box))
@@ -124,7 +127,11 @@ def gaussian_lines(r: dict) -> list:
     """What the Gaussian control is, its pieces and memorisation (older results lack it)."""
     if "gaussian_pieces" not in r:
         return []
-    g, mem = r["gaussian_pieces"], r["unsquared"]["gaussian_control"]["memorisation_inr_space"]
+    g = r["gaussian_pieces"]
+    if not g["meshes"]:
+        return [f"Gaussian control: none of the {g['empty']} networks drawn from the Gaussian with the training "
+                f"networks' mean and covariance has a surface.", ""]
+    mem = r["unsquared"]["gaussian_control"]["memorisation_inr_space"]
     return [f"Gaussian control: {g['meshes'] + g['empty']} networks drawn from the Gaussian with the training networks' "
             f"mean and covariance (in the {r['training_inrs'] - 1} dimensions they span), meshed as the samples; "
             f"{g['empty']} without a surface, {g['in_pieces']} of {g['meshes']} in pieces, {g['largest_under_90_percent']} "

@@ -212,7 +212,10 @@ def test_keep_every_piece_reaches_the_worker_and_the_models(fakeSlicer, treeChec
     assert _parsed(commands[0]).keep_all_components
     waitForRun(widget)
     assert ui.statusLabel.text == "Finished.", (ui.statusLabel.text, ui.logTextEdit.toPlainText())
-    assert widget.logic.lastResult.report["components"] == "all"
+    report = widget.logic.lastResult.report
+    assert report["components"] == "all"
+    assert report["in_pieces"] >= 1  # seed 5: a tree in two pieces, so the models below differ from the largest piece
+    assert "every piece kept" in ui.summaryLabel.text
     expected = sample_trees(treeCheckpoint.checkpoint, 2, spacing_mm=1.0, seed=5, keep_all_components=True)
     for index, mesh in enumerate(expected.meshes):
         if mesh is not None:
