@@ -136,5 +136,5 @@ def gaussian_lines(r: dict) -> list:
             f"mean and covariance (in the {r['training_inrs'] - 1} dimensions they span), meshed as the samples; "
             f"{g['empty']} without a surface, {g['in_pieces']} of {g['meshes']} in pieces, {g['largest_under_90_percent']} "
             f"with under 90 % of the surface in the largest piece (median share "
-            f"{100 * g['median_largest_area_fraction']:.1f} %); memorisation ratio {mem['ratio']:.2f}. A diffusion "
-            f"model that learned more than the weights' mean and covariance beats it.", ""]
+            f"{100 * g['median_largest_area_fraction']:.1f} %); memorisation ratio {mem['ratio']:.2f}. Only a diffusion "
+            f"model that clearly beats it has learned more than the mean and covariance of the weights that differ.", ""]

@@ -29,7 +29,7 @@ Vessel and airway trees as small neural fields (implicit neural representations,
 <p><b>Sample</b>: choose a checkpoint trained with <code>anatomy-inr trees train</code> and draw N new
 trees (seeded: the same seed gives the same trees); each becomes a model, meshed at the chosen spacing.
 A sampled surface can come out in pieces: the model keeps its largest piece (the panel lists the
-trees in pieces and that piece's share) unless <b>Keep every piece</b> is checked.</p>
+trees in pieces and that piece's share) unless <b>Keep every piece of a sampled tree</b> is checked.</p>
 <p>A checkpoint trained with the <code>hull</code> preset blends training trees; its <b>temperature</b>
 sets how much (1.25, measured, and below: near-copies of training trees; 2, the preset's: blends of about two, most still
 close to one training tree, and thicker; 3: more, thicker still). Other checkpoints take no
