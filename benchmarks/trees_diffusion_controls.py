@@ -70,12 +70,10 @@ def gaussian_control(args, count: int) -> tuple[list, dict]:
     import numpy as np
 
     from AnatomyINRLib.cli.trees_diffusion import read_inr_folder
-    from AnatomyINRLib.core.errors import InputError
+    from AnatomyINRLib.core.progress import ProgressReporter
     from AnatomyINRLib.core.seeding import numpy_rng
-    from AnatomyINRLib.meshing import MeshingConfig
-    from AnatomyINRLib.surface.api import extract_mesh
     from AnatomyINRLib.trees._inr_sets import field_from_vector, stack_fields
-    from AnatomyINRLib.trees.api import piece_share
+    from AnatomyINRLib.trees.api import _mesh_samples  # how trees sample meshes: the control must match it
 
     weights, layout, info = stack_fields(*read_inr_folder(args.inr_dir))
     weights = weights.astype(np.float64)
@@ -83,40 +81,20 @@ def gaussian_control(args, count: int) -> tuple[list, dict]:
     deviations = weights - mean
     bounds = info.get("points_bounds_mm")  # absent: the network's whole frame, as trees sample meshes then
     rng, box = numpy_rng(args.seed + 2), None if bounds is None else np.asarray(bounds, dtype=float)
-    meshes, entries, empty = [], [], 0
-    for _ in range(count):
-        z = rng.standard_normal(len(weights)) / math.sqrt(len(weights) - 1)
-        field = field_from_vector((mean + z @ deviations).astype(np.float32), layout, info)
-        areas: list = []
-        try:
-            meshes.append(extract_mesh(field, config=MeshingConfig(spacing_mm=args.spacing), pieces=areas, points=box))
-        except InputError:  # no surface in the box, as for an empty sample
-            empty += 1
-            continue
-        entries.append({"pieces": len(areas), "largest_area_fraction": piece_share(areas)})
-    return meshes, {**pieces_summary(entries), "empty": empty}
+    draws = [mean + rng.standard_normal(len(weights)) / math.sqrt(len(weights) - 1) @ deviations for _ in range(count)]
+    fields = [field_from_vector(w.astype(np.float32), layout, info) for w in draws]
+    meshes, entries = _mesh_samples(fields, args.spacing, box, False, ProgressReporter.wrap(None))
+    kept = [m for m in meshes if m is not None]
+    return kept, {**pieces_summary([e for e in entries if e is not None]), "empty": len(meshes) - len(kept)}
 
 
 def statistics(meshes: list, voxel_mm: float) -> dict:
-    """{statistic: {mean, std}} of the tree statistics of ``meshes`` (as ``evaluate_mesh_sets`` summarises)."""
-    import numpy as np
+    """{statistic: {mean, std}} of the tree statistics of ``meshes`` (as ``evaluate_mesh_sets`` summarises),
+    and ``unmeasured``: how many could not be measured (not closed)."""
+    from AnatomyINRLib.metrics.generative import summarise_tree_statistics, tree_statistics_of
 
-    from AnatomyINRLib.metrics.generative import TREE_STATISTICS
-    from AnatomyINRLib.metrics.tree_stats import tree_statistics
-
-    from AnatomyINRLib.core.errors import InputError
-
-    rows = []
-    for mesh in meshes:
-        try:
-            rows.append(tree_statistics(mesh, voxel_mm))
-        except InputError:  # not voxelisable (open): unmeasured, as in evaluate_mesh_sets
-            continue
-    out = {"unmeasured": len(meshes) - len(rows)}
-    for stat in TREE_STATISTICS:
-        v = np.array([r[stat] for r in rows], dtype=np.float64)
-        out[stat] = {"mean": float(v.mean()), "std": float(v.std())} if v.size else {"mean": None, "std": None}
-    return out
+    values = tree_statistics_of(meshes, voxel_mm)
+    return {"unmeasured": sum(x is None for x in values["total_length"]), **summarise_tree_statistics(values)}
 
 
 SET_TITLES = {"generated": "generated", "gaussian": "Gaussian control", "training": "training",

@@ -215,13 +215,24 @@ def evaluate_mesh_sets(generated: Sequence, reference: Sequence, training: Seque
     if voxel_mm is None:
         extent = max(float(np.max(np.ptp(m.vertices, axis=0))) for v in sets.values() for m in v)
         voxel_mm = extent / 96.0
-    stats = {k: [_tree_row(m, voxel_mm) for m in v] for k, v in sets.items()}
     report["voxel_mm"] = float(voxel_mm)
-    report["tree_statistics"] = {k: {s: [row[s] for row in rows] for s in TREE_STATISTICS} for k, rows in stats.items()}
-    report["tree_statistics_unmeasured"] = {k: sum(row["total_length"] is None for row in rows)
-                                            for k, rows in stats.items()}
-    report["tree_summary"] = {k: {s: _mean_std(v) for s, v in per.items()} for k, per in report["tree_statistics"].items()}
+    report["tree_statistics"] = {k: tree_statistics_of(v, voxel_mm) for k, v in sets.items()}
+    report["tree_statistics_unmeasured"] = {k: sum(x is None for x in per["total_length"])
+                                            for k, per in report["tree_statistics"].items()}
+    report["tree_summary"] = {k: summarise_tree_statistics(per) for k, per in report["tree_statistics"].items()}
     return report
+
+
+def tree_statistics_of(meshes: Sequence, voxel_mm: float) -> dict:
+    """{statistic: [value per mesh]} of :data:`TREE_STATISTICS` from skeletons at ``voxel_mm`` (mm);
+    None for a mesh that is not closed."""
+    rows = [_tree_row(m, voxel_mm) for m in meshes]
+    return {s: [row[s] for row in rows] for s in TREE_STATISTICS}
+
+
+def summarise_tree_statistics(values: dict) -> dict:
+    """{statistic: {mean, std}} of :func:`tree_statistics_of`'s values, over the meshes measured."""
+    return {s: _mean_std(v) for s, v in values.items()}
 
 
 def _tree_row(mesh, voxel_mm: float) -> dict:

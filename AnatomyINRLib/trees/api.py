@@ -297,9 +297,8 @@ def _mesh_samples(fields: list, spacing_mm: float, box, keep_all: bool, reporter
         except InputError:  # no surface in the box: an empty sample is a result, not an error
             mesh = None
         meshes.append(mesh)
-        share = piece_share(areas) if mesh is not None else 1.0
-        entries.append(None if mesh is None else {"vertices": mesh.n_vertices, "faces": mesh.n_faces,
-                                                   "pieces": len(areas), "largest_area_fraction": share})
+        entries.append(None if mesh is None else {"vertices": mesh.n_vertices, "faces": mesh.n_faces, "pieces": len(areas),
+                                                   "largest_area_fraction": piece_share(areas)})
         reporter.report("mesh", (i + 1) / len(fields), f"meshed tree {i + 1}/{len(fields)}")
     return meshes, entries
 
