@@ -5,9 +5,12 @@ weight matrices W and its own biases b_t = b + δ_t (functa's shift modulations,
 fitted by auto-decoding, as DeepSDF fits its per-shape codes, Park et al. 2019). The loss of one step
 over a set B of trees and their points X_t (``JointFitConfig``):
 
-    L = mean_{t ∈ B, x ∈ X_t} BCE(logit_t(x), o_t(x)) + λ · mean_{t ∈ B} ‖δ_t‖²
+    L = mean_{t ∈ B, x ∈ X_t} BCE(logit(x; b + δ_t + σ ε_t), o_t(x)) + λ · mean_{t ∈ B} ‖δ_t‖²,  ε_t ~ N(0, I)
 
-(TrIND eq. 1 with BCE, plus a Gaussian prior on the offsets). W and b start from the first tree's
+(TrIND eq. 1 with BCE, plus a Gaussian prior on the offsets; σ = ``code_noise``, 0 by default, a fresh
+ε_t every step, as a VAE samples its posterior with a fixed variance: the decoder learns to give a tree
+for every offset near its own, so that stage 2's samples, which land near but never on the training
+networks, hold together). W and b start from the first tree's
 own fit (the template of the warm-started protocol) and δ from 0. Why: networks that differ only in
 their biases differ in 705 values (width 64) instead of 21 k, so the weight-space diffusion of stage 2
 learns a far smaller space in which the trees' differences are all there is.
@@ -106,7 +109,8 @@ def fit_jointly(trees: list, names: list, template: dict, cfg: TreeFitConfig, se
         idx = torch.randperm(len(trees), generator=gen)[:per_step]
         x, y = _batch(trees, idx, j.points_per_tree, gen)
         d = delta[idx.to(dev)]
-        offsets = torch.split(d, sizes, dim=1)
+        noisy = d + j.code_noise * torch.randn(d.shape, generator=gen).to(dev) if j.code_noise else d
+        offsets = torch.split(noisy, sizes, dim=1)
         logits = batched_logits(x, weights, [b[None] + o for b, o in zip(base, offsets)])
         loss = F.binary_cross_entropy_with_logits(logits, y) + j.bias_decay * d.pow(2).sum(dim=1).mean()
         if not torch.isfinite(loss):

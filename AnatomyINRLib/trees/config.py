@@ -79,6 +79,11 @@ class JointFitConfig(ConfigBase):
     """Adam learning rate of the trees' bias offsets."""
     lr_final_factor: float = 0.05
     bias_decay: float = 1e-4
+    code_noise: float = 0.0
+    """Standard deviation of Gaussian noise added to every offset in each training step (0 = none). The
+    decoder then has to give a tree's shape for every offset near its own (a VAE's sampled posterior with
+    a fixed variance), so networks near the training ones, where stage 2's samples land, decode to whole
+    trees instead of fragments."""
     check_every: int = 100
     """Steps between progress reports (each a window mean of the loss)."""
 
@@ -89,6 +94,7 @@ class JointFitConfig(ConfigBase):
         for name in ("lr", "bias_lr", "lr_final_factor"):
             check_positive(f"joint.{name}", getattr(self, name))
         check_positive("joint.bias_decay", self.bias_decay, allow_zero=True)
+        check_positive("joint.code_noise", self.code_noise, allow_zero=True)
 
 
 @dataclass
