@@ -259,6 +259,9 @@ def _markdown(r: dict) -> str:
     sets = ["generated", "training", "reference"]
     if "gaussian_statistics" in r:
         summary["gaussian"], sets = r["gaussian_statistics"], ["generated", "gaussian", "training", "reference"]
+    if "training_inr_statistics" in r:  # what the samples can at best track: the networks they learned from
+        summary["training_inrs"] = r["training_inr_statistics"]
+        sets.insert(sets.index("training"), "training_inrs")
     lines += ["| tree statistic | " + " | ".join(f"{SET_TITLES[k]} mean ± sd" for k in sets) + " |",
               "|---" * (len(sets) + 1) + "|"]
     for stat in ev["tree_summary"]["generated"]:
@@ -324,6 +327,7 @@ def run(args) -> dict:
     result["samples_report"] = metrics.pop("samples")
     result.update(metrics)
     result["gaussian_statistics"] = statistics(gaussian, result["samples_report"]["voxel_mm"])
+    result["training_inr_statistics"] = statistics(remeshed, result["samples_report"]["voxel_mm"])
     return result
 
 

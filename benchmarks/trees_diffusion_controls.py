@@ -97,8 +97,8 @@ def statistics(meshes: list, voxel_mm: float) -> dict:
     return {"unmeasured": sum(x is None for x in values["total_length"]), **summarise_tree_statistics(values)}
 
 
-SET_TITLES = {"generated": "generated", "gaussian": "Gaussian control", "training": "training",
-               "reference": "reference"}
+SET_TITLES = {"generated": "generated", "gaussian": "Gaussian control", "training_inrs": "training INRs re-meshed",
+              "training": "training", "reference": "reference"}
 
 
 def gaussian_lines(r: dict) -> list:
