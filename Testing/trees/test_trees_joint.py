@@ -178,6 +178,6 @@ def test_code_noise_makes_the_offsets_near_a_trees_own_decode_to_that_tree(fores
     # measured: mean IoU with itself 0.71 (worst 0.63) after noisy training, 0.56 (worst 0.38) without;
     # the price: held-out IoU 0.69-0.71 instead of 0.94-0.97
     assert kept.mean() > lost.mean() + 0.1 and kept.min() > lost.min() + 0.15, (kept, lost)
-    assert all(0.6 < r["heldout_iou"] < 0.9 for r in noisy.report["per_tree"])
+    assert all(0.6 < r["heldout_iou"] < 0.8 for r in noisy.report["per_tree"])
     with pytest.raises(InputError, match="joint.code_noise"):
         base.replace(joint=JointFitConfig(code_noise=-0.1)).validate()
