@@ -211,6 +211,23 @@ def _pieces_lines(r: dict) -> list:
             f"{100 * t['median_largest_area_fraction']:.1f} %).", ""]
 
 
+def _statistics_table(r: dict) -> list:
+    """Markdown rows of the tree statistics (mean ± sd) of every set the result has, in SET_TITLES order."""
+    summary = {**r["samples_report"]["tree_summary"]}
+    if "gaussian_statistics" in r:
+        summary["gaussian"] = r["gaussian_statistics"]
+    if "training_inr_statistics" in r:  # what the samples can at best track: the networks they learned from
+        summary["training_inrs"] = r["training_inr_statistics"]
+    sets = [k for k in SET_TITLES if k in summary]
+    lines = ["| tree statistic | " + " | ".join(f"{SET_TITLES[k]} mean ± sd" for k in sets) + " |",
+             "|---" * (len(sets) + 1) + "|"]
+    for stat in summary["generated"]:
+        cells = [f"{summary[k][stat]['mean']:.2f} ± {summary[k][stat]['std']:.2f}"
+                 if summary[k][stat]["mean"] is not None else "—" for k in sets]
+        lines.append(f"| {stat} | {' | '.join(cells)} |")
+    return lines
+
+
 def _markdown(r: dict) -> str:
     u, q, ev = r["unsquared"], r["squared"], r["samples_report"]
     mem, cfg = u["samples"]["memorisation_inr_space"], r["config"]
@@ -255,19 +272,7 @@ def _markdown(r: dict) -> str:
         f"Against the ground-truth training meshes: ratio {ev['memorisation']['ratio']:.2f}.",
         "",
     ]
-    summary = dict(ev["tree_summary"])
-    sets = ["generated", "training", "reference"]
-    if "gaussian_statistics" in r:
-        summary["gaussian"], sets = r["gaussian_statistics"], ["generated", "gaussian", "training", "reference"]
-    if "training_inr_statistics" in r:  # what the samples can at best track: the networks they learned from
-        summary["training_inrs"] = r["training_inr_statistics"]
-        sets.insert(sets.index("training"), "training_inrs")
-    lines += ["| tree statistic | " + " | ".join(f"{SET_TITLES[k]} mean ± sd" for k in sets) + " |",
-              "|---" * (len(sets) + 1) + "|"]
-    for stat in ev["tree_summary"]["generated"]:
-        cells = [f"{summary[k][stat]['mean']:.2f} ± {summary[k][stat]['std']:.2f}"
-                 if summary[k][stat]["mean"] is not None else "—" for k in sets]
-        lines.append(f"| {stat} | {' | '.join(cells)} |")
+    lines += _statistics_table(r)
     lines += ["", *_pieces_lines(r), *gaussian_lines(r), f"Tree statistics from a skeleton of each voxelised mesh (voxel {ev['voxel_mm']:.2f} mm); "
               f"histograms: `{r['name']}_histograms.png`; training log: `{r['name']}.log.jsonl`."]
     return "\n".join(lines) + "\n"

@@ -9,6 +9,7 @@ from AnatomyINRLib.nn.occupancy import OccupancyNetworkConfig, OccupancyResNet
 from AnatomyINRLib.phantoms.tree_synth import SynthTreeParams, grow_tree, tree_mesh, tree_occupancy
 from AnatomyINRLib.trees import JointFitConfig, fit_trees
 from AnatomyINRLib.trees._diffusion_tokens import WeightTokenizer
+from AnatomyINRLib.trees._fit import iou
 from AnatomyINRLib.trees._inr_sets import stack_fields
 from AnatomyINRLib.trees._joint import batched_logits, bias_names
 from AnatomyINRLib.trees.config import fit_preset
@@ -162,8 +163,7 @@ def _perturbed_iou(field, occupancy, sigma: float, seed: int) -> float:
     net.load_state_dict({k: v + sigma * torch.randn(v.shape, generator=gen) if k.endswith("bias") else v
                          for k, v in state.items()})
     pts = occupancy.voxel_centers()
-    a, b = field(pts) < 0, NeuralField(net.eval(), field.normalization)(pts) < 0
-    return np.count_nonzero(a & b) / max(np.count_nonzero(a | b), 1)
+    return iou(NeuralField(net.eval(), field.normalization)(pts) < 0, field(pts) < 0)
 
 
 def test_code_noise_makes_the_offsets_near_a_trees_own_decode_to_that_tree(forest):
