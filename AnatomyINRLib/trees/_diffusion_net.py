@@ -14,7 +14,7 @@ Why per token: a shared d → S head with d < S puts every token's output in one
 subspace of R^S, the same for all K tokens, while the training trees' tokens differ in a different
 subspace at every position; a head per token can hold each position's own (with N training trees,
 at most N − 1 dimensions, so d = 128 holds all of them for N ≤ 129). Measured on 100 trees it halves
-the loss but does not make the samples tree-like (docs/modules/AnatomyINRTreeSynthesis.md).
+the loss but does not make the samples tree-like (docs/tree-synthesis-stage2-record.md).
 
 With ``hull`` the output is not per token: x̂_0 is a convex combination of the training networks'
 tokens, weighted by a softmax over a linear map of the mean output token.

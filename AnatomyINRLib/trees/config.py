@@ -85,7 +85,7 @@ class JointFitConfig(ConfigBase):
     a fixed variance), so networks near the training ones, where stage 2's samples land, decode to whole
     trees instead of fragments. In bias units: on 100 generator trees (1200 steps per tree) the offsets
     spread about 0.1 per dimension; 0.05 gave samples that hold together, 0.1 stopped the fit from fitting
-    the trees (held-out IoU 0.06; user page, "Noise on the codes")."""
+    the trees (held-out IoU 0.06; docs/tree-synthesis-stage2-record.md, "Noise on the codes")."""
     check_every: int = 100
     """Steps between progress reports (each a window mean of the loss)."""
 
