@@ -6,8 +6,11 @@ Registered into the ``trees`` group by :mod:`AnatomyINRLib.cli.trees`.
   safetensors checkpoint; resumes an interrupted run; runs unchanged under ``torchrun`` (rank 0
   writes). Not transactional: the checkpoint is written atomically after every epoch, so that an
   interrupted run keeps its finished epochs.
+* ``train --centerlines`` — the centreline model instead: a diffusion model over the trees' branches
+  (``trees._centerline_tokens``), trained on a folder of ``*.centerline.json`` trees.
 * ``sample``   — draw N trees from a checkpoint: ``tree_NNN.safetensors`` INR files (mesh them again at
-  any spacing with ``anatomy-inr extract``) and, with ``--spacing``, ``tree_NNN.vtp`` meshes.
+  any spacing with ``anatomy-inr extract``), or ``tree_NNN.centerline.json`` from a centreline model,
+  and, with ``--spacing``, ``tree_NNN.vtp`` meshes.
 * ``evaluate`` — MMD, COV, 1-NNA (Chamfer on 2048 surface points), memorisation against a training
   folder, tree statistics and their histograms (PNG) of generated vs reference meshes.
 
@@ -53,10 +56,16 @@ def _register_train(cmds) -> None:
                                     "data is resumed (a larger --epochs continues a finished one). Under torchrun "
                                     "every process takes its share of each batch; rank 0 writes. The checkpoint is "
                                     "written after every epoch (not held back to the end, unlike other commands).")
-    p.add_argument("inr_dir", metavar="INR_DIR", help="folder of INR files")
+    p.add_argument("inr_dir", metavar="INR_DIR", help="folder of INR files (with --centerlines: of centreline files)")
+    p.add_argument("--centerlines", action="store_true",
+                   help="train the centreline model instead: INR_DIR holds *.centerline.json trees (e.g. the "
+                        "centerlines/ folder of 'trees generate-dataset'); default preset centerline")
+    p.add_argument("--max-bifurcations", type=int, default=12, metavar="B",
+                   help="with --centerlines: most bifurcations a tree may have (default 12)")
     p.add_argument("--output", required=True, metavar="CKPT", help="checkpoint .safetensors (+ .json sidecar)")
-    p.add_argument("--preset", default="cpu", choices=("tiny", "cpu", "hull", "shared", "paper"),
-                   help="diffusion preset (default cpu; shared: for the networks of 'trees fit --preset shared')")
+    p.add_argument("--preset", choices=("tiny", "cpu", "hull", "shared", "paper", "centerline"),
+                   help="diffusion preset (default cpu, or centerline with --centerlines; shared: for the networks "
+                        "of 'trees fit --preset shared')")
     p.add_argument("--config", metavar="JSON", help="full DiffusionConfig JSON (overrides --preset)")
     p.add_argument("--epochs", type=int, help="override the number of epochs")
     p.add_argument("--skip-unreadable", action="store_true", help="leave out unreadable INR files (named on stderr)")
@@ -109,14 +118,31 @@ def read_inr_folder(folder: str, skip_unreadable: bool = False):
     return [f for f, _ in pairs], names, [m for _, m in pairs]
 
 
+def read_centerline_set(args, cfg):
+    """(weights, layout, info) of the ``*.centerline.json`` trees of ``args.inr_dir`` (the centreline model)."""
+    from AnatomyINRLib import io
+    from AnatomyINRLib.trees._centerline_tokens import centerline_training_set, check_token_size
+
+    points = 8
+    check_token_size(cfg.token_size, points)
+    pairs, names, _ = _read_folder(args.inr_dir, (".centerline.json",), "INR_DIR", io.read_centerline,
+                                   args.skip_unreadable, "trains on the rest")
+    return centerline_training_set([g for g, _ in pairs], names, args.max_bifurcations, points)
+
+
 def run_train(args, progress) -> int:
     """Read the INR folder and config, train (resuming when possible), write the report on rank 0."""
     from AnatomyINRLib.trees import DiffusionConfig, diffusion_preset, train_model
     from AnatomyINRLib.trees._inr_sets import stack_fields
 
+    if args.preset is None:
+        args.preset = "centerline" if args.centerlines else "cpu"
     cfg, rank0 = training_setup(args, DiffusionConfig, diffusion_preset)
-    fields, names, metas = read_inr_folder(args.inr_dir, args.skip_unreadable)
-    weights, layout, info = stack_fields(fields, names, metas)
+    if args.centerlines:
+        weights, layout, info = read_centerline_set(args, cfg)
+    else:
+        fields, names, metas = read_inr_folder(args.inr_dir, args.skip_unreadable)
+        weights, layout, info = stack_fields(fields, names, metas)
     result = train_model(weights, layout, args.output, inr_info=info, config=cfg, seed=args.seed, device=args.device,
                          progress=progress)
     if args.report and rank0:
@@ -127,8 +153,9 @@ def run_train(args, progress) -> int:
 
 def _register_sample(cmds) -> None:
     p = cmds.add_parser("sample", help="sample trees from a diffusion checkpoint",
-                        description="Writes tree_NNN.safetensors INR files (+ .json sidecars) and, with --spacing, "
-                                    "tree_NNN.vtp meshes into --output-dir, and sample.config.json.")
+                        description="Writes tree_NNN.safetensors INR files (+ .json sidecars; from a centreline "
+                                    "model: tree_NNN.centerline.json) and, with --spacing, tree_NNN.vtp meshes "
+                                    "into --output-dir, and sample.config.json.")
     p.add_argument("--checkpoint", required=True, metavar="CKPT", help="checkpoint from 'trees train'")
     p.add_argument("--count", required=True, type=int, metavar="N", help="number of trees (> 0)")
     p.add_argument("--output-dir", required=True, metavar="D", help="folder to write into (created if missing)")
@@ -174,9 +201,12 @@ def run_sample(args, progress) -> int:
     result = sample_trees(args.checkpoint, args.count, spacing_mm=args.spacing, sample_steps=args.sample_steps,
                           eta=args.eta, temperature=args.temperature, seed=args.seed, device=args.device,
                           keep_all_components=args.keep_all_components, progress=progress)
-    if not result.fields:
+    if not result.fields and not result.graphs:
         raise InputError(f"--checkpoint {args.checkpoint!r}: trained on bare weight arrays, holds no INR architecture")
     out.mkdir(parents=True, exist_ok=True)
+    for i, graph in enumerate(result.graphs):
+        io.write_centerline(graph, out / f"tree_{i:03d}.centerline.json",
+                            {"sampled_from": str(args.checkpoint), "seed": args.seed, "index": i})
     inr = result.report["inr"]  # the training INRs' field kind and box: 'extract' meshes samples the same way
     extra = {k: inr[k] for k in ("field_kind", "points_bounds_mm") if k in inr}
     for i, field in enumerate(result.fields):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -198,15 +199,18 @@ class SampledTrees:
 
     Attributes:
         weights: (N, P) float32 sampled weight vectors in the checkpoint's layout.
-        fields: N NeuralFields (RAS mm, negative inside), or [] for a checkpoint of bare arrays.
+        fields: N NeuralFields (RAS mm, negative inside), or [] for a checkpoint of bare arrays or of
+            the centreline model.
         meshes: N TriangleMeshes (None where a sample has no surface), or [] without ``spacing_mm``.
         report: checkpoint, seed, sampler settings, per-sample mesh sizes, seconds.
+        graphs: N CenterlineGraphs (RAS mm) from a centreline-model checkpoint, else [].
     """
 
     weights: np.ndarray
     fields: list
     meshes: list
     report: dict
+    graphs: list = dataclass_field(default_factory=list)
 
 
 def train_model(weights, layout, output, *, inr_info: Optional[dict] = None, config=None, preset: str = "cpu",
@@ -214,9 +218,14 @@ def train_model(weights, layout, output, *, inr_info: Optional[dict] = None, con
                 should_cancel: Optional[Callable[[], bool]] = None) -> DiffusionTrainResult:
     """Train the weight-space diffusion model (TrIND §2 Stage 2) on N INRs of one architecture.
 
+    Or the centreline model: given N trees' centrelines (``weights`` a list of
+    :class:`~AnatomyINRLib.core.types.CenterlineGraph`, ``layout`` None), one token per branch
+    (``trees._centerline_tokens``, up to 12 bifurcations; use ``preset="centerline"``).
+
     Args:
-        weights: (N, P) float32, row i = INR i's ``state_dict`` flattened in ``layout`` order.
-        layout: [(parameter name, shape), ...] of the INR's state dict.
+        weights: (N, P) float32, row i = INR i's ``state_dict`` flattened in ``layout`` order; or N
+            CenterlineGraphs (RAS mm).
+        layout: [(parameter name, shape), ...] of the INR's state dict; None for centrelines.
         output: ``.safetensors`` checkpoint (+ ``.json`` sidecar), written after every
             ``checkpoint_every`` epochs; a checkpoint of the same config, seed and data there is resumed.
         inr_info: the INR architecture and normalisation (``trees._inr_sets.stack_fields``), kept in the
@@ -250,6 +259,12 @@ def train_model(weights, layout, output, *, inr_info: Optional[dict] = None, con
         import torch
 
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))  # one GPU per torchrun process
+    if layout is None:  # centrelines: the branch tokens and their normalisation are the INR info
+        from AnatomyINRLib.trees._centerline_tokens import centerline_training_set, check_token_size
+
+        check_token_size(cfg.token_size)
+        graphs = list(weights)
+        weights, layout, inr_info = centerline_training_set(graphs, [f"tree {i}" for i in range(len(graphs))])
     reporter = ProgressReporter.wrap(progress, should_cancel)
     t0 = time.perf_counter()
     info = run_training(weights, layout, cfg, int(seed), dev, output, reporter, inr_info)
@@ -309,6 +324,10 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
                  should_cancel: Optional[Callable[[], bool]] = None) -> SampledTrees:
     """Sample ``count`` new INRs by DDIM from a checkpoint of :func:`train_model`, and mesh them.
 
+    A checkpoint of the centreline model (trained on ``trees._centerline_tokens.centerline_training_set``)
+    gives centrelines instead (``graphs``; no fields), each one connected tree, meshed as the exact
+    union of capsules around it.
+
     Args:
         checkpoint: ``.safetensors`` diffusion checkpoint.
         count: number of trees (> 0).
@@ -328,6 +347,8 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
 
     from AnatomyINRLib.core.device import resolve_device
     from AnatomyINRLib.trees._diffusion_model import load_model
+    from AnatomyINRLib.trees._centerline_tokens import (REPRESENTATION, centerline_meshes, check_centerline_info,
+                                                         decode_tokens)
     from AnatomyINRLib.trees._inr_sets import check_inr_layout, field_from_vector
 
     if isinstance(count, bool) or int(count) != count or count < 1:
@@ -343,25 +364,38 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
     dev = resolve_device(device)
     model = load_model(checkpoint, dev)
     inr = model.meta.get("inr") or {}
-    if "network" in inr:
+    centerline = inr.get("representation") == REPRESENTATION
+    if centerline:
+        check_centerline_info(inr, model.layout, f"checkpoint {str(checkpoint)!r}")
+    elif "network" in inr:
         check_inr_layout(model.layout, inr, f"checkpoint {str(checkpoint)!r}")
     temperature = model.sampling_temperature(temperature)
     gen = torch.Generator().manual_seed(int(seed))
     weights = model.sample(int(count), gen, sample_steps=sample_steps, eta=eta, temperature=temperature,
                            on_step=lambda i, n: reporter.report("sample", i / n, f"denoising step {i}/{n}"))
+    if centerline:  # connected by construction; the exact capsule union is meshed
+        graphs = [decode_tokens(w, inr) for w in weights]
+        meshes, sizes = centerline_meshes(graphs, spacing_mm, reporter) if spacing_mm else ([], [])
+        keep_all_components = True  # nothing is dropped from a capsule union: the report says "all"
+        return SampledTrees(weights, [], meshes, _sample_report(locals()), graphs)
     fields = [field_from_vector(w, model.layout, inr, device=dev) for w in weights] if "network" in inr else []
     # the box the training trees occupy (their files' points_bounds_mm), else the network's whole frame;
     # the surface is closed off by that box (or by the frame, when it reaches the box), so every mesh is watertight
     box = np.asarray(inr["points_bounds_mm"], dtype=np.float64) if "points_bounds_mm" in inr else None
     meshes, sizes = _mesh_samples(fields, spacing_mm, box, keep_all_components, reporter) if spacing_mm else ([], [])
-    report = {"checkpoint": str(checkpoint), "count": int(count), "seed": int(seed), "device": str(dev),
-              "sampler": "ddim", "sample_steps": sample_steps or model.config.sample_steps,
-              "eta": model.config.eta if eta is None else float(eta), "trained_epochs": model.meta.get("epoch"),
-              **_mixture_report(model, temperature),
-              "inr": {k: v for k, v in inr.items() if k != "names"},
-              "spacing_mm": spacing_mm, "meshes": sizes, "empty": sum(m is None for m in meshes),
-              "components": None if spacing_mm is None else "all" if keep_all_components else "largest",
-              "in_pieces": None if spacing_mm is None else sum(1 for z in sizes if z is not None and z["pieces"] > 1),
-              "seconds": round(time.perf_counter() - t0, 2)}
-    return SampledTrees(weights, fields, meshes, report)
+    return SampledTrees(weights, fields, meshes, _sample_report(locals()))
+
+
+def _sample_report(v: dict) -> dict:
+    """The JSON report of :func:`sample_trees` from its local variables ``v``."""
+    model, spacing_mm, sizes, meshes = v["model"], v["spacing_mm"], v["sizes"], v["meshes"]
+    return {"checkpoint": str(v["checkpoint"]), "count": int(v["count"]), "seed": int(v["seed"]),
+            "device": str(v["dev"]), "sampler": "ddim", "sample_steps": v["sample_steps"] or model.config.sample_steps,
+            "eta": model.config.eta if v["eta"] is None else float(v["eta"]), "trained_epochs": model.meta.get("epoch"),
+            **_mixture_report(model, v["temperature"]),
+            "inr": {k: x for k, x in v["inr"].items() if k != "names"},
+            "spacing_mm": spacing_mm, "meshes": sizes, "empty": sum(m is None for m in meshes),
+            "components": None if spacing_mm is None else "all" if v["keep_all_components"] else "largest",
+            "in_pieces": None if spacing_mm is None else sum(1 for z in sizes if z is not None and z["pieces"] > 1),
+            "seconds": round(time.perf_counter() - v["t0"], 2)}
 

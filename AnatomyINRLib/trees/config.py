@@ -351,10 +351,16 @@ DIFFUSION_PRESETS = {
     # as they lengthen (400 → 1000 epochs)
     "shared": {"normalisation": "parameter", "x0_skip": False, "epochs": 100},
     "paper": {"epochs": 6000, "sample_steps": 1000},
+    # the centreline model (trees._centerline_tokens): one 29-value token per branch (8 points per
+    # branch), batches of 64 trees. 50 epochs of 10 000 trees = 7850 steps, on 2 CPU cores about
+    # 13 min (benchmarks/results/trees_centerline.md); choose --epochs for other folder sizes
+    "centerline": {"token_size": 29, "batch_size": 64, "learning_rate": 3e-4, "weight_decay": 0.0,
+                   "x0_skip": False, "epochs": 50, "checkpoint_every": 10},
 }
 
 
 def diffusion_preset(name: str = "cpu") -> DiffusionConfig:
-    """A fresh :class:`DiffusionConfig` for preset ``name`` ("tiny" for tests, "cpu", "hull", "shared", "paper")."""
+    """A fresh :class:`DiffusionConfig` for preset ``name`` ("tiny" for tests, "cpu", "hull", "shared", "paper",
+    "centerline" for the centreline model)."""
     check_choice("preset", name, tuple(DIFFUSION_PRESETS))
     return DiffusionConfig(**DIFFUSION_PRESETS[name])

@@ -114,6 +114,26 @@ def test_sample_through_the_worker_gives_the_librarys_trees(tmp_path, treeCheckp
     assert compute.sampleSummary(result).startswith(f"{len(result.meshes)} trees sampled (seed 5, ")
 
 
+def test_a_centreline_checkpoint_samples_through_the_worker_as_whole_trees(tmp_path):
+    from AnatomyINRLib.phantoms.tree_synth import dataset_params, grow_tree
+    from AnatomyINRLib.trees import diffusion_preset, sample_trees, train_model
+
+    checkpoint = str(tmp_path / "centerline.safetensors")
+    graphs = [grow_tree(p) for p in dataset_params(8, 3)]
+    train_model(graphs, None, checkpoint, config=diffusion_preset("centerline").replace(epochs=2, batch_size=4))
+    files = compute.WorkFiles(str(tmp_path / "run"))
+    os.mkdir(files.folder)
+    outcome = run(compute.sampleArguments(files, compute.SampleOptions(checkpoint, count=2, seed=3, spacingMm=1.0)),
+                  TREES_SAMPLE_STAGES)
+    assert outcome.ok, outcome.message + "\n".join(outcome.log_tail)
+    result = compute.readSampleResult(files)
+    expected = sample_trees(checkpoint, 2, spacing_mm=1.0, seed=3)
+    assert len(result.meshes) == 2 and result.report["in_pieces"] == 0
+    for mesh, same in zip(result.meshes, expected.meshes):
+        np.testing.assert_allclose(mesh.vertices, same.vertices, atol=1e-4)
+        np.testing.assert_array_equal(mesh.faces, same.faces)
+
+
 def test_compress_through_the_worker_reextracts_and_reports_size_and_error(tmp_path, treeCheckpoint):
     from AnatomyINRLib import io
     from AnatomyINRLib.cli import main

@@ -1,0 +1,187 @@
+"""Centreline trees as branch tokens, for a diffusion model over trees' centrelines (stage 2, centreline model).
+
+Why: the weight-space model (TrIND) samples networks whose surfaces come out in pieces at a CPU budget
+(docs/tree-synthesis-stage2-record.md). Here a tree is its branches, each a token; every token starts
+where its parent branch ends, so every decoded sample is one connected tree by construction, and the
+surface is the exact union of capsules around the centreline (``phantoms.tree_synth.tree_mesh``),
+meshable at any spacing.
+
+A tree (:class:`~AnatomyINRLib.core.types.CenterlineGraph`, RAS mm) must be rooted at an inlet node
+with one child and branch at most in two. Its **branches** run from the inlet or a bifurcation to the
+next bifurcation or terminal. They are listed in depth-first preorder, the wider child first (ties: the
+order of the graph). Branch i becomes one token of F = 3 + 3·P + 2 values:
+
+* its start point (mm; only the first branch's is used when decoding: every other branch starts
+  where its parent ends);
+* P points resampled at equal arc length along it, the start excluded and the end included, as
+  offsets from its start (mm);
+* the log of its radius (mm; the radius of its last segment);
+* a flag: 1 when the branch ends in a bifurcation, 0 at a terminal.
+
+Up to K branches per tree (K = 2·bifurcations + 1); unused slots are padding (flag −1). The flag makes
+the preorder list decodable: reading the tokens in order with a stack of open bifurcations rebuilds
+the tree (:func:`decode_tokens`). Every value except the flag is normalised by its feature's mean and
+spread over the training set's branches, so padding is 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from AnatomyINRLib.core.errors import InputError
+from AnatomyINRLib.core.types import CenterlineGraph
+
+REPRESENTATION = "centerline"
+LAYER = "branches"  # one layer of (K, F) values, cut into one token per branch (token_size F)
+
+
+def token_size(points_per_branch: int) -> int:
+    """F: values per branch token."""
+    return 3 + 3 * int(points_per_branch) + 2
+
+
+def check_token_size(size: int, points_per_branch: int = 8) -> None:
+    """InputError unless a DiffusionConfig's ``token_size`` is one branch token's."""
+    if size != token_size(points_per_branch):
+        raise InputError(f"token_size: the centreline model needs {token_size(points_per_branch)} (one token per "
+                         f"branch), got {size}; use the preset 'centerline'")
+
+
+def _branches(graph: CenterlineGraph, where: str) -> list:
+    """[(path (n, 3) mm from the branch's start node, radius mm, ends in a bifurcation)] in preorder."""
+    kids = graph.children()
+    if len(kids[0]) != 1:
+        raise InputError(f"{where}: expected the root (node 0) to be an inlet with one child, it has {len(kids[0])}")
+    wide = [k for k in range(len(kids)) if len(kids[k]) > 2]
+    if wide:
+        raise InputError(f"{where}: expected a binary tree, node {wide[0]} has {len(kids[wide[0]])} children")
+    out, stack = [], [(0, kids[0][0])]  # (start node, first node after it) of branches still to list
+    while stack:
+        k, c = stack.pop()
+        path, j = [graph.points[k], graph.points[c]], c
+        while len(kids[j]) == 1:
+            j = kids[j][0]
+            path.append(graph.points[j])
+        out.append((np.asarray(path), float(graph.radius[c]), len(kids[j]) == 2))
+        if len(kids[j]) == 2:  # the wider child is popped (listed) first; stable sort keeps graph order on ties
+            for child in sorted(kids[j], key=lambda n: -graph.radius[n])[::-1]:
+                stack.append((j, child))
+    return out
+
+
+def _resample(path: np.ndarray, n: int) -> np.ndarray:
+    """(n, 3) points at equal arc length along a polyline, its start excluded and its end included."""
+    seg = np.linalg.norm(np.diff(path, axis=0), axis=1)
+    s = np.concatenate([[0.0], np.cumsum(seg)])
+    q = np.linspace(0.0, s[-1], n + 1)[1:]
+    return np.stack([np.interp(q, s, path[:, d]) for d in range(3)], axis=1)
+
+
+def encode_graph(graph: CenterlineGraph, max_branches: int, points_per_branch: int, where: str = "graph") -> np.ndarray:
+    """(K, F) raw (not normalised) branch tokens of one tree; padding rows have flag −1 and zeros."""
+    branches = _branches(graph, where)
+    if len(branches) > max_branches:
+        raise InputError(f"{where}: has {len(branches)} branches ({(len(branches) - 1) // 2} bifurcations), "
+                         f"the model holds at most {max_branches}")
+    tok = np.zeros((max_branches, token_size(points_per_branch)), dtype=np.float64)
+    tok[:, -1] = -1.0
+    for i, (path, radius, bifurcates) in enumerate(branches):
+        tok[i, :3] = path[0]
+        tok[i, 3:-2] = (_resample(path, points_per_branch) - path[0]).ravel()
+        tok[i, -2] = np.log(radius)
+        tok[i, -1] = 1.0 if bifurcates else 0.0
+    return tok
+
+
+def centerline_training_set(graphs: list, names: list, max_bifurcations: int = 12,
+                            points_per_branch: int = 8) -> tuple:
+    """(weights (N, K·F) float32, layout, info) of N trees for :func:`~AnatomyINRLib.trees.api.train_model`.
+
+    ``info`` holds the representation, K, P and the per-feature normalisation; the checkpoint keeps it
+    so that samples decode back to trees. Raises InputError naming the first tree that does not fit.
+    """
+    if not graphs:
+        raise InputError("graphs: expected at least one centreline tree")
+    if int(max_bifurcations) != max_bifurcations or not 1 <= max_bifurcations <= 100:
+        raise InputError(f"max_bifurcations: expected an integer in [1, 100], got {max_bifurcations!r}")
+    if int(points_per_branch) != points_per_branch or not 2 <= points_per_branch <= 64:
+        raise InputError(f"points_per_branch: expected an integer in [2, 64], got {points_per_branch!r}")
+    k = 2 * int(max_bifurcations) + 1
+    raw = np.stack([encode_graph(g, k, int(points_per_branch), f"tree {n!r}") for g, n in zip(graphs, names)])
+    real = raw[:, :, -1] >= 0
+    feats = raw[real][:, :-1]
+    mean, scale = feats.mean(axis=0), feats.std(axis=0)
+    scale = np.where(scale > 1e-9, scale, 1.0)
+    info = {"representation": REPRESENTATION, "max_branches": k, "points_per_branch": int(points_per_branch),
+            "feature_mean": [float(v) for v in mean], "feature_scale": [float(v) for v in scale],
+            "trees": len(graphs)}
+    return normalise(raw, info).reshape(len(graphs), -1).astype(np.float32), [(LAYER, (k, raw.shape[2]))], info
+
+
+def normalise(raw: np.ndarray, info: dict) -> np.ndarray:
+    """(..., K, F) raw tokens → normalised (padding → 0, flags kept)."""
+    out = raw.copy()
+    real = raw[..., -1] >= 0
+    z = (raw[..., :-1] - np.asarray(info["feature_mean"])) / np.asarray(info["feature_scale"])
+    out[..., :-1] = np.where(real[..., None], z, 0.0)
+    return out
+
+
+def check_centerline_info(info: dict, layout, where: str) -> None:
+    """InputError unless ``info`` describes branch tokens that match ``layout``."""
+    try:
+        k, p = int(info["max_branches"]), int(info["points_per_branch"])
+        f = token_size(p)
+        ok = (len(info["feature_mean"]) == f - 1 and len(info["feature_scale"]) == f - 1
+              and [tuple(s) for _, s in layout] == [(k, f)])
+    except (KeyError, TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise InputError(f"{where}: its centreline description does not match its token layout {layout}")
+
+
+def decode_tokens(vector: np.ndarray, info: dict) -> CenterlineGraph:
+    """One sampled (K·F,) normalised vector → a connected CenterlineGraph (RAS mm).
+
+    Tokens are read in preorder with a stack of open bifurcations: a token whose flag is above 0.5
+    opens two child branches at its end; reading stops when no branch is open. A bifurcation whose
+    children the K slots cannot hold keeps the children that fit (so the tree stays whole).
+    """
+    k, p = int(info["max_branches"]), int(info["points_per_branch"])
+    tok = np.asarray(vector, dtype=np.float64).reshape(k, token_size(p))
+    mean, scale = np.asarray(info["feature_mean"]), np.asarray(info["feature_scale"])
+    values = tok[:, :-1] * scale + mean
+    radius = np.exp(np.clip(values[:, -1], -7.0, 7.0))
+    pts, par, rad = [values[0, :3]], [-1], [float(radius[0])]
+    open_ends, i = [0], 0
+    while open_ends and i < k:
+        prev = open_ends.pop()
+        base = pts[prev]
+        for offset in values[i, 3:-1].reshape(p, 3):
+            pts.append(base + offset)
+            par.append(prev)
+            rad.append(float(radius[i]))
+            prev = len(pts) - 1
+        if tok[i, -1] > 0.5:
+            open_ends += [prev, prev]
+        i += 1
+    return CenterlineGraph(np.asarray(pts), np.asarray(par), np.asarray(rad))
+
+
+def centerline_meshes(graphs: list, spacing_mm: float, reporter) -> tuple:
+    """(meshes, report entries) of sampled trees: the exact capsule union around each centreline,
+    meshed by marching cubes at ``spacing_mm`` (``phantoms.tree_synth.tree_mesh``). A decoded tree is
+    connected, so a mesh has one piece unless two of its capsules only touch at the spacing used."""
+    from AnatomyINRLib.meshing.postprocess import component_areas
+    from AnatomyINRLib.phantoms.tree_synth import tree_mesh
+    from AnatomyINRLib.trees.api import piece_share
+
+    meshes, entries = [], []
+    for i, graph in enumerate(graphs):
+        mesh = tree_mesh(graph, float(spacing_mm))
+        areas = sorted(component_areas(mesh)[1], reverse=True)
+        meshes.append(mesh)
+        entries.append({"vertices": mesh.n_vertices, "faces": mesh.n_faces, "pieces": len(areas),
+                        "largest_area_fraction": piece_share(areas)})
+        reporter.report("mesh", (i + 1) / len(graphs), f"meshed tree {i + 1}/{len(graphs)}")
+    return meshes, entries
