@@ -15,7 +15,7 @@ order of the graph). Branch i becomes one token of F = 3 + 3·P + 2 values:
   where its parent ends);
 * P points resampled at equal arc length along it, the start excluded and the end included, as
   offsets from its start (mm);
-* the log of its radius (mm; the radius of its last segment);
+* the log of its radius (mm; the radius of its first segment);
 * a flag: 1 when the branch ends in a bifurcation, 0 at a terminal.
 
 Up to K branches per tree (K = 2·bifurcations + 1); unused slots are padding (flag −1). The flag makes

@@ -164,3 +164,19 @@ def test_python_api_trains_on_centrelines_and_samples_graphs(tmp_path):
     sampled = sample_trees(tmp_path / "m.safetensors", 3, seed=5)
     assert len(sampled.graphs) == 3 and sampled.fields == [] and sampled.meshes == []
     assert all(isinstance(g, CenterlineGraph) for g in sampled.graphs) and sampled.weights.shape == (3, 25 * 29)
+
+
+def test_a_checkpoint_whose_branch_description_does_not_match_its_layout_is_refused(one_tree_model, tmp_path,
+                                                                                   capsys):
+    from AnatomyINRLib.io.checkpoint import load_checkpoint, save_checkpoint
+
+    _, _, ckpt = one_tree_model
+    tensors, meta = load_checkpoint(ckpt)
+    meta["inr"]["points_per_branch"] = 6  # 6 points per branch would be 23-value tokens, the layout has 29
+    save_checkpoint(tmp_path / "m.safetensors", tensors, meta)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["trees", "sample", "--checkpoint", str(tmp_path / "m.safetensors"), "--count", "1",
+                 "--output-dir", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "its centreline description does not match its token layout" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
