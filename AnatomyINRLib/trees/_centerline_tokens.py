@@ -9,12 +9,15 @@ meshable at any spacing.
 A tree (:class:`~AnatomyINRLib.core.types.CenterlineGraph`, RAS mm) must be rooted at an inlet node
 with one child and branch at most in two. Its **branches** run from the inlet or a bifurcation to the
 next bifurcation or terminal. They are listed in depth-first preorder, the wider child first (ties: the
-order of the graph). Branch i becomes one token of F = 3 + 3·P + 2 values:
+order of the graph). A branch is resampled at P points of equal arc length (its start excluded, its end
+included) and becomes one token of F = 3·P + 6 values:
 
 * its start point (mm; only the first branch's is used when decoding: every other branch starts
   where its parent ends);
-* P points resampled at equal arc length along it, the start excluded and the end included, as
-  offsets from its start (mm);
+* its chord c from start to end: the unit direction c / |c| and log |c| (mm), so that the denoiser
+  predicts a branch's length as one number (offsets in mm came out shrunk: an x̂₀ uncertain of a
+  direction averages offset vectors, which shortens them);
+* the P − 1 inner points' deviations from the chord (point − (start + (k/P)·c), over |c|);
 * the log of its radius (mm; the radius of its first segment);
 * a flag: 1 when the branch ends in a bifurcation, 0 at a terminal.
 
@@ -36,8 +39,8 @@ LAYER = "branches"  # one layer of (K, F) values, cut into one token per branch 
 
 
 def token_size(points_per_branch: int) -> int:
-    """F: values per branch token."""
-    return 3 + 3 * int(points_per_branch) + 2
+    """F: values per branch token (start 3, direction 3, log length 1, deviations 3·(P − 1), log radius, flag)."""
+    return 3 * int(points_per_branch) + 6
 
 
 def check_token_size(size: int, points_per_branch: int = 8) -> None:
@@ -85,9 +88,15 @@ def encode_graph(graph: CenterlineGraph, max_branches: int, points_per_branch: i
                          f"the model holds at most {max_branches}")
     tok = np.zeros((max_branches, token_size(points_per_branch)), dtype=np.float64)
     tok[:, -1] = -1.0
+    inner = np.arange(1, points_per_branch)[:, None] / points_per_branch
     for i, (path, radius, bifurcates) in enumerate(branches):
+        points = _resample(path, points_per_branch)
+        chord = points[-1] - path[0]
+        length = max(float(np.linalg.norm(chord)), 1e-6)  # a zero-length branch keeps a finite log
         tok[i, :3] = path[0]
-        tok[i, 3:-2] = (_resample(path, points_per_branch) - path[0]).ravel()
+        tok[i, 3:6] = chord / length
+        tok[i, 6] = np.log(length)
+        tok[i, 7:-2] = ((points[:-1] - (path[0] + inner * chord)) / length).ravel()
         tok[i, -2] = np.log(radius)
         tok[i, -1] = 1.0 if bifurcates else 0.0
     return tok
@@ -152,13 +161,17 @@ def decode_tokens(vector: np.ndarray, info: dict) -> CenterlineGraph:
     mean, scale = np.asarray(info["feature_mean"]), np.asarray(info["feature_scale"])
     values = tok[:, :-1] * scale + mean
     radius = np.exp(np.clip(values[:, -1], -7.0, 7.0))
+    inner = np.arange(1, p)[:, None] / p
     pts, par, rad = [values[0, :3]], [-1], [float(radius[0])]
     open_ends, i = [0], 0
     while open_ends and i < k:
         prev = open_ends.pop()
-        base = pts[prev]
-        for offset in values[i, 3:-1].reshape(p, 3):
-            pts.append(base + offset)
+        base, t = pts[prev], values[i]
+        length = float(np.exp(np.clip(t[6], -7.0, 7.0)))
+        chord = t[3:6] / max(float(np.linalg.norm(t[3:6])), 1e-9) * length
+        chain = np.vstack([base + inner * chord + t[7:-1].reshape(p - 1, 3) * length, base + chord])
+        for point in chain:
+            pts.append(point)
             par.append(prev)
             rad.append(float(radius[i]))
             prev = len(pts) - 1

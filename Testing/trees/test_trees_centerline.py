@@ -44,7 +44,8 @@ def test_preorder_lists_the_wider_child_first():
     raw = encode_graph(g, 13, 8)
     assert np.all(raw[:13, -1] >= 0) and np.sum(raw[:, -1] == 1) == 6
     # after the root branch comes the wider of its two children (log radius in column -2)
-    first_children = [i for i in range(1, 13) if np.allclose(raw[i, :3], raw[0, :3] + raw[0, 3 + 21:3 + 24])]
+    root_end = raw[0, :3] + raw[0, 3:6] * np.exp(raw[0, 6])  # start + direction × length
+    first_children = [i for i in range(1, 13) if np.allclose(raw[i, :3], root_end)]
     assert len(first_children) == 2 and raw[first_children[0], -2] >= raw[first_children[1], -2]
 
 
@@ -68,7 +69,7 @@ def test_more_bifurcations_than_the_model_holds_is_refused():
 
 
 def test_any_vector_decodes_to_one_connected_tree():
-    info = {"max_branches": 9, "points_per_branch": 4, "feature_mean": [0.0] * 16, "feature_scale": [1.0] * 16}
+    info = {"max_branches": 9, "points_per_branch": 4, "feature_mean": [0.0] * 17, "feature_scale": [1.0] * 17}
     rng = np.random.default_rng(0)
     for _ in range(50):
         vec = rng.normal(scale=2.0, size=9 * token_size(4))
@@ -76,6 +77,7 @@ def test_any_vector_decodes_to_one_connected_tree():
         flags = vec.reshape(9, -1)[:, -1] > 0.5
         assert g.parent[0] == -1 and np.all(g.parent[1:] < np.arange(1, len(g.parent)))
         assert (len(g.points) - 1) % 4 == 0 and len(g.points) - 1 <= 9 * 4
+        assert np.all(np.isfinite(g.points)) and np.all(g.radius > 0)
         assert len(g.bifurcations()) <= int(flags.sum())
 
 
@@ -98,7 +100,7 @@ def test_train_and_sample_give_whole_trees_like_the_training_tree(one_tree_model
     root, tree, ckpt = one_tree_model
     meta = json.loads((root / "m.json").read_text())
     assert meta["inr"]["representation"] == "centerline" and meta["inr"]["max_branches"] == 25
-    assert meta["layout"] == [["branches", [25, 29]]] and meta["training"]["token_size"] == 29
+    assert meta["layout"] == [["branches", [25, 30]]] and meta["training"]["token_size"] == 30
     out = tmp_path / "s"
     assert main(["trees", "sample", "--checkpoint", str(ckpt), "--count", "4", "--output-dir", str(out), "--seed", "2",
                  "--spacing", "0.6", "--report", str(tmp_path / "s.json")]) == 0
@@ -130,7 +132,7 @@ def test_sampling_is_seeded(one_tree_model, tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--preset", "tiny"], "token_size: the centreline model needs 29 (one token per branch), got 64; use the preset"),
+    (["--preset", "tiny"], "token_size: the centreline model needs 30 (one token per branch), got 64; use the preset"),
     (["--max-bifurcations", "0"], "max_bifurcations: expected an integer in [1, 100], got 0"),
 ])
 def test_bad_centerline_training_arguments_exit_2_with_nothing_written(one_tree_model, tmp_path, capsys, extra,
@@ -156,14 +158,14 @@ def test_python_api_trains_on_centrelines_and_samples_graphs(tmp_path):
     from AnatomyINRLib.trees import diffusion_preset, sample_trees, train_model
 
     graphs = [grow_tree(p) for p in dataset_params(8, 3)]
-    with pytest.raises(InputError, match="token_size: the centreline model needs 29"):
+    with pytest.raises(InputError, match="token_size: the centreline model needs 30"):
         train_model(graphs, None, tmp_path / "x.safetensors", preset="tiny")
     cfg = diffusion_preset("centerline").replace(epochs=2, batch_size=4)
     result = train_model(graphs, None, tmp_path / "m.safetensors", config=cfg, seed=1)
     assert result.report["networks"] == 8 and len(result.report["history"]) == 2
     sampled = sample_trees(tmp_path / "m.safetensors", 3, seed=5)
     assert len(sampled.graphs) == 3 and sampled.fields == [] and sampled.meshes == []
-    assert all(isinstance(g, CenterlineGraph) for g in sampled.graphs) and sampled.weights.shape == (3, 25 * 29)
+    assert all(isinstance(g, CenterlineGraph) for g in sampled.graphs) and sampled.weights.shape == (3, 25 * 30)
 
 
 def test_a_checkpoint_whose_branch_description_does_not_match_its_layout_is_refused(one_tree_model, tmp_path,
@@ -172,7 +174,7 @@ def test_a_checkpoint_whose_branch_description_does_not_match_its_layout_is_refu
 
     _, _, ckpt = one_tree_model
     tensors, meta = load_checkpoint(ckpt)
-    meta["inr"]["points_per_branch"] = 6  # 6 points per branch would be 23-value tokens, the layout has 29
+    meta["inr"]["points_per_branch"] = 6  # 6 points per branch would be 24-value tokens, the layout has 30
     save_checkpoint(tmp_path / "m.safetensors", tensors, meta)
     before = sorted(p.name for p in tmp_path.iterdir())
     assert main(["trees", "sample", "--checkpoint", str(tmp_path / "m.safetensors"), "--count", "1",
