@@ -21,7 +21,8 @@ Writes benchmarks/results/<name>.{json,md}; with ``--figures DIR`` also four sam
 The paper's Table 3 (VascuSynth, A40 GPU, 6000 epochs, ~3 days): MMD 13.36 (scale unstated),
 COV 0.46, 1-NNA 87.5 %.
 
-    python benchmarks/trees_centerline.py --work-dir SCRATCH --train-count 2000 --epochs 250 --threads 2
+    python benchmarks/trees_centerline.py --work-dir SCRATCH --train-count 10000 --epochs 50 --threads 2 \
+        --figures docs/modules/images
 """
 
 from __future__ import annotations
@@ -224,13 +225,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work-dir", required=True, type=Path)
     ap.add_argument("--name", default="trees_centerline")
-    ap.add_argument("--train-count", type=int, default=2000)
+    ap.add_argument("--train-count", type=int, default=10000)
     ap.add_argument("--train-seed", type=int, default=2)
     ap.add_argument("--reference-count", type=int, default=48)
     ap.add_argument("--reference-seed", type=int, default=1)
     ap.add_argument("--memorisation-count", type=int, default=100)
     ap.add_argument("--count", type=int, help="samples (default 1.1 × references)")
-    ap.add_argument("--epochs", type=int, default=250)
+    ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--spacing", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)

@@ -50,7 +50,8 @@ def _files(folder: str, types: tuple, argument: str) -> list:
 
 
 def _register_train(cmds) -> None:
-    p = cmds.add_parser("train", help="train the weight-space diffusion model on a folder of INR files",
+    p = cmds.add_parser("train", help="train the weight-space diffusion model on a folder of INR files "
+                                      "(or, with --centerlines, the centreline model on centreline files)",
                         description="INR_DIR holds INR files (.safetensors/.pt/.pth, e.g. from 'trees fit') of one "
                                     "network architecture. A checkpoint at --output of the same config, seed and "
                                     "data is resumed (a larger --epochs continues a finished one). Under torchrun "
@@ -68,7 +69,8 @@ def _register_train(cmds) -> None:
                         "of 'trees fit --preset shared')")
     p.add_argument("--config", metavar="JSON", help="full DiffusionConfig JSON (overrides --preset)")
     p.add_argument("--epochs", type=int, help="override the number of epochs")
-    p.add_argument("--skip-unreadable", action="store_true", help="leave out unreadable INR files (named on stderr)")
+    p.add_argument("--skip-unreadable", action="store_true",
+                   help="leave out unreadable INR (or centreline) files (named on stderr)")
     p.add_argument("--seed", type=seed_arg, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="cpu", type=device_arg, help="cpu, cuda, cuda:N, mps, auto (default cpu; "
                    "with torchrun and 'cuda' each rank takes cuda:LOCAL_RANK)")
@@ -137,6 +139,8 @@ def run_train(args, progress) -> int:
 
     if args.preset is None:
         args.preset = "centerline" if args.centerlines else "cpu"
+    if args.max_bifurcations != 12 and not args.centerlines:
+        raise InputError("--max-bifurcations: applies to --centerlines only")
     cfg, rank0 = training_setup(args, DiffusionConfig, diffusion_preset)
     if args.centerlines:
         weights, layout, info = read_centerline_set(args, cfg)

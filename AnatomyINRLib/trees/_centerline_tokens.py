@@ -36,6 +36,7 @@ from AnatomyINRLib.core.types import CenterlineGraph
 
 REPRESENTATION = "centerline"
 LAYER = "branches"  # one layer of (K, F) values, cut into one token per branch (token_size F)
+CLIP = 10.0  # decoded values are clipped to the training mean ± CLIP spreads
 
 
 def token_size(points_per_branch: int) -> int:
@@ -92,7 +93,10 @@ def encode_graph(graph: CenterlineGraph, max_branches: int, points_per_branch: i
     for i, (path, radius, bifurcates) in enumerate(branches):
         points = _resample(path, points_per_branch)
         chord = points[-1] - path[0]
-        length = max(float(np.linalg.norm(chord)), 1e-6)  # a zero-length branch keeps a finite log
+        length = float(np.linalg.norm(chord))
+        if length < 1e-3:  # its direction is undefined and its deviations would divide by ~0
+            raise InputError(f"{where}: branch {i} (preorder) ends where it starts (chord {length:.1e} mm); "
+                             f"expected every branch to reach away from its start")
         tok[i, :3] = path[0]
         tok[i, 3:6] = chord / length
         tok[i, 6] = np.log(length)
@@ -153,11 +157,15 @@ def decode_tokens(vector: np.ndarray, info: dict) -> CenterlineGraph:
     """One sampled (K·F,) normalised vector → a connected CenterlineGraph (RAS mm).
 
     Tokens are read in preorder with a stack of open bifurcations: a token whose flag is above 0.5
-    opens two child branches at its end; reading stops when no branch is open. A bifurcation whose
+    opens two child branches at its end; reading stops when no branch is open. NaN values become
+    the feature's mean and values are clipped to ±``CLIP`` spreads, so every vector decodes. A bifurcation whose
     children the K slots cannot hold keeps the children that fit (so the tree stays whole).
     """
     k, p = int(info["max_branches"]), int(info["points_per_branch"])
     tok = np.asarray(vector, dtype=np.float64).reshape(k, token_size(p))
+    # a diverged sample stays a tree: NaN → the feature's mean, anything beyond 10 spreads clipped
+    # (the benchmark's samples stay within 8)
+    tok = np.clip(np.nan_to_num(tok, nan=0.0), -CLIP, CLIP)
     mean, scale = np.asarray(info["feature_mean"]), np.asarray(info["feature_scale"])
     values = tok[:, :-1] * scale + mean
     radius = np.exp(np.clip(values[:, -1], -7.0, 7.0))

@@ -22,7 +22,7 @@ import numpy as np
 from AnatomyINRLib.core.config import check_seed
 from AnatomyINRLib.core.errors import InputError, OutputError
 from AnatomyINRLib.core.progress import ProgressReporter
-from AnatomyINRLib.core.types import TriangleMesh
+from AnatomyINRLib.core.types import CenterlineGraph, TriangleMesh
 from AnatomyINRLib.nn.distributed import dist_context
 from AnatomyINRLib.nn.field import NeuralField
 from AnatomyINRLib.trees.config import FIT_PRESETS, TreeFitConfig, fit_preset
@@ -230,7 +230,8 @@ def train_model(weights, layout, output, *, inr_info: Optional[dict] = None, con
             ``checkpoint_every`` epochs; a checkpoint of the same config, seed and data there is resumed.
         inr_info: the INR architecture and normalisation (``trees._inr_sets.stack_fields``), kept in the
             checkpoint so samples become fields.
-        config / preset: :class:`DiffusionConfig` or a preset name ("tiny", "cpu", "hull", "shared", "paper").
+        config / preset: :class:`DiffusionConfig` or a preset name ("tiny", "cpu", "hull", "shared", "paper";
+            "centerline" for centrelines, which need its token size).
         seed: initial weights, batch order, timesteps and noise.
         device: "cpu", "cuda", "auto"...; under ``torchrun`` every process trains on its share of each
             batch (DistributedDataParallel) and only rank 0 writes.
@@ -264,6 +265,8 @@ def train_model(weights, layout, output, *, inr_info: Optional[dict] = None, con
 
         check_token_size(cfg.token_size)
         graphs = list(weights)
+        if not graphs or not all(isinstance(g, CenterlineGraph) for g in graphs):
+            raise InputError("weights: with layout None, expected a non-empty list of CenterlineGraph trees")
         weights, layout, inr_info = centerline_training_set(graphs, [f"tree {i}" for i in range(len(graphs))])
     reporter = ProgressReporter.wrap(progress, should_cancel)
     t0 = time.perf_counter()

@@ -39,14 +39,22 @@ def test_round_trip_keeps_every_bifurcation_terminal_and_radius(index):
     assert 0.97 * s["total_length_mm"] < t["total_length_mm"] <= s["total_length_mm"] + 1e-9
 
 
-def test_preorder_lists_the_wider_child_first():
-    g = grow_tree(SynthTreeParams(seed=4, bifurcations=6))
-    raw = encode_graph(g, 13, 8)
-    assert np.all(raw[:13, -1] >= 0) and np.sum(raw[:, -1] == 1) == 6
-    # after the root branch comes the wider of its two children (log radius in column -2)
-    root_end = raw[0, :3] + raw[0, 3:6] * np.exp(raw[0, 6])  # start + direction × length
-    first_children = [i for i in range(1, 13) if np.allclose(raw[i, :3], root_end)]
-    assert len(first_children) == 2 and raw[first_children[0], -2] >= raw[first_children[1], -2]
+def test_preorder_lists_the_wider_child_first_and_keeps_graph_order_on_ties():
+    # inlet 0 → 1 bifurcates into 2 (narrow, listed first in the graph) and 3 (wide); 3 bifurcates into
+    # 4 and 5 of equal radius
+    pts = [[0, 0, 0], [0, 0, -5], [-4, 0, -9], [4, 0, -9], [6, 1, -13], [6, -1, -13]]
+    g = CenterlineGraph(np.asarray(pts, float), np.array([-1, 0, 1, 1, 3, 3]),
+                        np.array([2.0, 2.0, 1.0, 1.5, 1.2, 1.2]))
+    raw = encode_graph(g, 5, 2)
+    ends = raw[:, :3] + raw[:, 3:6] * np.exp(raw[:, 6:7])  # start + direction × length
+    assert np.allclose(ends, np.asarray(pts, float)[[1, 3, 4, 5, 2]])  # root, wide 3, its 4 then 5, narrow 2
+    assert np.allclose(np.exp(raw[:, -2]), [2.0, 1.5, 1.2, 1.2, 1.0]) and list(raw[:, -1]) == [1, 1, 0, 0, 0]
+
+
+def test_a_branch_that_ends_where_it_starts_is_refused():
+    g = CenterlineGraph(np.array([[0, 0, 0], [0, 0, 0.0]]), np.array([-1, 0]), np.ones(2))
+    with pytest.raises(InputError, match="tree 'flat': branch 0 .preorder. ends where it starts"):
+        centerline_training_set([g], ["flat"])
 
 
 def _graph(points, parent):
@@ -79,6 +87,9 @@ def test_any_vector_decodes_to_one_connected_tree():
         assert (len(g.points) - 1) % 4 == 0 and len(g.points) - 1 <= 9 * 4
         assert np.all(np.isfinite(g.points)) and np.all(g.radius > 0)
         assert len(g.bifurcations()) <= int(flags.sum())
+    for bad in (np.full(9 * token_size(4), np.nan), np.full(9 * token_size(4), 1e6)):
+        g = decode_tokens(bad, info)  # diverged samples still decode, clipped to ±10 spreads
+        assert np.all(np.isfinite(g.points)) and np.all(g.radius <= np.exp(10.0) + 1e-9)
 
 
 @pytest.fixture(scope="module")
@@ -182,3 +193,11 @@ def test_a_checkpoint_whose_branch_description_does_not_match_its_layout_is_refu
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "its centreline description does not match its token layout" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_max_bifurcations_without_centerlines_is_refused(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    assert main(["trees", "train", str(tmp_path / "in"), "--output", str(tmp_path / "m.safetensors"),
+                 "--max-bifurcations", "20"]) == 2
+    assert "--max-bifurcations: applies to --centerlines only" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
