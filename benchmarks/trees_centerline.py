@@ -58,8 +58,9 @@ def train(args, work: Path, graphs: list) -> dict:
     from AnatomyINRLib.trees._centerline_tokens import centerline_training_set
 
     torch.set_num_threads(args.threads)
-    weights, layout, info = centerline_training_set(graphs, [f"tree_{i:04d}" for i in range(len(graphs))])
     cfg = diffusion_preset("centerline").replace(epochs=args.epochs)
+    weights, layout, info = centerline_training_set(graphs, [f"tree_{i:04d}" for i in range(len(graphs))],
+                                                    cfg.token_size)
     # the time of earlier sessions of this checkpoint (a resumed or finished run): kept beside it
     times = work / "training_time.json"
     before = json.loads(times.read_text()) if times.exists() else {"cpu_s": 0.0, "wall_s": 0.0}
@@ -95,13 +96,10 @@ def sample(args, work: Path, count: int) -> tuple:
                             "meshes_in_pieces": rep["in_pieces"], "sample_wall_seconds": round(time.perf_counter() - t0, 1)}
 
 
-def graph_statistics(graphs: list) -> dict:
-    """{statistic: {mean, std}} from the centrelines (``phantoms.tree_synth.tree_statistics``)."""
+def graph_statistics(per: list) -> dict:
+    """{statistic: {mean, std}} of per-tree ``phantoms.tree_synth.tree_statistics`` dicts."""
     import numpy as np
 
-    from AnatomyINRLib.phantoms.tree_synth import tree_statistics
-
-    per = [tree_statistics(g) for g in graphs]
     return {key: {"mean": float(np.mean([p[key] for p in per])), "std": float(np.std([p[key] for p in per]))}
             for key, _, _ in STATS}
 
@@ -204,17 +202,16 @@ def markdown(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def figures(folder: Path, work: Path, graphs: dict) -> list:
-    """Four sampled trees rendered, and histograms of the centreline statistics of every set (PNG)."""
+def figures(folder: Path, work: Path, per: dict) -> list:
+    """Four sampled trees rendered, and histograms of the centreline statistics (``per``: set name →
+    per-tree statistics) of every set (PNG)."""
     from AnatomyINRLib import io
     from AnatomyINRLib.io.figures import render_histograms_png, render_meshes_png
-    from AnatomyINRLib.phantoms.tree_synth import tree_statistics
 
     folder.mkdir(parents=True, exist_ok=True)
     samples = sorted((work / "samples").glob("tree_*.vtp"))[:4]
     render_meshes_png(folder / "trees_centerline_samples.png", [io.read_mesh(p) for p in samples],
                       [p.stem for p in samples], suptitle="trees sampled from the centreline model", dpi=60)
-    per = {name: [tree_statistics(g) for g in gs] for name, gs in graphs.items()}
     render_histograms_png(folder / "trees_centerline_stats.png",
                           {label: {name: [t[key] for t in stats] for name, stats in per.items()}
                            for key, _, label in STATS}, "centreline statistics: samples vs training vs references")
@@ -237,7 +234,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--figures", type=Path, help="also write the user page's figures into this folder")
     args = ap.parse_args(argv)
-    from AnatomyINRLib.phantoms.tree_synth import tree_mesh
+    from AnatomyINRLib.phantoms.tree_synth import tree_mesh, tree_statistics
 
     args.work_dir.mkdir(parents=True, exist_ok=True)
     count = args.count or round(1.1 * args.reference_count)
@@ -246,6 +243,8 @@ def main(argv=None) -> int:
     generated, sampled_graphs, sampling = sample(args, args.work_dir, count)
     references = [tree_mesh(g, args.spacing) for g in ref_graphs]
     memo = [tree_mesh(g, args.spacing) for g in train_graphs[:args.memorisation_count]]
+    per = {name: [tree_statistics(g) for g in gs]  # once, for the summary and the histograms
+           for name, gs in (("samples", sampled_graphs), ("training", train_graphs), ("references", ref_graphs))}
     result = {"name": args.name, "train_seed": args.train_seed, "reference_seed": args.reference_seed,
               "reference_count": args.reference_count, "memorisation_count": args.memorisation_count,
               "sample_seed": args.seed + 1, "spacing_mm": args.spacing, "training": training, "sampling": sampling,
@@ -253,15 +252,14 @@ def main(argv=None) -> int:
               "machine": {"threads": args.threads, "processor": platform.processor() or platform.machine()},
               "evaluation": evaluate(generated, references, memo, memo[:count], args.seed),
               "centerline_memorisation": centerline_memorisation(sampled_graphs, train_graphs, count),
-              "centerline_statistics": {"samples": graph_statistics(sampled_graphs),
-                                        "training": graph_statistics(train_graphs),
-                                        "reference": graph_statistics(ref_graphs)}}
+              "centerline_statistics": {"samples": graph_statistics(per["samples"]),
+                                        "training": graph_statistics(per["training"]),
+                                        "reference": graph_statistics(per["references"])}}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=1) + "\n")
     (RESULTS / f"{args.name}.md").write_text(markdown(result))
     if args.figures:
-        figures(args.figures, args.work_dir, {"samples": sampled_graphs, "training": train_graphs,
-                                              "references": ref_graphs})
+        figures(args.figures, args.work_dir, per)
     return 0
 
 

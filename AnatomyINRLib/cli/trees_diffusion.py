@@ -123,13 +123,11 @@ def read_inr_folder(folder: str, skip_unreadable: bool = False):
 def read_centerline_set(args, cfg):
     """(weights, layout, info) of the ``*.centerline.json`` trees of ``args.inr_dir`` (the centreline model)."""
     from AnatomyINRLib import io
-    from AnatomyINRLib.trees._centerline_tokens import centerline_training_set, check_token_size
+    from AnatomyINRLib.trees._centerline_tokens import centerline_training_set
 
-    points = 8
-    check_token_size(cfg.token_size, points)
     pairs, names, _ = _read_folder(args.inr_dir, (".centerline.json",), "INR_DIR", io.read_centerline,
                                    args.skip_unreadable, "trains on the rest")
-    return centerline_training_set([g for g, _ in pairs], names, args.max_bifurcations, points)
+    return centerline_training_set([g for g, _ in pairs], names, cfg.token_size, args.max_bifurcations)
 
 
 def run_train(args, progress) -> int:

@@ -37,18 +37,12 @@ from AnatomyINRLib.core.types import CenterlineGraph
 REPRESENTATION = "centerline"
 LAYER = "branches"  # one layer of (K, F) values, cut into one token per branch (token_size F)
 CLIP = 10.0  # decoded values are clipped to the training mean ± CLIP spreads
+POINTS_PER_BRANCH = 8  # P of the `centerline` preset (its token_size is token_size(8) = 30)
 
 
 def token_size(points_per_branch: int) -> int:
     """F: values per branch token (start 3, direction 3, log length 1, deviations 3·(P − 1), log radius, flag)."""
     return 3 * int(points_per_branch) + 6
-
-
-def check_token_size(size: int, points_per_branch: int = 8) -> None:
-    """InputError unless a DiffusionConfig's ``token_size`` is one branch token's."""
-    if size != token_size(points_per_branch):
-        raise InputError(f"token_size: the centreline model needs {token_size(points_per_branch)} (one token per "
-                         f"branch), got {size}; use the preset 'centerline'")
 
 
 def _branches(graph: CenterlineGraph, where: str) -> list:
@@ -106,13 +100,17 @@ def encode_graph(graph: CenterlineGraph, max_branches: int, points_per_branch: i
     return tok
 
 
-def centerline_training_set(graphs: list, names: list, max_bifurcations: int = 12,
-                            points_per_branch: int = 8) -> tuple:
+def centerline_training_set(graphs: list, names: list, config_token_size: int, max_bifurcations: int = 12,
+                            points_per_branch: int = POINTS_PER_BRANCH) -> tuple:
     """(weights (N, K·F) float32, layout, info) of N trees for :func:`~AnatomyINRLib.trees.api.train_model`.
 
     ``info`` holds the representation, K, P and the per-feature normalisation; the checkpoint keeps it
-    so that samples decode back to trees. Raises InputError naming the first tree that does not fit.
+    so that samples decode back to trees. ``config_token_size``: the DiffusionConfig's, which must be
+    one branch token's F. Raises InputError naming the first tree that does not fit.
     """
+    if config_token_size != token_size(points_per_branch):
+        raise InputError(f"token_size: the centreline model needs {token_size(points_per_branch)} (one token per "
+                         f"branch), got {config_token_size}; use the preset 'centerline'")
     if not graphs:
         raise InputError("graphs: expected at least one centreline tree")
     if int(max_bifurcations) != max_bifurcations or not 1 <= max_bifurcations <= 100:

@@ -261,13 +261,13 @@ def train_model(weights, layout, output, *, inr_info: Optional[dict] = None, con
 
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))  # one GPU per torchrun process
     if layout is None:  # centrelines: the branch tokens and their normalisation are the INR info
-        from AnatomyINRLib.trees._centerline_tokens import centerline_training_set, check_token_size
+        from AnatomyINRLib.trees._centerline_tokens import centerline_training_set
 
-        check_token_size(cfg.token_size)
         graphs = list(weights)
         if not graphs or not all(isinstance(g, CenterlineGraph) for g in graphs):
             raise InputError("weights: with layout None, expected a non-empty list of CenterlineGraph trees")
-        weights, layout, inr_info = centerline_training_set(graphs, [f"tree {i}" for i in range(len(graphs))])
+        weights, layout, inr_info = centerline_training_set(graphs, [f"tree {i}" for i in range(len(graphs))],
+                                                            cfg.token_size)
     reporter = ProgressReporter.wrap(progress, should_cancel)
     t0 = time.perf_counter()
     info = run_training(weights, layout, cfg, int(seed), dev, output, reporter, inr_info)
@@ -377,28 +377,25 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
     weights = model.sample(int(count), gen, sample_steps=sample_steps, eta=eta, temperature=temperature,
                            on_step=lambda i, n: reporter.report("sample", i / n, f"denoising step {i}/{n}"))
     if centerline:  # connected by construction; the exact capsule union is meshed
-        graphs = [decode_tokens(w, inr) for w in weights]
+        graphs, fields = [decode_tokens(w, inr) for w in weights], []
         meshes, sizes = centerline_meshes(graphs, spacing_mm, reporter) if spacing_mm else ([], [])
         keep_all_components = True  # nothing is dropped from a capsule union: the report says "all"
-        return SampledTrees(weights, [], meshes, _sample_report(locals()), graphs)
-    fields = [field_from_vector(w, model.layout, inr, device=dev) for w in weights] if "network" in inr else []
-    # the box the training trees occupy (their files' points_bounds_mm), else the network's whole frame;
-    # the surface is closed off by that box (or by the frame, when it reaches the box), so every mesh is watertight
-    box = np.asarray(inr["points_bounds_mm"], dtype=np.float64) if "points_bounds_mm" in inr else None
-    meshes, sizes = _mesh_samples(fields, spacing_mm, box, keep_all_components, reporter) if spacing_mm else ([], [])
-    return SampledTrees(weights, fields, meshes, _sample_report(locals()))
-
-
-def _sample_report(v: dict) -> dict:
-    """The JSON report of :func:`sample_trees` from its local variables ``v``."""
-    model, spacing_mm, sizes, meshes = v["model"], v["spacing_mm"], v["sizes"], v["meshes"]
-    return {"checkpoint": str(v["checkpoint"]), "count": int(v["count"]), "seed": int(v["seed"]),
-            "device": str(v["dev"]), "sampler": "ddim", "sample_steps": v["sample_steps"] or model.config.sample_steps,
-            "eta": model.config.eta if v["eta"] is None else float(v["eta"]), "trained_epochs": model.meta.get("epoch"),
-            **_mixture_report(model, v["temperature"]),
-            "inr": {k: x for k, x in v["inr"].items() if k != "names"},
-            "spacing_mm": spacing_mm, "meshes": sizes, "empty": sum(m is None for m in meshes),
-            "components": None if spacing_mm is None else "all" if v["keep_all_components"] else "largest",
-            "in_pieces": None if spacing_mm is None else sum(1 for z in sizes if z is not None and z["pieces"] > 1),
-            "seconds": round(time.perf_counter() - v["t0"], 2)}
+    else:
+        graphs = []
+        fields = [field_from_vector(w, model.layout, inr, device=dev) for w in weights] if "network" in inr else []
+        # the box the training trees occupy (their files' points_bounds_mm), else the network's whole frame; the
+        # surface is closed off by that box (or by the frame, when it reaches the box), so every mesh is watertight
+        box = np.asarray(inr["points_bounds_mm"], dtype=np.float64) if "points_bounds_mm" in inr else None
+        meshes, sizes = (_mesh_samples(fields, spacing_mm, box, keep_all_components, reporter) if spacing_mm
+                         else ([], []))
+    report = {"checkpoint": str(checkpoint), "count": int(count), "seed": int(seed), "device": str(dev),
+              "sampler": "ddim", "sample_steps": sample_steps or model.config.sample_steps,
+              "eta": model.config.eta if eta is None else float(eta), "trained_epochs": model.meta.get("epoch"),
+              **_mixture_report(model, temperature),
+              "inr": {k: v for k, v in inr.items() if k != "names"},
+              "spacing_mm": spacing_mm, "meshes": sizes, "empty": sum(m is None for m in meshes),
+              "components": None if spacing_mm is None else "all" if keep_all_components else "largest",
+              "in_pieces": None if spacing_mm is None else sum(1 for z in sizes if z is not None and z["pieces"] > 1),
+              "seconds": round(time.perf_counter() - t0, 2)}
+    return SampledTrees(weights, fields, meshes, report, graphs)
 

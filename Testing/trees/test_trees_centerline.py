@@ -14,6 +14,9 @@ from AnatomyINRLib.trees._centerline_tokens import (centerline_training_set, dec
                                                     token_size)
 
 
+F = token_size(8)  # the `centerline` preset's token size
+
+
 def _ends(graph: CenterlineGraph) -> tuple:
     """(bifurcation points, terminal points), each sorted: the nodes a decoded tree must put back exactly."""
     kids = graph.children()
@@ -25,7 +28,7 @@ def _ends(graph: CenterlineGraph) -> tuple:
 @pytest.mark.parametrize("index", [0, 3, 7])
 def test_round_trip_keeps_every_bifurcation_terminal_and_radius(index):
     graphs = [grow_tree(p) for p in dataset_params(10, 5)]
-    _, _, info = centerline_training_set(graphs, [str(i) for i in range(10)])
+    _, _, info = centerline_training_set(graphs, [str(i) for i in range(10)], F)
     g = graphs[index]
     raw = encode_graph(g, info["max_branches"], info["points_per_branch"])
     back = decode_tokens(normalise(raw, info).ravel(), info)  # float64 all the way: exact up to rounding
@@ -54,7 +57,7 @@ def test_preorder_lists_the_wider_child_first_and_keeps_graph_order_on_ties():
 def test_a_branch_that_ends_where_it_starts_is_refused():
     g = CenterlineGraph(np.array([[0, 0, 0], [0, 0, 0.0]]), np.array([-1, 0]), np.ones(2))
     with pytest.raises(InputError, match="tree 'flat': branch 0 .preorder. ends where it starts"):
-        centerline_training_set([g], ["flat"])
+        centerline_training_set([g], ["flat"], F)
 
 
 def _graph(points, parent):
@@ -67,13 +70,13 @@ def _graph(points, parent):
 ])
 def test_trees_it_cannot_hold_are_refused_by_name(graph, message):
     with pytest.raises(InputError, match=rf"tree 'bad'.*{message}".replace("(", r"\(").replace(")", r"\)")):
-        centerline_training_set([graph], ["bad"])
+        centerline_training_set([graph], ["bad"], F)
 
 
 def test_more_bifurcations_than_the_model_holds_is_refused():
     g = grow_tree(SynthTreeParams(seed=1, bifurcations=5))
     with pytest.raises(InputError, match="tree 't5': has 11 branches .5 bifurcations., the model holds at most 9"):
-        centerline_training_set([g], ["t5"], max_bifurcations=4)
+        centerline_training_set([g], ["t5"], F, max_bifurcations=4)
 
 
 def test_any_vector_decodes_to_one_connected_tree():
