@@ -117,35 +117,24 @@ def centerline_points(graph, count: int = 256):
     return a[i] + f * (b[i] - a[i])
 
 
-def _nearest(query, bank, skip: int = -1) -> float:
-    """Smallest symmetric Chamfer (mean nearest-point distance, unsquared, mm) from one (P, 3) set to a bank."""
-    import torch
-
-    best = float("inf")
-    for start in range(0, len(bank), 500):
-        d = torch.cdist(query[None].expand(len(bank[start:start + 500]), -1, -1), bank[start:start + 500])
-        cd = 0.5 * (d.min(dim=2).values.mean(dim=1) + d.min(dim=1).values.mean(dim=1))
-        if start <= skip < start + 500:
-            cd[skip - start] = float("inf")
-        best = min(best, float(cd.min()))
-    return best
-
-
-def centerline_memorisation(samples: list, training: list, probes: int) -> dict:
+def centerline_memorisation(samples: list, training: list, probes: int, points: int = 256) -> dict:
     """Memorisation against every training tree, in centreline space (no meshes needed).
 
-    Distance = symmetric Chamfer (unsquared, mm) between 256 points spread evenly along each tree's
-    centreline. Each sample's nearest training tree, against the first ``probes`` training trees'
-    nearest other training tree; near-copies are samples nearer to a training tree than the closest
-    of those probes is to any other.
+    Distance = symmetric Chamfer (unsquared, mm; ``metrics.generative.chamfer_matrix``) between
+    ``points`` points spread evenly along each tree's centreline. Each sample's nearest training tree,
+    against the first ``probes`` training trees' nearest other training tree; near-copies are samples
+    nearer to a training tree than the closest of those probes is to any other.
     """
     import numpy as np
-    import torch
 
-    bank = torch.as_tensor(np.stack([centerline_points(g) for g in training]), dtype=torch.float32)
-    to_train = np.array([_nearest(torch.as_tensor(centerline_points(g), dtype=torch.float32), bank) for g in samples])
-    spacing = np.array([_nearest(bank[i], bank, skip=i) for i in range(probes)])
-    return {"training_trees": len(training), "probes": probes, "points": int(bank.shape[1]),
+    from AnatomyINRLib.metrics.generative import chamfer_matrix
+
+    bank = [centerline_points(g, points) for g in training]
+    to_train = chamfer_matrix([centerline_points(g, points) for g in samples], bank).min(axis=1)
+    d_probe = chamfer_matrix(bank[:probes], bank)
+    d_probe[np.arange(probes), np.arange(probes)] = np.inf  # a probe's own entry in the bank
+    spacing = d_probe.min(axis=1)
+    return {"training_trees": len(training), "probes": probes, "points": int(points),
             "median_sample_to_train": float(np.median(to_train)), "median_train_spacing": float(np.median(spacing)),
             "ratio": float(np.median(to_train) / np.median(spacing)), "copies": float(np.mean(to_train < spacing.min())),
             "closest_probe_mm": float(spacing.min())}
