@@ -61,7 +61,7 @@ def _register_train(cmds) -> None:
     p.add_argument("--centerlines", action="store_true",
                    help="train the centreline model instead: INR_DIR holds *.centerline.json trees (e.g. the "
                         "centerlines/ folder of 'trees generate-dataset'); default preset centerline")
-    p.add_argument("--max-bifurcations", type=int, default=12, metavar="B",
+    p.add_argument("--max-bifurcations", type=int, metavar="B",
                    help="with --centerlines: most bifurcations a tree may have (default 12)")
     p.add_argument("--output", required=True, metavar="CKPT", help="checkpoint .safetensors (+ .json sidecar)")
     p.add_argument("--preset", choices=("tiny", "cpu", "hull", "shared", "paper", "centerline"),
@@ -127,7 +127,8 @@ def read_centerline_set(args, cfg):
 
     pairs, names, _ = _read_folder(args.inr_dir, (".centerline.json",), "INR_DIR", io.read_centerline,
                                    args.skip_unreadable, "trains on the rest")
-    return centerline_training_set([g for g, _ in pairs], names, cfg.token_size, args.max_bifurcations)
+    bifurcations = {} if args.max_bifurcations is None else {"max_bifurcations": args.max_bifurcations}
+    return centerline_training_set([g for g, _ in pairs], names, cfg.token_size, **bifurcations)
 
 
 def run_train(args, progress) -> int:
@@ -137,7 +138,7 @@ def run_train(args, progress) -> int:
 
     if args.preset is None:
         args.preset = "centerline" if args.centerlines else "cpu"
-    if args.max_bifurcations != 12 and not args.centerlines:
+    if args.max_bifurcations is not None and not args.centerlines:
         raise InputError("--max-bifurcations: applies to --centerlines only")
     cfg, rank0 = training_setup(args, DiffusionConfig, diffusion_preset)
     if args.centerlines:

@@ -296,6 +296,12 @@ def piece_share(areas: list) -> float:
     return min(share, 0.9999) if len(areas) > 1 else share
 
 
+def mesh_entry(mesh, areas: list) -> dict:
+    """One sampled mesh's entry in ``sample_trees``' report: its size and its pieces (areas, mm²)."""
+    return {"vertices": mesh.n_vertices, "faces": mesh.n_faces, "pieces": len(areas),
+            "largest_area_fraction": piece_share(areas)}
+
+
 def _mesh_samples(fields: list, spacing_mm: float, box, keep_all: bool, reporter) -> tuple:
     """(meshes, report entries) of sampled fields, meshed as ``anatomy-inr extract`` meshes an INR file.
 
@@ -315,8 +321,7 @@ def _mesh_samples(fields: list, spacing_mm: float, box, keep_all: bool, reporter
         except InputError:  # no surface in the box: an empty sample is a result, not an error
             mesh = None
         meshes.append(mesh)
-        entries.append(None if mesh is None else {"vertices": mesh.n_vertices, "faces": mesh.n_faces, "pieces": len(areas),
-                                                   "largest_area_fraction": piece_share(areas)})
+        entries.append(None if mesh is None else mesh_entry(mesh, areas))
         reporter.report("mesh", (i + 1) / len(fields), f"meshed tree {i + 1}/{len(fields)}")
     return meshes, entries
 

@@ -1,5 +1,6 @@
 """The centreline model of tree synthesis: branch tokens, and ``trees train --centerlines`` / ``trees sample``."""
 
+import itertools
 import json
 
 import numpy as np
@@ -11,7 +12,7 @@ from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.types import CenterlineGraph
 from AnatomyINRLib.phantoms.tree_synth import SynthTreeParams, dataset_params, grow_tree, tree_statistics
 from AnatomyINRLib.trees._centerline_tokens import (centerline_training_set, decode_tokens, encode_graph, normalise,
-                                                    token_size)
+                                                    token_size, valid_flags)
 
 
 F = token_size(8)  # the `centerline` preset's token size
@@ -85,14 +86,46 @@ def test_any_vector_decodes_to_one_connected_tree():
     for _ in range(50):
         vec = rng.normal(scale=2.0, size=9 * token_size(4))
         g = decode_tokens(vec, info)  # CenterlineGraph itself refuses a parent listed after its child
-        flags = vec.reshape(9, -1)[:, -1] > 0.5
+        flags = valid_flags(vec.reshape(9, -1)[:, -1])
         assert g.parent[0] == -1 and np.all(g.parent[1:] < np.arange(1, len(g.parent)))
-        assert (len(g.points) - 1) % 4 == 0 and len(g.points) - 1 <= 9 * 4
+        assert len(g.points) - 1 == 4 * int((flags >= 0).sum())  # every branch token is read, no padding
         assert np.all(np.isfinite(g.points)) and np.all(g.radius > 0)
-        assert len(g.bifurcations()) <= int(flags.sum())
+        assert len(g.bifurcations()) == int((flags == 1).sum())
     for bad in (np.full(9 * token_size(4), np.nan), np.full(9 * token_size(4), 1e6)):
         g = decode_tokens(bad, info)  # diverged samples still decode, clipped to ±10 spreads
         assert np.all(np.isfinite(g.points)) and np.all(g.radius <= np.exp(10.0) + 1e-9)
+
+
+def _is_tree(flags) -> bool:
+    """Flags of a full binary tree in preorder (1 bifurcation, 0 terminal) then padding (−1) only."""
+    is_open = 1
+    for f in flags:
+        if (f == -1) != (is_open == 0):
+            return False
+        is_open += 0 if f == -1 else 2 * f - 1
+    return is_open == 0
+
+
+def test_valid_flags_are_the_nearest_flags_of_a_tree():
+    trees = [np.array(s) for s in itertools.product([-1, 0, 1], repeat=9) if _is_tree(s)]
+    assert len(trees) == 1 + 1 + 2 + 5 + 14  # Catalan numbers: trees of 0 to 4 bifurcations
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        x = rng.normal(scale=1.0, size=9) + rng.choice([-1.0, 0.0, 1.0], 9)
+        v = valid_flags(x)
+        assert _is_tree(v) and np.isclose(((x - v) ** 2).sum(), min(((x - t) ** 2).sum() for t in trees))
+
+
+def test_an_unsure_bifurcation_followed_by_branches_is_read_as_a_bifurcation():
+    # a tree of 2 bifurcations whose root flag came out 0.45: read alone it would close the tree after
+    # one branch, but the four tokens after it are branches (flags near 0 and 1), not padding (−1)
+    info = {"max_branches": 9, "points_per_branch": 4, "feature_mean": [0.0] * 17, "feature_scale": [1.0] * 17}
+    vec = np.zeros((9, token_size(4)))
+    vec[:, 3] = 1.0  # every chord along +x, length e⁰ = 1 mm
+    vec[:, -1] = [0.45, 0.9, 0.1, 0.05, -0.1, -0.9, -1.0, -1.1, -0.8]
+    assert list(valid_flags(vec[:, -1])) == [1, 1, 0, 0, 0, -1, -1, -1, -1]
+    g = decode_tokens(vec.ravel(), info)
+    assert len(g.bifurcations()) == 2 and len(g.points) == 1 + 5 * 4
 
 
 @pytest.fixture(scope="module")
@@ -198,9 +231,10 @@ def test_a_checkpoint_whose_branch_description_does_not_match_its_layout_is_refu
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
-def test_max_bifurcations_without_centerlines_is_refused(tmp_path, capsys):
+@pytest.mark.parametrize("value", ["20", "12"])  # 12, the default, too: it was asked for
+def test_max_bifurcations_without_centerlines_is_refused(tmp_path, capsys, value):
     (tmp_path / "in").mkdir()
     assert main(["trees", "train", str(tmp_path / "in"), "--output", str(tmp_path / "m.safetensors"),
-                 "--max-bifurcations", "20"]) == 2
+                 "--max-bifurcations", value]) == 2
     assert "--max-bifurcations: applies to --centerlines only" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
