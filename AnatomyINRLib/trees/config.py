@@ -352,7 +352,7 @@ DIFFUSION_PRESETS = {
     "shared": {"normalisation": "parameter", "x0_skip": False, "epochs": 100},
     "paper": {"epochs": 6000, "sample_steps": 1000},
     # the centreline model (trees._centerline_tokens): one 30-value token per branch (8 points per
-    # branch), batches of 64 trees. 50 epochs of 10 000 trees = 7850 steps, 13.8 min on 2 CPU cores
+    # branch), batches of 64 trees. 50 epochs of 10 000 trees = 7850 steps, 13.9 min on 2 CPU cores
     # (benchmarks/results/trees_centerline.md); choose --epochs for other folder sizes
     "centerline": {"token_size": 30, "batch_size": 64, "learning_rate": 3e-4, "weight_decay": 0.0,
                    "x0_skip": False, "epochs": 50, "checkpoint_every": 10},
