@@ -14,7 +14,8 @@ Pipeline (the library's entry points; sampling runs the ``anatomy-inr trees samp
    training trees themselves (trees of the same generator: 1-NNA near 50 %);
 4. tree statistics (total length, bifurcations, mean radius, tortuosity) of samples, training trees and
    references, twice: from the centrelines themselves, and from the meshes' skeletons (as
-   ``trees evaluate`` measures any mesh).
+   ``trees evaluate`` measures any mesh); and the share of trees with branches whose tubes overlap
+   (neither parent and child nor siblings; sampling keeps branches apart by ``--keep-apart``).
 
 Writes benchmarks/results/<name>.{json,md}; with ``--figures DIR`` also four sampled trees rendered
 (trees_centerline_samples.png) and histograms of the centreline statistics (trees_centerline_stats.png).
@@ -86,22 +87,28 @@ def sample(args, work: Path, count: int) -> tuple:
     t0 = time.perf_counter()
     code = cli(["trees", "sample", "--checkpoint", str(work / "centerline.safetensors"), "--count", str(count),
                 "--output-dir", str(out), "--spacing", str(args.spacing), "--seed", str(args.seed + 1),
-                "--report", str(report)])
+                "--report", str(report), *([] if args.keep_apart is None else ["--keep-apart", str(args.keep_apart)])])
     if code != 0:
         raise SystemExit(f"trees sample failed with exit code {code}")
     rep = json.loads(report.read_text())
     meshes = [io.read_mesh(out / f"tree_{i:03d}.vtp") for i in range(count)]
     graphs = [io.read_centerline(out / f"tree_{i:03d}.centerline.json")[0] for i in range(count)]
-    return meshes, graphs, {"sampled": count, "sample_steps": rep["sample_steps"],
+    return meshes, graphs, {"sampled": count, "sample_steps": rep["sample_steps"], "keep_apart": rep["keep_apart"],
                             "meshes_in_pieces": rep["in_pieces"], "sample_wall_seconds": round(time.perf_counter() - t0, 1)}
 
 
-def graph_statistics(per: list) -> dict:
-    """{statistic: {mean, std}} of per-tree ``phantoms.tree_synth.tree_statistics`` dicts."""
+def graph_statistics(per: list, graphs: list) -> dict:
+    """{statistic: {mean, std}} of per-tree ``phantoms.tree_synth.tree_statistics`` dicts, and how many
+    trees have branches whose tubes overlap (``overlapping_branch_pairs``: not parent and child, nor siblings)."""
     import numpy as np
 
-    return {key: {"mean": float(np.mean([p[key] for p in per])), "std": float(np.std([p[key] for p in per]))}
-            for key, _, _ in STATS}
+    from AnatomyINRLib.trees._centerline_guidance import overlapping_branch_pairs
+
+    out = {key: {"mean": float(np.mean([p[key] for p in per])), "std": float(np.std([p[key] for p in per]))}
+           for key, _, _ in STATS}
+    pairs = np.array([overlapping_branch_pairs(g) for g in graphs])
+    out["overlapping"] = {"trees_fraction": float(np.mean(pairs > 0)), "pairs_per_tree": float(pairs.mean())}
+    return out
 
 
 def centerline_points(graph, count: int = 256):
@@ -164,7 +171,8 @@ def markdown(r: dict) -> str:
              f"{t['train_wall_seconds'] / 60:.1f} min wall, {t['train_cpu_seconds'] / 60:.1f} CPU-min "
              f"({r['machine']['threads']} threads, {r['machine']['processor']}); final loss {t['final_loss']:.3f}. "
              f"{r['sampling']['sampled']} samples (seed {r['sample_seed']}, DDIM {r['sampling']['sample_steps']}) "
-             f"meshed at {r['spacing_mm']} mm; {r['sampling']['meshes_in_pieces']} of them in pieces. "
+             f"meshed at {r['spacing_mm']} mm, branches kept apart with strength {r['sampling']['keep_apart']} "
+             f"(`trees sample --keep-apart`); {r['sampling']['meshes_in_pieces']} of them in pieces. "
              f"References: {r['reference_count']} trees of seed {r['reference_seed']}.", "",
              "| set vs references | MMD ↓ (mm) | COV ↑ | 1-NNA (50 % ideal) |", "|---|---|---|---|",
              f"| **centreline model samples** | {s['mmd']:.2f} | {s['cov']:.2f} | {100 * s['one_nna']:.1f} % |",
@@ -181,12 +189,15 @@ def markdown(r: dict) -> str:
              f"{100 * m['copies']:.0f} % of the samples lie nearer to a training tree than the closest probe "
              f"({m['closest_probe_mm']:.2f} mm).", "",
              "Tree statistics, mean ± std (centrelines; in brackets the meshes' skeletons at 0.5 mm):", "",
-             "| set | " + " | ".join(label for _, _, label in STATS) + " |", "|---|---|---|---|---|"]
+             "| set | " + " | ".join(label for _, _, label in STATS) + " | trees with overlapping branches "
+             "(pairs per tree) |", "|---|---|---|---|---|---|"]
     mesh = {"samples": s["tree_summary"]["generated"], "training trees": c["tree_summary"]["generated"],
             "references": s["tree_summary"]["reference"]}
     for label, key in (("samples", "samples"), ("training trees", "training"), ("references", "reference")):
         g = r["centerline_statistics"][key]
         cells = [f"{g[a]['mean']:.2f} ± {g[a]['std']:.2f} ({mesh[label][b]['mean']:.2f})" for a, b, _ in STATS]
+        o = g["overlapping"]
+        cells.append(f"{100 * o['trees_fraction']:.0f} % ({o['pairs_per_tree']:.2f})")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -221,6 +232,7 @@ def main(argv=None) -> int:
     ap.add_argument("--spacing", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--keep-apart", type=float, help="trees sample --keep-apart (default: its default)")
     ap.add_argument("--figures", type=Path, help="also write the user page's figures into this folder")
     args = ap.parse_args(argv)
     from AnatomyINRLib.phantoms.tree_synth import tree_mesh, tree_statistics
@@ -241,9 +253,9 @@ def main(argv=None) -> int:
               "machine": {"threads": args.threads, "processor": platform.processor() or platform.machine()},
               "evaluation": evaluate(generated, references, memo, memo[:count], args.seed),
               "centerline_memorisation": centerline_memorisation(sampled_graphs, train_graphs, count),
-              "centerline_statistics": {"samples": graph_statistics(per["samples"]),
-                                        "training": graph_statistics(per["training"]),
-                                        "reference": graph_statistics(per["references"])}}
+              "centerline_statistics": {"samples": graph_statistics(per["samples"], sampled_graphs),
+                                        "training": graph_statistics(per["training"], train_graphs),
+                                        "reference": graph_statistics(per["references"], ref_graphs)}}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=1) + "\n")
     (RESULTS / f"{args.name}.md").write_text(markdown(result))

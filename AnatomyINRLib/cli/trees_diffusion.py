@@ -167,6 +167,9 @@ def _register_sample(cmds) -> None:
     p.add_argument("--eta", type=float, help="DDIM eta in [0, 1] (default: the checkpoint's config)")
     p.add_argument("--temperature", type=float, help="softmax temperature of a 'hull' head checkpoint "
                    "(default: the checkpoint's config)")
+    p.add_argument("--keep-apart", type=float, metavar="S",
+                   help="centreline models: strength of the guidance that keeps a tree's branches from running "
+                        "through each other (default 4; 0 turns it off)")
     p.add_argument("--keep-all-components", action="store_true",
                    help="with --spacing: keep every connected piece of a sampled surface (default: the largest; "
                         "the report gives each mesh's pieces and the share of its area in the largest)")
@@ -195,6 +198,8 @@ def run_sample(args, progress) -> int:
         raise InputError(f"--spacing: expected a positive number of mm, got {args.spacing}")
     if args.keep_all_components and args.spacing is None:
         raise InputError("--keep-all-components: needs --spacing (without it no tree is meshed)")
+    if args.keep_apart is not None and not args.keep_apart >= 0:  # NaN too
+        raise InputError(f"--keep-apart: expected a strength >= 0 (0 turns it off), got {args.keep_apart}")
     out = Path(args.output_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"--output-dir {args.output_dir!r}: exists and is not a folder")
@@ -203,7 +208,8 @@ def run_sample(args, progress) -> int:
     check_outputs(str(out / "sample.config.json") if out.exists() else None, args.report)
     result = sample_trees(args.checkpoint, args.count, spacing_mm=args.spacing, sample_steps=args.sample_steps,
                           eta=args.eta, temperature=args.temperature, seed=args.seed, device=args.device,
-                          keep_all_components=args.keep_all_components, progress=progress)
+                          keep_all_components=args.keep_all_components, keep_apart=args.keep_apart,
+                          progress=progress)
     if not result.fields and not result.graphs:
         raise InputError(f"--checkpoint {args.checkpoint!r}: trained on bare weight arrays, holds no INR architecture")
     out.mkdir(parents=True, exist_ok=True)
@@ -222,7 +228,8 @@ def run_sample(args, progress) -> int:
                                                  "count": args.count, "seed": args.seed, "spacing_mm": args.spacing,
                                                  "sample_steps": args.sample_steps, "eta": args.eta,
                                                  "temperature": args.temperature,
-                                                 "keep_all_components": args.keep_all_components})
+                                                 "keep_all_components": args.keep_all_components,
+                                                 "keep_apart": result.report["keep_apart"]})
     if args.report:
         write_json(args.report, {"command": "trees sample", **result.report})
     return 0

@@ -64,12 +64,14 @@ class DiffusionModel:
 
     def sample(self, count: int, generator: torch.Generator, *, sample_steps: int | None = None,
                eta: float | None = None, sampler: str = "ddim", batch_size: int = 16,
-               on_step=None, temperature: float | None = None) -> np.ndarray:
+               on_step=None, temperature: float | None = None, guide=None) -> np.ndarray:
         """``count`` new weight vectors (count, P) float32, drawn with ``generator``.
 
         ``sampler`` "ddim" (``sample_steps`` steps, η ``eta``; defaults from the config) or "ddpm" (all T).
         ``temperature``: of the "hull" head (default: the config's). With that head, ``self.mixture``
         holds afterwards the (count, N) mixture weights of each sample's last step.
+        ``guide(vectors, t)``: DDIM only; corrects each step's x̂_0 as (B, P) float64 weight vectors
+        (None: unchanged), e.g. ``trees._centerline_guidance.keep_apart_guide``.
         """
         if int(count) != count or count < 1:
             raise InputError(f"count: expected a positive integer, got {count!r}")
@@ -78,6 +80,9 @@ class DiffusionModel:
         steps = self.config.sample_steps if sample_steps is None else sample_steps
         eta = self.config.eta if eta is None else eta
         out, mixes, last = [], [], {}
+        if guide is not None and sampler != "ddim":
+            raise InputError(f"guide: only with the 'ddim' sampler, got {sampler!r}")
+        token_guide = None if guide is None else self._token_guide(guide)
 
         def denoise(x_t, t):  # keeps the hull head's mixture of the latest step (the sample's own)
             x0, last["mix"] = self.denoiser(x_t, t, temperature=temperature, return_mixture=True)
@@ -87,7 +92,7 @@ class DiffusionModel:
             shape = (min(batch_size, int(count) - first), self.tokenizer.n_tokens, self.tokenizer.token_size)
             if sampler == "ddim":
                 x = ddim_sample(denoise, self.schedule, shape, generator, sample_steps=steps, eta=eta,
-                                device=device, on_step=on_step)
+                                device=device, on_step=on_step, guide=token_guide)
             elif sampler == "ddpm":
                 x = ddpm_sample(denoise, self.schedule, shape, generator, device=device, on_step=on_step)
             else:
@@ -97,6 +102,13 @@ class DiffusionModel:
                 mixes.append(last["mix"].detach().cpu().numpy())
         self.mixture = np.concatenate(mixes) if mixes else None
         return np.concatenate(out)
+
+    def _token_guide(self, guide):
+        """``guide`` on weight vectors → a guide on the sampler's tokens (through the tokenizer)."""
+        def on_tokens(x0: torch.Tensor, t: int):
+            vectors = guide(torch.from_numpy(self.tokenizer.decode(x0).astype(np.float64)), t)
+            return None if vectors is None else self.tokenizer.encode(vectors).to(x0.device, x0.dtype)
+        return on_tokens
 
     def sampling_temperature(self, temperature: float | None = None) -> float:
         """The hull head's sampling temperature: ``temperature``, or the config's when None.

@@ -130,8 +130,12 @@ def ddpm_sample(denoise: Denoiser, schedule: DiffusionSchedule, shape, generator
 @torch.no_grad()
 def ddim_sample(denoise: Denoiser, schedule: DiffusionSchedule, shape, generator: torch.Generator, *,
                 sample_steps: int = 50, eta: float = 0.0, device="cpu", dtype=torch.float32, x_T=None,
-                on_step: Callable[[int, int], None] | None = None) -> torch.Tensor:
-    """DDIM (Song eq. 12) over ``sample_steps`` of the T steps; η = 0 is deterministic given x_T."""
+                on_step: Callable[[int, int], None] | None = None, guide=None) -> torch.Tensor:
+    """DDIM (Song eq. 12) over ``sample_steps`` of the T steps; η = 0 is deterministic given x_T.
+
+    ``guide(x̂_0, t)``: an optional correction of each step's x̂_0 (None: no change at that step); ε̂ is
+    recomputed from the corrected x̂_0 and x_t (Ho eq. 4), so the step moves toward the corrected x̂_0.
+    """
     if not 0.0 <= float(eta) <= 1.0:
         raise InputError(f"eta: expected a number in [0, 1], got {eta!r}")
     steps = schedule.ddim_timesteps(sample_steps)
@@ -141,9 +145,14 @@ def ddim_sample(denoise: Denoiser, schedule: DiffusionSchedule, shape, generator
         s = steps[i + 1] if i + 1 < len(steps) else -1
         tt = torch.full((shape[0],), t, dtype=torch.int64, device=x.device)
         x0, eps = schedule.to_x0_eps(denoise(x, tt), x, tt)
+        ab_t = float(schedule.alpha_bar[t])
+        guided = None if guide is None else guide(x0, t)
+        if guided is not None:
+            x0 = guided.to(x.dtype)
+            eps = (x - ab_t ** 0.5 * x0) / (1 - ab_t) ** 0.5
         if s < 0:
             break
-        ab_t, ab_s = float(schedule.alpha_bar[t]), float(schedule.alpha_bar[s])
+        ab_s = float(schedule.alpha_bar[s])
         sigma = float(eta) * ((1 - ab_s) / (1 - ab_t)) ** 0.5 * (1 - ab_t / ab_s) ** 0.5
         x = ab_s ** 0.5 * x0 + max(1 - ab_s - sigma ** 2, 0.0) ** 0.5 * eps
         if sigma > 0:

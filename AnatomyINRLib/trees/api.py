@@ -326,9 +326,23 @@ def _mesh_samples(fields: list, spacing_mm: float, box, keep_all: bool, reporter
     return meshes, entries
 
 
+def _check_sample_arguments(count, spacing_mm, keep_all_components, keep_apart) -> None:
+    """InputError naming the first of :func:`sample_trees`' arguments that is not what it expects."""
+    if isinstance(count, bool) or int(count) != count or count < 1:
+        raise InputError(f"count: expected a positive number of trees, got {count!r}")
+    if spacing_mm is not None and not (np.isfinite(spacing_mm) and spacing_mm > 0):
+        raise InputError(f"spacing_mm: expected a positive number of mm, got {spacing_mm!r}")
+    if not isinstance(keep_all_components, bool):
+        raise InputError(f"keep_all_components: expected True or False, got {keep_all_components!r}")
+    if keep_all_components and spacing_mm is None:
+        raise InputError("keep_all_components: needs spacing_mm (without it no tree is meshed)")
+    if keep_apart is not None and (isinstance(keep_apart, bool) or not np.isfinite(keep_apart) or keep_apart < 0):
+        raise InputError(f"keep_apart: expected a strength >= 0 (0 turns the guidance off), got {keep_apart!r}")
+
+
 def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, sample_steps: Optional[int] = None,
                  eta: Optional[float] = None, temperature: Optional[float] = None, seed: int = 0, device: str = "cpu",
-                 keep_all_components: bool = False, progress=None,
+                 keep_all_components: bool = False, keep_apart: Optional[float] = None, progress=None,
                  should_cancel: Optional[Callable[[], bool]] = None) -> SampledTrees:
     """Sample ``count`` new INRs by DDIM from a checkpoint of :func:`train_model`, and mesh them.
 
@@ -346,6 +360,9 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
         keep_all_components: keep every connected piece of a sampled surface; by default only the
             largest (by area) is kept. Either way the report gives, per mesh, its ``pieces`` and the
             ``largest_area_fraction`` of its surface, and ``in_pieces`` counts the meshes of more than one.
+        keep_apart: centreline checkpoints only: strength of the guidance that keeps a tree's branches
+            from running through each other (``trees._centerline_guidance``; default 4, 0 off). The
+            report gives ``overlapping_branch_pairs`` per tree.
 
     Raises:
         InputError: count or spacing ≤ 0, not a diffusion checkpoint, or one whose weight layout is not
@@ -355,18 +372,12 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
 
     from AnatomyINRLib.core.device import resolve_device
     from AnatomyINRLib.trees._diffusion_model import load_model
+    from AnatomyINRLib.trees._centerline_guidance import KEEP_APART, keep_apart_guide, overlapping_branch_pairs
     from AnatomyINRLib.trees._centerline_tokens import (REPRESENTATION, centerline_meshes, check_centerline_info,
                                                          decode_tokens)
     from AnatomyINRLib.trees._inr_sets import check_inr_layout, field_from_vector
 
-    if isinstance(count, bool) or int(count) != count or count < 1:
-        raise InputError(f"count: expected a positive number of trees, got {count!r}")
-    if spacing_mm is not None and not (np.isfinite(spacing_mm) and spacing_mm > 0):
-        raise InputError(f"spacing_mm: expected a positive number of mm, got {spacing_mm!r}")
-    if not isinstance(keep_all_components, bool):
-        raise InputError(f"keep_all_components: expected True or False, got {keep_all_components!r}")
-    if keep_all_components and spacing_mm is None:
-        raise InputError("keep_all_components: needs spacing_mm (without it no tree is meshed)")
+    _check_sample_arguments(count, spacing_mm, keep_all_components, keep_apart)
     reporter = ProgressReporter.wrap(progress, should_cancel)
     t0 = time.perf_counter()
     dev = resolve_device(device)
@@ -377,12 +388,18 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
         check_centerline_info(inr, model.layout, f"checkpoint {str(checkpoint)!r}")
     elif "network" in inr:
         check_inr_layout(model.layout, inr, f"checkpoint {str(checkpoint)!r}")
+    if keep_apart and not centerline:
+        raise InputError(f"keep_apart: applies to centreline-model checkpoints only, {str(checkpoint)!r} is not one")
+    keep_apart = (KEEP_APART if keep_apart is None else float(keep_apart)) if centerline else None
     temperature = model.sampling_temperature(temperature)
     gen = torch.Generator().manual_seed(int(seed))
     weights = model.sample(int(count), gen, sample_steps=sample_steps, eta=eta, temperature=temperature,
-                           on_step=lambda i, n: reporter.report("sample", i / n, f"denoising step {i}/{n}"))
+                           on_step=lambda i, n: reporter.report("sample", i / n, f"denoising step {i}/{n}"),
+                           guide=keep_apart_guide(inr, keep_apart) if keep_apart else None)
+    overlaps = None
     if centerline:  # connected by construction; the exact capsule union is meshed
         graphs, fields = [decode_tokens(w, inr) for w in weights], []
+        overlaps = [overlapping_branch_pairs(g) for g in graphs]
         meshes, sizes = centerline_meshes(graphs, spacing_mm, reporter) if spacing_mm else ([], [])
         keep_all_components = True  # nothing is dropped from a capsule union: the report says "all"
     else:
@@ -396,7 +413,8 @@ def sample_trees(checkpoint, count: int, *, spacing_mm: Optional[float] = None, 
     report = {"checkpoint": str(checkpoint), "count": int(count), "seed": int(seed), "device": str(dev),
               "sampler": "ddim", "sample_steps": sample_steps or model.config.sample_steps,
               "eta": model.config.eta if eta is None else float(eta), "trained_epochs": model.meta.get("epoch"),
-              **_mixture_report(model, temperature),
+              **_mixture_report(model, temperature), "keep_apart": keep_apart,
+              "overlapping_branch_pairs": overlaps,
               "inr": {k: v for k, v in inr.items() if k != "names"},
               "spacing_mm": spacing_mm, "meshes": sizes, "empty": sum(m is None for m in meshes),
               "components": None if spacing_mm is None else "all" if keep_all_components else "largest",

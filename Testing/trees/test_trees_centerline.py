@@ -153,6 +153,7 @@ def test_train_and_sample_give_whole_trees_like_the_training_tree(one_tree_model
                  "--spacing", "0.6", "--report", str(tmp_path / "s.json")]) == 0
     report = json.loads((tmp_path / "s.json").read_text())
     assert report["in_pieces"] == 0 and all(m["pieces"] == 1 for m in report["meshes"])
+    assert report["keep_apart"] == 4.0 and report["overlapping_branch_pairs"] == [0, 0, 0, 0]
     want = tree_statistics(tree)
     bif, leaf = _ends(tree)
     for i in range(4):

@@ -133,7 +133,11 @@ def test_bad_inputs_write_nothing(trained, tmp_path, capsys):
     root, inrs, ckpt = trained
     out = tmp_path / "s"
     for extra, message in ((["--count", "0"], "--count"), (["--count", "2", "--spacing", "-1"], "--spacing"),
-                           (["--count", "2", "--keep-all-components"], "--keep-all-components")):
+                           (["--count", "2", "--keep-all-components"], "--keep-all-components"),
+                           (["--count", "2", "--keep-apart", "-1"], "--keep-apart: expected a strength >= 0"),
+                           (["--count", "2", "--keep-apart", "nan"], "--keep-apart: expected a strength >= 0"),
+                           (["--count", "2", "--keep-apart", "1"], "keep_apart: applies to centreline-model "
+                                                                   "checkpoints only")):
         code = main(["trees", "sample", "--checkpoint", str(ckpt), "--output-dir", str(out), *extra])
         err = capsys.readouterr().err
         assert code == 2 and err.count("\n") == 1 and message in err
