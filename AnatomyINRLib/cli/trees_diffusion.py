@@ -9,8 +9,9 @@ Registered into the ``trees`` group by :mod:`AnatomyINRLib.cli.trees`.
 * ``train --centerlines`` — the centreline model instead: a diffusion model over the trees' branches
   (``trees._centerline_tokens``), trained on a folder of ``*.centerline.json`` trees.
 * ``sample``   — draw N trees from a checkpoint: ``tree_NNN.safetensors`` INR files (mesh them again at
-  any spacing with ``anatomy-inr extract``), or ``tree_NNN.centerline.json`` from a centreline model,
-  and, with ``--spacing``, ``tree_NNN.vtp`` meshes.
+  any spacing with ``anatomy-inr extract``), or ``tree_NNN.centerline.json`` from a centreline model
+  (whose branches ``--keep-apart`` guidance keeps from running into each other), and, with
+  ``--spacing``, ``tree_NNN.vtp`` meshes.
 * ``evaluate`` — MMD, COV, 1-NNA (Chamfer on 2048 surface points), memorisation against a training
   folder, tree statistics and their histograms (PNG) of generated vs reference meshes.
 
