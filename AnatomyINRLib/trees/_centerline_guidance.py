@@ -24,53 +24,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from AnatomyINRLib.trees._centerline_tokens import _branches, _resample, token_size, valid_flags
+from AnatomyINRLib.trees._centerline_tokens import _branches, _resample, branch_parents, branch_points, token_size
 
 KEEP_APART = 4.0  # default strength: a step may move a point by 4 × the tree's deepest overlap
 T_MAX = 300  # guide the steps with t ≤ T_MAX (of T = 1000): the branches' places are settled by then
 ITERATIONS = 5  # gradient steps per guided sampler step
-
-
-def branch_parents(flags: np.ndarray) -> np.ndarray:
-    """(B, K) sampled flags → (B, K) parent branch of each token: −1 the root, −2 padding (preorder)."""
-    parents = np.full(flags.shape, -2, dtype=np.int64)
-    for b, row in enumerate(np.asarray(flags, dtype=np.float64)):
-        stack = [-1]
-        for i, flag in enumerate(valid_flags(row)):
-            if flag < 0:
-                break
-            parents[b, i] = stack.pop()
-            if flag == 1:
-                stack += [i, i]
-    return parents
-
-
-def branch_points(values: torch.Tensor, parents: np.ndarray, points_per_branch: int) -> tuple:
-    """Differentiable decoding: (B, K, F − 1) values in mm units (not normalised, no flag) →
-    ((B, K, P + 1, 3) points of each branch from its start to its end, (B, K) radii), RAS mm.
-
-    A branch starts at its parent's end (the root at its own start), as ``decode_tokens`` builds it.
-    Padding tokens get points too (from the root's start); masks leave them out.
-    """
-    b, k = values.shape[:2]
-    p = int(points_per_branch)
-    inner = torch.arange(1, p, dtype=values.dtype)[:, None] / p
-    par = torch.as_tensor(parents)
-    rows = torch.arange(b)
-    start, ends, points = values[:, 0, :3], [], []
-    for i in range(k):  # preorder: a parent is always before its children
-        base = start
-        if i > 0:
-            from_parent = torch.stack(ends, 1)[rows, par[:, i].clamp(0, i - 1)]
-            base = torch.where((par[:, i] >= 0)[:, None], from_parent, start)
-        length = torch.exp(values[:, i, 6].clamp(-7.0, 7.0))
-        direction = values[:, i, 3:6]
-        chord = direction / direction.norm(dim=1, keepdim=True).clamp(min=1e-9) * length[:, None]
-        bends = values[:, i, 7:-1].reshape(b, p - 1, 3) * length[:, None, None]
-        inside = base[:, None] + inner[None] * chord[:, None] + bends
-        points.append(torch.cat([base[:, None], inside, (base + chord)[:, None]], 1))
-        ends.append(base + chord)
-    return torch.stack(points, 1), torch.exp(values[:, :, -1].clamp(-7.0, 7.0))
 
 
 def apart_mask(parents: np.ndarray) -> torch.Tensor:
@@ -161,8 +119,4 @@ def overlapping_branch_pairs(graph, points_per_branch: int = 24) -> int:
     points = torch.as_tensor(np.stack(paths))[None]
     radius = torch.as_tensor([r for _, r, _ in branches], dtype=torch.float64)[None]
     flags = np.array([[1.0 if split else 0.0 for _, _, split in branches]])
-    mask = apart_mask(branch_parents(flags))
-    nearest = torch.cdist(points.reshape(1, -1, 3), points.reshape(1, -1, 3))
-    q = points.shape[2]
-    nearest = nearest.reshape(1, len(branches), q, len(branches), q).amin(dim=(2, 4))
-    return int(((radius[:, :, None] + radius[:, None, :] > nearest) & mask).sum())
+    return int((overlaps(points, radius, apart_mask(branch_parents(flags))) > 0).sum())

@@ -31,6 +31,7 @@ spread over the training set's branches, so padding is 0.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.types import CenterlineGraph
@@ -185,40 +186,74 @@ def valid_flags(flags: np.ndarray) -> np.ndarray:
     return out
 
 
+def branch_parents(flags: np.ndarray) -> np.ndarray:
+    """(B, K) sampled flags → (B, K) parent branch of each token: −1 the root, −2 padding (preorder)."""
+    parents = np.full(flags.shape, -2, dtype=np.int64)
+    for b, row in enumerate(np.asarray(flags, dtype=np.float64)):
+        stack = [-1]
+        for i, flag in enumerate(valid_flags(row)):
+            if flag < 0:
+                break
+            parents[b, i] = stack.pop()
+            if flag == 1:
+                stack += [i, i]
+    return parents
+
+
+def branch_points(values: torch.Tensor, parents: np.ndarray, points_per_branch: int) -> tuple:
+    """Differentiable decoding: (B, K, F − 1) values in mm units (not normalised, no flag) →
+    ((B, K, P + 1, 3) points of each branch from its start to its end, (B, K) radii), RAS mm.
+
+    A branch starts at its parent's end (the root at its own start); ``decode_tokens`` builds its graph
+    from these points, the keep-apart guidance differentiates through them. Padding tokens get points
+    too (from the root's start); masks leave them out.
+    """
+    b, k = values.shape[:2]
+    p = int(points_per_branch)
+    inner = torch.arange(1, p, dtype=values.dtype)[:, None] / p
+    par = torch.as_tensor(parents)
+    rows = torch.arange(b)
+    start, ends, points = values[:, 0, :3], [], []
+    for i in range(k):  # preorder: a parent is always before its children
+        base = start
+        if i > 0:
+            from_parent = torch.stack(ends, 1)[rows, par[:, i].clamp(0, i - 1)]
+            base = torch.where((par[:, i] >= 0)[:, None], from_parent, start)
+        length = torch.exp(values[:, i, 6].clamp(-7.0, 7.0))
+        direction = values[:, i, 3:6]
+        chord = direction / direction.norm(dim=1, keepdim=True).clamp(min=1e-9) * length[:, None]
+        bends = values[:, i, 7:-1].reshape(b, p - 1, 3) * length[:, None, None]
+        inside = base[:, None] + inner[None] * chord[:, None] + bends
+        points.append(torch.cat([base[:, None], inside, (base + chord)[:, None]], 1))
+        ends.append(base + chord)
+    return torch.stack(points, 1), torch.exp(values[:, :, -1].clamp(-7.0, 7.0))
+
+
 def decode_tokens(vector: np.ndarray, info: dict) -> CenterlineGraph:
     """One sampled (K·F,) normalised vector → a connected CenterlineGraph (RAS mm).
 
-    The flags are first replaced by the nearest valid ones (:func:`valid_flags`), then tokens are read
-    in preorder with a stack of open bifurcations: a flag 1 opens two child branches at its end;
-    reading stops when no branch is open. NaN values become the feature's mean and values are clipped
-    to ±``CLIP`` spreads, so every vector decodes.
+    The flags are first replaced by the nearest valid ones, and the tokens read in preorder with a
+    stack of open bifurcations (:func:`branch_parents`: a flag 1 opens two child branches at its end);
+    each branch's points (:func:`branch_points`) then join the graph at its parent's end. NaN values
+    become the feature's mean and values are clipped to ±``CLIP`` spreads, so every vector decodes.
     """
     k, p = int(info["max_branches"]), int(info["points_per_branch"])
     tok = np.asarray(vector, dtype=np.float64).reshape(k, token_size(p))
     # a diverged sample stays a tree: NaN → the feature's mean, anything beyond 10 spreads clipped
     # (the benchmark's samples stay within 8)
     tok = np.clip(np.nan_to_num(tok, nan=0.0), -CLIP, CLIP)
-    flags = valid_flags(tok[:, -1])
-    mean, scale = np.asarray(info["feature_mean"]), np.asarray(info["feature_scale"])
-    values = tok[:, :-1] * scale + mean
-    radius = np.exp(np.clip(values[:, -1], -7.0, 7.0))
-    inner = np.arange(1, p)[:, None] / p
-    pts, par, rad = [values[0, :3]], [-1], [float(radius[0])]
-    open_ends, i = [0], 0
-    while open_ends and i < k:
-        prev = open_ends.pop()
-        base, t = pts[prev], values[i]
-        length = float(np.exp(np.clip(t[6], -7.0, 7.0)))
-        chord = t[3:6] / max(float(np.linalg.norm(t[3:6])), 1e-9) * length
-        chain = np.vstack([base + inner * chord + t[7:-1].reshape(p - 1, 3) * length, base + chord])
-        for point in chain:
+    parents = branch_parents(tok[None, :, -1])[0]
+    values = tok[:, :-1] * np.asarray(info["feature_scale"]) + np.asarray(info["feature_mean"])
+    points, radius = (a[0].numpy() for a in branch_points(torch.from_numpy(values[None]), parents[None], p))
+    pts, par, rad, ends = [points[0, 0]], [-1], [float(radius[0])], {}
+    for i in np.flatnonzero(parents > -2):  # preorder: a branch's parent is decoded before it
+        prev = 0 if parents[i] < 0 else ends[parents[i]]
+        for point in points[i, 1:]:
             pts.append(point)
             par.append(prev)
             rad.append(float(radius[i]))
             prev = len(pts) - 1
-        if flags[i] == 1:
-            open_ends += [prev, prev]
-        i += 1
+        ends[i] = prev
     return CenterlineGraph(np.asarray(pts), np.asarray(par), np.asarray(rad))
 
 

@@ -7,10 +7,9 @@ import torch
 from AnatomyINRLib.core.errors import InputError
 from AnatomyINRLib.core.types import CenterlineGraph
 from AnatomyINRLib.phantoms.tree_synth import dataset_params, grow_tree
-from AnatomyINRLib.trees._centerline_guidance import (apart_mask, branch_parents, branch_points, keep_apart_guide,
-                                                      overlapping_branch_pairs)
-from AnatomyINRLib.trees._centerline_tokens import (_branches, centerline_training_set, decode_tokens, encode_graph,
-                                                    normalise, valid_flags)
+from AnatomyINRLib.trees._centerline_guidance import apart_mask, keep_apart_guide, overlapping_branch_pairs
+from AnatomyINRLib.trees._centerline_tokens import (_branches, branch_parents, branch_points, centerline_training_set,
+                                                    decode_tokens, encode_graph, normalise, valid_flags)
 from AnatomyINRLib.trees._diffusion_schedule import DiffusionSchedule, ddim_sample
 from AnatomyINRLib.trees.api import sample_trees
 
@@ -34,7 +33,9 @@ def test_overlapping_pairs_count_only_tubes_of_branches_that_are_not_adjacent():
     assert pairs == [(0, 3), (0, 4), (1, 3), (1, 4)]  # root and B against A's children
 
 
-def test_differentiable_points_are_the_decoded_tree():
+def test_differentiable_points_are_the_trees_branches():
+    # branch_points is decode_tokens' geometry and the guidance's: each branch starts at its
+    # parent's end and ends where the tree's branch ends
     graphs = [grow_tree(p) for p in dataset_params(4, 3)]
     _, _, info = centerline_training_set(graphs, ["a", "b", "c", "d"], 30)
     k, p = info["max_branches"], info["points_per_branch"]
@@ -42,11 +43,14 @@ def test_differentiable_points_are_the_decoded_tree():
     parents = branch_parents(raw[:, :, -1])
     points, radius = branch_points(torch.as_tensor(raw[:, :, :-1]), parents, p)
     for b, g in enumerate(graphs):
+        branches = _branches(g, "g")
+        n = len(branches)
+        assert np.allclose(points[b, :n, -1].numpy(), [path[-1] for path, _, _ in branches], atol=1e-9)
+        assert np.allclose(points[b, :n, 0].numpy(), [path[0] for path, _, _ in branches], atol=1e-9)
+        assert np.allclose(radius[b, :n].numpy(), [r for _, r, _ in branches])
+        assert np.all(parents[b, n:] == -2) and parents[b, 0] == -1
         back = decode_tokens(normalise(raw[b], info).ravel(), info)
-        n = len(_branches(g, "g"))
-        ends = points[b, :n, -1].numpy()
-        assert np.allclose(np.sort(ends, axis=0), np.sort(back.points[1:][p - 1::p], axis=0), atol=1e-9)
-        assert np.allclose(radius[b, :n].numpy(), [r for _, r, _ in _branches(g, "g")])
+        assert len(back.points) == 1 + n * p and len(back.bifurcations()) == (n - 1) // 2
 
 
 def test_the_guide_separates_crossing_branches_and_keeps_size_radii_and_structure():
