@@ -21,6 +21,7 @@ Exit codes as every subcommand: 0 success, 2 bad input, 3 output not writable, 4
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from AnatomyINRLib.cli.common import check_outputs, device_arg, seed_arg, threads_arg, training_setup, write_json
@@ -199,7 +200,7 @@ def run_sample(args, progress) -> int:
         raise InputError(f"--spacing: expected a positive number of mm, got {args.spacing}")
     if args.keep_all_components and args.spacing is None:
         raise InputError("--keep-all-components: needs --spacing (without it no tree is meshed)")
-    if args.keep_apart is not None and not args.keep_apart >= 0:  # NaN too
+    if args.keep_apart is not None and not (math.isfinite(args.keep_apart) and args.keep_apart >= 0):
         raise InputError(f"--keep-apart: expected a strength >= 0 (0 turns it off), got {args.keep_apart}")
     out = Path(args.output_dir)
     if out.exists() and not out.is_dir():

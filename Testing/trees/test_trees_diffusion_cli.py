@@ -136,6 +136,7 @@ def test_bad_inputs_write_nothing(trained, tmp_path, capsys):
                            (["--count", "2", "--keep-all-components"], "--keep-all-components"),
                            (["--count", "2", "--keep-apart", "-1"], "--keep-apart: expected a strength >= 0"),
                            (["--count", "2", "--keep-apart", "nan"], "--keep-apart: expected a strength >= 0"),
+                           (["--count", "2", "--keep-apart", "inf"], "--keep-apart: expected a strength >= 0"),
                            (["--count", "2", "--keep-apart", "1"], "keep_apart: applies to centreline-model "
                                                                    "checkpoints only")):
         code = main(["trees", "sample", "--checkpoint", str(ckpt), "--output-dir", str(out), *extra])
